@@ -1,0 +1,354 @@
+//! For client documentation, see [`ApitallyClient`].
+
+mod payload;
+mod sync_loop;
+mod transport;
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, LazyLock, Mutex, Weak,
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+pub use self::payload::{PathItem, StartupData, DEFAULT_CLIENT};
+use self::{sync_loop::SyncLoop, transport::AwcTransport};
+use crate::{
+    config::{redact, ResolvedConfig},
+    diag::debug,
+    instance::InstanceId,
+    metrics::{lock, Limits, Metrics},
+    ClientConfig, ConfigError, Consumer, RequestRecord, ServerError, ValidationError,
+};
+
+/// State shared by the client handles (which record) and the sync thread (which sends).
+pub(crate) struct Shared {
+    pub(crate) enabled: AtomicBool,
+    pub(crate) metrics: Metrics,
+    pub(crate) instance: InstanceId,
+    /// The serialised startup payload until the hub has taken it.
+    pub(crate) startup: Mutex<Option<Bytes>>,
+    pub(crate) client_id: String,
+    pub(crate) app_version: Option<String>,
+}
+
+pub(crate) enum Command {
+    Shutdown(Reply),
+}
+
+pub(crate) enum Reply {
+    Async(oneshot::Sender<bool>),
+    Blocking(std::sync::mpsc::Sender<bool>),
+}
+
+impl Reply {
+    pub(crate) fn send(self, flushed: bool) {
+        // The caller may have stopped waiting; that is fine.
+        match self {
+            Reply::Async(tx) => drop(tx.send(flushed)),
+            Reply::Blocking(tx) => drop(tx.send(flushed)),
+        }
+    }
+}
+
+struct Inner {
+    shared: Option<Arc<Shared>>,
+    commands: Option<mpsc::UnboundedSender<Command>>,
+    key: Option<(String, String)>,
+    shutdown_timeout: Duration,
+}
+
+/// Running clients by (client id, env), so that every worker's middleware finds the same one.
+static CLIENTS: LazyLock<Mutex<Vec<((String, String), Weak<Inner>)>>> =
+    LazyLock::new(Default::default);
+
+/// The process-wide Apitally client: records requests cheaply on any thread and reports them
+/// to the hub from one background thread.
+///
+/// One client runs per (client id, env) and process: [`new`](Self::new) returns the running one
+/// when called again with the same ids (as happens when each actix worker builds its
+/// middleware), so there is one sync thread and one instance UUID. Handles are cheap to clone;
+/// the background thread ends on [`shutdown`](Self::shutdown) or when the last handle is
+/// dropped, after a final sync.
+///
+/// An invalid configuration gives a disabled client (one error log names the bad value) whose
+/// methods do nothing; use [`try_new`](Self::try_new) to get the error instead.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use apitally_core::{ApitallyClient, ClientConfig, Consumer, RequestRecord, StartupData};
+///
+/// # async fn run() {
+/// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod");
+/// let client = ApitallyClient::new(config, StartupData::new("rust:custom"));
+///
+/// let consumer = Consumer::new("customer-42");
+/// client.record_request(
+///     &RequestRecord::new("GET", "/items/{id}", 200, Duration::from_millis(12))
+///         .consumer(Some(&consumer))
+///         .response_size(Some(512)),
+/// );
+///
+/// client.shutdown().await; // final sync, within the shutdown timeout
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ApitallyClient {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ApitallyClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApitallyClient")
+            .field("enabled", &self.is_enabled())
+            .field("instance_uuid", &self.instance_uuid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApitallyClient {
+    /// Starts the client for `config`, or returns the one already running for the same client id
+    /// and env. `startup` (the app's routes and versions) is sent once, by the client that starts.
+    ///
+    /// Never panics: an invalid configuration, or a thread that cannot be spawned, is logged once
+    /// at error level and gives a disabled client.
+    pub fn new(config: ClientConfig, startup: StartupData) -> Self {
+        match Self::try_new(config, startup) {
+            Ok(client) => client,
+            Err(err) => {
+                log::error!(
+                    target: "apitally",
+                    "apitally: {err}; Apitally is disabled and requests pass through untouched"
+                );
+                Self::disabled()
+            }
+        }
+    }
+
+    /// Like [`new`](Self::new), but returns the configuration error instead of a disabled client.
+    ///
+    /// ```
+    /// use apitally_core::{ApitallyClient, ClientConfig, ConfigError, StartupData};
+    ///
+    /// let err = ApitallyClient::try_new(ClientConfig::new("nope", "prod"), StartupData::default());
+    /// assert!(matches!(err, Err(ConfigError::InvalidClientId { .. })));
+    /// ```
+    pub fn try_new(config: ClientConfig, startup: StartupData) -> Result<Self, ConfigError> {
+        let resolved = config.resolve()?;
+        let key = (
+            resolved.config.client_id.to_ascii_lowercase(),
+            resolved.config.env.clone(),
+        );
+        let mut clients = lock(&CLIENTS);
+        clients.retain(|(_, weak)| weak.strong_count() > 0);
+        if let Some(inner) = clients
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, weak)| weak.upgrade())
+        {
+            debug!(
+                "reusing the running client for {} / {}",
+                redact(&key.0),
+                key.1
+            );
+            return Ok(Self { inner });
+        }
+        let client = Self::start(resolved, startup, key.clone());
+        clients.push((key, Arc::downgrade(&client.inner)));
+        Ok(client)
+    }
+
+    /// A client that records nothing and sends nothing.
+    pub fn disabled() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                shared: None,
+                commands: None,
+                key: None,
+                shutdown_timeout: Duration::ZERO,
+            }),
+        }
+    }
+
+    fn start(resolved: ResolvedConfig, startup: StartupData, key: (String, String)) -> Self {
+        let config = &resolved.config;
+        let instance = InstanceId::acquire(&config.client_id, &config.env);
+        let startup_body =
+            payload::startup_body(&startup, instance.uuid, config.app_version.as_deref());
+        let shared = Arc::new(Shared {
+            enabled: AtomicBool::new(true),
+            metrics: Metrics::new(Limits {
+                request_keys: config.max_request_keys,
+                validation_error_keys: config.tuning.max_error_keys,
+                server_error_keys: config.tuning.max_error_keys,
+                consumers: config.max_consumers,
+            }),
+            instance,
+            startup: Mutex::new(Some(Bytes::from(startup_body))),
+            client_id: config.client_id.clone(),
+            app_version: config.app_version.clone(),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let thread_shared = Arc::clone(&shared);
+        let tuning = config.tuning.clone();
+        let shutdown_timeout = config.shutdown_timeout;
+        let hub_url = resolved.hub_url.clone();
+        let spawned = std::thread::Builder::new()
+            .name("apitally-sync".into())
+            .spawn(move || {
+                let system = actix_rt::System::new();
+                system.block_on(async move {
+                    let transport = AwcTransport::new(tuning.request_timeout);
+                    SyncLoop::new(thread_shared, transport, &hub_url, tuning, shutdown_timeout)
+                        .run(rx)
+                        .await;
+                });
+            });
+        if let Err(err) = spawned {
+            log::error!(
+                target: "apitally",
+                "apitally: cannot start the sync thread: {err}; Apitally is disabled"
+            );
+            return Self::disabled();
+        }
+        debug!(
+            "started for {} / {} as instance {} (slot file: {:?})",
+            redact(&key.0),
+            key.1,
+            shared.instance.uuid,
+            shared.instance.path
+        );
+        Self {
+            inner: Arc::new(Inner {
+                shared: Some(shared),
+                commands: Some(tx),
+                key: Some(key),
+                shutdown_timeout,
+            }),
+        }
+    }
+
+    #[inline]
+    fn active(&self) -> Option<&Shared> {
+        self.inner
+            .shared
+            .as_deref()
+            .filter(|s| s.enabled.load(Ordering::Relaxed))
+    }
+
+    /// Whether the client records and reports: false for an invalid configuration, after the hub
+    /// answered 404 for the client id, and after shutdown.
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        self.active().is_some()
+    }
+
+    /// This process's instance UUID, `None` for a disabled client.
+    pub fn instance_uuid(&self) -> Option<Uuid> {
+        self.inner.shared.as_ref().map(|s| s.instance.uuid)
+    }
+
+    /// The app version configured, if any.
+    pub fn app_version(&self) -> Option<&str> {
+        self.inner.shared.as_ref()?.app_version.as_deref()
+    }
+
+    /// Replaces the startup data; it is sent again in the next cycle.
+    pub fn set_startup_data(&self, startup: StartupData) {
+        if let Some(shared) = self.active() {
+            let body = payload::startup_body(
+                &startup,
+                shared.instance.uuid,
+                shared.app_version.as_deref(),
+            );
+            *lock(&shared.startup) = Some(Bytes::from(body));
+        }
+    }
+
+    /// Adds one finished request to the current window. No I/O, no waiting for a sync; it
+    /// allocates only when the (consumer, method, route, status) key is new in the window.
+    #[inline]
+    pub fn record_request(&self, record: &RequestRecord<'_>) {
+        if let Some(shared) = self.active() {
+            shared.metrics.record_request(record);
+        }
+    }
+
+    /// Adds a validation error seen on a request to `route`.
+    pub fn record_validation_error(
+        &self,
+        method: &str,
+        route: &str,
+        consumer: Option<&Consumer>,
+        error: &ValidationError,
+    ) {
+        if let Some(shared) = self.active() {
+            shared
+                .metrics
+                .record_validation_error(method, route, consumer, error);
+        }
+    }
+
+    /// Adds a server error (status 500 with an error object) seen on a request to `route`.
+    pub fn record_server_error(
+        &self,
+        method: &str,
+        route: &str,
+        consumer: Option<&Consumer>,
+        error: &ServerError,
+    ) {
+        if let Some(shared) = self.active() {
+            shared
+                .metrics
+                .record_server_error(method, route, consumer, error);
+        }
+    }
+
+    fn begin_shutdown(&self, reply: Reply) -> bool {
+        if let Some(key) = &self.inner.key {
+            let mut clients = lock(&CLIENTS);
+            clients.retain(|(k, weak)| {
+                !(k == key && weak.upgrade().is_some_and(|i| Arc::ptr_eq(&i, &self.inner)))
+            });
+        }
+        match &self.inner.commands {
+            Some(tx) => tx.send(Command::Shutdown(reply)).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Stops the client after a final sync of everything recorded, bounded by the shutdown
+    /// timeout (10 s by default). Call it once the server has stopped:
+    ///
+    /// ```no_run
+    /// # async fn run(client: apitally_core::ApitallyClient, server: actix_web::dev::Server) -> std::io::Result<()> {
+    /// server.await?;
+    /// client.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Works from any async runtime; later calls return at once.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.begin_shutdown(Reply::Async(tx)) {
+            // The sync thread bounds the flush by the timeout and always answers (or drops
+            // the sender when it ends).
+            let _ = rx.await;
+        }
+    }
+
+    /// Like [`shutdown`](Self::shutdown), for code outside an async runtime.
+    pub fn shutdown_blocking(&self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.begin_shutdown(Reply::Blocking(tx)) {
+            let _ = rx.recv_timeout(self.inner.shutdown_timeout + Duration::from_secs(1));
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Startup and sync payloads (protocol.md §4).
+
+use std::{
+    collections::BTreeMap,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{
+    consumer::ConsumerItem,
+    metrics::{RequestItem, ServerErrorItem, ValidationErrorItem},
+    resources::Resources,
+};
+
+/// The client string sent in the startup data unless the adapter sets another.
+pub const DEFAULT_CLIENT: &str = "rust:actix";
+
+/// One route of the app, for the startup data's `paths`.
+///
+/// ```
+/// use apitally_core::PathItem;
+///
+/// let item = PathItem::new("get", "/items/{id}").summary("Get an item");
+/// assert_eq!(item.method(), "GET");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathItem {
+    method: String,
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+}
+
+impl PathItem {
+    /// A route with its method (sent uppercase) and template.
+    pub fn new(method: impl Into<String>, path: impl Into<String>) -> Self {
+        Self {
+            method: method.into().to_ascii_uppercase(),
+            path: path.into(),
+            summary: None,
+            description: None,
+        }
+    }
+
+    /// Sets the summary; empty means none. Defaults to none.
+    #[must_use]
+    pub fn summary(mut self, summary: impl Into<String>) -> Self {
+        self.summary = Some(summary.into()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Sets the description; empty means none. Defaults to none.
+    #[must_use]
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// The uppercase method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The route template.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// What the client tells the hub once at startup: the app's routes, versions and client name.
+///
+/// `versions.rust` (the compiler that built the app) and `versions.app` (from
+/// [`ClientConfig::app_version`](crate::ClientConfig::app_version)) are added by the client.
+///
+/// ```
+/// use apitally_core::{PathItem, StartupData};
+///
+/// let startup = StartupData::new("rust:actix")
+///     .paths([PathItem::new("GET", "/items"), PathItem::new("OPTIONS", "/items")])
+///     .version("actix-web", "4.18.1");
+/// // OPTIONS and HEAD routes are not sent.
+/// assert_eq!(startup.get_paths().len(), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartupData {
+    paths: Vec<PathItem>,
+    versions: BTreeMap<String, String>,
+    client: String,
+    openapi: Option<String>,
+}
+
+impl StartupData {
+    /// Startup data for the given client string (`"<language>:<framework>"`).
+    pub fn new(client: impl Into<String>) -> Self {
+        Self {
+            client: client.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds routes; OPTIONS and HEAD routes and duplicates of (method, path) are left out.
+    #[must_use]
+    pub fn paths(mut self, paths: impl IntoIterator<Item = PathItem>) -> Self {
+        for item in paths {
+            if item.method == "OPTIONS" || item.method == "HEAD" {
+                continue;
+            }
+            if self
+                .paths
+                .iter()
+                .any(|p| p.method == item.method && p.path == item.path)
+            {
+                continue;
+            }
+            self.paths.push(item);
+        }
+        self
+    }
+
+    /// Adds a `versions` entry, such as `("actix-web", "4.18.1")`; blank versions are left out.
+    #[must_use]
+    pub fn version(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        let version = version.into().trim().to_owned();
+        if !version.is_empty() {
+            self.versions.insert(name.into(), version);
+        }
+        self
+    }
+
+    /// Sets the OpenAPI document, as JSON text, sent as `openapi`. Defaults to none.
+    #[must_use]
+    pub fn openapi(mut self, document: impl Into<String>) -> Self {
+        self.openapi = Some(document.into());
+        self
+    }
+
+    /// The routes that will be sent.
+    pub fn get_paths(&self) -> &[PathItem] {
+        &self.paths
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct StartupPayload<'a> {
+    instance_uuid: Uuid,
+    message_uuid: Uuid,
+    paths: &'a [PathItem],
+    versions: BTreeMap<&'a str, &'a str>,
+    client: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    openapi: Option<&'a str>,
+}
+
+/// Serialises the startup payload, with a fresh `message_uuid` that re-sends keep.
+pub(crate) fn startup_body(
+    data: &StartupData,
+    instance_uuid: Uuid,
+    app_version: Option<&str>,
+) -> Vec<u8> {
+    let mut versions: BTreeMap<&str, &str> = data
+        .versions
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let rust = env!("APITALLY_RUSTC_VERSION");
+    if !rust.is_empty() {
+        versions.entry("rust").or_insert(rust);
+    }
+    if let Some(app) = app_version {
+        versions.insert("app", app);
+    }
+    let client = if data.client.is_empty() {
+        DEFAULT_CLIENT
+    } else {
+        &data.client
+    };
+    let payload = StartupPayload {
+        instance_uuid,
+        message_uuid: Uuid::new_v4(),
+        paths: &data.paths,
+        versions,
+        client,
+        openapi: data.openapi.as_deref(),
+    };
+    serde_json::to_vec(&payload).unwrap_or_default()
+}
+
+/// The sync payload of one window (protocol.md §4.3).
+#[derive(Debug, Serialize)]
+pub(crate) struct SyncPayload {
+    pub(crate) timestamp: f64,
+    pub(crate) instance_uuid: Uuid,
+    pub(crate) message_uuid: Uuid,
+    pub(crate) requests: Vec<RequestItem>,
+    pub(crate) validation_errors: Vec<ValidationErrorItem>,
+    pub(crate) server_errors: Vec<ServerErrorItem>,
+    pub(crate) consumers: Vec<ConsumerItem>,
+    pub(crate) resources: Option<Resources>,
+}
+
+/// Seconds since the Unix epoch, with millisecond precision.
+pub(crate) fn unix_timestamp() -> f64 {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    ms as f64 / 1000.0
+}

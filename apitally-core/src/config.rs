@@ -1,0 +1,359 @@
+//! For configuration documentation, see [`ClientConfig`].
+
+use std::{fmt, time::Duration};
+
+use crate::ConfigError;
+
+/// The hub the client reports to unless told otherwise.
+pub const DEFAULT_HUB_BASE_URL: &str = "https://hub.apitally.io";
+/// The environment used when none is given.
+pub const DEFAULT_ENV: &str = "dev";
+
+pub(crate) const ENV_CLIENT_ID: &str = "APITALLY_CLIENT_ID";
+pub(crate) const ENV_ENV: &str = "APITALLY_ENV";
+pub(crate) const ENV_HUB_BASE_URL: &str = "APITALLY_HUB_BASE_URL";
+
+/// Configuration of the Apitally client: which app and environment to report as, and where.
+///
+/// Required inputs go in [`new`](Self::new) (or come from the environment with
+/// [`from_env`](Self::from_env)); every other setting has a default. Nothing is checked until the
+/// client starts: an invalid value then disables the client with one error log naming the value,
+/// and requests pass through untouched. Call [`validate`](Self::validate) to fail at startup
+/// instead.
+///
+/// ```
+/// use std::time::Duration;
+/// use apitally_core::ClientConfig;
+///
+/// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
+///     .app_version("1.4.0")
+///     .shutdown_timeout(Duration::from_secs(5));
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct ClientConfig {
+    pub(crate) client_id: String,
+    pub(crate) env: String,
+    pub(crate) app_version: Option<String>,
+    pub(crate) hub_base_url: Option<String>,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) max_request_keys: usize,
+    pub(crate) max_consumers: usize,
+    pub(crate) tuning: Tuning,
+}
+
+/// Timings that tests shorten. Not part of the public API.
+#[derive(Debug, Clone)]
+pub(crate) struct Tuning {
+    pub(crate) sync_interval: Option<Duration>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) retry_backoff: Duration,
+    pub(crate) max_queue_age: Duration,
+    pub(crate) max_queue_len: usize,
+    pub(crate) max_error_keys: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            sync_interval: None,
+            request_timeout: Duration::from_secs(10),
+            retry_backoff: Duration::from_secs(1),
+            max_queue_age: Duration::from_secs(3600),
+            max_queue_len: 400,
+            max_error_keys: 1_000,
+        }
+    }
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The client id is the only credential: show just enough to recognise it.
+        f.debug_struct("ClientConfig")
+            .field("client_id", &redact(&self.client_id))
+            .field("env", &self.env)
+            .field("app_version", &self.app_version)
+            .field("hub_base_url", &self.hub_base_url)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("max_request_keys", &self.max_request_keys)
+            .field("max_consumers", &self.max_consumers)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn redact(client_id: &str) -> String {
+    let head: String = client_id.chars().take(8).collect();
+    format!("{head}…")
+}
+
+impl ClientConfig {
+    /// Configures the client for the app with `client_id` (from the Apitally dashboard) in the
+    /// environment `env` (such as `"prod"`; created on the hub when first seen).
+    pub fn new(client_id: impl Into<String>, env: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            env: env.into(),
+            app_version: None,
+            hub_base_url: None,
+            shutdown_timeout: Duration::from_secs(10),
+            max_request_keys: 50_000,
+            max_consumers: 50_000,
+            tuning: Tuning::default(),
+        }
+    }
+
+    /// Reads `APITALLY_CLIENT_ID` and `APITALLY_ENV` (default `"dev"`) from the environment.
+    ///
+    /// A missing client id is reported like an invalid one, when the client starts or by
+    /// [`validate`](Self::validate). `APITALLY_HUB_BASE_URL` is read in any case (see
+    /// [`hub_base_url`](Self::hub_base_url)).
+    pub fn from_env() -> Self {
+        let var = |name| {
+            std::env::var(name)
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        Self::new(
+            var(ENV_CLIENT_ID).unwrap_or_default(),
+            var(ENV_ENV).unwrap_or_else(|| DEFAULT_ENV.to_owned()),
+        )
+    }
+
+    /// Sets the app's version, sent as `versions.app` in the startup data (trimmed; empty means
+    /// none). Defaults to none.
+    pub fn app_version(mut self, version: impl Into<String>) -> Self {
+        let version = version.into().trim().to_owned();
+        self.app_version = Some(version).filter(|v| !v.is_empty());
+        self
+    }
+
+    /// Sets the hub base URL. Defaults to `APITALLY_HUB_BASE_URL` when that is set and not
+    /// blank, else to `https://hub.apitally.io`. A trailing `/` is removed.
+    pub fn hub_base_url(mut self, url: impl Into<String>) -> Self {
+        self.hub_base_url = Some(url.into());
+        self
+    }
+
+    /// Sets how long [`ApitallyClient::shutdown`](crate::ApitallyClient::shutdown) may take for
+    /// its final sync. Defaults to 10 seconds.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sets the most distinct (consumer, method, route, status) keys one sync window holds.
+    /// Past it, requests of new consumers are counted without their consumer, and requests that
+    /// fit nowhere are counted as dropped and logged once per window. Each key takes about 300
+    /// bytes. Defaults to 50,000.
+    pub fn max_request_keys(mut self, max: usize) -> Self {
+        self.max_request_keys = max;
+        self
+    }
+
+    /// Sets the most consumers with a name or group the client remembers. Past it, new
+    /// consumers' names and groups are not sent (their requests are still counted). Defaults to
+    /// 50,000.
+    pub fn max_consumers(mut self, max: usize) -> Self {
+        self.max_consumers = max;
+        self
+    }
+
+    /// The client id as given.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The env as given.
+    pub fn env(&self) -> &str {
+        &self.env
+    }
+
+    /// Checks the client id, the env and the hub base URL.
+    ///
+    /// ```
+    /// use apitally_core::ClientConfig;
+    ///
+    /// let err = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod env")
+    ///     .validate()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("\"prod env\""));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.resolve().map(drop)
+    }
+
+    pub(crate) fn resolve(&self) -> Result<ResolvedConfig, ConfigError> {
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::MissingClientId);
+        }
+        if !is_canonical_uuid(&self.client_id) {
+            return Err(ConfigError::InvalidClientId {
+                value: self.client_id.clone(),
+            });
+        }
+        if !is_valid_env(&self.env) {
+            return Err(ConfigError::InvalidEnv {
+                value: self.env.clone(),
+            });
+        }
+        let base = match &self.hub_base_url {
+            Some(url) => url.trim().to_owned(),
+            None => std::env::var(ENV_HUB_BASE_URL)
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| DEFAULT_HUB_BASE_URL.to_owned()),
+        };
+        let base = base.trim_end_matches('/').to_owned();
+        let rest = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"));
+        if rest.is_none_or(|host| host.is_empty() || host.contains(char::is_whitespace)) {
+            return Err(ConfigError::InvalidHubBaseUrl { value: base });
+        }
+        Ok(ResolvedConfig {
+            hub_url: format!("{base}/v2/{}/{}", self.client_id, self.env),
+            config: self.clone(),
+        })
+    }
+
+    #[doc(hidden)]
+    /// Test-only: a fixed sync interval instead of 10 s for an hour and 60 s after.
+    pub fn __sync_interval(mut self, interval: Duration) -> Self {
+        self.tuning.sync_interval = Some(interval);
+        self
+    }
+
+    #[doc(hidden)]
+    /// Test-only: the timeout of one HTTP attempt (10 s).
+    pub fn __request_timeout(mut self, timeout: Duration) -> Self {
+        self.tuning.request_timeout = timeout;
+        self
+    }
+
+    #[doc(hidden)]
+    /// Test-only: the first retry wait (1 s, doubled for each further attempt).
+    pub fn __retry_backoff(mut self, backoff: Duration) -> Self {
+        self.tuning.retry_backoff = backoff;
+        self
+    }
+
+    #[doc(hidden)]
+    /// Test-only: how old a queued payload may get before it is dropped (1 h).
+    pub fn __max_queue_age(mut self, age: Duration) -> Self {
+        self.tuning.max_queue_age = age;
+        self
+    }
+
+    #[doc(hidden)]
+    /// Test-only: how many payloads the retry queue holds (400).
+    pub fn __max_queue_len(mut self, len: usize) -> Self {
+        self.tuning.max_queue_len = len;
+        self
+    }
+
+    #[doc(hidden)]
+    /// Test-only: the most distinct validation-error and server-error keys per window (1,000).
+    pub fn __max_error_keys(mut self, max: usize) -> Self {
+        self.tuning.max_error_keys = max;
+        self
+    }
+}
+
+/// A configuration that passed validation, with the hub URL prefix resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct ResolvedConfig {
+    /// `{base}/v2/{client_id}/{env}`
+    pub(crate) hub_url: String,
+    pub(crate) config: ClientConfig,
+}
+
+/// `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+pub(crate) fn is_canonical_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// `^[A-Za-z0-9_-]{1,32}$`
+pub(crate) fn is_valid_env(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "76b5cb91-a0a4-4ea0-a894-57d2b9fcb2c9";
+
+    #[test]
+    fn client_id_must_be_canonical_uuid() {
+        assert!(is_canonical_uuid(ID));
+        assert!(is_canonical_uuid(&ID.to_uppercase()));
+        for bad in [
+            "",
+            "76b5cb91a0a44ea0a89457d2b9fcb2c9",
+            "{76b5cb91-a0a4-4ea0-a894-57d2b9fcb2c9}",
+            "urn:uuid:76b5cb91-a0a4-4ea0-a894-57d2b9fcb2c9",
+            "76b5cb91-a0a4-4ea0-a894-57d2b9fcb2cg",
+            "76b5cb91-a0a4-4ea0-a894-57d2b9fcb2c",
+            "76b5cb91-a0a4-4ea0-a894_57d2b9fcb2c9",
+            "76b5cb91-a0a4-4ea0-a894-57d2b9fcb2c9 ",
+        ] {
+            assert!(!is_canonical_uuid(bad), "{bad:?}");
+            let err = ClientConfig::new(bad, "prod").validate().unwrap_err();
+            if bad.trim().is_empty() {
+                assert_eq!(err, ConfigError::MissingClientId);
+            } else {
+                assert_eq!(err, ConfigError::InvalidClientId { value: bad.into() });
+                assert!(err.to_string().contains(bad));
+                assert!(err.to_string().contains("8-4-4-4-12"));
+            }
+        }
+    }
+
+    #[test]
+    fn env_rules() {
+        for good in ["prod", "dev", "Staging_2", "a", "x-y", &"e".repeat(32)] {
+            assert!(ClientConfig::new(ID, good).validate().is_ok(), "{good}");
+        }
+        for bad in ["", "pr od", "prod!", "prød", &"e".repeat(33)] {
+            let err = ClientConfig::new(ID, bad).validate().unwrap_err();
+            assert_eq!(err, ConfigError::InvalidEnv { value: bad.into() });
+            assert!(err.to_string().contains("1 to 32 characters"));
+        }
+    }
+
+    #[test]
+    fn hub_url_is_built_and_checked() {
+        let resolved = ClientConfig::new(ID, "prod")
+            .hub_base_url(" http://127.0.0.1:9/ ")
+            .resolve()
+            .unwrap();
+        assert_eq!(resolved.hub_url, format!("http://127.0.0.1:9/v2/{ID}/prod"));
+        for bad in ["ftp://x", "hub.apitally.io", "https://", "https://a b"] {
+            let err = ClientConfig::new(ID, "prod")
+                .hub_base_url(bad)
+                .validate()
+                .unwrap_err();
+            assert!(matches!(err, ConfigError::InvalidHubBaseUrl { .. }), "{bad}");
+        }
+    }
+
+    #[test]
+    fn app_version_is_trimmed_and_debug_redacts_client_id() {
+        let config = ClientConfig::new(ID, "prod").app_version(" 1.2.3 ");
+        assert_eq!(config.app_version.as_deref(), Some("1.2.3"));
+        assert_eq!(ClientConfig::new(ID, "p").app_version("  ").app_version, None);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains(ID), "{debug}");
+        assert!(debug.contains("76b5cb91…"));
+    }
+}

@@ -1,0 +1,52 @@
+//! The framework-neutral core of the [Apitally](https://apitally.io) SDK for Rust.
+//!
+//! Most users want the actix-web middleware, `apitally-actix`, which is built on this crate. This
+//! crate holds what does not depend on a web framework:
+//!
+//! - [`ClientConfig`]: client id, env, app version and hub URL, validated as the official SDKs do;
+//! - [`Consumer`]: who made a request, normalised (trimmed, cut at `char` boundaries);
+//! - [`ApitallyClient`]: the process-wide client. Adapters hand it one [`RequestRecord`] per
+//!   finished request (and [`ValidationError`]s and [`ServerError`]s); it aggregates them per
+//!   (consumer, method, route, status) with response-time and size histograms, and a background
+//!   thread sends them to the Apitally hub every 10 s in the first hour and every 60 s after,
+//!   retrying and queueing what the hub does not take.
+//!
+//! Recording is cheap and concurrent: no I/O, no lock held by a sync, and an allocation only
+//! when a key is new in the window. Memory is bounded whatever the traffic (see
+//! [`ClientConfig::max_request_keys`]).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use apitally_core::{ApitallyClient, ClientConfig, RequestRecord, StartupData, PathItem};
+//!
+//! # async fn run() {
+//! let client = ApitallyClient::new(
+//!     ClientConfig::from_env(),
+//!     StartupData::new("rust:custom").paths([PathItem::new("GET", "/items")]),
+//! );
+//! client.record_request(&RequestRecord::new("GET", "/items", 200, Duration::from_millis(3)));
+//! client.shutdown().await;
+//! # }
+//! ```
+//!
+//! Diagnostics go through the [`log`](https://docs.rs/log) facade under the target `apitally`;
+//! set `APITALLY_DEBUG=1` to also get the debug lines on stderr.
+
+mod client;
+mod config;
+mod consumer;
+mod diag;
+mod error;
+mod instance;
+mod metrics;
+mod record;
+mod resources;
+
+pub use self::{
+    client::{ApitallyClient, PathItem, StartupData, DEFAULT_CLIENT},
+    config::{ClientConfig, DEFAULT_ENV, DEFAULT_HUB_BASE_URL},
+    consumer::{Consumer, MAX_IDENTIFIER_CHARS, MAX_NAME_CHARS},
+    error::ConfigError,
+    metrics::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS},
+    record::{RequestRecord, ServerError, ValidationError},
+};

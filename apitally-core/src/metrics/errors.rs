@@ -1,0 +1,231 @@
+//! Validation-error and server-error counters (protocol.md §4.3 and §4.5).
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, Hash},
+    sync::atomic::{AtomicU64, AtomicUsize, Ordering},
+};
+
+use hashbrown::DefaultHashBuilder;
+use serde::Serialize;
+
+use super::{lock, shard_of, Shards};
+use crate::consumer::truncate_chars;
+
+/// Longest server-error message, in characters.
+pub const MAX_MSG_CHARS: usize = 2048;
+/// Longest server-error traceback, in characters.
+pub const MAX_TRACEBACK_CHARS: usize = 65536;
+const MSG_SUFFIX: &str = "... (truncated)";
+const TRACEBACK_SUFFIX: &str = "... (truncated) ...";
+
+/// Trims a message and cuts it to 2048 characters: the first 2033 and `... (truncated)`.
+pub(crate) fn truncate_msg(msg: &str) -> String {
+    let msg = msg.trim();
+    if msg.chars().count() <= MAX_MSG_CHARS {
+        return msg.to_owned();
+    }
+    let mut out = truncate_chars(msg, MAX_MSG_CHARS - MSG_SUFFIX.len()).to_owned();
+    out.push_str(MSG_SUFFIX);
+    out
+}
+
+/// Cuts a most-recent-first traceback to 65536 characters by keeping whole leading lines and
+/// appending a `... (truncated) ...` line (the go rule of protocol.md §4.5).
+pub(crate) fn truncate_traceback(traceback: &str) -> String {
+    if traceback.chars().count() <= MAX_TRACEBACK_CHARS {
+        return traceback.to_owned();
+    }
+    let budget = MAX_TRACEBACK_CHARS - TRACEBACK_SUFFIX.len();
+    let mut kept = Vec::new();
+    let mut length = 0;
+    for line in traceback.split('\n') {
+        let line_len = line.chars().count();
+        if length + line_len + 1 > budget {
+            break;
+        }
+        kept.push(line);
+        length += line_len + 1;
+    }
+    kept.push(TRACEBACK_SUFFIX);
+    kept.join("\n")
+}
+
+/// Replaces every `0x` followed by hex digits with `0x0`, so that tracebacks differing only in
+/// addresses group together.
+pub(crate) fn strip_addresses(traceback: &str) -> String {
+    let bytes = traceback.as_bytes();
+    let mut out = String::with_capacity(traceback.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i + 2 < bytes.len() {
+        if bytes[i] == b'0' && bytes[i + 1] == b'x' && bytes[i + 2].is_ascii_hexdigit()
+        {
+            let mut end = i + 2;
+            while end < bytes.len() && bytes[end].is_ascii_hexdigit() {
+                end += 1;
+            }
+            out.push_str(&traceback[copied..i]);
+            out.push_str("0x0");
+            copied = end;
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&traceback[copied..]);
+    out
+}
+
+/// Where an error happened: the request's consumer, method and route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub(crate) struct ErrorOrigin {
+    pub(crate) consumer: Option<Box<str>>,
+    pub(crate) method: Box<str>,
+    pub(crate) path: Box<str>,
+}
+
+/// A counter of distinct keys per sync window, sharded, with a cap on distinct keys.
+#[derive(Debug)]
+pub(crate) struct KeyedCounter<K, V> {
+    shards: Shards<HashMap<K, (V, u64), DefaultHashBuilder>>,
+    hasher: DefaultHashBuilder,
+    len: AtomicUsize,
+    max_keys: usize,
+    dropped: AtomicU64,
+}
+
+impl<K: Hash + Eq, V> KeyedCounter<K, V> {
+    pub(crate) fn new(max_keys: usize) -> Self {
+        let hasher = DefaultHashBuilder::default();
+        Self {
+            shards: std::array::from_fn(|_| {
+                std::sync::Mutex::new(HashMap::with_hasher(hasher.clone()))
+            }),
+            hasher,
+            len: AtomicUsize::new(0),
+            max_keys,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one occurrence of `key`; `value` is kept from the first occurrence in the window.
+    pub(crate) fn add(&self, key: K, value: impl FnOnce() -> V) {
+        let hash = self.hasher.hash_one(&key);
+        let mut map = lock(&self.shards[shard_of(hash)]);
+        if let Some((_, count)) = map.get_mut(&key) {
+            *count += 1;
+            return;
+        }
+        if self.len.fetch_add(1, Ordering::Relaxed) >= self.max_keys {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        map.insert(key, (value(), 1));
+    }
+
+    /// Swaps the window out; returns its entries and how many occurrences did not fit.
+    pub(crate) fn drain(&self) -> (Vec<(K, V, u64)>, u64) {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let map = std::mem::replace(
+                &mut *lock(shard),
+                HashMap::with_hasher(self.hasher.clone()),
+            );
+            self.len.fetch_sub(map.len(), Ordering::Relaxed);
+            out.extend(map.into_iter().map(|(k, (v, n))| (k, v, n)));
+        }
+        (out, self.dropped.swap(0, Ordering::Relaxed))
+    }
+}
+
+/// Validation-error key: origin plus `loc`, `msg`, `type`.
+pub(crate) type ValidationKey = (ErrorOrigin, Vec<String>, String, String);
+
+/// Server-error key: origin, type, truncated message and address-stripped traceback. The value
+/// kept is the first traceback seen, as sent.
+pub(crate) type ServerErrorKey = (ErrorOrigin, String, String, String);
+
+/// One item of the `validation_errors` list of a sync payload.
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ValidationErrorItem {
+    pub(crate) consumer: Option<Box<str>>,
+    pub(crate) method: Box<str>,
+    pub(crate) path: Box<str>,
+    pub(crate) loc: Vec<String>,
+    pub(crate) msg: String,
+    #[serde(rename = "type")]
+    pub(crate) error_type: String,
+    pub(crate) error_count: u64,
+}
+
+/// One item of the `server_errors` list of a sync payload.
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ServerErrorItem {
+    pub(crate) consumer: Option<Box<str>>,
+    pub(crate) method: Box<str>,
+    pub(crate) path: Box<str>,
+    #[serde(rename = "type")]
+    pub(crate) error_type: String,
+    pub(crate) msg: String,
+    pub(crate) traceback: String,
+    pub(crate) sentry_event_id: Option<String>,
+    pub(crate) error_count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn msg_is_trimmed_and_cut_to_2048_chars() {
+        assert_eq!(truncate_msg("  boom \n"), "boom");
+        let exact = "x".repeat(2048);
+        assert_eq!(truncate_msg(&exact), exact);
+        let long = "é".repeat(3000);
+        let cut = truncate_msg(&long);
+        assert_eq!(cut.chars().count(), 2048);
+        assert!(cut.ends_with("é... (truncated)"));
+        assert_eq!(cut.chars().filter(|&c| c == 'é').count(), 2033);
+    }
+
+    #[test]
+    fn traceback_keeps_leading_whole_lines() {
+        let short = "a\nb";
+        assert_eq!(truncate_traceback(short), short);
+        let line = "y".repeat(99); // 100 chars with its newline
+        let long = vec![line.as_str(); 1000].join("\n");
+        let cut = truncate_traceback(&long);
+        assert!(cut.chars().count() <= MAX_TRACEBACK_CHARS);
+        let lines: Vec<&str> = cut.split('\n').collect();
+        // (65536 - 19) / 100 = 655 whole lines fit.
+        assert_eq!(lines.len(), 656);
+        assert_eq!(lines[654], line);
+        assert_eq!(lines[655], "... (truncated) ...");
+    }
+
+    #[test]
+    fn addresses_are_stripped_for_grouping() {
+        assert_eq!(
+            strip_addresses("at 0x7ffd1234ABcd in f, 0x, 0xg, end 0x1"),
+            "at 0x0 in f, 0x, 0xg, end 0x0"
+        );
+        assert_eq!(strip_addresses(""), "");
+        assert_eq!(strip_addresses("0"), "0");
+        assert_eq!(strip_addresses("é0x1é"), "é0x0é");
+    }
+
+    #[test]
+    fn keyed_counter_caps_distinct_keys() {
+        let counter: KeyedCounter<u32, &str> = KeyedCounter::new(2);
+        for k in [1, 1, 2, 3, 3, 1] {
+            counter.add(k, || "first");
+        }
+        let (mut entries, dropped) = counter.drain();
+        entries.sort();
+        assert_eq!(entries, vec![(1, "first", 3), (2, "first", 1)]);
+        assert_eq!(dropped, 2);
+        assert!(counter.drain().0.is_empty());
+    }
+}

@@ -1,0 +1,199 @@
+//! Everything recorded between two syncs: requests, validation errors, server errors and the
+//! consumers seen.
+
+mod errors;
+mod histogram;
+mod requests;
+
+use std::{
+    hash::BuildHasher,
+    sync::{Mutex, MutexGuard},
+};
+
+pub(crate) use errors::{ServerErrorItem, ValidationErrorItem};
+pub use errors::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS};
+pub(crate) use requests::{RequestItem, RequestOverflow};
+
+use self::{
+    errors::{
+        strip_addresses, truncate_msg, truncate_traceback, ErrorOrigin, KeyedCounter,
+        ServerErrorKey, ValidationKey,
+    },
+    requests::RequestCounter,
+};
+use crate::{
+    consumer::{ConsumerItem, ConsumerRegistry},
+    Consumer, RequestRecord, ServerError, ValidationError,
+};
+
+pub(crate) const SHARDS: usize = 16;
+pub(crate) type Shards<T> = [Mutex<T>; SHARDS];
+
+#[inline]
+pub(crate) fn shard_of(hash: u64) -> usize {
+    (hash >> 59) as usize % SHARDS
+}
+
+/// Locks a shard; a panic while it was held (which our code does not do) leaves plain counters
+/// that are still valid, so poisoning is ignored.
+#[inline]
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Caps on what one sync window holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) request_keys: usize,
+    pub(crate) validation_error_keys: usize,
+    pub(crate) server_error_keys: usize,
+    pub(crate) consumers: usize,
+}
+
+/// The contents of one sync window, swapped out of [`Metrics`].
+#[derive(Debug)]
+pub(crate) struct Window {
+    pub(crate) requests: Vec<RequestItem>,
+    pub(crate) validation_errors: Vec<ValidationErrorItem>,
+    pub(crate) server_errors: Vec<ServerErrorItem>,
+    pub(crate) consumers: Vec<ConsumerItem>,
+    pub(crate) overflow: Overflow,
+}
+
+/// What did not fit into a window, reported once per window.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Overflow {
+    pub(crate) requests: RequestOverflow,
+    pub(crate) validation_errors: u64,
+    pub(crate) server_errors: u64,
+    pub(crate) consumers: u64,
+}
+
+impl Overflow {
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// All counters of the client.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    requests: RequestCounter,
+    validation_errors: KeyedCounter<ValidationKey, ()>,
+    server_errors: KeyedCounter<ServerErrorKey, String>,
+    consumers: ConsumerRegistry,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl Metrics {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self {
+            requests: RequestCounter::new(limits.request_keys),
+            validation_errors: KeyedCounter::new(limits.validation_error_keys),
+            server_errors: KeyedCounter::new(limits.server_error_keys),
+            consumers: ConsumerRegistry::new(limits.consumers),
+            hasher: Default::default(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record_request(&self, record: &RequestRecord<'_>) {
+        self.requests.record(record);
+        if let Some(consumer) = record.consumer {
+            if consumer.get_name().is_some() || consumer.get_group().is_some() {
+                let hash = self.hasher.hash_one(consumer.identifier());
+                self.consumers.observe(consumer, hash);
+            }
+        }
+    }
+
+    pub(crate) fn record_validation_error(
+        &self,
+        method: &str,
+        route: &str,
+        consumer: Option<&Consumer>,
+        error: &ValidationError,
+    ) {
+        let key = (
+            origin(method, route, consumer),
+            error.loc.clone(),
+            error.msg.clone(),
+            error.error_type.clone(),
+        );
+        self.validation_errors.add(key, || ());
+    }
+
+    pub(crate) fn record_server_error(
+        &self,
+        method: &str,
+        route: &str,
+        consumer: Option<&Consumer>,
+        error: &ServerError,
+    ) {
+        let traceback = truncate_traceback(&error.traceback);
+        let key = (
+            origin(method, route, consumer),
+            error.error_type.clone(),
+            truncate_msg(&error.msg),
+            strip_addresses(&traceback),
+        );
+        self.server_errors.add(key, || traceback);
+    }
+
+    /// Swaps the current window out.
+    pub(crate) fn drain(&self) -> Window {
+        let (requests, request_overflow) = self.requests.drain();
+        let (validation, validation_overflow) = self.validation_errors.drain();
+        let mut validation_errors: Vec<_> = validation
+            .into_iter()
+            .map(|((o, loc, msg, error_type), (), n)| ValidationErrorItem {
+                consumer: o.consumer,
+                method: o.method,
+                path: o.path,
+                loc,
+                msg,
+                error_type,
+                error_count: n,
+            })
+            .collect();
+        validation_errors.sort();
+        let (server, server_overflow) = self.server_errors.drain();
+        let mut server_errors: Vec<_> = server
+            .into_iter()
+            .map(|((o, error_type, msg, _), traceback, n)| ServerErrorItem {
+                consumer: o.consumer,
+                method: o.method,
+                path: o.path,
+                error_type,
+                msg,
+                traceback,
+                sentry_event_id: None,
+                error_count: n,
+            })
+            .collect();
+        server_errors.sort();
+        let (consumers, consumer_overflow) = self.consumers.drain_updated();
+        Window {
+            requests,
+            validation_errors,
+            server_errors,
+            consumers,
+            overflow: Overflow {
+                requests: request_overflow,
+                validation_errors: validation_overflow,
+                server_errors: server_overflow,
+                consumers: consumer_overflow,
+            },
+        }
+    }
+}
+
+fn origin(method: &str, route: &str, consumer: Option<&Consumer>) -> ErrorOrigin {
+    ErrorOrigin {
+        consumer: consumer
+            .filter(|c| !c.is_anonymous())
+            .map(|c| c.identifier().into()),
+        method: method.into(),
+        path: route.into(),
+    }
+}

@@ -1,0 +1,186 @@
+//! Framework-neutral inputs that adapters hand to the core: one finished request, and the
+//! validation and server errors seen on it.
+
+use std::time::Duration;
+
+use crate::Consumer;
+
+/// One finished request, as an adapter saw it. Borrowed, so building one allocates nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use apitally_core::{Consumer, RequestRecord};
+///
+/// let consumer = Consumer::new("customer-42");
+/// let record = RequestRecord::new("GET", "/items/{id}", 200, Duration::from_millis(12))
+///     .consumer(Some(&consumer))
+///     .request_size(None)
+///     .response_size(Some(2_570));
+/// assert_eq!(record.route(), "/items/{id}");
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct RequestRecord<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) route: &'a str,
+    pub(crate) status: u16,
+    pub(crate) consumer: Option<&'a Consumer>,
+    pub(crate) response_time: Duration,
+    pub(crate) request_size: Option<u64>,
+    pub(crate) response_size: Option<u64>,
+}
+
+impl<'a> RequestRecord<'a> {
+    /// A request with the given uppercase method, route template (never a raw path), final
+    /// status code and response time; no consumer and unknown sizes.
+    #[inline]
+    pub fn new(method: &'a str, route: &'a str, status: u16, response_time: Duration) -> Self {
+        Self {
+            method,
+            route,
+            status,
+            consumer: None,
+            response_time,
+            request_size: None,
+            response_size: None,
+        }
+    }
+
+    /// Sets the consumer; an anonymous one (empty identifier) counts as none. Defaults to none.
+    #[inline]
+    #[must_use]
+    pub fn consumer(mut self, consumer: Option<&'a Consumer>) -> Self {
+        self.consumer = consumer.filter(|c| !c.is_anonymous());
+        self
+    }
+
+    /// Sets the request body size in bytes, `None` when unknown. Defaults to unknown.
+    #[inline]
+    #[must_use]
+    pub fn request_size(mut self, size: Option<u64>) -> Self {
+        self.request_size = size;
+        self
+    }
+
+    /// Sets the response body size in bytes, `None` when unknown. Defaults to unknown.
+    #[inline]
+    #[must_use]
+    pub fn response_size(mut self, size: Option<u64>) -> Self {
+        self.response_size = size;
+        self
+    }
+
+    /// The route template.
+    pub fn route(&self) -> &'a str {
+        self.route
+    }
+
+    /// The method.
+    pub fn method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The consumer, if any.
+    pub fn get_consumer(&self) -> Option<&'a Consumer> {
+        self.consumer
+    }
+}
+
+/// One validation error of a request: where (`loc`, e.g. `["body", "name"]`), what (`msg`) and
+/// its kind (`type`, may be empty).
+///
+/// ```
+/// use apitally_core::ValidationError;
+///
+/// let err = ValidationError::new(["body", "name"], "field required", "missing");
+/// assert_eq!(err.loc(), ["body", "name"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ValidationError {
+    pub(crate) loc: Vec<String>,
+    pub(crate) msg: String,
+    pub(crate) error_type: String,
+}
+
+impl ValidationError {
+    /// Creates a validation error.
+    pub fn new<L, S>(loc: L, msg: impl Into<String>, error_type: impl Into<String>) -> Self
+    where
+        L: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            loc: loc.into_iter().map(Into::into).collect(),
+            msg: msg.into(),
+            error_type: error_type.into(),
+        }
+    }
+
+    /// Where the error is, outermost first.
+    pub fn loc(&self) -> &[String] {
+        &self.loc
+    }
+
+    /// The message.
+    pub fn msg(&self) -> &str {
+        &self.msg
+    }
+
+    /// The kind of error (may be empty).
+    pub fn error_type(&self) -> &str {
+        &self.error_type
+    }
+}
+
+/// A server error (a request that ended with status 500 and an error object): a stable type
+/// name to group by, the message and the stack or source chain, most recent first.
+///
+/// The message is trimmed and cut to 2048 characters, the traceback to 65536, when recorded.
+///
+/// ```
+/// use apitally_core::ServerError;
+///
+/// let err = ServerError::new("std::io::Error", "disk full", "   0: app::save\n   1: app::handler");
+/// assert_eq!(err.error_type(), "std::io::Error");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerError {
+    pub(crate) error_type: String,
+    pub(crate) msg: String,
+    pub(crate) traceback: String,
+}
+
+impl ServerError {
+    /// Creates a server error.
+    pub fn new(
+        error_type: impl Into<String>,
+        msg: impl Into<String>,
+        traceback: impl Into<String>,
+    ) -> Self {
+        Self {
+            error_type: error_type.into(),
+            msg: msg.into(),
+            traceback: traceback.into(),
+        }
+    }
+
+    /// The type name errors are grouped by.
+    pub fn error_type(&self) -> &str {
+        &self.error_type
+    }
+
+    /// The message.
+    pub fn msg(&self) -> &str {
+        &self.msg
+    }
+
+    /// The traceback.
+    pub fn traceback(&self) -> &str {
+        &self.traceback
+    }
+}
