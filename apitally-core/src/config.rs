@@ -343,7 +343,10 @@ mod tests {
                 .hub_base_url(bad)
                 .validate()
                 .unwrap_err();
-            assert!(matches!(err, ConfigError::InvalidHubBaseUrl { .. }), "{bad}");
+            assert!(
+                matches!(err, ConfigError::InvalidHubBaseUrl { .. }),
+                "{bad}"
+            );
         }
     }
 
@@ -351,7 +354,10 @@ mod tests {
     fn app_version_is_trimmed_and_debug_redacts_client_id() {
         let config = ClientConfig::new(ID, "prod").app_version(" 1.2.3 ");
         assert_eq!(config.app_version.as_deref(), Some("1.2.3"));
-        assert_eq!(ClientConfig::new(ID, "p").app_version("  ").app_version, None);
+        assert_eq!(
+            ClientConfig::new(ID, "p").app_version("  ").app_version,
+            None
+        );
         let debug = format!("{config:?}");
         assert!(!debug.contains(ID), "{debug}");
         assert!(debug.contains("76b5cb91…"));

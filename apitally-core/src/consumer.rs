@@ -1,6 +1,8 @@
 //! For consumer documentation, see [`Consumer`].
 
-use std::{collections::HashMap, sync::Mutex};
+use std::sync::Mutex;
+
+use hashbrown::HashMap;
 
 use serde::Serialize;
 
@@ -134,17 +136,16 @@ struct RegistryEntry {
     updated: bool,
 }
 
-const REGISTRY_SHARDS: usize = 16;
-
 /// Remembers consumers that have a name or group and emits the new or changed ones at each sync
 /// (protocol.md §8).
 ///
-/// Sharded by identifier so that workers recording at once rarely meet on one lock, and bounded
-/// in size: past `capacity` distinct consumers, new ones are counted and not registered (their
+/// Sharded by thread, like the request counter, so that workers recording at once never meet on
+/// one lock: a consumer seen by several threads is kept once per thread and reported once. Bounded
+/// in size: past `capacity` entries, new consumers are counted and not registered (their
 /// requests are still counted under their identifier).
 #[derive(Debug)]
 pub(crate) struct ConsumerRegistry {
-    shards: [Mutex<HashMap<Box<str>, RegistryEntry>>; REGISTRY_SHARDS],
+    shards: crate::metrics::Shards<HashMap<Box<str>, RegistryEntry>>,
     len: std::sync::atomic::AtomicUsize,
     capacity: usize,
     overflow: std::sync::atomic::AtomicU64,
@@ -153,7 +154,7 @@ pub(crate) struct ConsumerRegistry {
 impl ConsumerRegistry {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            shards: std::array::from_fn(|_| crate::metrics::Padded(Mutex::new(HashMap::new()))),
             len: Default::default(),
             capacity,
             overflow: Default::default(),
@@ -161,12 +162,12 @@ impl ConsumerRegistry {
     }
 
     /// Notes a consumer seen on a request. Consumers without name and group are not registered.
-    pub(crate) fn observe(&self, consumer: &Consumer, hash: u64) {
+    pub(crate) fn observe(&self, consumer: &Consumer) {
         use std::sync::atomic::Ordering;
         if consumer.is_anonymous() || (consumer.name.is_none() && consumer.group.is_none()) {
             return;
         }
-        let shard = &self.shards[(hash >> 60) as usize % REGISTRY_SHARDS];
+        let shard = &self.shards[crate::metrics::thread_shard()];
         let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
         match map.get_mut(consumer.identifier.as_str()) {
             Some(entry) => {
@@ -218,6 +219,7 @@ impl ConsumerRegistry {
             }
         }
         items.sort_by(|a, b| a.identifier.cmp(&b.identifier));
+        items.dedup_by(|later, earlier| later.identifier == earlier.identifier);
         let overflow = self.overflow.swap(0, std::sync::atomic::Ordering::Relaxed);
         (items, overflow)
     }
@@ -243,7 +245,9 @@ mod tests {
     #[test]
     fn cuts_at_char_boundaries() {
         let long = "é".repeat(200);
-        let c = Consumer::new(long.clone()).name(long.clone()).group("ü".repeat(65));
+        let c = Consumer::new(long.clone())
+            .name(long.clone())
+            .group("ü".repeat(65));
         assert_eq!(c.identifier().chars().count(), 128);
         assert_eq!(c.identifier().len(), 256);
         assert_eq!(c.get_name().unwrap().chars().count(), 64);
@@ -266,12 +270,12 @@ mod tests {
     fn registry_emits_new_and_changed_only() {
         let registry = ConsumerRegistry::new(10);
         // No name and no group: not registered.
-        registry.observe(&Consumer::new("plain"), 1);
+        registry.observe(&Consumer::new("plain"));
         assert_eq!(registry.drain_updated().0, vec![]);
 
         let c = Consumer::new("c1").name("One");
-        registry.observe(&c, 1);
-        registry.observe(&c, 1);
+        registry.observe(&c);
+        registry.observe(&c);
         let (items, _) = registry.drain_updated();
         assert_eq!(
             items,
@@ -282,15 +286,15 @@ mod tests {
             }]
         );
         // Same again: nothing new.
-        registry.observe(&c, 1);
+        registry.observe(&c);
         assert!(registry.drain_updated().0.is_empty());
         // A group appears, the name is omitted: the stored name is kept.
-        registry.observe(&Consumer::new("c1").group("G"), 1);
+        registry.observe(&Consumer::new("c1").group("G"));
         let (items, _) = registry.drain_updated();
         assert_eq!(items[0].name.as_deref(), Some("One"));
         assert_eq!(items[0].group.as_deref(), Some("G"));
         // A changed name is re-sent.
-        registry.observe(&Consumer::new("c1").name("Uno"), 1);
+        registry.observe(&Consumer::new("c1").name("Uno"));
         assert_eq!(registry.drain_updated().0[0].name.as_deref(), Some("Uno"));
     }
 
@@ -298,7 +302,7 @@ mod tests {
     fn registry_is_bounded() {
         let registry = ConsumerRegistry::new(3);
         for i in 0..10u64 {
-            registry.observe(&Consumer::new(format!("c{i}")).name("n"), i << 60);
+            registry.observe(&Consumer::new(format!("c{i}")).name("n"));
         }
         assert_eq!(registry.len(), 3);
         let (items, overflow) = registry.drain_updated();

@@ -28,7 +28,9 @@ fn startup_payload_shape() {
     let startup = StartupData::new("rust:actix")
         .paths([
             PathItem::new("get", "/items"),
-            PathItem::new("POST", "/items").summary("Create").description(""),
+            PathItem::new("POST", "/items")
+                .summary("Create")
+                .description(""),
             PathItem::new("GET", "/items"),
             PathItem::new("HEAD", "/items"),
             PathItem::new("OPTIONS", "/items"),
@@ -76,7 +78,10 @@ fn startup_payload_shape() {
     assert_eq!(versions["apitally"], "0.1.0");
     assert_eq!(versions["app"], "2.0.1");
     let rust = versions["rust"].as_str().unwrap();
-    assert!(rust.split('.').count() == 3 && rust.starts_with("1."), "{rust}");
+    assert!(
+        rust.split('.').count() == 3 && rust.starts_with("1."),
+        "{rust}"
+    );
     // Accepted once: never sent again.
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(hub.received_at("startup").len(), 1);
@@ -96,7 +101,9 @@ fn sync_payload_shape() {
     assert_eq!(first["server_errors"], json!([]));
     assert_eq!(first["consumers"], json!([]));
 
-    let consumer = Consumer::new("customer-42").name("Customer 42").group("Enterprise");
+    let consumer = Consumer::new("customer-42")
+        .name("Customer 42")
+        .group("Enterprise");
     client.record_request(
         &get("/items/{item_id}", 200, 9)
             .consumer(Some(&consumer))
@@ -124,13 +131,16 @@ fn sync_payload_shape() {
         "GET",
         "/items/{item_id}",
         Some(&consumer),
-        &ServerError::new("sqlx_core::error::Error", "  pool timed out  ", "   0: a\n   1: b"),
+        &ServerError::new(
+            "sqlx_core::error::Error",
+            "  pool timed out  ",
+            "   0: a\n   1: b",
+        ),
     );
 
     let has_requests = |r: &[apitally_test_hub::Received]| {
         r.iter().any(|r| {
-            r.endpoint == "sync"
-                && r.json.as_ref().is_some_and(|j| j["requests"] != json!([]))
+            r.endpoint == "sync" && r.json.as_ref().is_some_and(|j| j["requests"] != json!([]))
         })
     };
     assert!(hub.wait_until(WAIT, has_requests));
@@ -265,10 +275,7 @@ fn server_errors_are_retried_then_queued_with_the_same_message_uuid() {
     let client = start(&hub);
     assert!(hub.wait_until(WAIT, |r| r.iter().any(|r| r.endpoint == "sync")));
     // Three attempts of one cycle fail, then the next two cycles' first attempts, too.
-    hub.script(
-        "sync",
-        [500, 502, 503, 503, 504].map(Reply::Status),
-    );
+    hub.script("sync", [500, 502, 503, 503, 504].map(Reply::Status));
     for _ in 0..7 {
         client.record_request(&get("/retry", 201, 1));
     }
@@ -314,7 +321,10 @@ fn hub_down_then_back_delivers_everything() {
 #[test]
 fn startup_is_resent_until_accepted_with_the_same_message_uuid() {
     let hub = TestHub::start();
-    hub.script("startup", [500, 500, 500, 503, 503, 503, 400].map(Reply::Status));
+    hub.script(
+        "startup",
+        [500, 500, 500, 503, 503, 503, 400].map(Reply::Status),
+    );
     let client = start(&hub);
     assert!(hub.wait_until(WAIT, |r| r
         .iter()
@@ -394,8 +404,7 @@ fn shutdown_delivers_the_last_window() {
 fn shutdown_with_the_hub_down_returns_within_its_budget() {
     let port = TestHub::start().port();
     let client = ApitallyClient::try_new(
-        config(&format!("http://127.0.0.1:{port}"))
-            .shutdown_timeout(Duration::from_millis(300)),
+        config(&format!("http://127.0.0.1:{port}")).shutdown_timeout(Duration::from_millis(300)),
         StartupData::default(),
     )
     .unwrap();
@@ -458,9 +467,13 @@ fn concurrent_recording_gives_exact_totals() {
                 for i in 0..PER_THREAD {
                     let consumer = (i % 3 != 0).then(|| &consumers[(i + t) % consumers.len()]);
                     client.record_request(
-                        &get(routes[i % routes.len()], 200 + (i % 2) as u16, (i % 50) as u64)
-                            .consumer(consumer)
-                            .response_size(Some((i % 3000) as u64)),
+                        &get(
+                            routes[i % routes.len()],
+                            200 + (i % 2) as u16,
+                            (i % 50) as u64,
+                        )
+                        .consumer(consumer)
+                        .response_size(Some((i % 3000) as u64)),
                     );
                 }
             })
@@ -484,15 +497,22 @@ fn concurrent_recording_gives_exact_totals() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(hist_total, total);
-    let expected_size_sum: u64 = (0..PER_THREAD as u64).map(|i| i % 3000).sum::<u64>() * THREADS as u64;
-    let size_sum: u64 = items.iter().map(|i| i["response_size_sum"].as_u64().unwrap()).sum();
+    let expected_size_sum: u64 =
+        (0..PER_THREAD as u64).map(|i| i % 3000).sum::<u64>() * THREADS as u64;
+    let size_sum: u64 = items
+        .iter()
+        .map(|i| i["response_size_sum"].as_u64().unwrap())
+        .sum();
     assert_eq!(size_sum, expected_size_sum);
     let b_count: u64 = items
         .iter()
         .filter(|i| i["path"] == "/b/{id}")
         .map(|i| i["request_count"].as_u64().unwrap())
         .sum();
-    assert_eq!(b_count, (0..PER_THREAD).filter(|i| i % 3 == 1).count() as u64 * THREADS as u64);
+    assert_eq!(
+        b_count,
+        (0..PER_THREAD).filter(|i| i % 3 == 1).count() as u64 * THREADS as u64
+    );
 }
 
 #[test]

@@ -31,9 +31,10 @@ pub enum Reply {
 impl Reply {
     fn status(&self) -> u16 {
         match self {
-            Reply::Status(s) | Reply::WithHeaders(s, _) | Reply::Body(s, _) | Reply::Delay(_, s) => {
-                *s
-            }
+            Reply::Status(s)
+            | Reply::WithHeaders(s, _)
+            | Reply::Body(s, _)
+            | Reply::Delay(_, s) => *s,
         }
     }
 }

@@ -65,8 +65,10 @@ struct Inner {
 }
 
 /// Running clients by (client id, env), so that every worker's middleware finds the same one.
-static CLIENTS: LazyLock<Mutex<Vec<((String, String), Weak<Inner>)>>> =
-    LazyLock::new(Default::default);
+static CLIENTS: LazyLock<Mutex<Vec<Running>>> = LazyLock::new(Default::default);
+
+/// A running client and its (lowercase client id, env).
+type Running = ((String, String), Weak<Inner>);
 
 /// The process-wide Apitally client: records requests cheaply on any thread and reports them
 /// to the hub from one background thread.

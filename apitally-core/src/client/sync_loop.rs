@@ -166,7 +166,10 @@ impl<T: HubTransport> SyncLoop<T> {
         let Some(body) = lock(&self.shared.startup).clone() else {
             return;
         };
-        match self.send(&self.startup_url.clone(), body.clone(), attempts).await {
+        match self
+            .send(&self.startup_url.clone(), body.clone(), attempts)
+            .await
+        {
             Outcome::Sent | Outcome::Rejected => {
                 let mut pending = lock(&self.shared.startup);
                 // Unless new startup data was set meanwhile.
@@ -304,7 +307,11 @@ impl<T: HubTransport> SyncLoop<T> {
                 Ok(r) => return Outcome::Retry(format!("HTTP {}", r.status)),
                 Err(err) => last = err.to_string(),
             }
-            debug!("POST {} failed (attempt {}): {last}", redact_url(url), attempt + 1);
+            debug!(
+                "POST {} failed (attempt {}): {last}",
+                redact_url(url),
+                attempt + 1
+            );
         }
         Outcome::Retry(last)
     }
@@ -337,7 +344,10 @@ impl<T: HubTransport> SyncLoop<T> {
             );
             self.hub_ok = false;
         } else {
-            debug!("{what} failed again ({reason}); {} payload(s) queued", self.queue.len());
+            debug!(
+                "{what} failed again ({reason}); {} payload(s) queued",
+                self.queue.len()
+            );
         }
     }
 }

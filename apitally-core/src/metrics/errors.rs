@@ -59,8 +59,7 @@ pub(crate) fn strip_addresses(traceback: &str) -> String {
     let mut i = 0;
     let mut copied = 0;
     while i + 2 < bytes.len() {
-        if bytes[i] == b'0' && bytes[i + 1] == b'x' && bytes[i + 2].is_ascii_hexdigit()
-        {
+        if bytes[i] == b'0' && bytes[i + 1] == b'x' && bytes[i + 2].is_ascii_hexdigit() {
             let mut end = i + 2;
             while end < bytes.len() && bytes[end].is_ascii_hexdigit() {
                 end += 1;
@@ -100,7 +99,7 @@ impl<K: Hash + Eq, V> KeyedCounter<K, V> {
         let hasher = DefaultHashBuilder::default();
         Self {
             shards: std::array::from_fn(|_| {
-                std::sync::Mutex::new(HashMap::with_hasher(hasher.clone()))
+                super::Padded(std::sync::Mutex::new(HashMap::with_hasher(hasher.clone())))
             }),
             hasher,
             len: AtomicUsize::new(0),
@@ -129,10 +128,8 @@ impl<K: Hash + Eq, V> KeyedCounter<K, V> {
     pub(crate) fn drain(&self) -> (Vec<(K, V, u64)>, u64) {
         let mut out = Vec::new();
         for shard in &self.shards {
-            let map = std::mem::replace(
-                &mut *lock(shard),
-                HashMap::with_hasher(self.hasher.clone()),
-            );
+            let map =
+                std::mem::replace(&mut *lock(shard), HashMap::with_hasher(self.hasher.clone()));
             self.len.fetch_sub(map.len(), Ordering::Relaxed);
             out.extend(map.into_iter().map(|(k, (v, n))| (k, v, n)));
         }

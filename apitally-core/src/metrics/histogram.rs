@@ -37,6 +37,20 @@ impl Histogram {
         }
     }
 
+    /// Adds the counts of `other`.
+    pub(crate) fn merge(&mut self, other: Histogram) {
+        if self.bins.is_empty() {
+            self.bins = other.bins;
+            return;
+        }
+        for (bin, count) in other.bins {
+            match self.bins.binary_search_by_key(&bin, |&(b, _)| b) {
+                Ok(idx) => self.bins[idx].1 += count,
+                Err(idx) => self.bins.insert(idx, (bin, count)),
+            }
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn total(&self) -> u64 {
         self.bins.iter().map(|&(_, c)| c).sum()

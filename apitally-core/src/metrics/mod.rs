@@ -5,10 +5,7 @@ mod errors;
 mod histogram;
 mod requests;
 
-use std::{
-    hash::BuildHasher,
-    sync::{Mutex, MutexGuard},
-};
+use std::sync::{Mutex, MutexGuard};
 
 pub(crate) use errors::{ServerErrorItem, ValidationErrorItem};
 pub use errors::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS};
@@ -27,11 +24,36 @@ use crate::{
 };
 
 pub(crate) const SHARDS: usize = 16;
-pub(crate) type Shards<T> = [Mutex<T>; SHARDS];
+pub(crate) type Shards<T> = [Padded<Mutex<T>>; SHARDS];
+
+/// Keeps each shard on cache lines of its own, so that threads writing neighbouring shards do
+/// not slow each other down (false sharing).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 #[inline]
 pub(crate) fn shard_of(hash: u64) -> usize {
     (hash >> 59) as usize % SHARDS
+}
+
+/// The shard of the calling thread: each thread (each actix worker) records into a shard of
+/// its own while there are no more threads than shards, so workers never wait on each other.
+#[inline]
+pub(crate) fn thread_shard() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
 }
 
 /// Locks a shard; a panic while it was held (which our code does not do) leaves plain counters
@@ -82,7 +104,6 @@ pub(crate) struct Metrics {
     validation_errors: KeyedCounter<ValidationKey, ()>,
     server_errors: KeyedCounter<ServerErrorKey, String>,
     consumers: ConsumerRegistry,
-    hasher: hashbrown::DefaultHashBuilder,
 }
 
 impl Metrics {
@@ -92,7 +113,6 @@ impl Metrics {
             validation_errors: KeyedCounter::new(limits.validation_error_keys),
             server_errors: KeyedCounter::new(limits.server_error_keys),
             consumers: ConsumerRegistry::new(limits.consumers),
-            hasher: Default::default(),
         }
     }
 
@@ -101,8 +121,7 @@ impl Metrics {
         self.requests.record(record);
         if let Some(consumer) = record.consumer {
             if consumer.get_name().is_some() || consumer.get_group().is_some() {
-                let hash = self.hasher.hash_one(consumer.identifier());
-                self.consumers.observe(consumer, hash);
+                self.consumers.observe(consumer);
             }
         }
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{
     histogram::{response_time_bin, size_bin, Histogram},
-    lock, shard_of, Shards,
+    lock, thread_shard, Shards,
 };
 use crate::RequestRecord;
 
@@ -81,6 +81,28 @@ pub(crate) struct RequestItem {
     pub(crate) response_sizes: Histogram,
 }
 
+impl RequestItem {
+    fn key(&self) -> (&str, &str, u16, Option<&str>) {
+        (
+            &self.path,
+            &self.method,
+            self.status_code,
+            self.consumer.as_deref(),
+        )
+    }
+
+    fn merge(&mut self, other: RequestItem) {
+        self.request_count += other.request_count;
+        self.request_size_sum = self.request_size_sum.saturating_add(other.request_size_sum);
+        self.response_size_sum = self
+            .response_size_sum
+            .saturating_add(other.response_size_sum);
+        self.response_times.merge(other.response_times);
+        self.request_sizes.merge(other.request_sizes);
+        self.response_sizes.merge(other.response_sizes);
+    }
+}
+
 /// What happened to requests that did not fit into a full window.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RequestOverflow {
@@ -92,8 +114,9 @@ pub(crate) struct RequestOverflow {
 
 /// Aggregates requests per (consumer, method, route, status) for the current sync window.
 ///
-/// Sharded by key hash: a record locks one of 16 shards for a lookup and a few additions, and
-/// allocates only when a key is first seen in the window. Swapping the window out takes each
+/// Sharded by thread: a record locks its thread's shard (uncontended unless more than 16
+/// threads record) for a lookup and a few additions, and allocates only when a key is first
+/// seen in that shard in the window. A key can sit in several shards; the drain merges them. Swapping the window out takes each
 /// shard's lock just long enough to move its table; serialisation happens afterwards, unlocked.
 #[derive(Debug)]
 pub(crate) struct RequestCounter {
@@ -145,7 +168,7 @@ impl RequestCounter {
     #[inline]
     fn add(&self, consumer: Option<&str>, record: &RequestRecord<'_>) -> bool {
         let hash = self.hash(consumer, record);
-        let mut table = lock(&self.shards[shard_of(hash)]);
+        let mut table = lock(&self.shards[thread_shard()]);
         if let Some(entry) = table.find_mut(hash, |e| e.matches(consumer, record)) {
             entry.stats.add(record);
             return true;
@@ -196,14 +219,16 @@ impl RequestCounter {
                 response_sizes: e.stats.response_sizes,
             }));
         }
-        items.sort_unstable_by(|a, b| {
-            (&a.path, &a.method, a.status_code, &a.consumer).cmp(&(
-                &b.path,
-                &b.method,
-                b.status_code,
-                &b.consumer,
-            ))
-        });
+        items.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
+        // Merge the copies of a key that several threads recorded.
+        let mut merged: Vec<RequestItem> = Vec::with_capacity(items.len());
+        for item in items {
+            match merged.last_mut() {
+                Some(last) if last.key() == item.key() => last.merge(item),
+                _ => merged.push(item),
+            }
+        }
+        let items = merged;
         let overflow = RequestOverflow {
             folded: self.folded.swap(0, Ordering::Relaxed),
             dropped: self.dropped.swap(0, Ordering::Relaxed),
@@ -227,8 +252,16 @@ mod tests {
     fn aggregates_per_key_and_sums_known_sizes_only() {
         let counter = RequestCounter::new(100);
         let c = Consumer::new("c1");
-        counter.record(&rec("/a", 200, 9).request_size(Some(999)).response_size(Some(1000)));
-        counter.record(&rec("/a", 200, 10).request_size(None).response_size(Some(1999)));
+        counter.record(
+            &rec("/a", 200, 9)
+                .request_size(Some(999))
+                .response_size(Some(1000)),
+        );
+        counter.record(
+            &rec("/a", 200, 10)
+                .request_size(None)
+                .response_size(Some(1999)),
+        );
         counter.record(&rec("/a", 200, 19).consumer(Some(&c)));
         counter.record(&rec("/a", 404, 1));
         let (items, overflow) = counter.drain();
@@ -253,6 +286,36 @@ mod tests {
     }
 
     #[test]
+    fn keys_recorded_by_several_threads_are_merged() {
+        let counter = std::sync::Arc::new(RequestCounter::new(100));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let counter = std::sync::Arc::clone(&counter);
+                std::thread::spawn(move || {
+                    for i in 0..100u64 {
+                        counter.record(
+                            &rec("/m", 200, (t * 10 + i) % 30).response_size(Some(i * 100)),
+                        );
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let (items, _) = counter.drain();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].request_count, 400);
+        assert_eq!(items[0].response_times.total(), 400);
+        assert_eq!(items[0].response_sizes.total(), 400);
+        assert_eq!(
+            items[0].response_size_sum,
+            4 * (0..100).map(|i| i * 100).sum::<u64>()
+        );
+        assert_eq!(items[0].response_sizes.get(9), 40);
+    }
+
+    #[test]
     fn full_window_folds_consumers_then_drops() {
         let counter = RequestCounter::new(2);
         let consumers: Vec<_> = (0..5).map(|i| Consumer::new(format!("c{i}"))).collect();
@@ -266,7 +329,9 @@ mod tests {
         assert_eq!(items.iter().map(|i| i.request_count).sum::<u64>(), 5);
 
         let counter = RequestCounter::new(0);
-        let routes: Vec<String> = (0..(ANONYMOUS_RESERVE + 5)).map(|i| format!("/r{i}")).collect();
+        let routes: Vec<String> = (0..(ANONYMOUS_RESERVE + 5))
+            .map(|i| format!("/r{i}"))
+            .collect();
         for r in &routes {
             counter.record(&rec(r, 200, 1));
         }
