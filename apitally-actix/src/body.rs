@@ -1,0 +1,160 @@
+//! For body documentation, see [`ApitallyBody`].
+
+use std::{
+    cell::Cell,
+    pin::Pin,
+    rc::Rc,
+    task::{ready, Context, Poll},
+    time::Duration,
+};
+
+use actix_web::{
+    body::{BodySize, MessageBody},
+    web::Bytes,
+    HttpMessage, HttpRequest,
+};
+use apitally_core::{Consumer, RequestRecord, ServerError, ValidationError};
+use pin_project_lite::pin_project;
+
+use crate::{ext::ReportedValidationErrors, middleware::Worker};
+
+/// How the request body size is known.
+pub(crate) enum RequestSize {
+    /// From `Content-Length` (or unknown, for a body-less request).
+    Known(Option<u64>),
+    /// Counted as the handler read a chunked body.
+    Counted(Rc<Cell<u64>>),
+}
+
+/// What the middleware learnt at the response head, completed with the bytes sent when the body
+/// ends or is dropped.
+pub(crate) struct Completion {
+    pub(crate) worker: Rc<Worker>,
+    pub(crate) req: HttpRequest,
+    pub(crate) route: String,
+    pub(crate) status: u16,
+    pub(crate) elapsed: Duration,
+    pub(crate) request_size: RequestSize,
+    pub(crate) callback_consumer: Option<Consumer>,
+    pub(crate) validation_errors: Vec<ValidationError>,
+    pub(crate) server_error: Option<ServerError>,
+}
+
+impl Completion {
+    pub(crate) fn complete(self, response_size: Option<u64>) {
+        let ext = self.req.extensions();
+        let consumer = ext.get::<Consumer>().or(self.callback_consumer.as_ref());
+        let request_size = match &self.request_size {
+            RequestSize::Known(size) => *size,
+            RequestSize::Counted(counter) => Some(counter.get()),
+        };
+        let method = self.req.method().as_str();
+        let reported = ext.get::<ReportedValidationErrors>().map(|r| r.0.as_slice());
+        record(
+            &self.worker,
+            &Outcome {
+                method,
+                route: &self.route,
+                status: self.status,
+                elapsed: self.elapsed,
+                consumer,
+                request_size,
+                response_size,
+                validation_errors: &self.validation_errors,
+                reported_validation_errors: reported.unwrap_or_default(),
+                server_error: self.server_error.as_ref(),
+            },
+        );
+    }
+}
+
+/// Everything recorded for one request.
+pub(crate) struct Outcome<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) route: &'a str,
+    pub(crate) status: u16,
+    pub(crate) elapsed: Duration,
+    pub(crate) consumer: Option<&'a Consumer>,
+    pub(crate) request_size: Option<u64>,
+    pub(crate) response_size: Option<u64>,
+    pub(crate) validation_errors: &'a [ValidationError],
+    pub(crate) reported_validation_errors: &'a [ValidationError],
+    pub(crate) server_error: Option<&'a ServerError>,
+}
+
+pub(crate) fn record(worker: &Worker, o: &Outcome<'_>) {
+    let client = &worker.shared.client;
+    client.record_request(
+        &RequestRecord::new(o.method, o.route, o.status, o.elapsed)
+            .consumer(o.consumer)
+            .request_size(o.request_size)
+            .response_size(o.response_size),
+    );
+    for error in o
+        .validation_errors
+        .iter()
+        .chain(o.reported_validation_errors)
+    {
+        client.record_validation_error(o.method, o.route, o.consumer, error);
+    }
+    if let Some(error) = o.server_error {
+        client.record_server_error(o.method, o.route, o.consumer, error);
+    }
+}
+
+pin_project! {
+    /// The response body wrapper: forwards the body untouched, counts the bytes it yields, and
+    /// completes the request's record when the body ends or is dropped (for example when the
+    /// client disconnects mid-body), so streamed and chunked responses are measured as sent.
+    pub struct ApitallyBody<B> {
+        #[pin]
+        body: B,
+        sent: u64,
+        completion: Option<Completion>,
+    }
+
+    impl<B> PinnedDrop for ApitallyBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(completion) = this.completion.take() {
+                completion.complete(Some(*this.sent));
+            }
+        }
+    }
+}
+
+impl<B> ApitallyBody<B> {
+    pub(crate) fn new(body: B, completion: Option<Completion>) -> Self {
+        Self {
+            body,
+            sent: 0,
+            completion,
+        }
+    }
+}
+
+impl<B: MessageBody> MessageBody for ApitallyBody<B> {
+    type Error = B::Error;
+
+    #[inline]
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.project();
+        let item = ready!(this.body.poll_next(cx));
+        match &item {
+            Some(Ok(chunk)) => *this.sent += chunk.len() as u64,
+            _ => {
+                if let Some(completion) = this.completion.take() {
+                    completion.complete(Some(*this.sent));
+                }
+            }
+        }
+        Poll::Ready(item)
+    }
+}

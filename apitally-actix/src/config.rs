@@ -1,0 +1,234 @@
+//! For configuration documentation, see [`ApitallyConfig`].
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use actix_web::HttpRequest;
+use apitally_core::{ClientConfig, ConfigError, Consumer, PathItem};
+
+/// A callback that names the consumer of a request; see
+/// [`ApitallyConfig::identify_consumer`].
+pub(crate) type ConsumerCallback = Arc<dyn Fn(&HttpRequest) -> Option<Consumer> + Send + Sync>;
+
+/// Configuration of the [`Apitally`](crate::Apitally) middleware.
+///
+/// Required inputs go in [`new`](Self::new) (or come from the environment with
+/// [`from_env`](Self::from_env)); every setter states its default.
+///
+/// ```
+/// use apitally_actix::{ApitallyConfig, Consumer};
+///
+/// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
+///     .app_version("1.4.0")
+///     .identify_consumer(|req| {
+///         req.headers().get("x-api-key")?.to_str().ok().map(Consumer::new)
+///     })
+///     .route("GET", "/items")
+///     .route("POST", "/items");
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct ApitallyConfig {
+    pub(crate) client: ClientConfig,
+    pub(crate) identify_consumer: Option<ConsumerCallback>,
+    pub(crate) paths: Vec<PathItem>,
+    pub(crate) openapi: Option<String>,
+    pub(crate) catch_panics: bool,
+}
+
+impl fmt::Debug for ApitallyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApitallyConfig")
+            .field("client", &self.client)
+            .field("identify_consumer", &self.identify_consumer.is_some())
+            .field("paths", &self.paths.len())
+            .field("openapi", &self.openapi.is_some())
+            .field("catch_panics", &self.catch_panics)
+            .finish()
+    }
+}
+
+impl ApitallyConfig {
+    /// Reports as the app with `client_id` (from the Apitally dashboard) in environment `env`
+    /// (such as `"prod"`, created on the hub when first seen).
+    pub fn new(client_id: impl Into<String>, env: impl Into<String>) -> Self {
+        Self::from_client(ClientConfig::new(client_id, env))
+    }
+
+    /// Reads `APITALLY_CLIENT_ID`, `APITALLY_ENV` (default `"dev"`) and `APITALLY_HUB_BASE_URL`
+    /// from the environment.
+    pub fn from_env() -> Self {
+        Self::from_client(ClientConfig::from_env())
+    }
+
+    fn from_client(client: ClientConfig) -> Self {
+        Self {
+            client,
+            identify_consumer: None,
+            paths: Vec::new(),
+            openapi: None,
+            catch_panics: true,
+        }
+    }
+
+    /// Sets the app's version, shown in Apitally. Defaults to none.
+    pub fn app_version(mut self, version: impl Into<String>) -> Self {
+        self.client = self.client.app_version(version);
+        self
+    }
+
+    /// Sets the hub base URL. Defaults to `APITALLY_HUB_BASE_URL` when set, else
+    /// `https://hub.apitally.io`.
+    pub fn hub_base_url(mut self, url: impl Into<String>) -> Self {
+        self.client = self.client.hub_base_url(url);
+        self
+    }
+
+    /// Sets how long [`Apitally::shutdown`](crate::Apitally::shutdown) may take for the final
+    /// sync. Defaults to 10 seconds.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.client = self.client.shutdown_timeout(timeout);
+        self
+    }
+
+    /// Sets the most distinct (consumer, method, route, status) keys per sync window; see
+    /// [`ClientConfig::max_request_keys`]. Defaults to 50,000.
+    pub fn max_request_keys(mut self, max: usize) -> Self {
+        self.client = self.client.max_request_keys(max);
+        self
+    }
+
+    /// Sets the most named consumers remembered; see [`ClientConfig::max_consumers`]. Defaults
+    /// to 50,000.
+    pub fn max_consumers(mut self, max: usize) -> Self {
+        self.client = self.client.max_consumers(max);
+        self
+    }
+
+    /// Names the consumer of each request from the request, for example from an API key header
+    /// or what an auth middleware stored in the request's extensions.
+    ///
+    /// It runs after the handler, and only when no consumer was set on the request with
+    /// [`ConsumerExt::set_consumer`](crate::ConsumerExt::set_consumer) or
+    /// `#[apitally::consumer]`, which win over it. If it panics, the panic is caught and logged
+    /// and the request is counted without consumer. Defaults to none.
+    pub fn identify_consumer<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&HttpRequest) -> Option<Consumer> + Send + Sync + 'static,
+    {
+        self.identify_consumer = Some(Arc::new(callback));
+        self
+    }
+
+    /// Adds a route to the list sent to Apitally at startup, so that endpoints show before they
+    /// get traffic. Use actix's template syntax (`/items/{id}`). Defaults to no routes.
+    pub fn route(mut self, method: &str, path: &str) -> Self {
+        self.paths.push(PathItem::new(method, path));
+        self
+    }
+
+    /// Adds routes with summaries or descriptions; see [`route`](Self::route).
+    pub fn routes(mut self, paths: impl IntoIterator<Item = PathItem>) -> Self {
+        self.paths.extend(paths);
+        self
+    }
+
+    /// Takes the routes (with summaries and descriptions) from an OpenAPI document, given as
+    /// JSON text, and sends the document to Apitally. With utoipa:
+    /// `.openapi_json(ApiDoc::openapi().to_json()?)`. Invalid JSON is logged and ignored.
+    /// Defaults to none.
+    ///
+    /// ```
+    /// use apitally_actix::ApitallyConfig;
+    ///
+    /// let doc = r#"{"openapi":"3.1.0","paths":{"/items/{id}":{"get":{"summary":"Get an item"}}}}"#;
+    /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
+    ///     .openapi_json(doc);
+    /// # let _ = config;
+    /// ```
+    pub fn openapi_json(mut self, document: impl Into<String>) -> Self {
+        let document = document.into();
+        match serde_json::from_str::<serde_json::Value>(&document) {
+            Ok(value) => {
+                self.paths.extend(paths_from_openapi(&value));
+                self.openapi = Some(document);
+            }
+            Err(err) => log::error!(
+                target: "apitally",
+                "apitally: the OpenAPI document is not valid JSON ({err}); it is not sent"
+            ),
+        }
+        self
+    }
+
+    /// Whether a panicking handler is caught: the client then gets a `500 Internal Server
+    /// Error` instead of a dropped connection, and Apitally records a server error with the
+    /// panic message and backtrace. A panic hook the app installed keeps working. Defaults to
+    /// true.
+    pub fn catch_panics(mut self, catch: bool) -> Self {
+        self.catch_panics = catch;
+        self
+    }
+
+    /// Checks the client id, env and hub URL; see [`Apitally::try_new`](crate::Apitally::try_new)
+    /// to fail at startup.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.client.validate()
+    }
+
+    #[doc(hidden)]
+    /// Test-only: adjusts the core configuration (timings).
+    pub fn __client(mut self, f: impl FnOnce(ClientConfig) -> ClientConfig) -> Self {
+        self.client = f(self.client);
+        self
+    }
+}
+
+const OPENAPI_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn paths_from_openapi(doc: &serde_json::Value) -> Vec<PathItem> {
+    let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
+        return Vec::new();
+    };
+    let mut items = Vec::new();
+    for (path, operations) in paths {
+        for method in OPENAPI_METHODS {
+            if let Some(op) = operations.get(method) {
+                let mut item = PathItem::new(method, path.as_str());
+                if let Some(summary) = op.get("summary").and_then(|s| s.as_str()) {
+                    item = item.summary(summary);
+                }
+                if let Some(description) = op.get("description").and_then(|s| s.as_str()) {
+                    item = item.description(description);
+                }
+                items.push(item);
+            }
+        }
+    }
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_paths_with_summaries() {
+        let doc = serde_json::json!({"paths": {
+            "/items": {"get": {"summary": "List"}, "post": {"description": "Create"}, "parameters": []},
+            "/items/{id}": {"delete": {}}
+        }});
+        let items = paths_from_openapi(&doc);
+        assert_eq!(
+            items,
+            vec![
+                PathItem::new("GET", "/items").summary("List"),
+                PathItem::new("POST", "/items").description("Create"),
+                PathItem::new("DELETE", "/items/{id}"),
+            ]
+        );
+        assert!(paths_from_openapi(&serde_json::json!({})).is_empty());
+    }
+}

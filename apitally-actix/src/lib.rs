@@ -1,0 +1,67 @@
+//! [Apitally](https://apitally.io) for [actix-web](https://actix.rs): API monitoring and
+//! analytics with one middleware.
+//!
+//! Apitally shows traffic, errors, response times and payload sizes per endpoint and per API
+//! consumer. This crate's [`Apitally`] middleware measures every request and a background thread
+//! reports aggregated data to Apitally every 10 to 60 seconds; the request path does no I/O.
+//!
+//! ```toml
+//! [dependencies]
+//! apitally = { package = "apitally-actix", version = "0.1" }
+//! ```
+//!
+//! ```no_run
+//! use actix_web::{get, App, HttpServer, Responder};
+//! use apitally_actix::{Apitally, ApitallyConfig, Consumer};
+//!
+//! #[get("/items")]
+//! async fn items() -> impl Responder {
+//!     "[]"
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let config = ApitallyConfig::from_env() // APITALLY_CLIENT_ID, APITALLY_ENV
+//!         .app_version("1.4.0")
+//!         .identify_consumer(|req| {
+//!             req.headers().get("x-api-key")?.to_str().ok().map(Consumer::new)
+//!         });
+//!     let apitally = Apitally::new(config);
+//!     HttpServer::new({
+//!         let apitally = apitally.clone();
+//!         move || App::new().wrap(apitally.clone()).service(items)
+//!     })
+//!     .bind(("127.0.0.1", 8000))?
+//!     .run()
+//!     .await?;
+//!     apitally.shutdown().await; // final sync
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Consumers can be set by the [`identify_consumer`](ApitallyConfig::identify_consumer)
+//! callback, by any handler or middleware with [`ConsumerExt::set_consumer`], and read with the
+//! [`ApitallyConsumer`] extractor (or `web::ReqData<Consumer>`).
+//!
+//! Diagnostics go through the `log` facade under the target `apitally`; set `APITALLY_DEBUG=1`
+//! to also print debug lines to stderr.
+
+mod body;
+mod config;
+mod errors;
+mod ext;
+mod extractor;
+mod middleware;
+mod route;
+
+pub use apitally_core::{
+    ApitallyClient, ConfigError, Consumer, PathItem, ServerError, ValidationError,
+};
+
+pub use self::{
+    body::ApitallyBody,
+    config::ApitallyConfig,
+    ext::{ConsumerExt, ValidationErrorExt},
+    extractor::{ApitallyConsumer, ConsumerExtractionError},
+    middleware::{Apitally, ApitallyMiddleware, ApitallyResponse},
+};

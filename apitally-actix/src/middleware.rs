@@ -1,0 +1,503 @@
+//! For middleware documentation, see [`Apitally`].
+
+use std::{
+    cell::{Cell, RefCell},
+    future::{ready, Future, Ready},
+    marker::PhantomData,
+    panic::{catch_unwind, AssertUnwindSafe},
+    pin::Pin,
+    rc::Rc,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use actix_web::{
+    body::MessageBody,
+    dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform},
+    error::PayloadError,
+    http::{header, Method},
+    web::Bytes,
+    Error, HttpMessage, HttpRequest,
+};
+use apitally_core::{ApitallyClient, ConfigError, Consumer, StartupData};
+use futures_core::Stream;
+use pin_project_lite::pin_project;
+
+use crate::{
+    body::{record, ApitallyBody, Completion, Outcome, RequestSize},
+    config::{ApitallyConfig, ConsumerCallback},
+    errors, route,
+};
+
+/// The client string sent to the hub.
+pub(crate) const CLIENT: &str = "rust:actix";
+
+/// State shared by every worker's middleware: the process-wide client and the hooks.
+pub(crate) struct Shared {
+    pub(crate) client: ApitallyClient,
+    identify_consumer: Option<ConsumerCallback>,
+    catch_panics: bool,
+}
+
+/// The middleware's state in one worker (one `App` instance).
+pub(crate) struct Worker {
+    pub(crate) shared: Arc<Shared>,
+    /// A request this worker served, kept for its resource map: it gives the route template
+    /// of requests whose own `HttpRequest` is gone (a panic or an `Err` from inner services).
+    saved: RefCell<Option<HttpRequest>>,
+}
+
+impl Worker {
+    fn route_for(&self, path: &PathCopy) -> Option<String> {
+        let saved = self.saved.borrow();
+        let pattern = saved.as_ref()?.resource_map().match_pattern(path.as_str()?)?;
+        Some(route::normalize(pattern))
+    }
+}
+
+/// Middleware that reports every request to [Apitally](https://apitally.io): traffic, errors,
+/// response times and sizes per endpoint and per consumer.
+///
+/// Build it once, before the server, and clone it into each worker's `App`; after the server
+/// stops, await [`shutdown`](Self::shutdown) for the final sync. Building it inside the
+/// `HttpServer::new` closure (`App::new().wrap(Apitally::new(config.clone()))`) works as well:
+/// every worker finds the same client, with one sync thread and one instance UUID.
+///
+/// # What is measured
+/// - **Route**: the matched route template (`/items/{id}`, with `{id:\d+}` shown as `{id}`),
+///   read after routing, so scopes and guards are right. Requests that match no route (404 from
+///   the default service) and `OPTIONS` requests are not counted.
+/// - **Status**: the response's status, or the error's for a handler `Err`.
+/// - **Response time**: from the middleware to the response head (the body's streaming time is
+///   not included).
+/// - **Response size**: the body bytes actually sent, counted as they stream; a client that
+///   disconnects mid-body is counted with what it got.
+/// - **Request size**: `Content-Length`, or the bytes the handler read of a chunked body.
+///
+/// # Order with other middleware
+/// `.wrap()` the Apitally middleware *before* (inside) [`Compress`](actix_web::middleware::Compress)
+/// so that it sees and counts uncompressed bodies; wrapped after it, sizes are compressed sizes.
+///
+/// # Examples
+/// ```no_run
+/// use actix_web::{web, App, HttpServer};
+/// use apitally_actix::{Apitally, ApitallyConfig};
+///
+/// #[actix_web::main]
+/// async fn main() -> std::io::Result<()> {
+///     let apitally = Apitally::new(ApitallyConfig::from_env().app_version("1.0.0"));
+///     HttpServer::new({
+///         let apitally = apitally.clone();
+///         move || {
+///             App::new()
+///                 .wrap(apitally.clone())
+///                 .route("/items", web::get().to(|| async { "[]" }))
+///         }
+///     })
+///     .bind(("127.0.0.1", 8000))?
+///     .run()
+///     .await?;
+///     apitally.shutdown().await;
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Apitally {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Apitally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Apitally")
+            .field("client", &self.shared.client)
+            .field("catch_panics", &self.shared.catch_panics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Apitally {
+    /// Creates the middleware, starting the client (or finding the one already running for the
+    /// same client id and env).
+    ///
+    /// Never panics: an invalid configuration is logged once at error level, naming the bad
+    /// value, and the middleware then passes every request through untouched.
+    pub fn new(config: ApitallyConfig) -> Self {
+        match Self::try_new(config) {
+            Ok(apitally) => apitally,
+            Err(err) => {
+                log::error!(
+                    target: "apitally",
+                    "apitally: {err}; Apitally is disabled and requests pass through untouched"
+                );
+                Self::from_client(ApitallyClient::disabled(), None, false)
+            }
+        }
+    }
+
+    /// Like [`new`](Self::new), but fails on an invalid configuration, for apps that want to
+    /// stop at startup.
+    ///
+    /// ```
+    /// use apitally_actix::{Apitally, ApitallyConfig};
+    ///
+    /// assert!(Apitally::try_new(ApitallyConfig::new("not-a-uuid", "prod")).is_err());
+    /// ```
+    pub fn try_new(config: ApitallyConfig) -> Result<Self, ConfigError> {
+        let startup = StartupData::new(CLIENT)
+            .paths(config.paths)
+            .version("actix-web", env!("APITALLY_ACTIX_WEB_VERSION"))
+            .version("apitally", env!("CARGO_PKG_VERSION"));
+        let startup = match config.openapi {
+            Some(doc) => startup.openapi(doc),
+            None => startup,
+        };
+        let client = ApitallyClient::try_new(config.client, startup)?;
+        Ok(Self::from_client(
+            client,
+            config.identify_consumer,
+            config.catch_panics,
+        ))
+    }
+
+    fn from_client(
+        client: ApitallyClient,
+        identify_consumer: Option<ConsumerCallback>,
+        catch_panics: bool,
+    ) -> Self {
+        if catch_panics && client.is_enabled() {
+            errors::install_panic_hook();
+        }
+        Self {
+            shared: Arc::new(Shared {
+                client,
+                identify_consumer,
+                catch_panics,
+            }),
+        }
+    }
+
+    /// The underlying client, to record from elsewhere or to check it is enabled.
+    pub fn client(&self) -> &ApitallyClient {
+        &self.shared.client
+    }
+
+    /// Stops the client after a final sync of everything recorded, within the shutdown timeout
+    /// (10 s by default). Call it after `HttpServer::run().await` returns.
+    pub async fn shutdown(&self) {
+        self.shared.client.shutdown().await;
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Apitally
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<ApitallyBody<B>>;
+    type Error = Error;
+    type Transform = ApitallyMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(ApitallyMiddleware {
+            service,
+            worker: Rc::new(Worker {
+                shared: Arc::clone(&self.shared),
+                saved: RefCell::new(None),
+            }),
+        }))
+    }
+}
+
+/// The middleware service; see [`Apitally`].
+#[doc(hidden)]
+pub struct ApitallyMiddleware<S> {
+    service: S,
+    worker: Rc<Worker>,
+}
+
+/// The request path, copied without allocating, for the rare requests whose route must be
+/// found after their `HttpRequest` is gone.
+struct PathCopy {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl PathCopy {
+    fn new(path: &str) -> Self {
+        let mut buf = [0; 128];
+        let len = path.len();
+        if len <= buf.len() {
+            buf[..len].copy_from_slice(path.as_bytes());
+        }
+        Self { buf, len }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(self.buf.get(..self.len)?).ok()
+    }
+}
+
+struct Start {
+    worker: Rc<Worker>,
+    start: Instant,
+    path: PathCopy,
+    method: Method,
+    request_size: RequestSize,
+}
+
+fn content_length(req: &ServiceRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn is_chunked(req: &ServiceRequest) -> bool {
+    req.headers()
+        .get(header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+}
+
+impl<S, B> Service<ServiceRequest> for ApitallyMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<ApitallyBody<B>>;
+    type Error = Error;
+    type Future = ApitallyResponse<S, B>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let shared = &self.worker.shared;
+        if *req.method() == Method::OPTIONS || !shared.client.is_enabled() {
+            return ApitallyResponse {
+                fut: self.service.call(req),
+                start: None,
+                catch_panics: false,
+                _body: PhantomData,
+            };
+        }
+        let request_size = match content_length(&req) {
+            Some(len) => RequestSize::Known(Some(len)),
+            None if is_chunked(&req) => {
+                let counter = Rc::new(Cell::new(0));
+                let inner = req.take_payload();
+                let counting = CountingPayload {
+                    inner,
+                    counter: Rc::clone(&counter),
+                };
+                req.set_payload(Payload::from(
+                    Box::pin(counting)
+                        as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
+                ));
+                RequestSize::Counted(counter)
+            }
+            None => RequestSize::Known(None),
+        };
+        let start = Start {
+            worker: Rc::clone(&self.worker),
+            start: Instant::now(),
+            path: PathCopy::new(req.path()),
+            method: req.method().clone(),
+            request_size,
+        };
+        ApitallyResponse {
+            fut: self.service.call(req),
+            start: Some(start),
+            catch_panics: shared.catch_panics,
+            _body: PhantomData,
+        }
+    }
+}
+
+pin_project! {
+    /// Counts the bytes of a chunked request body as the handler reads them.
+    struct CountingPayload {
+        #[pin]
+        inner: Payload,
+        counter: Rc<Cell<u64>>,
+    }
+}
+
+impl Stream for CountingPayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let item = std::task::ready!(this.inner.poll_next(cx));
+        if let Some(Ok(chunk)) = &item {
+            this.counter.set(this.counter.get() + chunk.len() as u64);
+        }
+        Poll::Ready(item)
+    }
+}
+
+pin_project! {
+    /// The middleware's response future.
+    #[doc(hidden)]
+    pub struct ApitallyResponse<S, B>
+    where
+        S: Service<ServiceRequest>,
+    {
+        #[pin]
+        fut: S::Future,
+        start: Option<Start>,
+        catch_panics: bool,
+        _body: PhantomData<fn() -> B>,
+    }
+}
+
+type Inner<B> = Result<ServiceResponse<B>, Error>;
+
+impl<S, B> Future for ApitallyResponse<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Output = Result<ServiceResponse<ApitallyBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut fut = this.fut;
+        let outcome: Result<Inner<B>, Box<dyn std::any::Any + Send>> =
+            if *this.catch_panics {
+                match errors::in_request(|| catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))))
+                {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(result)) => Ok(result),
+                    Err(panic) => Err(panic),
+                }
+            } else {
+                match fut.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(result) => Ok(result),
+                }
+            };
+        let Some(start) = this.start.take() else {
+            // Not measured (OPTIONS, or the client is disabled); no panic was caught either.
+            return Poll::Ready(match outcome {
+                Ok(result) => result.map(|res| res.map_body(|_, body| ApitallyBody::new(body, None))),
+                Err(panic) => std::panic::resume_unwind(panic),
+            });
+        };
+        let elapsed = start.start.elapsed();
+        Poll::Ready(match outcome {
+            Ok(Ok(res)) => Ok(on_response(start, elapsed, res)),
+            Ok(Err(err)) => {
+                on_error(&start, elapsed, &err);
+                Err(err)
+            }
+            Err(panic) => {
+                let server_error = errors::panic_error(&*panic);
+                log::error!(
+                    target: "apitally",
+                    "apitally: a handler panicked ({}); answered 500 Internal Server Error",
+                    server_error.msg()
+                );
+                record_without_request(&start, elapsed, 500, Some(&server_error));
+                Err(actix_web::error::ErrorInternalServerError(
+                    "Internal Server Error",
+                ))
+            }
+        })
+    }
+}
+
+fn on_response<B>(
+    start: Start,
+    elapsed: std::time::Duration,
+    res: ServiceResponse<B>,
+) -> ServiceResponse<ApitallyBody<B>> {
+    let req = res.request();
+    let worker = &start.worker;
+    if worker.saved.borrow().is_none() {
+        *worker.saved.borrow_mut() = Some(req.clone());
+    }
+    let Some(route) = req.match_pattern().map(route::normalize) else {
+        // No route matched: not an endpoint, not counted.
+        return res.map_body(|_, body| ApitallyBody::new(body, None));
+    };
+    let status = res.status().as_u16();
+    let callback_consumer = match &worker.shared.identify_consumer {
+        Some(callback) if !req.extensions().contains::<Consumer>() => {
+            match catch_unwind(AssertUnwindSafe(|| callback(req))) {
+                Ok(consumer) => consumer.filter(|c| !c.is_anonymous()),
+                Err(_) => {
+                    log::error!(
+                        target: "apitally",
+                        "apitally: the identify_consumer callback panicked; the request is counted without consumer"
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let (validation_errors, server_error) = match res.response().error() {
+        Some(err) => (
+            errors::validation_errors(err).unwrap_or_default(),
+            (status == 500).then(|| errors::server_error(err)),
+        ),
+        None => (Vec::new(), None),
+    };
+    let completion = Completion {
+        worker: Rc::clone(worker),
+        req: req.clone(),
+        route,
+        status,
+        elapsed,
+        request_size: start.request_size,
+        callback_consumer,
+        validation_errors,
+        server_error,
+    };
+    res.map_body(|_, body| ApitallyBody::new(body, Some(completion)))
+}
+
+/// An `Err` from the inner services: counted with the error's status.
+fn on_error(start: &Start, elapsed: std::time::Duration, err: &Error) {
+    let status = err.as_response_error().status_code().as_u16();
+    let server_error = (status == 500).then(|| errors::server_error(err));
+    record_without_request(start, elapsed, status, server_error.as_ref());
+}
+
+/// Records a request whose `HttpRequest` is gone: the route comes from the worker's resource
+/// map, the consumer is unknown and the response size too.
+fn record_without_request(
+    start: &Start,
+    elapsed: std::time::Duration,
+    status: u16,
+    server_error: Option<&apitally_core::ServerError>,
+) {
+    let Some(route) = start.worker.route_for(&start.path) else {
+        return;
+    };
+    let request_size = match &start.request_size {
+        RequestSize::Known(size) => *size,
+        RequestSize::Counted(counter) => Some(counter.get()),
+    };
+    record(
+        &start.worker,
+        &Outcome {
+            method: start.method.as_str(),
+            route: &route,
+            status,
+            elapsed,
+            consumer: None,
+            request_size,
+            response_size: None,
+            validation_errors: &[],
+            reported_validation_errors: &[],
+            server_error,
+        },
+    );
+}
