@@ -229,10 +229,10 @@ impl TestHub {
 
     fn shutdown(&mut self) {
         if let Some(handle) = self.handle.take() {
-            let stop = handle.stop(false);
-            // Drive the stop future on a small runtime of our own.
-            let system = actix_rt::System::new();
-            system.block_on(stop);
+            // The stop command is sent when `stop` is called; the server's own thread then
+            // ends, which `join` below waits for. (Blocking on the future here would fail
+            // inside a test's runtime.)
+            drop(handle.stop(false));
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

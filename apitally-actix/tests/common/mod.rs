@@ -1,0 +1,63 @@
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use apitally_actix::{Apitally, ApitallyConfig};
+pub use apitally_test_hub::TestHub;
+use serde_json::Value;
+
+/// A config with a client id of its own (tests in one process never share a client), pointed
+/// at `hub`, that syncs only at start and on shutdown unless `interval` is shorter.
+pub fn config(hub: &TestHub) -> ApitallyConfig {
+    ApitallyConfig::new(uuid::Uuid::new_v4().to_string(), "test")
+        .hub_base_url(hub.url())
+        .__client(|c| {
+            c.__sync_interval(Duration::from_secs(3600))
+                .__retry_backoff(Duration::from_millis(10))
+                .__request_timeout(Duration::from_secs(2))
+        })
+}
+
+pub fn apitally(hub: &TestHub, f: impl FnOnce(ApitallyConfig) -> ApitallyConfig) -> Apitally {
+    Apitally::try_new(f(config(hub))).unwrap()
+}
+
+/// All `requests` items of the accepted syncs.
+pub fn requests(hub: &TestHub) -> Vec<Value> {
+    hub.accepted_syncs()
+        .iter()
+        .flat_map(|s| s["requests"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+pub fn items(hub: &TestHub, key: &str) -> Vec<Value> {
+    hub.accepted_syncs()
+        .iter()
+        .flat_map(|s| s[key].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// Sum of `request_count` for items matching method, path, status and consumer (`None` to
+/// match any; `Some(Value::Null)` for anonymous).
+pub fn count(
+    hub: &TestHub,
+    method: &str,
+    path: &str,
+    status: Option<u16>,
+    consumer: Option<Value>,
+) -> u64 {
+    requests(hub)
+        .iter()
+        .filter(|r| r["method"] == method && r["path"] == path)
+        .filter(|r| status.is_none_or(|s| r["status_code"] == s))
+        .filter(|r| consumer.as_ref().is_none_or(|c| &r["consumer"] == c))
+        .map(|r| r["request_count"].as_u64().unwrap())
+        .sum()
+}
+
+pub fn find(hub: &TestHub, method: &str, path: &str) -> Value {
+    requests(hub)
+        .into_iter()
+        .find(|r| r["method"] == method && r["path"] == path)
+        .unwrap_or_else(|| panic!("no item for {method} {path} in {:#?}", requests(hub)))
+}

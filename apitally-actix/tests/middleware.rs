@@ -1,0 +1,238 @@
+//! Counting, route templates, statuses and sizes, in full `App`s.
+
+mod common;
+
+use actix_web::{
+    guard, http::StatusCode, test, web, App, HttpResponse, HttpRequest, ResponseError,
+};
+use apitally_actix::{Apitally, ApitallyConfig};
+use common::{apitally, count, find, requests, TestHub};
+use serde_json::json;
+
+#[derive(Debug)]
+struct Teapot;
+
+#[actix_web::test]
+async fn route_templates_for_scopes_guards_tails_and_regexes() {
+    let hub = TestHub::start();
+    let apitally = apitally(&hub, |c| c);
+    let app = test::init_service(
+        App::new()
+            .wrap(apitally.clone())
+            .route("/", web::get().to(|| async { "root" }))
+            .route(r"/items/{id:\d+}", web::get().to(|| async { "item" }))
+            .service(
+                web::scope("/api/{version}").service(
+                    web::scope("/users")
+                        .route("/{user_id}", web::get().to(|| async { "user" }))
+                        .route(
+                            "/{user_id}",
+                            web::post()
+                                .guard(guard::Header("x-admin", "1"))
+                                .to(|| async { HttpResponse::Created().finish() }),
+                        ),
+                ),
+            )
+            .service(
+                web::resource("/multi")
+                    .route(web::get().to(|| async { "get" }))
+                    .route(web::put().to(|| async { "put" })),
+            )
+            .route("/files/{tail}*", web::get().to(|| async { "file" })),
+    )
+    .await;
+    for uri in ["/", "/items/1", "/items/22", "/api/v1/users/7", "/files/a/b/c.txt", "/multi"] {
+        let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+        assert!(res.status().is_success(), "{uri}");
+        test::read_body(res).await;
+    }
+    let post = test::TestRequest::post()
+        .uri("/api/v2/users/8")
+        .insert_header(("x-admin", "1"))
+        .to_request();
+    assert_eq!(test::call_service(&app, post).await.status(), 201);
+    let put = test::TestRequest::put().uri("/multi").to_request();
+    test::read_body(test::call_service(&app, put).await).await;
+    // Unmatched paths (default service 404) and a regex that does not match are not counted.
+    for uri in ["/nope", "/items/abc", "/api/v1/users", "/api/v1/users/7/extra"] {
+        let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+        assert_eq!(res.status(), 404, "{uri}");
+    }
+    apitally.shutdown().await;
+
+    assert_eq!(count(&hub, "GET", "/", Some(200), None), 1);
+    assert_eq!(count(&hub, "GET", "/items/{id}", Some(200), None), 2);
+    assert_eq!(count(&hub, "GET", "/api/{version}/users/{user_id}", Some(200), None), 1);
+    assert_eq!(count(&hub, "POST", "/api/{version}/users/{user_id}", Some(201), None), 1);
+    assert_eq!(count(&hub, "GET", "/files/{tail}*", Some(200), None), 1);
+    assert_eq!(count(&hub, "GET", "/multi", Some(200), None), 1);
+    assert_eq!(count(&hub, "PUT", "/multi", Some(200), None), 1);
+    let total: u64 = requests(&hub)
+        .iter()
+        .map(|r| r["request_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 8, "{:#?}", requests(&hub));
+}
+
+#[actix_web::test]
+async fn options_skipped_head_counted_and_statuses() {
+    let hub = TestHub::start();
+    let apitally = apitally(&hub, |c| c);
+    let app = test::init_service(
+        App::new()
+            .wrap(apitally.clone())
+            .route("/r", web::get().to(|| async { "x" }))
+            .route("/r", web::head().to(HttpResponse::Ok))
+            .route("/r", web::method(actix_web::http::Method::OPTIONS).to(HttpResponse::Ok))
+            .route(
+                "/fail",
+                web::get().to(|| async {
+                    Err::<HttpResponse, _>(actix_web::error::ErrorServiceUnavailable("down"))
+                }),
+            )
+            .route("/teapot", web::get().to(|| async { Err::<HttpResponse, _>(Teapot) })),
+    )
+    .await;
+    for method in ["OPTIONS", "HEAD", "GET"] {
+        let req = test::TestRequest::default()
+            .method(method.parse().unwrap())
+            .uri("/r")
+            .to_request();
+        test::read_body(test::call_service(&app, req).await).await;
+    }
+    let res = test::call_service(&app, test::TestRequest::get().uri("/fail").to_request()).await;
+    assert_eq!(res.status(), 503);
+    // Recorded when the body ends or is dropped.
+    drop(res);
+    let res = test::call_service(&app, test::TestRequest::get().uri("/teapot").to_request()).await;
+    assert_eq!(res.status(), 418);
+    drop(res);
+    // Wrong method on an existing resource: counted with its 404/405 under the route.
+    apitally.shutdown().await;
+    assert_eq!(count(&hub, "OPTIONS", "/r", None, None), 0);
+    assert_eq!(count(&hub, "HEAD", "/r", Some(200), None), 1);
+    assert_eq!(count(&hub, "GET", "/r", Some(200), None), 1);
+    assert_eq!(count(&hub, "GET", "/fail", Some(503), None), 1, "{:#?}", requests(&hub));
+    assert_eq!(count(&hub, "GET", "/teapot", Some(418), None), 1);
+    // 503 is not a server error.
+    assert_eq!(common::items(&hub, "server_errors"), Vec::<serde_json::Value>::new());
+}
+
+impl std::fmt::Display for Teapot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("I'm a teapot")
+    }
+}
+
+impl ResponseError for Teapot {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::IM_A_TEAPOT
+    }
+}
+
+#[actix_web::test]
+async fn sizes_and_histograms() {
+    let hub = TestHub::start();
+    let apitally = apitally(&hub, |c| c);
+    let app = test::init_service(
+        App::new().wrap(apitally.clone()).route(
+            "/echo",
+            web::post().to(|body: web::Bytes| async move {
+                HttpResponse::Ok().body(body.repeat(2))
+            }),
+        ),
+    )
+    .await;
+    for size in [0usize, 999, 1000, 1500] {
+        let req = test::TestRequest::post()
+            .uri("/echo")
+            .set_payload(vec![b'a'; size])
+            .to_request();
+        let body = test::call_and_read_body(&app, req).await;
+        assert_eq!(body.len(), size * 2);
+    }
+    apitally.shutdown().await;
+    let item = find(&hub, "POST", "/echo");
+    assert_eq!(item["request_count"], 4);
+    assert_eq!(item["request_size_sum"], 3499);
+    assert_eq!(item["response_size_sum"], 6998);
+    assert_eq!(item["request_sizes"], json!({"0": 2, "1": 2}));
+    assert_eq!(item["response_sizes"], json!({"0": 1, "1": 1, "2": 1, "3": 1}));
+    assert_eq!(item["response_times"], json!({"0": 4}));
+}
+
+#[actix_web::test]
+async fn response_time_is_to_the_response_head() {
+    let hub = TestHub::start();
+    let apitally = apitally(&hub, |c| c);
+    let app = test::init_service(App::new().wrap(apitally.clone()).route(
+        "/slow",
+        web::get().to(|| async {
+            actix_rt::time::sleep(std::time::Duration::from_millis(35)).await;
+            "done"
+        }),
+    ))
+    .await;
+    test::call_and_read_body(&app, test::TestRequest::get().uri("/slow").to_request()).await;
+    apitally.shutdown().await;
+    let item = find(&hub, "GET", "/slow");
+    let bins: Vec<u64> = item["response_times"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.parse().unwrap())
+        .collect();
+    assert_eq!(bins.len(), 1);
+    assert!(bins[0] >= 30, "{bins:?}");
+}
+
+#[actix_web::test]
+async fn invalid_config_passes_requests_through() {
+    let apitally = Apitally::new(ApitallyConfig::new("not-a-uuid", "prod"));
+    assert!(!apitally.client().is_enabled());
+    let app = test::init_service(
+        App::new()
+            .wrap(apitally.clone())
+            .route("/", web::get().to(|req: HttpRequest| async move {
+                format!("hello {}", req.path())
+            })),
+    )
+    .await;
+    let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
+    assert_eq!(body, "hello /");
+    apitally.shutdown().await;
+}
+
+#[actix_web::test]
+async fn malformed_headers_do_not_break_anything() {
+    let hub = TestHub::start();
+    let apitally = apitally(&hub, |c| {
+        c.identify_consumer(|req| {
+            req.headers()
+                .get("x-api-key")?
+                .to_str()
+                .ok()
+                .map(apitally_actix::Consumer::new)
+        })
+    });
+    let app = test::init_service(
+        App::new()
+            .wrap(apitally.clone())
+            .route("/h", web::post().to(|| async { "ok" })),
+    )
+    .await;
+    let bad = actix_web::http::header::HeaderValue::from_bytes(b"\xff\xfe").unwrap();
+    let req = test::TestRequest::post()
+        .uri("/h")
+        .insert_header(("content-length", "not-a-number"))
+        .insert_header(("x-api-key", bad))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), 200);
+    test::read_body(res).await;
+    apitally.shutdown().await;
+    let item = find(&hub, "POST", "/h");
+    assert_eq!(item["consumer"], serde_json::Value::Null);
+    // The unparsable Content-Length makes the size unknown, not zero.
+    assert_eq!(item["request_sizes"], json!({}));
+}
