@@ -9,7 +9,7 @@ use std::{
 };
 
 use actix_web::error::{
-    Error, JsonPayloadError, PathError, QueryPayloadError, UrlencodedError,
+    Error, InternalError, JsonPayloadError, PathError, QueryPayloadError, UrlencodedError,
 };
 use apitally_core::{ServerError, ValidationError};
 
@@ -41,6 +41,14 @@ pub(crate) fn validation_errors(err: &Error) -> Option<Vec<ValidationError>> {
     }
     if let Some(PathError::Deserialize(de)) = err.as_error::<PathError>() {
         return Some(vec![from_serde_message("path", &de.to_string(), None)]);
+    }
+    // actix's `Path` extractor, without a custom error handler, answers 404 with the bare
+    // deserializer error in an `InternalError` (whose Display is the cause's).
+    if err
+        .as_error::<InternalError<serde::de::value::Error>>()
+        .is_some()
+    {
+        return Some(vec![from_serde_message("path", &err.to_string(), None)]);
     }
     if let Some(e) = err.as_error::<UrlencodedError>() {
         let error = match e {
@@ -173,15 +181,17 @@ pub(crate) fn panic_error(payload: &(dyn Any + Send)) -> ServerError {
 /// Drops the leading frames that belong to the backtrace capture, the panic machinery and
 /// this hook.
 fn trim_panic_frames(backtrace: &str) -> &str {
-    const MACHINERY: [&str; 8] = [
-        "std::backtrace",
-        "std::panicking",
-        "core::panicking",
-        "std::panic",
-        "apitally_actix::errors",
-        "<alloc::boxed::Box<F,A> as core::ops::function::Fn",
+    const MACHINERY: [&str; 10] = [
+        "std::",
+        "core::",
+        "alloc::",
+        "<std::",
+        "<core::",
+        "<alloc::",
+        "__rustc::",
         "rust_begin_unwind",
-        "__rustc::rust_begin_unwind",
+        "__rust_",
+        "apitally_actix::errors",
     ];
     let mut start = 0;
     let mut offset = 0;
