@@ -49,7 +49,9 @@ impl Completion {
             RequestSize::Counted(counter) => Some(counter.get()),
         };
         let method = self.req.method().as_str();
-        let reported = ext.get::<ReportedValidationErrors>().map(|r| r.0.as_slice());
+        let reported = ext
+            .get::<ReportedValidationErrors>()
+            .map(|r| r.0.as_slice());
         record(
             &self.worker,
             &Outcome {

@@ -166,7 +166,9 @@ pub(crate) fn panic_error(payload: &(dyn Any + Send)) -> ServerError {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "Box<dyn Any>".to_owned());
-    let (location, backtrace) = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default();
+    let (location, backtrace) = LAST_PANIC
+        .with(|p| p.borrow_mut().take())
+        .unwrap_or_default();
     let mut traceback = location;
     let frames = trim_panic_frames(&backtrace);
     if !frames.is_empty() {
@@ -228,15 +230,18 @@ mod tests {
                 "missing"
             )
         );
-        let e = from_serde_message(
-            "query",
-            "invalid type: string \"x\", expected u32",
-            None,
-        );
+        let e = from_serde_message("query", "invalid type: string \"x\", expected u32", None);
         assert_eq!(e.loc(), ["query"]);
         assert_eq!(e.error_type(), "invalid_type");
-        let e = from_serde_message("body", "expected value at line 1 column 1", Some("json_invalid"));
-        assert_eq!((e.msg(), e.error_type()), ("expected value", "json_invalid"));
+        let e = from_serde_message(
+            "body",
+            "expected value at line 1 column 1",
+            Some("json_invalid"),
+        );
+        assert_eq!(
+            (e.msg(), e.error_type()),
+            ("expected value", "json_invalid")
+        );
         let e = from_serde_message("path", "invalid digit found in string", None);
         assert_eq!((e.loc().len(), e.error_type()), (1, "value_error"));
     }

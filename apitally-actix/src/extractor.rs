@@ -2,7 +2,9 @@
 
 use std::{future::Ready, ops::Deref};
 
-use actix_web::{dev::Payload, http::StatusCode, FromRequest, HttpMessage, HttpRequest, ResponseError};
+use actix_web::{
+    dev::Payload, http::StatusCode, FromRequest, HttpMessage, HttpRequest, ResponseError,
+};
 use apitally_core::Consumer;
 
 /// Extracts the consumer set on the request so far (by a middleware such as an auth layer,

@@ -51,7 +51,10 @@ pub(crate) struct Worker {
 impl Worker {
     fn route_for(&self, path: &PathCopy) -> Option<String> {
         let saved = self.saved.borrow();
-        let pattern = saved.as_ref()?.resource_map().match_pattern(path.as_str()?)?;
+        let pattern = saved
+            .as_ref()?
+            .resource_map()
+            .match_pattern(path.as_str()?)?;
         Some(route::normalize(pattern))
     }
 }
@@ -296,8 +299,7 @@ where
                     counter: Rc::clone(&counter),
                 };
                 req.set_payload(Payload::from(
-                    Box::pin(counting)
-                        as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
+                    Box::pin(counting) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
                 ));
                 RequestSize::Counted(counter)
             }
@@ -368,24 +370,24 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut fut = this.fut;
-        let outcome: Result<Inner<B>, Box<dyn std::any::Any + Send>> =
-            if *this.catch_panics {
-                match errors::in_request(|| catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))))
-                {
-                    Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(result)) => Ok(result),
-                    Err(panic) => Err(panic),
-                }
-            } else {
-                match fut.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(result) => Ok(result),
-                }
-            };
+        let outcome: Result<Inner<B>, Box<dyn std::any::Any + Send>> = if *this.catch_panics {
+            match errors::in_request(|| catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(result)) => Ok(result),
+                Err(panic) => Err(panic),
+            }
+        } else {
+            match fut.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => Ok(result),
+            }
+        };
         let Some(start) = this.start.take() else {
             // Not measured (OPTIONS, or the client is disabled); no panic was caught either.
             return Poll::Ready(match outcome {
-                Ok(result) => result.map(|res| res.map_body(|_, body| ApitallyBody::new(body, None))),
+                Ok(result) => {
+                    result.map(|res| res.map_body(|_, body| ApitallyBody::new(body, None)))
+                }
                 Err(panic) => std::panic::resume_unwind(panic),
             });
         };

@@ -78,7 +78,11 @@ async fn callback_set_consumer_extractor_and_middleware() {
     test::call_and_read_body(&app, get("/plain", &[])).await;
     test::call_and_read_body(&app, get("/plain", &[("x-api-key", "abc")])).await;
     test::call_and_read_body(&app, get("/handler", &[("x-api-key", "abc")])).await;
-    test::call_and_read_body(&app, get("/plain", &[("x-user", "u1"), ("x-api-key", "abc")])).await;
+    test::call_and_read_body(
+        &app,
+        get("/plain", &[("x-user", "u1"), ("x-api-key", "abc")]),
+    )
+    .await;
     // The extractor and ReqData see the middleware's consumer.
     let body = test::call_and_read_body(&app, get("/me", &[("x-user", "u2")])).await;
     assert_eq!(body, "u2");
@@ -91,10 +95,19 @@ async fn callback_set_consumer_extractor_and_middleware() {
     apitally.shutdown().await;
 
     assert_eq!(count(&hub, "GET", "/plain", None, Some(Value::Null)), 1);
-    assert_eq!(count(&hub, "GET", "/plain", None, Some(json!("key-abc"))), 1);
+    assert_eq!(
+        count(&hub, "GET", "/plain", None, Some(json!("key-abc"))),
+        1
+    );
     assert_eq!(count(&hub, "GET", "/plain", None, Some(json!("u1"))), 1);
-    assert_eq!(count(&hub, "GET", "/handler", None, Some(json!("handler-1"))), 1);
-    assert_eq!(count(&hub, "GET", "/handler", None, Some(json!("key-abc"))), 0);
+    assert_eq!(
+        count(&hub, "GET", "/handler", None, Some(json!("handler-1"))),
+        1
+    );
+    assert_eq!(
+        count(&hub, "GET", "/handler", None, Some(json!("key-abc"))),
+        0
+    );
     assert_eq!(count(&hub, "GET", "/me", None, Some(json!("u2"))), 1);
     assert_eq!(count(&hub, "GET", "/clear", None, Some(json!("key-z"))), 1);
     let mut consumers = items(&hub, "consumers");
@@ -114,12 +127,10 @@ async fn callback_set_consumer_extractor_and_middleware() {
 async fn extractor_without_consumer_is_an_error() {
     let hub = TestHub::start();
     let apitally = apitally(&hub, |c| c);
-    let app = test::init_service(
-        App::new().wrap(apitally.clone()).route(
-            "/strict",
-            web::get().to(|c: ApitallyConsumer| async move { c.into_inner().identifier().to_owned() }),
-        ),
-    )
+    let app = test::init_service(App::new().wrap(apitally.clone()).route(
+        "/strict",
+        web::get().to(|c: ApitallyConsumer| async move { c.into_inner().identifier().to_owned() }),
+    ))
     .await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/strict").to_request()).await;
     assert_eq!(res.status(), 500);
@@ -142,7 +153,8 @@ async fn panicking_callback_counts_anonymously_and_keeps_serving() {
     )
     .await;
     for _ in 0..3 {
-        let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/ok").to_request()).await;
+        let body =
+            test::call_and_read_body(&app, test::TestRequest::get().uri("/ok").to_request()).await;
         assert_eq!(body, "fine");
     }
     apitally.shutdown().await;

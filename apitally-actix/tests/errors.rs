@@ -61,8 +61,14 @@ async fn extractor_errors_become_validation_errors() {
         App::new()
             .wrap(apitally.clone())
             .route("/json", web::post().to(|_: web::Json<Item>| async { "ok" }))
-            .route("/query", web::get().to(|_: web::Query<Page>| async { "ok" }))
-            .route("/path/{n}", web::get().to(|_: web::Path<u32>| async { "ok" }))
+            .route(
+                "/query",
+                web::get().to(|_: web::Query<Page>| async { "ok" }),
+            )
+            .route(
+                "/path/{n}",
+                web::get().to(|_: web::Path<u32>| async { "ok" }),
+            )
             .route("/form", web::post().to(|_: web::Form<Item>| async { "ok" }))
             .route(
                 "/own",
@@ -84,15 +90,25 @@ async fn extractor_errors_become_validation_errors() {
             .set_payload(body.to_owned())
             .to_request()
     };
-    for body in [r#"{"qty": 1}"#, r#"{"qty": 2}"#, r#"{"name": "a", "qty": "x"}"#, "{not json"] {
+    for body in [
+        r#"{"qty": 1}"#,
+        r#"{"qty": 2}"#,
+        r#"{"name": "a", "qty": "x"}"#,
+        "{not json",
+    ] {
         let res = test::call_service(&app, json_req(body)).await;
         assert_eq!(res.status(), 400);
         test::read_body(res).await;
     }
-    let res = test::call_service(&app, test::TestRequest::get().uri("/query?page=abc").to_request()).await;
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/query?page=abc").to_request(),
+    )
+    .await;
     assert_eq!(res.status(), 400);
     drop(res);
-    let res = test::call_service(&app, test::TestRequest::get().uri("/path/xyz").to_request()).await;
+    let res =
+        test::call_service(&app, test::TestRequest::get().uri("/path/xyz").to_request()).await;
     assert_eq!(res.status(), 404);
     drop(res);
     let res = test::call_service(
@@ -119,9 +135,9 @@ async fn extractor_errors_become_validation_errors() {
         &json!({"consumer": null, "method": "POST", "path": "/json", "loc": ["body", "name"],
                 "msg": "missing field `name`", "type": "missing", "error_count": 2})
     );
-    assert!(errors
-        .iter()
-        .any(|e| e["path"] == "/json" && e["type"] == "invalid_type" && e["loc"] == json!(["body"])));
+    assert!(errors.iter().any(|e| e["path"] == "/json"
+        && e["type"] == "invalid_type"
+        && e["loc"] == json!(["body"])));
     assert!(errors
         .iter()
         .any(|e| e["path"] == "/json" && e["type"] == "json_invalid"));
@@ -170,16 +186,19 @@ async fn server_errors_and_panics() {
     .await;
     test::call_and_read_body(&app, test::TestRequest::get().uri("/ok").to_request()).await;
     for _ in 0..2 {
-        let res = test::call_service(&app, test::TestRequest::get().uri("/db/1").to_request()).await;
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/db/1").to_request()).await;
         assert_eq!(res.status(), 500);
         // The response is the app's own, unchanged.
         assert_eq!(test::read_body(res).await, "database unavailable");
     }
     // A panic gives the client a 500 and the server keeps serving.
-    let res = test::try_call_service(&app, test::TestRequest::get().uri("/panic").to_request()).await;
+    let res =
+        test::try_call_service(&app, test::TestRequest::get().uri("/panic").to_request()).await;
     let err = res.err().expect("the panic is answered as an error");
     assert_eq!(err.as_response_error().status_code(), 500);
-    let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/ok").to_request()).await;
+    let body =
+        test::call_and_read_body(&app, test::TestRequest::get().uri("/ok").to_request()).await;
     assert_eq!(body, "ok");
     apitally.shutdown().await;
 
@@ -188,16 +207,25 @@ async fn server_errors_and_panics() {
     assert_eq!(db["type"], "DbError");
     assert_eq!(db["msg"], "database unavailable");
     assert_eq!(db["error_count"], 2);
-    assert!(db["traceback"].as_str().unwrap().contains("connection refused"));
+    assert!(db["traceback"]
+        .as_str()
+        .unwrap()
+        .contains("connection refused"));
     assert_eq!(db["sentry_event_id"], Value::Null);
     let panic = find_error(&errors, "/panic");
     assert_eq!(panic["type"], "panic");
     assert_eq!(panic["msg"], "handler bug: index out of range");
     let traceback = panic["traceback"].as_str().unwrap();
-    assert!(traceback.starts_with("panicked at apitally-actix/tests/errors.rs:"), "{traceback}");
+    assert!(
+        traceback.starts_with("panicked at apitally-actix/tests/errors.rs:"),
+        "{traceback}"
+    );
     // The panic machinery's frames are cut: the first frame is the handler.
     let first_frame = traceback.lines().nth(1).unwrap();
-    assert!(first_frame.contains("errors::server_errors_and_panics"), "{traceback}");
+    assert!(
+        first_frame.contains("errors::server_errors_and_panics"),
+        "{traceback}"
+    );
     assert_eq!(count(&hub, "GET", "/panic", Some(500), None), 1);
     assert_eq!(count(&hub, "GET", "/db/{id}", Some(500), None), 2);
     assert_eq!(count(&hub, "GET", "/ok", Some(200), None), 2);
@@ -224,7 +252,11 @@ async fn errors_from_inner_middleware_are_counted_with_their_status() {
             .route("/guarded/{id}", web::get().to(|| async { "ok" })),
     )
     .await;
-    test::call_and_read_body(&app, test::TestRequest::get().uri("/guarded/1").to_request()).await;
+    test::call_and_read_body(
+        &app,
+        test::TestRequest::get().uri("/guarded/1").to_request(),
+    )
+    .await;
     let res = test::try_call_service(
         &app,
         test::TestRequest::get()

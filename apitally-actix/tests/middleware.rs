@@ -3,7 +3,7 @@
 mod common;
 
 use actix_web::{
-    guard, http::StatusCode, test, web, App, HttpResponse, HttpRequest, ResponseError,
+    guard, http::StatusCode, test, web, App, HttpRequest, HttpResponse, ResponseError,
 };
 use apitally_actix::{Apitally, ApitallyConfig};
 use common::{apitally, count, find, requests, TestHub};
@@ -41,7 +41,14 @@ async fn route_templates_for_scopes_guards_tails_and_regexes() {
             .route("/files/{tail}*", web::get().to(|| async { "file" })),
     )
     .await;
-    for uri in ["/", "/items/1", "/items/22", "/api/v1/users/7", "/files/a/b/c.txt", "/multi"] {
+    for uri in [
+        "/",
+        "/items/1",
+        "/items/22",
+        "/api/v1/users/7",
+        "/files/a/b/c.txt",
+        "/multi",
+    ] {
         let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
         assert!(res.status().is_success(), "{uri}");
         test::read_body(res).await;
@@ -54,7 +61,12 @@ async fn route_templates_for_scopes_guards_tails_and_regexes() {
     let put = test::TestRequest::put().uri("/multi").to_request();
     test::read_body(test::call_service(&app, put).await).await;
     // Unmatched paths (default service 404) and a regex that does not match are not counted.
-    for uri in ["/nope", "/items/abc", "/api/v1/users", "/api/v1/users/7/extra"] {
+    for uri in [
+        "/nope",
+        "/items/abc",
+        "/api/v1/users",
+        "/api/v1/users/7/extra",
+    ] {
         let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
         assert_eq!(res.status(), 404, "{uri}");
     }
@@ -62,8 +74,26 @@ async fn route_templates_for_scopes_guards_tails_and_regexes() {
 
     assert_eq!(count(&hub, "GET", "/", Some(200), None), 1);
     assert_eq!(count(&hub, "GET", "/items/{id}", Some(200), None), 2);
-    assert_eq!(count(&hub, "GET", "/api/{version}/users/{user_id}", Some(200), None), 1);
-    assert_eq!(count(&hub, "POST", "/api/{version}/users/{user_id}", Some(201), None), 1);
+    assert_eq!(
+        count(
+            &hub,
+            "GET",
+            "/api/{version}/users/{user_id}",
+            Some(200),
+            None
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &hub,
+            "POST",
+            "/api/{version}/users/{user_id}",
+            Some(201),
+            None
+        ),
+        1
+    );
     assert_eq!(count(&hub, "GET", "/files/{tail}*", Some(200), None), 1);
     assert_eq!(count(&hub, "GET", "/multi", Some(200), None), 1);
     assert_eq!(count(&hub, "PUT", "/multi", Some(200), None), 1);
@@ -83,14 +113,20 @@ async fn options_skipped_head_counted_and_statuses() {
             .wrap(apitally.clone())
             .route("/r", web::get().to(|| async { "x" }))
             .route("/r", web::head().to(HttpResponse::Ok))
-            .route("/r", web::method(actix_web::http::Method::OPTIONS).to(HttpResponse::Ok))
+            .route(
+                "/r",
+                web::method(actix_web::http::Method::OPTIONS).to(HttpResponse::Ok),
+            )
             .route(
                 "/fail",
                 web::get().to(|| async {
                     Err::<HttpResponse, _>(actix_web::error::ErrorServiceUnavailable("down"))
                 }),
             )
-            .route("/teapot", web::get().to(|| async { Err::<HttpResponse, _>(Teapot) })),
+            .route(
+                "/teapot",
+                web::get().to(|| async { Err::<HttpResponse, _>(Teapot) }),
+            ),
     )
     .await;
     for method in ["OPTIONS", "HEAD", "GET"] {
@@ -112,10 +148,18 @@ async fn options_skipped_head_counted_and_statuses() {
     assert_eq!(count(&hub, "OPTIONS", "/r", None, None), 0);
     assert_eq!(count(&hub, "HEAD", "/r", Some(200), None), 1);
     assert_eq!(count(&hub, "GET", "/r", Some(200), None), 1);
-    assert_eq!(count(&hub, "GET", "/fail", Some(503), None), 1, "{:#?}", requests(&hub));
+    assert_eq!(
+        count(&hub, "GET", "/fail", Some(503), None),
+        1,
+        "{:#?}",
+        requests(&hub)
+    );
     assert_eq!(count(&hub, "GET", "/teapot", Some(418), None), 1);
     // 503 is not a server error.
-    assert_eq!(common::items(&hub, "server_errors"), Vec::<serde_json::Value>::new());
+    assert_eq!(
+        common::items(&hub, "server_errors"),
+        Vec::<serde_json::Value>::new()
+    );
 }
 
 impl std::fmt::Display for Teapot {
@@ -134,14 +178,10 @@ impl ResponseError for Teapot {
 async fn sizes_and_histograms() {
     let hub = TestHub::start();
     let apitally = apitally(&hub, |c| c);
-    let app = test::init_service(
-        App::new().wrap(apitally.clone()).route(
-            "/echo",
-            web::post().to(|body: web::Bytes| async move {
-                HttpResponse::Ok().body(body.repeat(2))
-            }),
-        ),
-    )
+    let app = test::init_service(App::new().wrap(apitally.clone()).route(
+        "/echo",
+        web::post().to(|body: web::Bytes| async move { HttpResponse::Ok().body(body.repeat(2)) }),
+    ))
     .await;
     for size in [0usize, 999, 1000, 1500] {
         let req = test::TestRequest::post()
@@ -157,7 +197,10 @@ async fn sizes_and_histograms() {
     assert_eq!(item["request_size_sum"], 3499);
     assert_eq!(item["response_size_sum"], 6998);
     assert_eq!(item["request_sizes"], json!({"0": 2, "1": 2}));
-    assert_eq!(item["response_sizes"], json!({"0": 1, "1": 1, "2": 1, "3": 1}));
+    assert_eq!(
+        item["response_sizes"],
+        json!({"0": 1, "1": 1, "2": 1, "3": 1})
+    );
     assert_eq!(item["response_times"], json!({"0": 4}));
 }
 
@@ -190,13 +233,10 @@ async fn response_time_is_to_the_response_head() {
 async fn invalid_config_passes_requests_through() {
     let apitally = Apitally::new(ApitallyConfig::new("not-a-uuid", "prod"));
     assert!(!apitally.client().is_enabled());
-    let app = test::init_service(
-        App::new()
-            .wrap(apitally.clone())
-            .route("/", web::get().to(|req: HttpRequest| async move {
-                format!("hello {}", req.path())
-            })),
-    )
+    let app = test::init_service(App::new().wrap(apitally.clone()).route(
+        "/",
+        web::get().to(|req: HttpRequest| async move { format!("hello {}", req.path()) }),
+    ))
     .await;
     let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
     assert_eq!(body, "hello /");

@@ -21,7 +21,10 @@ fn chunks(n: usize, size: usize, delay_ms: u64) -> HttpResponse {
         if delay_ms > 0 {
             actix_rt::time::sleep(Duration::from_millis(delay_ms)).await;
         }
-        Some((Ok::<_, actix_web::Error>(web::Bytes::from(vec![b'x'; size])), i + 1))
+        Some((
+            Ok::<_, actix_web::Error>(web::Bytes::from(vec![b'x'; size])),
+            i + 1,
+        ))
     });
     HttpResponse::Ok().streaming(body)
 }
@@ -31,7 +34,10 @@ async fn serve(apitally: apitally_actix::Apitally) -> (actix_web::dev::ServerHan
         App::new()
             .wrap(apitally.clone())
             .route("/stream", web::get().to(|| async { chunks(10, 1000, 0) }))
-            .route("/slow-stream", web::get().to(|| async { chunks(2000, 1000, 5) }))
+            .route(
+                "/slow-stream",
+                web::get().to(|| async { chunks(2000, 1000, 5) }),
+            )
             .route(
                 "/upload",
                 web::post().to(|body: web::Bytes| async move { format!("{}", body.len()) }),
@@ -63,7 +69,8 @@ async fn streamed_response_counts_bytes_sent() {
     assert_eq!(res.body().await.unwrap().len(), 10_000);
 
     // A chunked request body: its size is what the handler read.
-    let upload = stream::iter((0..5).map(|_| Ok::<_, actix_web::Error>(web::Bytes::from(vec![b'y'; 700]))));
+    let upload =
+        stream::iter((0..5).map(|_| Ok::<_, actix_web::Error>(web::Bytes::from(vec![b'y'; 700]))));
     let mut res = client
         .post(format!("http://127.0.0.1:{port}/upload"))
         .send_stream(upload)

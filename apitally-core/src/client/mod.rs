@@ -57,7 +57,7 @@ impl Reply {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     shared: Option<Arc<Shared>>,
     commands: Option<mpsc::UnboundedSender<Command>>,
     key: Option<(String, String)>,
@@ -65,10 +65,43 @@ struct Inner {
 }
 
 /// Running clients by (client id, env), so that every worker's middleware finds the same one.
+///
+/// Held strongly: actix may build an `App` (and so the middleware) once and drop it before the
+/// workers start, and the workers must still find the same client. The sync thread removes
+/// its entry once no handle but this one has existed for [`ORPHAN_GRACE`].
 static CLIENTS: LazyLock<Mutex<Vec<Running>>> = LazyLock::new(Default::default);
 
 /// A running client and its (lowercase client id, env).
-type Running = ((String, String), Weak<Inner>);
+type Running = ((String, String), Arc<Inner>);
+
+/// How long a client lives on with no handle outside the registry.
+pub(crate) const ORPHAN_GRACE: Duration = Duration::from_secs(2);
+
+/// Whether nothing but the registry holds the client.
+pub(crate) fn is_orphaned(inner: &Weak<Inner>) -> bool {
+    let registered = lock(&CLIENTS)
+        .iter()
+        .any(|(_, i)| std::ptr::eq(Arc::as_ptr(i), inner.as_ptr()));
+    inner.strong_count() <= usize::from(registered)
+}
+
+/// Removes the client from the registry if nothing else holds it; true when removed (the
+/// sync thread then makes its final sync and ends).
+pub(crate) fn release_if_orphaned(inner: &Weak<Inner>) -> bool {
+    let mut clients = lock(&CLIENTS);
+    let Some(idx) = clients
+        .iter()
+        .position(|(_, i)| std::ptr::eq(Arc::as_ptr(i), inner.as_ptr()))
+    else {
+        // Not registered (shut down): orphaned once every handle is gone.
+        return inner.strong_count() == 0;
+    };
+    if Arc::strong_count(&clients[idx].1) > 1 {
+        return false;
+    }
+    clients.swap_remove(idx);
+    true
+}
 
 /// The process-wide Apitally client: records requests cheaply on any thread and reports them
 /// to the hub from one background thread.
@@ -148,11 +181,10 @@ impl ApitallyClient {
             resolved.config.env.clone(),
         );
         let mut clients = lock(&CLIENTS);
-        clients.retain(|(_, weak)| weak.strong_count() > 0);
         if let Some(inner) = clients
             .iter()
             .find(|(k, _)| *k == key)
-            .and_then(|(_, weak)| weak.upgrade())
+            .map(|(_, inner)| Arc::clone(inner))
         {
             debug!(
                 "reusing the running client for {} / {}",
@@ -162,7 +194,9 @@ impl ApitallyClient {
             return Ok(Self { inner });
         }
         let client = Self::start(resolved, startup, key.clone());
-        clients.push((key, Arc::downgrade(&client.inner)));
+        if client.is_enabled() {
+            clients.push((key, Arc::clone(&client.inner)));
+        }
         Ok(client)
     }
 
@@ -201,6 +235,13 @@ impl ApitallyClient {
         let tuning = config.tuning.clone();
         let shutdown_timeout = config.shutdown_timeout;
         let hub_url = resolved.hub_url.clone();
+        let inner = Arc::new(Inner {
+            shared: Some(shared),
+            commands: Some(tx),
+            key: Some(key),
+            shutdown_timeout,
+        });
+        let handle = Arc::downgrade(&inner);
         let spawned = std::thread::Builder::new()
             .name("apitally-sync".into())
             .spawn(move || {
@@ -208,7 +249,7 @@ impl ApitallyClient {
                 system.block_on(async move {
                     let transport = AwcTransport::new(tuning.request_timeout);
                     SyncLoop::new(thread_shared, transport, &hub_url, tuning, shutdown_timeout)
-                        .run(rx)
+                        .run(rx, handle)
                         .await;
                 });
             });
@@ -219,21 +260,16 @@ impl ApitallyClient {
             );
             return Self::disabled();
         }
-        debug!(
-            "started for {} / {} as instance {} (slot file: {:?})",
-            redact(&key.0),
-            key.1,
-            shared.instance.uuid,
-            shared.instance.path
-        );
-        Self {
-            inner: Arc::new(Inner {
-                shared: Some(shared),
-                commands: Some(tx),
-                key: Some(key),
-                shutdown_timeout,
-            }),
+        if let (Some(shared), Some(key)) = (&inner.shared, &inner.key) {
+            debug!(
+                "started for {} / {} as instance {} (slot file: {:?})",
+                redact(&key.0),
+                key.1,
+                shared.instance.uuid,
+                shared.instance.path
+            );
         }
+        Self { inner }
     }
 
     #[inline]
@@ -315,9 +351,7 @@ impl ApitallyClient {
     fn begin_shutdown(&self, reply: Reply) -> bool {
         if let Some(key) = &self.inner.key {
             let mut clients = lock(&CLIENTS);
-            clients.retain(|(k, weak)| {
-                !(k == key && weak.upgrade().is_some_and(|i| Arc::ptr_eq(&i, &self.inner)))
-            });
+            clients.retain(|(k, inner)| !(k == key && Arc::ptr_eq(inner, &self.inner)));
         }
         match &self.inner.commands {
             Some(tx) => tx.send(Command::Shutdown(reply)).is_ok(),

@@ -2,7 +2,7 @@
 
 use std::{
     collections::VecDeque,
-    sync::{atomic::Ordering, Arc},
+    sync::{atomic::Ordering, Arc, Weak},
     time::{Duration, Instant},
 };
 
@@ -12,7 +12,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::{
     payload::{unix_timestamp, SyncPayload},
     transport::HubTransport,
-    Command, Shared,
+    Command, Inner, Shared,
 };
 use crate::{config::Tuning, diag::debug, metrics::lock, resources::ResourceMonitor};
 
@@ -94,8 +94,13 @@ impl<T: HubTransport> SyncLoop<T> {
 
     /// Runs until shutdown, until every client handle is gone, or until the hub disables the
     /// client. The first cycle runs at once.
-    pub(crate) async fn run(mut self, mut commands: UnboundedReceiver<Command>) {
+    pub(crate) async fn run(
+        mut self,
+        mut commands: UnboundedReceiver<Command>,
+        handle: Weak<Inner>,
+    ) {
         let started = Instant::now();
+        let mut orphaned_since: Option<Instant> = None;
         loop {
             let cycle_start = Instant::now();
             let interrupted = {
@@ -113,9 +118,23 @@ impl<T: HubTransport> SyncLoop<T> {
                 return;
             }
             let next = cycle_start + self.interval(started);
-            tokio::select! {
-                command = commands.recv() => return self.stop(command).await,
-                () = tokio::time::sleep_until(next.into()) => {}
+            // Tick every second until the next cycle, to notice when every handle is gone.
+            while Instant::now() < next {
+                let tick = next.min(Instant::now() + Duration::from_secs(1));
+                tokio::select! {
+                    command = commands.recv() => return self.stop(command).await,
+                    () = tokio::time::sleep_until(tick.into()) => {}
+                }
+                if super::is_orphaned(&handle) {
+                    let since = *orphaned_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= super::ORPHAN_GRACE && super::release_if_orphaned(&handle)
+                    {
+                        debug!("every client handle is gone; final sync");
+                        return self.stop(None).await;
+                    }
+                } else {
+                    orphaned_since = None;
+                }
             }
         }
     }
