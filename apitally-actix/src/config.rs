@@ -161,6 +161,37 @@ impl ApitallyConfig {
         self
     }
 
+    /// Takes the routes (with summaries and descriptions) from a utoipa OpenAPI document and
+    /// sends the document to Apitally. Defaults to none.
+    ///
+    /// ```
+    /// use apitally_actix::ApitallyConfig;
+    /// use utoipa::openapi::{path::{HttpMethod, OperationBuilder, PathItem}, OpenApiBuilder, PathsBuilder};
+    ///
+    /// let doc = OpenApiBuilder::new()
+    ///     .paths(PathsBuilder::new().path(
+    ///         "/items",
+    ///         PathItem::new(HttpMethod::Get, OperationBuilder::new().summary(Some("List items"))),
+    ///     ))
+    ///     .build();
+    /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod").openapi(&doc);
+    /// # let _ = config;
+    /// ```
+    #[cfg(feature = "utoipa")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+    pub fn openapi(self, doc: &utoipa::openapi::OpenApi) -> Self {
+        match doc.to_json() {
+            Ok(json) => self.openapi_json(json),
+            Err(err) => {
+                log::error!(
+                    target: "apitally",
+                    "apitally: cannot serialise the OpenAPI document ({err}); it is not sent"
+                );
+                self
+            }
+        }
+    }
+
     /// Whether a panicking handler is caught: the client then gets a `500 Internal Server
     /// Error` instead of a dropped connection, and Apitally records a server error with the
     /// panic message and backtrace. A panic hook the app installed keeps working. Defaults to

@@ -53,6 +53,62 @@ pub trait ConsumerExt: sealed::Sealed {
 pub trait ValidationErrorExt: sealed::Sealed {
     /// Adds a validation error to the request.
     fn add_validation_error(&self, error: ValidationError);
+
+    /// Adds every error of a `validator` result, with `loc` `["body", field, ...]` (nested
+    /// structs and list indexes included), the message (or the code when there is none) as
+    /// `msg`, and the code as `type`.
+    ///
+    /// ```
+    /// use actix_web::test::TestRequest;
+    /// use apitally_actix::ValidationErrorExt;
+    ///
+    /// let mut errors = validator::ValidationErrors::new();
+    /// errors.add("email", validator::ValidationError::new("email"));
+    /// let req = TestRequest::default().to_http_request();
+    /// req.add_validation_errors(&errors);
+    /// ```
+    #[cfg(feature = "validator")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "validator")))]
+    fn add_validation_errors(&self, errors: &validator::ValidationErrors) {
+        let mut out = Vec::new();
+        walk_validator(errors, &mut vec!["body".to_owned()], &mut out);
+        out.sort_by(|a, b| a.loc().cmp(b.loc()));
+        for error in out {
+            self.add_validation_error(error);
+        }
+    }
+}
+
+#[cfg(feature = "validator")]
+fn walk_validator(
+    errors: &validator::ValidationErrors,
+    loc: &mut Vec<String>,
+    out: &mut Vec<ValidationError>,
+) {
+    use validator::ValidationErrorsKind;
+    for (field, kind) in errors.errors() {
+        loc.push(field.to_string());
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for e in list {
+                    let msg = e
+                        .message
+                        .as_ref()
+                        .map_or_else(|| e.code.to_string(), |m| m.to_string());
+                    out.push(ValidationError::new(loc.clone(), msg, e.code.to_string()));
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => walk_validator(inner, loc, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    loc.push(index.to_string());
+                    walk_validator(inner, loc, out);
+                    loc.pop();
+                }
+            }
+        }
+        loc.pop();
+    }
 }
 
 /// The validation errors reported on a request.

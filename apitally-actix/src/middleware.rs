@@ -79,7 +79,7 @@ impl Worker {
 /// - **Request size**: `Content-Length`, or the bytes the handler read of a chunked body.
 ///
 /// # Order with other middleware
-/// `.wrap()` the Apitally middleware *before* (inside) [`Compress`](actix_web::middleware::Compress)
+/// `.wrap()` the Apitally middleware *before* (inside) [`Compress`](https://docs.rs/actix-web/4/actix_web/middleware/struct.Compress.html)
 /// so that it sees and counts uncompressed bodies; wrapped after it, sizes are compressed sizes.
 ///
 /// # Examples

@@ -195,7 +195,9 @@ async fn server_errors_and_panics() {
     // A panic gives the client a 500 and the server keeps serving.
     let res =
         test::try_call_service(&app, test::TestRequest::get().uri("/panic").to_request()).await;
-    let err = res.err().expect("the panic is answered as an error");
+    let Err(err) = res else {
+        panic!("the panic is answered as an error")
+    };
     assert_eq!(err.as_response_error().status_code(), 500);
     let body =
         test::call_and_read_body(&app, test::TestRequest::get().uri("/ok").to_request()).await;
@@ -291,4 +293,38 @@ async fn panics_propagate_when_catching_is_off() {
     .await;
     assert!(caught.is_err());
     apitally.shutdown().await;
+}
+
+#[cfg(feature = "validator")]
+#[actix_web::test]
+async fn validator_errors_are_mapped() {
+    let hub = TestHub::start();
+    let apitally = apitally(&hub, |c| c);
+    let app = test::init_service(App::new().wrap(apitally.clone()).route(
+        "/signup",
+        web::post().to(|req: HttpRequest| async move {
+            let mut errors = validator::ValidationErrors::new();
+            errors.add(
+                "email",
+                validator::ValidationError::new("email").with_message("invalid email".into()),
+            );
+            errors.add("age", validator::ValidationError::new("range"));
+            req.add_validation_errors(&errors);
+            HttpResponse::UnprocessableEntity().finish()
+        }),
+    ))
+    .await;
+    test::call_and_read_body(&app, test::TestRequest::post().uri("/signup").to_request()).await;
+    apitally.shutdown().await;
+    let mut errors = items(&hub, "validation_errors");
+    errors.sort_by_key(|e| e["loc"].to_string());
+    assert_eq!(
+        errors,
+        vec![
+            json!({"consumer": null, "method": "POST", "path": "/signup", "loc": ["body", "age"],
+                   "msg": "range", "type": "range", "error_count": 1}),
+            json!({"consumer": null, "method": "POST", "path": "/signup", "loc": ["body", "email"],
+                   "msg": "invalid email", "type": "email", "error_count": 1}),
+        ]
+    );
 }

@@ -276,3 +276,49 @@ async fn malformed_headers_do_not_break_anything() {
     // The unparsable Content-Length makes the size unknown, not zero.
     assert_eq!(item["request_sizes"], json!({}));
 }
+
+#[cfg(feature = "utoipa")]
+#[actix_web::test]
+async fn startup_paths_from_routes_and_utoipa() {
+    use utoipa::openapi::{
+        path::{HttpMethod, OperationBuilder, PathItem},
+        OpenApiBuilder, PathsBuilder,
+    };
+    let hub = TestHub::start();
+    let doc = OpenApiBuilder::new()
+        .paths(PathsBuilder::new().path(
+            "/items/{id}",
+            PathItem::new(
+                HttpMethod::Get,
+                OperationBuilder::new().summary(Some("Get an item")),
+            ),
+        ))
+        .build();
+    let apitally = apitally(&hub, |c| {
+        c.route("post", "/items").openapi(&doc).app_version("3.1")
+    });
+    assert!(hub.wait_until(std::time::Duration::from_secs(10), |r| r
+        .iter()
+        .any(|r| r.endpoint == "startup")));
+    apitally.shutdown().await;
+    let startup = hub.received_at("startup")[0].json.clone().unwrap();
+    assert_eq!(
+        startup["paths"],
+        json!([
+            {"method": "POST", "path": "/items"},
+            {"method": "GET", "path": "/items/{id}", "summary": "Get an item"},
+        ])
+    );
+    assert_eq!(startup["client"], "rust:actix");
+    let doc: serde_json::Value =
+        serde_json::from_str(startup["openapi"].as_str().unwrap()).unwrap();
+    assert!(doc["paths"]["/items/{id}"]["get"].is_object());
+    let versions = &startup["versions"];
+    assert_eq!(versions["apitally"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(versions["app"], "3.1");
+    assert!(
+        versions["actix-web"].as_str().unwrap().starts_with("4."),
+        "{versions}"
+    );
+    assert!(versions["rust"].as_str().unwrap().starts_with("1."));
+}
