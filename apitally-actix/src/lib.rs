@@ -54,6 +54,47 @@ mod extractor;
 mod middleware;
 mod route;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+/// Sets the request's consumer from values the handler already has.
+///
+/// `#[apitally::consumer(identifier, name = .., group = ..)]` goes on an `async fn` handler.
+/// Each argument is an expression over the handler's arguments, evaluated once when the handler
+/// starts, by reference (the handler keeps its arguments). Accepted values: `&str`, `String`,
+/// numbers and any other `Display` value, and `Option`s of them; a `None` identifier leaves the
+/// request anonymous. The consumer set this way wins over the
+/// [`identify_consumer`](ApitallyConfig::identify_consumer) callback.
+///
+/// It works above or below actix's route macros (`#[get]`, `#[post]`, `#[route]`) and on
+/// handlers registered with `web::get().to(handler)`, whatever name the dependency has (the
+/// runtime crate is found in `Cargo.toml`; `crate = "path"` overrides it). It adds one
+/// `HttpRequest` argument to the handler, so a handler can have at most 15 extractors of its own.
+///
+/// ```
+/// use actix_web::{get, web, HttpResponse, Responder};
+///
+/// struct User { id: u64, name: String, plan: Option<String> }
+///
+/// #[apitally_actix::consumer(user.id, name = user.name, group = user.plan)]
+/// #[get("/orders")]
+/// async fn orders(user: web::ReqData<User>) -> impl Responder {
+///     HttpResponse::Ok().body(format!("orders of {}", user.name))
+/// }
+///
+/// #[derive(serde::Deserialize)]
+/// struct Claims { sub: String }
+///
+/// #[apitally_actix::consumer(claims.sub)]
+/// async fn create(claims: web::Query<Claims>) -> HttpResponse {
+///     HttpResponse::Created().finish()
+/// }
+/// # let _ = actix_web::App::new().service(orders).route("/c", web::post().to(create));
+/// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use apitally_actix_macros::consumer;
 pub use apitally_core::{
     ApitallyClient, ConfigError, Consumer, PathItem, ServerError, ValidationError,
 };

@@ -1,0 +1,4 @@
+#[apitally_actix_macros::consumer(id)]
+struct Handler;
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[apitally_actix_macros::consumer(id, nmae = id)]
+async fn handler(id: String) -> String {
+    id
+}
+
+fn main() {}
