@@ -60,6 +60,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // The generated code always borrows, as here, whichever impl applies.
+    #[allow(clippy::needless_borrow)]
     fn values_of_every_kind() {
         let s = String::from("s");
         assert_eq!((&Value(&s)).__apitally_value(), Some("s".into()));
