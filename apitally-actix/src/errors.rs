@@ -122,7 +122,8 @@ thread_local! {
     /// Set while the middleware polls the inner service, so the hook captures only those panics.
     static IN_REQUEST: Cell<bool> = const { Cell::new(false) };
     /// Where the last panic in a request on this thread happened, and its backtrace.
-    static LAST_PANIC: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
+    /// Captured unresolved (cheap); symbols are resolved after the response time is taken.
+    static LAST_PANIC: RefCell<Option<(String, Backtrace)>> = const { RefCell::new(None) };
 }
 
 /// Installs, once, a panic hook that records the location and backtrace of panics in requests
@@ -137,7 +138,7 @@ pub(crate) fn install_panic_hook() {
                     .location()
                     .map(|l| format!("panicked at {}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_default();
-                let backtrace = Backtrace::force_capture().to_string();
+                let backtrace = Backtrace::force_capture();
                 LAST_PANIC.with(|p| *p.borrow_mut() = Some((location, backtrace)));
             }
             previous(info);
@@ -168,6 +169,7 @@ pub(crate) fn panic_error(payload: &(dyn Any + Send)) -> ServerError {
         .unwrap_or_else(|| "Box<dyn Any>".to_owned());
     let (location, backtrace) = LAST_PANIC
         .with(|p| p.borrow_mut().take())
+        .map(|(location, backtrace)| (location, backtrace.to_string()))
         .unwrap_or_default();
     let mut traceback = location;
     let frames = trim_panic_frames(&backtrace);

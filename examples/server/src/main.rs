@@ -1,0 +1,69 @@
+//! Runs the example API on `BIND` (default `127.0.0.1:8000`).
+//!
+//! With `APITALLY_CLIENT_ID` set it reports to Apitally (`APITALLY_ENV`, `APITALLY_HUB_BASE_URL`
+//! are read too); without it, it starts the local hub on `HUB_BIND` (default `127.0.0.1:8001`)
+//! and reports there, so everything works offline and without an account.
+
+use actix_web::{middleware, web, App, HttpServer};
+use apitally::{Apitally, ApitallyConfig};
+use example_server::{apitally_config, authenticate, configure, Store, API_KEYS};
+
+/// The client id used with the local hub (any UUID works there).
+const DEMO_CLIENT_ID: &str = "00000000-0000-4000-8000-000000000000";
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8000".into());
+    let real = std::env::var("APITALLY_CLIENT_ID").is_ok_and(|v| !v.trim().is_empty());
+    let (config, local_hub) = if real {
+        (ApitallyConfig::from_env(), None)
+    } else {
+        let hub_bind = std::env::var("HUB_BIND").unwrap_or_else(|_| "127.0.0.1:8001".into());
+        let hub = local_hub::LocalHub::start(&hub_bind)?;
+        let env = std::env::var("APITALLY_ENV").unwrap_or_else(|_| "dev".into());
+        let config = ApitallyConfig::new(DEMO_CLIENT_ID, env).hub_base_url(hub.url());
+        (config, Some(hub))
+    };
+    let apitally = Apitally::new(apitally_config(config));
+    let store = web::Data::new(Store::default());
+
+    let server = HttpServer::new({
+        let apitally = apitally.clone();
+        move || {
+            App::new()
+                .app_data(store.clone())
+                .wrap(middleware::from_fn(authenticate))
+                .wrap(apitally.clone())
+                .wrap(middleware::Logger::default())
+                .configure(configure)
+        }
+    })
+    .bind(&bind)?;
+
+    println!("example API on http://{bind}");
+    match &local_hub {
+        Some(hub) => println!(
+            "reporting to the local hub: open {}/ (it refreshes; data arrives every 10 s)",
+            hub.url()
+        ),
+        None => println!("reporting to Apitally (APITALLY_CLIENT_ID is set)"),
+    }
+    println!("try:");
+    println!(
+        "  curl http://{bind}/items -H 'x-api-key: {}'",
+        API_KEYS[0].0
+    );
+    println!(
+        "  curl http://{bind}/items -H 'content-type: application/json' -d '{{\"name\":\"Widget\",\"price_cents\":1999}}'"
+    );
+    println!("  curl http://{bind}/me/orders -H 'authorization: Bearer user-ada'");
+    println!("Ctrl-C stops the server and sends the last data.");
+
+    // actix-web stops gracefully on Ctrl-C and SIGTERM; then the final sync.
+    server.run().await?;
+    apitally.shutdown().await;
+    // The local hub printed the final sync's summary; it stops with the process.
+    drop(local_hub);
+    Ok(())
+}

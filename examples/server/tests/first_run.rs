@@ -1,0 +1,180 @@
+//! The example API and the local hub together: a scripted set of requests, then the hub's
+//! summary numbers and its HTML page.
+
+use std::time::Duration;
+
+use actix_web::{middleware, web, App, HttpServer};
+use apitally::{Apitally, ApitallyConfig};
+use example_server::{apitally_config, authenticate, configure, Store};
+use local_hub::LocalHub;
+
+#[actix_web::test]
+async fn example_reports_to_the_local_hub() {
+    let hub = LocalHub::start("127.0.0.1:0").unwrap();
+    let config = ApitallyConfig::new("00000000-0000-4000-8000-000000000001", "dev")
+        .hub_base_url(hub.url())
+        .__client(|c| c.__sync_interval(Duration::from_secs(3600)));
+    let apitally = Apitally::try_new(apitally_config(config)).unwrap();
+    let store = web::Data::new(Store::default());
+    let server = HttpServer::new({
+        let apitally = apitally.clone();
+        move || {
+            App::new()
+                .app_data(store.clone())
+                .wrap(middleware::from_fn(authenticate))
+                .wrap(apitally.clone())
+                .configure(configure)
+        }
+    })
+    .workers(2)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let base = format!("http://{}", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+
+    let client = awc::Client::default();
+    let acme = ("x-api-key", "demo-key-acme");
+    let json = ("content-type", "application/json");
+    let status = |res: &awc::ClientResponse<_>| res.status().as_u16();
+    // 3 creates (one invalid: 422 by the app, one malformed: 400 by the Json extractor).
+    let mut codes = Vec::new();
+    for body in [
+        r#"{"name":"Widget","price_cents":1999}"#,
+        r#"{"name":"  ","price_cents":5}"#,
+        r#"{"name":"Gadget"}"#,
+    ] {
+        let res = client
+            .post(format!("{base}/items"))
+            .insert_header(acme)
+            .insert_header(json)
+            .send_body(body)
+            .await
+            .unwrap();
+        codes.push(status(&res));
+    }
+    assert_eq!(codes, [201, 422, 400]);
+    for uri in [
+        "/items/1",
+        "/items/1",
+        "/items/99",
+        "/items?limit=5",
+        "/health",
+        "/report",
+    ] {
+        let mut res = client.get(format!("{base}{uri}")).send().await.unwrap();
+        res.body().await.unwrap();
+    }
+    let res = client
+        .put(format!("{base}/items/1"))
+        .insert_header(json)
+        .send_body(r#"{"name":"Widget 2","price_cents":2999}"#)
+        .await
+        .unwrap();
+    assert_eq!(status(&res), 200);
+    let mut res = client
+        .get(format!("{base}/me/orders"))
+        .insert_header(("authorization", "Bearer user-ada"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!res.body().await.unwrap().is_empty());
+    let res = client.get(format!("{base}/fail")).send().await.unwrap();
+    assert_eq!(status(&res), 500);
+    let res = client.get(format!("{base}/panic")).send().await.unwrap();
+    assert_eq!(status(&res), 500);
+    let res = client
+        .delete(format!("{base}/items/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(&res), 204);
+    handle.stop(true).await;
+    apitally.shutdown().await;
+
+    let summary = hub.summary();
+    assert_eq!(summary.apps.len(), 1);
+    let app = &summary.apps[0];
+    assert!(app.rejected.is_empty(), "{:?}", app.rejected);
+    assert_eq!(app.instances.len(), 1);
+    assert_eq!(app.startup["client"], "rust:actix");
+    assert_eq!(app.startup["paths"].as_array().unwrap().len(), 10);
+    let create = summary.endpoint("POST", "/items").unwrap();
+    assert_eq!(create.requests, 3);
+    assert!((create.error_rate - 0.667).abs() < 1e-9, "{create:?}");
+    let get = summary.endpoint("GET", "/items/{item_id}").unwrap();
+    assert_eq!((get.requests, get.error_rate), (3, 0.333));
+    assert_eq!(summary.endpoint("GET", "/items").unwrap().requests, 1);
+    assert_eq!(summary.endpoint("GET", "/health").unwrap().requests, 1);
+    let report = summary.endpoint("GET", "/report").unwrap();
+    assert_eq!(
+        report.response_bytes,
+        5 * "line 0 of a streamed report\n".len() as u64
+    );
+    assert_eq!(
+        summary
+            .endpoint("PUT", "/items/{item_id}")
+            .unwrap()
+            .requests,
+        1
+    );
+    assert_eq!(
+        summary
+            .endpoint("DELETE", "/items/{item_id}")
+            .unwrap()
+            .requests,
+        1
+    );
+    let fail = summary.endpoint("GET", "/fail").unwrap();
+    assert_eq!(
+        (fail.requests, fail.server_errors, fail.error_rate),
+        (1, 1, 1.0)
+    );
+    assert_eq!(summary.endpoint("GET", "/panic").unwrap().server_errors, 1);
+    assert_eq!(summary.total_requests(), 14);
+    let acme = summary.consumer("acme").unwrap();
+    assert_eq!(
+        (acme.requests, acme.name.as_str(), acme.group.as_str()),
+        (3, Some("Acme Corp"), Some("Enterprise"))
+    );
+    let ada = summary.consumer("user-ada").unwrap();
+    assert_eq!((ada.requests, ada.group.as_str()), (1, Some("Pro")));
+    let validation: Vec<_> = app
+        .validation_errors
+        .iter()
+        .map(|v| v["type"].clone())
+        .collect();
+    assert!(validation.contains(&"value_error".into()), "{validation:?}");
+    assert!(validation.contains(&"missing".into()), "{validation:?}");
+    let types: Vec<_> = app
+        .server_errors
+        .iter()
+        .map(|s| s["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        types.contains(&"DatabaseDown".to_owned()) && types.contains(&"panic".to_owned()),
+        "{types:?}"
+    );
+    let panic = app
+        .server_errors
+        .iter()
+        .find(|s| s["type"] == "panic")
+        .unwrap();
+    assert!(panic["msg"]
+        .as_str()
+        .unwrap()
+        .contains("index out of bounds"));
+
+    // The page shows the same.
+    let mut page = client.get(format!("{}/", hub.url())).send().await.unwrap();
+    let html = String::from_utf8(page.body().await.unwrap().to_vec()).unwrap();
+    assert!(
+        html.contains("<td>/items/{item_id}</td><td>3</td><td>33.3%</td>"),
+        "{html}"
+    );
+    assert!(html.contains("Acme Corp"));
+    assert!(html.contains("the database is not reachable"));
+    assert!(html.contains("What left the app"));
+}
