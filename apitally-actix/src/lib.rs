@@ -75,6 +75,7 @@ pub mod __private;
 /// ```
 /// use actix_web::{get, web, HttpResponse, Responder};
 ///
+/// #[derive(Clone)]
 /// struct User { id: u64, name: String, plan: Option<String> }
 ///
 /// #[apitally_actix::consumer(user.id, name = user.name, group = user.plan)]
