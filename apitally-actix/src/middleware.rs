@@ -245,6 +245,9 @@ impl PathCopy {
 
 struct Start {
     worker: Rc<Worker>,
+    /// The route matched from the path before routing, only while the worker has no saved
+    /// request yet (its first requests), for a panic or `Err` there.
+    early_route: Option<String>,
     start: Instant,
     path: PathCopy,
     method: Method,
@@ -305,7 +308,13 @@ where
             }
             None => RequestSize::Known(None),
         };
+        let early_route = if self.worker.saved.borrow().is_none() {
+            req.match_pattern()
+        } else {
+            None
+        };
         let start = Start {
+            early_route,
             worker: Rc::clone(&self.worker),
             start: Instant::now(),
             path: PathCopy::new(req.path()),
@@ -480,7 +489,11 @@ fn record_without_request(
     status: u16,
     server_error: Option<&apitally_core::ServerError>,
 ) {
-    let Some(route) = start.worker.route_for(&start.path) else {
+    let Some(route) = start
+        .worker
+        .route_for(&start.path)
+        .or_else(|| start.early_route.clone().map(route::normalize))
+    else {
         return;
     };
     let request_size = match &start.request_size {

@@ -12,8 +12,9 @@ static APP_HOOK_CALLS: AtomicUsize = AtomicUsize::new(0);
 
 #[actix_web::test]
 async fn the_apps_panic_hook_still_runs() {
-    std::panic::set_hook(Box::new(|_| {
+    std::panic::set_hook(Box::new(|info| {
         APP_HOOK_CALLS.fetch_add(1, Ordering::SeqCst);
+        eprintln!("app hook: {info}");
     }));
     let hub = TestHub::start();
     let apitally = apitally(&hub, |c| c);
