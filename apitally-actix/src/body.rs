@@ -16,7 +16,11 @@ use actix_web::{
 use apitally_core::{Consumer, RequestRecord, ServerError, ValidationError};
 use pin_project_lite::pin_project;
 
-use crate::{ext::ReportedValidationErrors, middleware::Worker};
+use crate::{
+    ext::ReportedValidationErrors,
+    logging::{build_item, LogEnd, LogHead},
+    middleware::Worker,
+};
 
 /// How the request body size is known.
 pub(crate) enum RequestSize {
@@ -31,42 +35,73 @@ pub(crate) enum RequestSize {
 pub(crate) struct Completion {
     pub(crate) worker: Rc<Worker>,
     pub(crate) req: HttpRequest,
-    pub(crate) route: String,
+    /// `None` for requests that matched no route: not counted, but logged.
+    pub(crate) route: Option<String>,
     pub(crate) status: u16,
     pub(crate) elapsed: Duration,
     pub(crate) request_size: RequestSize,
     pub(crate) callback_consumer: Option<Consumer>,
     pub(crate) validation_errors: Vec<ValidationError>,
     pub(crate) server_error: Option<ServerError>,
+    pub(crate) log: Option<Box<LogHead>>,
 }
 
 impl Completion {
     pub(crate) fn complete(self, response_size: Option<u64>) {
-        let ext = self.req.extensions();
-        let consumer = ext.get::<Consumer>().or(self.callback_consumer.as_ref());
         let request_size = match &self.request_size {
             RequestSize::Known(size) => *size,
             RequestSize::Counted(counter) => Some(counter.get()),
         };
         let method = self.req.method().as_str();
-        let reported = ext
-            .get::<ReportedValidationErrors>()
-            .map(|r| r.0.as_slice());
-        record(
-            &self.worker,
-            &Outcome {
-                method,
-                route: &self.route,
-                status: self.status,
-                elapsed: self.elapsed,
-                consumer,
-                request_size,
-                response_size,
-                validation_errors: &self.validation_errors,
-                reported_validation_errors: reported.unwrap_or_default(),
-                server_error: self.server_error.as_ref(),
-            },
-        );
+        let consumer_id = {
+            let ext = self.req.extensions();
+            let consumer = ext.get::<Consumer>().or(self.callback_consumer.as_ref());
+            if let Some(route) = &self.route {
+                let reported = ext
+                    .get::<ReportedValidationErrors>()
+                    .map(|r| r.0.as_slice());
+                record(
+                    &self.worker,
+                    &Outcome {
+                        method,
+                        route,
+                        status: self.status,
+                        elapsed: self.elapsed,
+                        consumer,
+                        request_size,
+                        response_size,
+                        validation_errors: &self.validation_errors,
+                        reported_validation_errors: reported.unwrap_or_default(),
+                        server_error: self.server_error.as_ref(),
+                    },
+                );
+            }
+            // Only copied when the request is logged.
+            self.log
+                .as_ref()
+                .and_then(|_| consumer.map(|c| c.identifier().to_owned()))
+        };
+        // The extensions are released before building the log item: reading the connection
+        // info may insert into them.
+        if let Some(head) = self.log {
+            if let Some(logger) = self.worker.shared.client.request_logger() {
+                let item = build_item(
+                    *head,
+                    LogEnd {
+                        req: &self.req,
+                        route: self.route.as_deref(),
+                        status: self.status,
+                        elapsed: self.elapsed,
+                        consumer: consumer_id.as_deref(),
+                        request_size,
+                        response_size,
+                        server_error: self.server_error.as_ref(),
+                        log_request_headers: logger.config().logs_request_headers(),
+                    },
+                );
+                logger.log(item);
+            }
+        }
     }
 }
 
@@ -150,7 +185,17 @@ impl<B: MessageBody> MessageBody for ApitallyBody<B> {
         let this = self.project();
         let item = ready!(this.body.poll_next(cx));
         match &item {
-            Some(Ok(chunk)) => *this.sent += chunk.len() as u64,
+            Some(Ok(chunk)) => {
+                *this.sent += chunk.len() as u64;
+                if let Some(capture) = this
+                    .completion
+                    .as_mut()
+                    .and_then(|c| c.log.as_mut())
+                    .and_then(|log| log.body.as_mut())
+                {
+                    capture.push(chunk);
+                }
+            }
             _ => {
                 if let Some(completion) = this.completion.take() {
                     completion.complete(Some(*this.sent));

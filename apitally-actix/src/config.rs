@@ -105,6 +105,27 @@ impl ApitallyConfig {
         self
     }
 
+    /// Turns request logging on: individual requests, with the headers and bodies the
+    /// [`RequestLoggingConfig`](apitally_core::RequestLoggingConfig) asks for, masked before
+    /// they leave the app. Defaults to off.
+    ///
+    /// ```
+    /// use apitally_actix::{ApitallyConfig, RequestLoggingConfig};
+    ///
+    /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
+    ///     .request_logging(
+    ///         RequestLoggingConfig::new()
+    ///             .log_request_headers(true)
+    ///             .log_request_body(true)
+    ///             .log_response_body(true),
+    ///     );
+    /// # let _ = config;
+    /// ```
+    pub fn request_logging(mut self, logging: apitally_core::RequestLoggingConfig) -> Self {
+        self.client = self.client.request_logging(logging);
+        self
+    }
+
     /// Names the consumer of each request from the request, for example from an API key header
     /// or what an auth middleware stored in the request's extensions.
     ///

@@ -51,6 +51,7 @@ mod config;
 mod errors;
 mod ext;
 mod extractor;
+mod logging;
 mod middleware;
 mod route;
 
@@ -97,7 +98,8 @@ pub mod __private;
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use apitally_actix_macros::consumer;
 pub use apitally_core::{
-    ApitallyClient, ConfigError, Consumer, PathItem, ServerError, ValidationError,
+    ApitallyClient, ConfigError, Consumer, LoggedRequest, LoggedResponse, PathItem,
+    RequestLoggingConfig, ServerError, ValidationError,
 };
 
 pub use self::{

@@ -27,7 +27,12 @@ use pin_project_lite::pin_project;
 use crate::{
     body::{record, ApitallyBody, Completion, Outcome, RequestSize},
     config::{ApitallyConfig, ConsumerCallback},
-    errors, route,
+    errors,
+    logging::{
+        copy_headers, header_str, response_capture, unix_now, BodyCapture, LogHead, LogStart,
+        ObservedPayload, RequestBody,
+    },
+    route,
 };
 
 /// The client string sent to the hub.
@@ -252,6 +257,7 @@ struct Start {
     path: PathCopy,
     method: Method,
     request_size: RequestSize,
+    log: Option<LogStart>,
 }
 
 fn content_length(req: &ServiceRequest) -> Option<u64> {
@@ -292,21 +298,46 @@ where
                 _body: PhantomData,
             };
         }
-        let request_size = match content_length(&req) {
-            Some(len) => RequestSize::Known(Some(len)),
-            None if is_chunked(&req) => {
-                let counter = Rc::new(Cell::new(0));
-                let inner = req.take_payload();
-                let counting = CountingPayload {
-                    inner,
-                    counter: Rc::clone(&counter),
+        let content_length = content_length(&req);
+        let mut capture = None;
+        let log = shared
+            .client
+            .request_logger()
+            .filter(|logger| logger.is_logging())
+            .map(|logger| {
+                let log_body = logger.config().logs_request_body()
+                    && header_str(req.headers(), header::CONTENT_TYPE)
+                        .is_some_and(apitally_core::is_supported_content_type);
+                let request_body = if !log_body {
+                    RequestBody::None
+                } else if content_length.is_some_and(|n| n > apitally_core::MAX_BODY_SIZE as u64) {
+                    // Not read at all: the marker is all that is logged.
+                    RequestBody::TooLarge
+                } else {
+                    let shared_capture = Rc::new(std::cell::RefCell::new(BodyCapture::default()));
+                    capture = Some(Rc::clone(&shared_capture));
+                    RequestBody::Captured(shared_capture)
                 };
-                req.set_payload(Payload::from(
-                    Box::pin(counting) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
-                ));
-                RequestSize::Counted(counter)
-            }
-            None => RequestSize::Known(None),
+                LogStart {
+                    timestamp: unix_now(),
+                    request_body,
+                }
+            });
+        let counter = (content_length.is_none() && is_chunked(&req)).then(|| Rc::new(Cell::new(0)));
+        if counter.is_some() || capture.is_some() {
+            let observed = ObservedPayload {
+                inner: req.take_payload(),
+                counter: counter.clone(),
+                capture,
+            };
+            req.set_payload(Payload::from(
+                Box::pin(observed) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
+            ));
+        }
+        let request_size = match (content_length, counter) {
+            (Some(len), _) => RequestSize::Known(Some(len)),
+            (None, Some(counter)) => RequestSize::Counted(counter),
+            (None, None) => RequestSize::Known(None),
         };
         let early_route = if self.worker.saved.borrow().is_none() {
             req.match_pattern()
@@ -320,6 +351,7 @@ where
             path: PathCopy::new(req.path()),
             method: req.method().clone(),
             request_size,
+            log,
         };
         ApitallyResponse {
             fut: self.service.call(req),
@@ -327,28 +359,6 @@ where
             catch_panics: shared.catch_panics,
             _body: PhantomData,
         }
-    }
-}
-
-pin_project! {
-    /// Counts the bytes of a chunked request body as the handler reads them.
-    struct CountingPayload {
-        #[pin]
-        inner: Payload,
-        counter: Rc<Cell<u64>>,
-    }
-}
-
-impl Stream for CountingPayload {
-    type Item = Result<Bytes, PayloadError>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.project();
-        let item = std::task::ready!(this.inner.poll_next(cx));
-        if let Some(Ok(chunk)) = &item {
-            this.counter.set(this.counter.get() + chunk.len() as u64);
-        }
-        Poll::Ready(item)
     }
 }
 
@@ -423,7 +433,7 @@ where
     }
 }
 
-fn on_response<B>(
+fn on_response<B: MessageBody>(
     start: Start,
     elapsed: std::time::Duration,
     res: ServiceResponse<B>,
@@ -433,10 +443,11 @@ fn on_response<B>(
     if worker.saved.borrow().is_none() {
         *worker.saved.borrow_mut() = Some(req.clone());
     }
-    let Some(route) = req.match_pattern().map(route::normalize) else {
-        // No route matched: not an endpoint, not counted.
+    let route = req.match_pattern().map(route::normalize);
+    if route.is_none() && start.log.is_none() {
+        // No route matched: not an endpoint, not counted (and not logged: logging is off).
         return res.map_body(|_, body| ApitallyBody::new(body, None));
-    };
+    }
     let status = res.status().as_u16();
     let callback_consumer = match &worker.shared.identify_consumer {
         Some(callback) if !req.extensions().contains::<Consumer>() => {
@@ -460,7 +471,29 @@ fn on_response<B>(
         ),
         None => (Vec::new(), None),
     };
+    let log = start.log.and_then(|log_start| {
+        let logger = worker.shared.client.request_logger()?;
+        let config = logger.config();
+        let headers = res.headers();
+        let content_type = header_str(headers, header::CONTENT_TYPE).map(str::to_owned);
+        let body = response_capture(
+            config.logs_response_body(),
+            content_type.as_deref(),
+            res.response().body().size(),
+        );
+        Some(Box::new(LogHead {
+            start: log_start,
+            headers: if config.logs_response_headers() {
+                copy_headers(headers)
+            } else {
+                Vec::new()
+            },
+            content_type,
+            body,
+        }))
+    });
     let completion = Completion {
+        log,
         worker: Rc::clone(worker),
         req: req.clone(),
         route,

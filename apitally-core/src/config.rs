@@ -40,6 +40,7 @@ pub struct ClientConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) max_request_keys: usize,
     pub(crate) max_consumers: usize,
+    pub(crate) request_logging: Option<crate::RequestLoggingConfig>,
     pub(crate) tuning: Tuning,
 }
 
@@ -52,6 +53,7 @@ pub(crate) struct Tuning {
     pub(crate) max_queue_age: Duration,
     pub(crate) max_queue_len: usize,
     pub(crate) max_error_keys: usize,
+    pub(crate) log_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Tuning {
@@ -63,6 +65,7 @@ impl Default for Tuning {
             max_queue_age: Duration::from_secs(3600),
             max_queue_len: 400,
             max_error_keys: 1_000,
+            log_dir: None,
         }
     }
 }
@@ -78,6 +81,7 @@ impl fmt::Debug for ClientConfig {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("max_request_keys", &self.max_request_keys)
             .field("max_consumers", &self.max_consumers)
+            .field("request_logging", &self.request_logging)
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +103,7 @@ impl ClientConfig {
             shutdown_timeout: Duration::from_secs(10),
             max_request_keys: 50_000,
             max_consumers: 50_000,
+            request_logging: None,
             tuning: Tuning::default(),
         }
     }
@@ -157,6 +162,12 @@ impl ClientConfig {
     /// 50,000.
     pub fn max_consumers(mut self, max: usize) -> Self {
         self.max_consumers = max;
+        self
+    }
+
+    /// Turns request logging on with this configuration. Defaults to off.
+    pub fn request_logging(mut self, config: crate::RequestLoggingConfig) -> Self {
+        self.request_logging = Some(config);
         self
     }
 
@@ -251,6 +262,13 @@ impl ClientConfig {
     /// Test-only: how many payloads the retry queue holds (400).
     pub fn __max_queue_len(mut self, len: usize) -> Self {
         self.tuning.max_queue_len = len;
+        self
+    }
+
+    #[doc(hidden)]
+    /// Test-only: where request log files go (`<temp dir>/apitally`).
+    pub fn __log_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.tuning.log_dir = Some(dir.into());
         self
     }
 

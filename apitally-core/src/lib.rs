@@ -40,6 +40,7 @@ mod error;
 mod instance;
 mod metrics;
 mod record;
+mod request_log;
 mod resources;
 
 pub use self::{
@@ -49,4 +50,9 @@ pub use self::{
     error::ConfigError,
     metrics::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS},
     record::{RequestRecord, ServerError, ValidationError},
+    request_log::{
+        forwarded_https, is_supported_content_type, LoggedException, LoggedRequest, LoggedResponse,
+        RequestLogItem, RequestLogger, RequestLoggingConfig, BODY_MASKED, BODY_TOO_LARGE,
+        MAX_BODY_SIZE,
+    },
 };

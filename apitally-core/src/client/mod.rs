@@ -24,7 +24,8 @@ use crate::{
     diag::debug,
     instance::InstanceId,
     metrics::{lock, Limits, Metrics},
-    ClientConfig, ConfigError, Consumer, RequestRecord, ServerError, ValidationError,
+    ClientConfig, ConfigError, Consumer, RequestLogger, RequestRecord, ServerError,
+    ValidationError,
 };
 
 /// State shared by the client handles (which record) and the sync thread (which sends).
@@ -36,6 +37,7 @@ pub(crate) struct Shared {
     pub(crate) startup: Mutex<Option<Bytes>>,
     pub(crate) client_id: String,
     pub(crate) app_version: Option<String>,
+    pub(crate) logger: Option<Arc<RequestLogger>>,
 }
 
 pub(crate) enum Command {
@@ -217,7 +219,37 @@ impl ApitallyClient {
         let instance = InstanceId::acquire(&config.client_id, &config.env);
         let startup_body =
             payload::startup_body(&startup, instance.uuid, config.app_version.as_deref());
+        let logger = config.request_logging.clone().and_then(|logging| {
+            let dir = config
+                .tuning
+                .log_dir
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("apitally"));
+            match RequestLogger::new(logging, dir) {
+                Ok(logger) => Some(Arc::new(logger)),
+                Err(err) => {
+                    log::error!(
+                        target: "apitally",
+                        "apitally: request logging is off: {err}"
+                    );
+                    None
+                }
+            }
+        });
+        if let Some(logger) = &logger {
+            let writer = Arc::clone(logger);
+            let spawned = std::thread::Builder::new()
+                .name("apitally-log".into())
+                .spawn(move || writer.run_writer());
+            if let Err(err) = spawned {
+                log::error!(
+                    target: "apitally",
+                    "apitally: cannot start the request log thread ({err}); logs are written at each sync"
+                );
+            }
+        }
         let shared = Arc::new(Shared {
+            logger,
             enabled: AtomicBool::new(true),
             metrics: Metrics::new(Limits {
                 request_keys: config.max_request_keys,
@@ -307,6 +339,12 @@ impl ApitallyClient {
             );
             *lock(&shared.startup) = Some(Bytes::from(body));
         }
+    }
+
+    /// The request logger, when request logging is on and the client enabled.
+    #[inline]
+    pub fn request_logger(&self) -> Option<&RequestLogger> {
+        self.active()?.logger.as_deref()
     }
 
     /// Adds one finished request to the current window. No I/O, no waiting for a sync; it

@@ -45,6 +45,8 @@ enum Outcome {
     Rejected,
     /// 404: the client id is unknown; everything stops.
     Disable,
+    /// 402: for log uploads, the quota is used up; `Retry-After` seconds if given.
+    PaymentRequired(Option<u64>),
     /// Anything else: keep the payload and try again next cycle.
     Retry(String),
 }
@@ -54,6 +56,7 @@ pub(crate) struct SyncLoop<T> {
     transport: T,
     startup_url: String,
     sync_url: String,
+    log_url: String,
     tuning: Tuning,
     shutdown_timeout: Duration,
     queue: VecDeque<Queued>,
@@ -75,6 +78,7 @@ impl<T: HubTransport> SyncLoop<T> {
             transport,
             startup_url: format!("{hub_url}/startup"),
             sync_url: format!("{hub_url}/sync"),
+            log_url: format!("{hub_url}/log"),
             tuning,
             shutdown_timeout,
             queue: VecDeque::new(),
@@ -149,6 +153,59 @@ impl<T: HubTransport> SyncLoop<T> {
         }
         self.enqueue_window();
         self.drain_queue(true, MAX_ATTEMPTS).await;
+        if !self.stopped {
+            self.upload_logs(true, MAX_ATTEMPTS).await;
+        }
+    }
+
+    /// Writes what is queued, closes the current file, and uploads up to 10 files (§3.9).
+    async fn upload_logs(&mut self, jitter: bool, attempts: u32) -> bool {
+        let Some(logger) = self.shared.logger.clone() else {
+            return true;
+        };
+        let dropped = logger.take_dropped();
+        if dropped > 0 {
+            log::warn!(
+                target: "apitally",
+                "apitally: {dropped} request(s) were not logged because the request log buffer was full"
+            );
+        }
+        logger.flush();
+        logger.rotate();
+        for i in 0..crate::request_log::MAX_FILES_PER_CYCLE {
+            let Some(file) = logger.next_file() else {
+                return true;
+            };
+            if i > 0 && jitter {
+                let ms = fastrand::u64(100..=500);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            let body = match std::fs::read(&file.path) {
+                Ok(body) => body,
+                Err(err) => {
+                    log::warn!(target: "apitally", "apitally: cannot read request log file {}: {err}", file.path.display());
+                    logger.uploaded(&file);
+                    continue;
+                }
+            };
+            let url = format!("{}?uuid={}", self.log_url, file.uuid);
+            match self.send(&url, None, Bytes::from(body), attempts).await {
+                Outcome::Sent | Outcome::Rejected => logger.uploaded(&file),
+                Outcome::Disable => {
+                    self.disable();
+                    return false;
+                }
+                Outcome::PaymentRequired(retry_after) => {
+                    logger.suspend(retry_after.filter(|s| *s > 0).unwrap_or(3600));
+                    return false;
+                }
+                Outcome::Retry(reason) => {
+                    self.note_failure("request log upload", &reason);
+                    return false;
+                }
+            }
+        }
+        logger.next_file().is_none()
     }
 
     /// Final sync, on shutdown (`Some`) or when every handle is gone (`None`): one attempt per
@@ -161,10 +218,25 @@ impl<T: HubTransport> SyncLoop<T> {
                 return false;
             }
             self.enqueue_window();
-            self.drain_queue(false, 1).await
+            let synced = self.drain_queue(false, 1).await;
+            let mut logs = true;
+            while logs
+                && self
+                    .shared
+                    .logger
+                    .as_ref()
+                    .is_some_and(|l| l.next_file().is_some() || !l.is_empty())
+            {
+                logs = self.upload_logs(false, 1).await;
+            }
+            synced && logs
         })
         .await
         .unwrap_or(false);
+        if let Some(logger) = &self.shared.logger {
+            logger.stop();
+            logger.clear();
+        }
         self.shared.enabled.store(false, Ordering::Relaxed);
         if flushed {
             debug!("final sync delivered");
@@ -186,7 +258,7 @@ impl<T: HubTransport> SyncLoop<T> {
             return;
         };
         match self
-            .send(&self.startup_url.clone(), body.clone(), attempts)
+            .send(&self.startup_url.clone(), JSON, body.clone(), attempts)
             .await
         {
             Outcome::Sent | Outcome::Rejected => {
@@ -198,6 +270,7 @@ impl<T: HubTransport> SyncLoop<T> {
                 debug!("startup data delivered");
             }
             Outcome::Disable => self.disable(),
+            Outcome::PaymentRequired(_) => self.note_failure("startup", "HTTP 402"),
             Outcome::Retry(reason) => self.note_failure("startup", &reason),
         }
     }
@@ -270,7 +343,10 @@ impl<T: HubTransport> SyncLoop<T> {
             }
             first = false;
             let body = front.body.clone();
-            match self.send(&self.sync_url.clone(), body, attempts).await {
+            match self
+                .send(&self.sync_url.clone(), JSON, body, attempts)
+                .await
+            {
                 Outcome::Sent | Outcome::Rejected => {
                     self.queue.pop_front();
                 }
@@ -278,7 +354,11 @@ impl<T: HubTransport> SyncLoop<T> {
                     self.disable();
                     return false;
                 }
-                Outcome::Retry(reason) => {
+                outcome @ (Outcome::PaymentRequired(_) | Outcome::Retry(_)) => {
+                    let reason = match outcome {
+                        Outcome::Retry(reason) => reason,
+                        _ => "HTTP 402".to_owned(),
+                    };
                     if let Some(payload) = self.queue.pop_front() {
                         self.queue.push_back(payload);
                     }
@@ -291,7 +371,13 @@ impl<T: HubTransport> SyncLoop<T> {
     }
 
     /// One POST with up to `attempts` tries, exponential backoff with jitter between them.
-    async fn send(&mut self, url: &str, body: Bytes, attempts: u32) -> Outcome {
+    async fn send(
+        &mut self,
+        url: &str,
+        content_type: Option<&'static str>,
+        body: Bytes,
+        attempts: u32,
+    ) -> Outcome {
         let mut last = String::new();
         let mut retry_after = None;
         for attempt in 0..attempts {
@@ -305,12 +391,13 @@ impl<T: HubTransport> SyncLoop<T> {
                 });
                 tokio::time::sleep(wait).await;
             }
-            match self.transport.post(url, JSON, body.clone()).await {
+            match self.transport.post(url, content_type, body.clone()).await {
                 Ok(r) if (200..300).contains(&r.status) => {
                     self.note_success();
                     return Outcome::Sent;
                 }
                 Ok(r) if r.status == 404 => return Outcome::Disable,
+                Ok(r) if r.status == 402 => return Outcome::PaymentRequired(r.retry_after),
                 Ok(r) if r.status == 422 => {
                     log::warn!(
                         target: "apitally",

@@ -1,0 +1,245 @@
+//! Request logging in the middleware: what is captured on the request path (bounded bodies,
+//! headers) and the item handed to the core's request logger.
+
+use std::{
+    cell::{Cell, RefCell},
+    pin::Pin,
+    rc::Rc,
+    task::{Context, Poll},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use actix_web::{
+    dev::Payload,
+    error::PayloadError,
+    http::header::{self, HeaderMap},
+    web::Bytes,
+    HttpRequest,
+};
+use apitally_core::{
+    forwarded_https, is_supported_content_type, LoggedException, LoggedRequest, LoggedResponse,
+    RequestLogItem, ServerError, BODY_TOO_LARGE, MAX_BODY_SIZE,
+};
+use futures_core::Stream;
+use pin_project_lite::pin_project;
+
+/// A body captured up to [`MAX_BODY_SIZE`]; past it, the buffer is freed and only the fact is
+/// kept.
+#[derive(Debug, Default)]
+pub(crate) struct BodyCapture {
+    buf: Vec<u8>,
+    too_large: bool,
+}
+
+impl BodyCapture {
+    pub(crate) fn too_large() -> Self {
+        Self {
+            buf: Vec::new(),
+            too_large: true,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        if self.too_large {
+            return;
+        }
+        if self.buf.len() + chunk.len() > MAX_BODY_SIZE {
+            self.buf = Vec::new();
+            self.too_large = true;
+        } else {
+            self.buf.extend_from_slice(chunk);
+        }
+    }
+
+    fn into_body(self) -> Vec<u8> {
+        if self.too_large {
+            BODY_TOO_LARGE.to_vec()
+        } else {
+            self.buf
+        }
+    }
+}
+
+pin_project! {
+    /// The request payload as the handler reads it, counted (chunked bodies) and copied into a
+    /// bounded capture (logged bodies) on the way.
+    pub(crate) struct ObservedPayload {
+        #[pin]
+        pub(crate) inner: Payload,
+        pub(crate) counter: Option<Rc<Cell<u64>>>,
+        pub(crate) capture: Option<Rc<RefCell<BodyCapture>>>,
+    }
+}
+
+impl Stream for ObservedPayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let item = std::task::ready!(this.inner.poll_next(cx));
+        if let Some(Ok(chunk)) = &item {
+            if let Some(counter) = this.counter {
+                counter.set(counter.get() + chunk.len() as u64);
+            }
+            if let Some(capture) = this.capture {
+                capture.borrow_mut().push(chunk);
+            }
+        }
+        Poll::Ready(item)
+    }
+}
+
+/// How the request body is logged.
+pub(crate) enum RequestBody {
+    /// Not logged.
+    None,
+    /// Captured as the handler reads it.
+    Captured(Rc<RefCell<BodyCapture>>),
+    /// `Content-Length` says it is over the limit: not read, logged as the marker.
+    TooLarge,
+}
+
+/// What request logging needs from the start of a request.
+pub(crate) struct LogStart {
+    pub(crate) timestamp: f64,
+    pub(crate) request_body: RequestBody,
+}
+
+/// What request logging needs from the response head; the response body is captured by the
+/// body wrapper.
+pub(crate) struct LogHead {
+    pub(crate) start: LogStart,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Option<BodyCapture>,
+}
+
+pub(crate) fn unix_now() -> f64 {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    ms as f64 / 1000.0
+}
+
+pub(crate) fn header_str<'a>(
+    headers: &'a HeaderMap,
+    name: impl header::AsHeaderName,
+) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub(crate) fn copy_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The response body capture for a response with this content type and size: `None` when it
+/// is not logged.
+pub(crate) fn response_capture(
+    log_body: bool,
+    content_type: Option<&str>,
+    size: actix_web::body::BodySize,
+) -> Option<BodyCapture> {
+    if !log_body || !content_type.is_some_and(is_supported_content_type) {
+        return None;
+    }
+    match size {
+        actix_web::body::BodySize::Sized(n) if n > MAX_BODY_SIZE as u64 => {
+            Some(BodyCapture::too_large())
+        }
+        _ => Some(BodyCapture::default()),
+    }
+}
+
+/// Everything else the log item needs, known when the request completes.
+pub(crate) struct LogEnd<'a> {
+    pub(crate) req: &'a HttpRequest,
+    pub(crate) route: Option<&'a str>,
+    pub(crate) status: u16,
+    pub(crate) elapsed: Duration,
+    pub(crate) consumer: Option<&'a str>,
+    pub(crate) request_size: Option<u64>,
+    pub(crate) response_size: Option<u64>,
+    pub(crate) server_error: Option<&'a ServerError>,
+    pub(crate) log_request_headers: bool,
+}
+
+pub(crate) fn build_item(head: LogHead, end: LogEnd<'_>) -> RequestLogItem {
+    let req = end.req;
+    let headers = req.headers();
+    let url = {
+        let info = req.connection_info();
+        let scheme = if info.scheme() == "http" && forwarded_https(|name| header_str(headers, name))
+        {
+            "https"
+        } else {
+            info.scheme()
+        };
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.path(), |pq| pq.as_str());
+        format!("{scheme}://{}{path_and_query}", info.host())
+    };
+    let request_body = match head.start.request_body {
+        RequestBody::None => None,
+        RequestBody::TooLarge => Some(BODY_TOO_LARGE.to_vec()),
+        RequestBody::Captured(capture) => Some(capture.take().into_body()),
+    };
+    RequestLogItem {
+        request: LoggedRequest {
+            timestamp: head.start.timestamp,
+            method: req.method().as_str().to_owned(),
+            path: end.route.map(str::to_owned),
+            url,
+            headers: if end.log_request_headers {
+                copy_headers(headers)
+            } else {
+                Vec::new()
+            },
+            size: end.request_size,
+            consumer: end.consumer.map(str::to_owned),
+            body: request_body,
+        },
+        response: LoggedResponse {
+            status_code: end.status,
+            response_time: end.elapsed.as_secs_f64(),
+            headers: head.headers,
+            size: end.response_size,
+            body: head.body.map(BodyCapture::into_body),
+        },
+        exception: end.server_error.map(|e| LoggedException {
+            error_type: e.error_type().to_owned(),
+            message: e.msg().to_owned(),
+            traceback: e.traceback().to_owned(),
+        }),
+        request_content_type: header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
+        response_content_type: head.content_type,
+        user_agent: header_str(headers, header::USER_AGENT).map(str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_stops_at_the_limit() {
+        let mut c = BodyCapture::default();
+        c.push(&[b'a'; 30_000]);
+        c.push(&[b'b'; 20_000]);
+        assert_eq!(c.buf.len(), 50_000);
+        c.push(b"c");
+        assert!(c.too_large);
+        assert!(c.buf.capacity() == 0);
+        assert_eq!(c.into_body(), BODY_TOO_LARGE);
+    }
+}

@@ -1,0 +1,254 @@
+//! For request-logging configuration, see [`RequestLoggingConfig`].
+
+use std::{fmt, sync::Arc};
+
+use super::item::{LoggedRequest, LoggedResponse};
+
+type RequestBodyCallback = Arc<dyn Fn(&LoggedRequest) -> Option<Vec<u8>> + Send + Sync>;
+type ResponseBodyCallback =
+    Arc<dyn Fn(&LoggedRequest, &LoggedResponse) -> Option<Vec<u8>> + Send + Sync>;
+type ExcludeCallback = Arc<dyn Fn(&LoggedRequest, &LoggedResponse) -> bool + Send + Sync>;
+
+/// Request logging: individual requests with headers and bodies, masked, sent to Apitally.
+///
+/// Off unless a config is passed to the client (`ApitallyConfig::request_logging`). Option names
+/// follow the other Apitally SDKs. Masking, serialisation and compression run on a background
+/// thread; the request path only builds the item and queues it.
+///
+/// Sensitive values are masked with `******` before they leave the app: header names matching
+/// `auth`, `api[-_]?key`, `secret`, `token`, `cookie`; query parameters matching `auth`,
+/// `api[-_]?key`, `secret`, `token`, `password`, `pwd`; JSON body fields matching `password`,
+/// `pwd`, `token`, `secret`, `auth`, `card[-_ ]?number`, `ccv`, `ssn`, `api[-_]?key` (all
+/// case-insensitive, anywhere in the name). Extra patterns add to these.
+///
+/// ```
+/// use apitally_core::RequestLoggingConfig;
+///
+/// let logging = RequestLoggingConfig::new()
+///     .log_request_headers(true)
+///     .log_request_body(true)
+///     .log_response_body(true)
+///     .mask_headers(["x-internal-.*"])
+///     .mask_body_fields(["iban"])
+///     .exclude_paths(["/internal/.*"])
+///     .exclude(|req, _res| req.method == "HEAD");
+/// # let _ = logging;
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct RequestLoggingConfig {
+    pub(crate) log_query_params: bool,
+    pub(crate) log_request_headers: bool,
+    pub(crate) log_request_body: bool,
+    pub(crate) log_response_headers: bool,
+    pub(crate) log_response_body: bool,
+    pub(crate) log_exception: bool,
+    pub(crate) mask_query_params: Vec<String>,
+    pub(crate) mask_headers: Vec<String>,
+    pub(crate) mask_body_fields: Vec<String>,
+    pub(crate) mask_request_body: Option<RequestBodyCallback>,
+    pub(crate) mask_response_body: Option<ResponseBodyCallback>,
+    pub(crate) exclude_paths: Vec<String>,
+    pub(crate) exclude: Option<ExcludeCallback>,
+    pub(crate) max_buffer_bytes: usize,
+    pub(crate) max_file_size: u64,
+}
+
+impl fmt::Debug for RequestLoggingConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestLoggingConfig")
+            .field("log_query_params", &self.log_query_params)
+            .field("log_request_headers", &self.log_request_headers)
+            .field("log_request_body", &self.log_request_body)
+            .field("log_response_headers", &self.log_response_headers)
+            .field("log_response_body", &self.log_response_body)
+            .field("log_exception", &self.log_exception)
+            .field("mask_query_params", &self.mask_query_params)
+            .field("mask_headers", &self.mask_headers)
+            .field("mask_body_fields", &self.mask_body_fields)
+            .field("mask_request_body", &self.mask_request_body.is_some())
+            .field("mask_response_body", &self.mask_response_body.is_some())
+            .field("exclude_paths", &self.exclude_paths)
+            .field("exclude", &self.exclude.is_some())
+            .field("max_buffer_bytes", &self.max_buffer_bytes)
+            .finish()
+    }
+}
+
+impl Default for RequestLoggingConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestLoggingConfig {
+    /// Request logging with the defaults of every option.
+    pub fn new() -> Self {
+        Self {
+            log_query_params: true,
+            log_request_headers: false,
+            log_request_body: false,
+            log_response_headers: true,
+            log_response_body: false,
+            log_exception: true,
+            mask_query_params: Vec::new(),
+            mask_headers: Vec::new(),
+            mask_body_fields: Vec::new(),
+            mask_request_body: None,
+            mask_response_body: None,
+            exclude_paths: Vec::new(),
+            exclude: None,
+            max_buffer_bytes: 16 << 20,
+            max_file_size: super::logger::MAX_FILE_SIZE,
+        }
+    }
+
+    /// Whether the URL keeps its query string (masked). Defaults to true.
+    pub fn log_query_params(mut self, on: bool) -> Self {
+        self.log_query_params = on;
+        self
+    }
+
+    /// Whether request headers are logged (masked). Defaults to false.
+    pub fn log_request_headers(mut self, on: bool) -> Self {
+        self.log_request_headers = on;
+        self
+    }
+
+    /// Whether request bodies are logged: JSON, text, HTML and ndjson bodies up to 50,000 bytes,
+    /// JSON fields masked. Defaults to false.
+    pub fn log_request_body(mut self, on: bool) -> Self {
+        self.log_request_body = on;
+        self
+    }
+
+    /// Whether response headers are logged (masked). Defaults to true.
+    pub fn log_response_headers(mut self, on: bool) -> Self {
+        self.log_response_headers = on;
+        self
+    }
+
+    /// Whether response bodies are logged, as for request bodies. Defaults to false.
+    pub fn log_response_body(mut self, on: bool) -> Self {
+        self.log_response_body = on;
+        self
+    }
+
+    /// Whether a server error's type, message and traceback are attached. Defaults to true.
+    pub fn log_exception(mut self, on: bool) -> Self {
+        self.log_exception = on;
+        self
+    }
+
+    /// Extra regexes for query parameter names to mask (case-insensitive, anywhere in the name),
+    /// in addition to the defaults. Defaults to none.
+    pub fn mask_query_params<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.mask_query_params
+            .extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Extra regexes for header names to mask, in addition to the defaults. Defaults to none.
+    pub fn mask_headers<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.mask_headers
+            .extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Extra regexes for JSON body field names to mask, in addition to the defaults. Defaults
+    /// to none.
+    pub fn mask_body_fields<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.mask_body_fields
+            .extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// A callback that returns the request body to log (for example with fields removed), or
+    /// `None` to log `<masked>` instead. Runs on the background thread; a panic in it logs
+    /// `<masked>`. Defaults to none.
+    pub fn mask_request_body<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&LoggedRequest) -> Option<Vec<u8>> + Send + Sync + 'static,
+    {
+        self.mask_request_body = Some(Arc::new(callback));
+        self
+    }
+
+    /// As [`mask_request_body`](Self::mask_request_body), for response bodies. Defaults to none.
+    pub fn mask_response_body<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&LoggedRequest, &LoggedResponse) -> Option<Vec<u8>> + Send + Sync + 'static,
+    {
+        self.mask_response_body = Some(Arc::new(callback));
+        self
+    }
+
+    /// Extra regexes for paths not to log (matched against the route template, or the URL path
+    /// of unmatched requests), in addition to the health-check, favicon and similar defaults.
+    /// Exclusions affect logging only, never metrics. Defaults to none.
+    pub fn exclude_paths<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.exclude_paths
+            .extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// A callback that returns true for requests not to log. Runs on the background thread;
+    /// a panic in it counts as false. Defaults to none.
+    pub fn exclude<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&LoggedRequest, &LoggedResponse) -> bool + Send + Sync + 'static,
+    {
+        self.exclude = Some(Arc::new(callback));
+        self
+    }
+
+    /// Whether request bodies are logged.
+    pub fn logs_request_body(&self) -> bool {
+        self.log_request_body
+    }
+
+    /// Whether request headers are logged.
+    pub fn logs_request_headers(&self) -> bool {
+        self.log_request_headers
+    }
+
+    /// Whether response bodies are logged.
+    pub fn logs_response_body(&self) -> bool {
+        self.log_response_body
+    }
+
+    /// Whether response headers are logged.
+    pub fn logs_response_headers(&self) -> bool {
+        self.log_response_headers
+    }
+
+    #[doc(hidden)]
+    /// Test-only: the compressed size at which a log file is closed (1,000,000 bytes).
+    pub fn __max_file_size(mut self, bytes: u64) -> Self {
+        self.max_file_size = bytes;
+        self
+    }
+
+    /// The most memory that requests waiting to be written may take; past it, new requests are
+    /// not logged, and the number dropped is logged once per sync. Defaults to 16 MiB.
+    pub fn max_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffer_bytes = bytes;
+        self
+    }
+}

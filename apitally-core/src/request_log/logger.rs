@@ -1,0 +1,620 @@
+//! For the request logger, see [`RequestLogger`].
+
+use std::{
+    collections::VecDeque,
+    fs::File,
+    io::Write,
+    panic::{catch_unwind, AssertUnwindSafe},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        Condvar, Mutex,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use flate2::{write::GzEncoder, Compression};
+use uuid::Uuid;
+
+use super::{
+    config::RequestLoggingConfig,
+    item::{to_line, RequestLogItem},
+    mask::{self, Patterns},
+};
+use crate::{diag::debug, metrics::lock};
+
+/// The largest body logged, in bytes; larger bodies are logged as [`BODY_TOO_LARGE`].
+pub const MAX_BODY_SIZE: usize = 50_000;
+/// The body logged in place of one over [`MAX_BODY_SIZE`].
+pub const BODY_TOO_LARGE: &[u8] = b"<body too large>";
+/// The body logged when a mask callback returns `None` (or panics).
+pub const BODY_MASKED: &[u8] = b"<masked>";
+/// A log file is closed once this many compressed bytes were written to it.
+pub(crate) const MAX_FILE_SIZE: u64 = 1_000_000;
+/// The most closed files kept; older ones are deleted.
+pub(crate) const MAX_FILES: usize = 50;
+/// The most files uploaded per sync cycle.
+pub(crate) const MAX_FILES_PER_CYCLE: usize = 10;
+
+const EXCLUDE_PATH_PATTERNS: [&str; 15] = [
+    r"/_?healthz?$",
+    r"/_?health[\-_]?checks?$",
+    r"/_?heart[\-_]?beats?$",
+    r"/ping$",
+    r"/ready$",
+    r"/live$",
+    r"/favicon(?:-[\w-]+)?\.(ico|png|svg)$",
+    r"/apple-touch-icon(?:-[\w-]+)?\.png$",
+    r"/robots\.txt$",
+    r"/sitemap\.xml$",
+    r"/manifest\.json$",
+    r"/site\.webmanifest$",
+    r"/service-worker\.js$",
+    r"/sw\.js$",
+    r"/\.well-known/",
+];
+
+const EXCLUDE_USER_AGENT_PATTERNS: [&str; 4] = [
+    r"health[\-_ ]?check",
+    r"microsoft-azure-application-lb",
+    r"googlehc",
+    r"kube-probe",
+];
+
+const SUPPORTED_CONTENT_TYPES: [&str; 7] = [
+    "application/json",
+    "application/ld+json",
+    "application/problem+json",
+    "application/vnd.api+json",
+    "application/x-ndjson",
+    "text/plain",
+    "text/html",
+];
+
+/// Whether bodies of this content type are logged (JSON variants, ndjson, plain text, HTML;
+/// compared case-insensitively by prefix).
+///
+/// ```
+/// assert!(apitally_core::is_supported_content_type("Application/JSON; charset=utf-8"));
+/// assert!(!apitally_core::is_supported_content_type("image/png"));
+/// ```
+pub fn is_supported_content_type(content_type: &str) -> bool {
+    let ct = content_type.trim_start().as_bytes();
+    SUPPORTED_CONTENT_TYPES
+        .iter()
+        .any(|s| ct.len() >= s.len() && ct[..s.len()].eq_ignore_ascii_case(s.as_bytes()))
+}
+
+/// Whether proxy headers say the original request was HTTPS: `X-Forwarded-Proto`,
+/// `X-Forwarded-Protocol`, `X-Forwarded-Scheme`, `X-Url-Scheme` or `X-Scheme` with first value
+/// `https`, `Forwarded` with `proto=https` in its first element, or `Front-End-Https` /
+/// `X-Forwarded-Ssl` set to `on`. `header` looks a header up by lowercase name.
+///
+/// ```
+/// let https = apitally_core::forwarded_https(|name| (name == "x-forwarded-proto").then_some("https, http"));
+/// assert!(https);
+/// ```
+pub fn forwarded_https<'a>(header: impl Fn(&str) -> Option<&'a str>) -> bool {
+    let first_is_https = |name: &str| {
+        header(name).is_some_and(|v| {
+            v.split(',')
+                .next()
+                .is_some_and(|f| f.trim().eq_ignore_ascii_case("https"))
+        })
+    };
+    [
+        "x-forwarded-proto",
+        "x-forwarded-protocol",
+        "x-forwarded-scheme",
+        "x-url-scheme",
+        "x-scheme",
+    ]
+    .iter()
+    .any(|n| first_is_https(n))
+        || header("forwarded").is_some_and(|v| {
+            v.split(',').next().is_some_and(|first| {
+                first
+                    .split(';')
+                    .any(|p| p.trim().eq_ignore_ascii_case("proto=https"))
+            })
+        })
+        || ["front-end-https", "x-forwarded-ssl"]
+            .iter()
+            .any(|n| header(n).is_some_and(|v| v.trim().eq_ignore_ascii_case("on")))
+}
+
+/// A closed log file waiting for upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogFile {
+    pub(crate) uuid: Uuid,
+    pub(crate) path: PathBuf,
+}
+
+/// Counts bytes written through it: the compressed size of the current file.
+struct Counting {
+    file: File,
+    written: u64,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+struct Current {
+    file: LogFile,
+    encoder: GzEncoder<Counting>,
+    lines: usize,
+}
+
+#[derive(Default)]
+struct Files {
+    current: Option<Current>,
+    closed: VecDeque<LogFile>,
+}
+
+struct Masks {
+    query: Patterns,
+    headers: Patterns,
+    body: Patterns,
+    exclude_paths: Patterns,
+    exclude_user_agents: Patterns,
+}
+
+/// The request logger: a bounded queue filled on the request path, and a background thread
+/// that masks, serialises and writes the items into gzip files that the sync loop uploads.
+pub struct RequestLogger {
+    config: RequestLoggingConfig,
+    masks: Masks,
+    dir: PathBuf,
+    queue: Mutex<VecDeque<RequestLogItem>>,
+    queued_bytes: AtomicUsize,
+    wake: Condvar,
+    dropped: AtomicU64,
+    written: AtomicU64,
+    files: Mutex<Files>,
+    /// Unix milliseconds until which logging is suspended (402 from the hub); 0 when not.
+    suspended_until: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl std::fmt::Debug for RequestLogger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestLogger")
+            .field("config", &self.config)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl RequestLogger {
+    /// Compiles the patterns and checks that the log directory is writable.
+    pub(crate) fn new(config: RequestLoggingConfig, dir: PathBuf) -> Result<Self, String> {
+        let compile = |defaults: &[&str], extra: &[String], what: &str| {
+            Patterns::new(defaults, extra).map_err(|e| format!("invalid {what} pattern: {e}"))
+        };
+        let masks = Masks {
+            query: compile(
+                &mask::QUERY_PARAM_PATTERNS,
+                &config.mask_query_params,
+                "mask_query_params",
+            )?,
+            headers: compile(&mask::HEADER_PATTERNS, &config.mask_headers, "mask_headers")?,
+            body: compile(
+                &mask::BODY_FIELD_PATTERNS,
+                &config.mask_body_fields,
+                "mask_body_fields",
+            )?,
+            exclude_paths: compile(
+                &EXCLUDE_PATH_PATTERNS,
+                &config.exclude_paths,
+                "exclude_paths",
+            )?,
+            exclude_user_agents: compile(&EXCLUDE_USER_AGENT_PATTERNS, &[], "user agent")?,
+        };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let probe = dir.join(format!("probe_{}", Uuid::new_v4().simple()));
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
+        Ok(Self {
+            config,
+            masks,
+            dir,
+            queue: Mutex::new(VecDeque::new()),
+            queued_bytes: AtomicUsize::new(0),
+            wake: Condvar::new(),
+            dropped: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            files: Mutex::new(Files::default()),
+            suspended_until: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RequestLoggingConfig {
+        &self.config
+    }
+
+    /// Whether requests are logged now (false while the hub has suspended logging).
+    #[inline]
+    pub fn is_logging(&self) -> bool {
+        let until = self.suspended_until.load(Ordering::Relaxed);
+        until == 0 || now_ms() >= until
+    }
+
+    /// Queues an item. Never blocks on I/O; past the buffer bound the item is dropped and
+    /// counted.
+    pub fn log(&self, item: RequestLogItem) {
+        if !self.is_logging() {
+            return;
+        }
+        let weight = item.weight();
+        if self.queued_bytes.fetch_add(weight, Ordering::Relaxed) + weight
+            > self.config.max_buffer_bytes
+        {
+            self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        lock(&self.queue).push_back(item);
+        self.wake.notify_one();
+    }
+
+    /// Whether no item is waiting to be written.
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.queue).is_empty()
+    }
+
+    /// Items dropped because the buffer was full, since the last call.
+    pub(crate) fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
+    }
+
+    /// Lines written since the logger started.
+    #[cfg(test)]
+    pub(crate) fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// The writer thread: drains the queue as items arrive (at least every second).
+    pub(crate) fn run_writer(&self) {
+        loop {
+            let batch = {
+                let mut queue = lock(&self.queue);
+                while queue.is_empty() && !self.stop.load(Ordering::Relaxed) {
+                    queue = self
+                        .wake
+                        .wait_timeout(queue, Duration::from_secs(1))
+                        .map(|(q, _)| q)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
+                if queue.is_empty() {
+                    return;
+                }
+                std::mem::take(&mut *queue)
+            };
+            self.write_batch(batch);
+        }
+    }
+
+    /// Ends the writer thread once the queue is empty.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake.notify_all();
+    }
+
+    /// Writes everything queued now, on the calling thread.
+    pub(crate) fn flush(&self) {
+        let batch = std::mem::take(&mut *lock(&self.queue));
+        self.write_batch(batch);
+    }
+
+    fn write_batch(&self, batch: VecDeque<RequestLogItem>) {
+        if batch.is_empty() {
+            return;
+        }
+        let weight: usize = batch.iter().map(RequestLogItem::weight).sum();
+        let mut lines = Vec::new();
+        let mut count = 0;
+        for item in batch {
+            if let Some(item) = self.process(item) {
+                match to_line(&item, &mut lines) {
+                    Ok(()) => count += 1,
+                    Err(err) => {
+                        log::warn!(target: "apitally", "apitally: cannot serialise a request log item: {err}")
+                    }
+                }
+            }
+        }
+        self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+        if count == 0 || !self.is_logging() {
+            return;
+        }
+        let mut files = lock(&self.files);
+        if let Err(err) = self.append(&mut files, &lines, count) {
+            log::warn!(target: "apitally", "apitally: cannot write request logs: {err}");
+            return;
+        }
+        self.written.fetch_add(count as u64, Ordering::Relaxed);
+        if files
+            .current
+            .as_ref()
+            .is_some_and(|c| c.encoder.get_ref().written >= self.config.max_file_size)
+        {
+            self.rotate_locked(&mut files);
+        }
+    }
+
+    fn append(&self, files: &mut Files, lines: &[u8], count: usize) -> std::io::Result<()> {
+        if files.current.is_none() {
+            let uuid = Uuid::new_v4();
+            let path = self.dir.join(format!("request_logs_{uuid}.gz"));
+            let file = File::create(&path)?;
+            files.current = Some(Current {
+                file: LogFile { uuid, path },
+                encoder: GzEncoder::new(Counting { file, written: 0 }, Compression::default()),
+                lines: 0,
+            });
+        }
+        if let Some(current) = files.current.as_mut() {
+            current.encoder.write_all(lines)?;
+            current.lines += count;
+        }
+        Ok(())
+    }
+
+    /// Closes the current file (writing the gzip trailer) and queues it for upload.
+    pub(crate) fn rotate(&self) {
+        let mut files = lock(&self.files);
+        self.rotate_locked(&mut files);
+    }
+
+    fn rotate_locked(&self, files: &mut Files) {
+        if let Some(current) = files.current.take() {
+            match current.encoder.finish() {
+                Ok(_) if current.lines > 0 => files.closed.push_back(current.file),
+                Ok(_) => remove(&current.file.path),
+                Err(err) => {
+                    log::warn!(target: "apitally", "apitally: cannot close a request log file: {err}");
+                    remove(&current.file.path);
+                }
+            }
+        }
+        let mut deleted = 0;
+        while files.closed.len() > MAX_FILES {
+            if let Some(old) = files.closed.pop_front() {
+                remove(&old.path);
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
+            log::warn!(
+                target: "apitally",
+                "apitally: deleted {deleted} request log file(s) over the limit of {MAX_FILES} that could not be uploaded"
+            );
+        }
+    }
+
+    /// The oldest closed file, to upload next.
+    pub(crate) fn next_file(&self) -> Option<LogFile> {
+        lock(&self.files).closed.front().cloned()
+    }
+
+    /// Deletes an uploaded file.
+    pub(crate) fn uploaded(&self, file: &LogFile) {
+        lock(&self.files).closed.retain(|f| f != file);
+        remove(&file.path);
+    }
+
+    /// Suspends logging for `seconds` (the hub answered 402) and deletes everything buffered.
+    pub(crate) fn suspend(&self, seconds: u64) {
+        self.suspended_until
+            .store(now_ms() + seconds.saturating_mul(1000), Ordering::Relaxed);
+        self.clear();
+        log::warn!(
+            target: "apitally",
+            "apitally: the hub does not accept more request logs (HTTP 402); request logging is suspended for {seconds} s"
+        );
+    }
+
+    /// Deletes pending items, the current file and every closed file.
+    pub(crate) fn clear(&self) {
+        let pending = std::mem::take(&mut *lock(&self.queue));
+        self.queued_bytes.fetch_sub(
+            pending.iter().map(RequestLogItem::weight).sum(),
+            Ordering::Relaxed,
+        );
+        let mut files = lock(&self.files);
+        if let Some(current) = files.current.take() {
+            drop(current.encoder.finish());
+            remove(&current.file.path);
+        }
+        for file in files.closed.drain(..) {
+            remove(&file.path);
+        }
+    }
+
+    /// Masks an item and decides whether it is logged at all (§9.2 steps 4 to 8).
+    fn process(&self, mut item: RequestLogItem) -> Option<RequestLogItem> {
+        let c = &self.config;
+        let path = match &item.request.path {
+            Some(path) => path.as_str(),
+            None => url_path(&item.request.url),
+        };
+        if self.masks.exclude_paths.matches(path) {
+            return None;
+        }
+        if item
+            .user_agent
+            .as_deref()
+            .is_some_and(|ua| self.masks.exclude_user_agents.matches(ua))
+        {
+            return None;
+        }
+        if let Some(exclude) = &c.exclude {
+            match catch_unwind(AssertUnwindSafe(|| exclude(&item.request, &item.response))) {
+                Ok(true) => return None,
+                Ok(false) => {}
+                Err(_) => {
+                    log::error!(target: "apitally", "apitally: the request logging exclude callback panicked; the request is logged")
+                }
+            }
+        }
+        let req_ct = item.request_content_type.as_deref();
+        let res_ct = item.response_content_type.as_deref();
+        if !c.log_request_body || !req_ct.is_some_and(is_supported_content_type) {
+            item.request.body = None;
+        }
+        if !c.log_response_body || !res_ct.is_some_and(is_supported_content_type) {
+            item.response.body = None;
+        }
+        // Body callbacks, then the size check, then field masking.
+        if let (Some(callback), Some(body)) = (&c.mask_request_body, &item.request.body) {
+            if body != BODY_TOO_LARGE {
+                item.request.body = Some(
+                    catch_unwind(AssertUnwindSafe(|| callback(&item.request)))
+                        .unwrap_or_else(|_| {
+                            log::error!(target: "apitally", "apitally: the mask_request_body callback panicked; the body is logged as <masked>");
+                            None
+                        })
+                        .unwrap_or_else(|| BODY_MASKED.to_vec()),
+                );
+            }
+        }
+        if let (Some(callback), Some(body)) = (&c.mask_response_body, &item.response.body) {
+            if body != BODY_TOO_LARGE {
+                item.response.body = Some(
+                    catch_unwind(AssertUnwindSafe(|| callback(&item.request, &item.response)))
+                        .unwrap_or_else(|_| {
+                            log::error!(target: "apitally", "apitally: the mask_response_body callback panicked; the body is logged as <masked>");
+                            None
+                        })
+                        .unwrap_or_else(|| BODY_MASKED.to_vec()),
+                );
+            }
+        }
+        for (body, ct) in [
+            (&mut item.request.body, req_ct),
+            (&mut item.response.body, res_ct),
+        ] {
+            if let Some(bytes) = body.as_mut() {
+                if bytes.len() > MAX_BODY_SIZE {
+                    *bytes = BODY_TOO_LARGE.to_vec();
+                } else if bytes.as_slice() != BODY_TOO_LARGE && bytes.as_slice() != BODY_MASKED {
+                    let masked = if mask::is_ndjson_content_type(ct) {
+                        mask::mask_ndjson(bytes, &self.masks.body)
+                    } else if mask::is_json_content_type(ct) {
+                        mask::mask_json(bytes, &self.masks.body)
+                    } else {
+                        None
+                    };
+                    if let Some(masked) = masked {
+                        *bytes = masked;
+                    }
+                }
+            }
+        }
+        if c.log_request_headers {
+            mask::mask_headers(&mut item.request.headers, &self.masks.headers);
+        } else {
+            item.request.headers.clear();
+        }
+        if c.log_response_headers {
+            mask::mask_headers(&mut item.response.headers, &self.masks.headers);
+        } else {
+            item.response.headers.clear();
+        }
+        item.request.url = if c.log_query_params {
+            mask::mask_query(&item.request.url, &self.masks.query)
+        } else {
+            mask::strip_query(&item.request.url)
+        };
+        if !c.log_exception {
+            item.exception = None;
+        }
+        Some(item)
+    }
+}
+
+impl Drop for RequestLogger {
+    fn drop(&mut self) {
+        // Files that were never uploaded are not left behind in the temp dir.
+        self.clear();
+        debug!("request logger closed");
+    }
+}
+
+fn remove(path: &Path) {
+    if let Err(err) = std::fs::remove_file(path) {
+        if err.kind() != std::io::ErrorKind::NotFound {
+            debug!("cannot delete {}: {err}", path.display());
+        }
+    }
+}
+
+/// The path of an absolute URL (`/` when it has none), without the query.
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_and_https_detection() {
+        for ct in [
+            "application/json",
+            "APPLICATION/JSON;charset=utf-8",
+            "text/html",
+            "application/x-ndjson",
+            "application/problem+json",
+        ] {
+            assert!(is_supported_content_type(ct), "{ct}");
+        }
+        for ct in [
+            "image/png",
+            "application/octet-stream",
+            "multipart/form-data",
+            "",
+        ] {
+            assert!(!is_supported_content_type(ct), "{ct}");
+        }
+        let h = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        };
+        assert!(forwarded_https(h(&[("x-forwarded-proto", " HTTPS ")])));
+        assert!(!forwarded_https(h(&[("x-forwarded-proto", "http, https")])));
+        assert!(forwarded_https(h(&[(
+            "forwarded",
+            "for=1.2.3.4;proto=https, proto=http"
+        )])));
+        assert!(forwarded_https(h(&[("x-forwarded-ssl", "on")])));
+        assert!(!forwarded_https(h(&[])));
+    }
+
+    #[test]
+    fn url_paths() {
+        assert_eq!(url_path("http://h:1/a/b?x=1"), "/a/b");
+        assert_eq!(url_path("https://h"), "/");
+        assert_eq!(url_path("/rel?x"), "/rel");
+    }
+}

@@ -1,0 +1,810 @@
+//! Masking of sensitive data in logged requests: headers, query parameters and JSON bodies.
+//!
+//! Names are matched against case-insensitive regular expressions with search semantics (a
+//! pattern may match anywhere in the name), as the official Apitally SDKs do. Nothing here
+//! panics, whatever the input.
+
+// Not every helper is wired into the request logger yet.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+
+/// Default patterns for query parameter names whose values are masked.
+pub(crate) const QUERY_PARAM_PATTERNS: [&str; 6] =
+    ["auth", "api[-_]?key", "secret", "token", "password", "pwd"];
+
+/// Default patterns for header names whose values are masked.
+pub(crate) const HEADER_PATTERNS: [&str; 5] = ["auth", "api[-_]?key", "secret", "token", "cookie"];
+
+/// Default patterns for JSON body keys whose string values are masked.
+pub(crate) const BODY_FIELD_PATTERNS: [&str; 9] = [
+    "password",
+    "pwd",
+    "token",
+    "secret",
+    "auth",
+    "card[-_ ]?number",
+    "ccv",
+    "ssn",
+    "api[-_]?key",
+];
+
+/// The value that replaces a masked value.
+pub(crate) const MASKED: &str = "******";
+
+/// A set of case-insensitive name patterns, matched anywhere in a name.
+#[derive(Debug, Clone)]
+pub(crate) struct Patterns {
+    set: RegexSet,
+}
+
+impl Patterns {
+    /// Compiles `defaults` and `extra` together; fails on an invalid (or too large) pattern.
+    pub(crate) fn new(defaults: &[&str], extra: &[String]) -> Result<Self, regex::Error> {
+        let all = defaults
+            .iter()
+            .copied()
+            .chain(extra.iter().map(String::as_str))
+            .map(|pattern| format!("(?i){pattern}"));
+        Ok(Self {
+            set: RegexSet::new(all)?,
+        })
+    }
+
+    /// Whether any pattern matches somewhere in `name`.
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        self.set.is_match(name)
+    }
+}
+
+/// Masks the string values of sensitive keys in a JSON body and returns it compacted.
+///
+/// Returns `None` when `body` is not valid JSON. Otherwise the output is `body` without
+/// insignificant whitespace, with key order, duplicates, numbers and strings kept byte for
+/// byte, except that in every object, the string value of a key (compared after unescaping)
+/// that matches `fields` becomes `"******"`. Non-string values under such keys are kept
+/// (objects and arrays are masked inside).
+pub(crate) fn mask_json(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).ok()?;
+    scan_json(body, fields)
+}
+
+/// Copies already validated JSON token by token, masking as [`mask_json`] describes.
+///
+/// Iterative, so nesting depth does not matter; returns `None` rather than panicking should
+/// the input turn out not to be well-formed after all.
+fn scan_json(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len());
+    // For each open container, whether it is an object.
+    let mut open: Vec<bool> = Vec::new();
+    // The next string is an object key.
+    let mut expect_key = false;
+    // The value about to start belongs to a sensitive key.
+    let mut sensitive = false;
+    let mut i = 0;
+    while let Some(&byte) = body.get(i) {
+        match byte {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'{' | b'[' => {
+                out.push(byte);
+                open.push(byte == b'{');
+                expect_key = byte == b'{';
+                sensitive = false;
+                i += 1;
+            }
+            b'}' | b']' => {
+                out.push(byte);
+                open.pop();
+                expect_key = false;
+                i += 1;
+            }
+            b',' => {
+                out.push(byte);
+                expect_key = open.last() == Some(&true);
+                i += 1;
+            }
+            b':' => {
+                out.push(byte);
+                i += 1;
+            }
+            b'"' => {
+                let end = string_end(body, i)?;
+                let token = body.get(i..=end)?;
+                if expect_key {
+                    let name = body.get(i + 1..end)?;
+                    sensitive = fields.matches(&unescape(name));
+                    expect_key = false;
+                    out.extend_from_slice(token);
+                } else if sensitive {
+                    out.push(b'"');
+                    out.extend_from_slice(MASKED.as_bytes());
+                    out.push(b'"');
+                    sensitive = false;
+                } else {
+                    out.extend_from_slice(token);
+                }
+                i = end + 1;
+            }
+            _ => {
+                // A number or a literal: runs until the next delimiter.
+                let start = i;
+                while let Some(&b) = body.get(i) {
+                    if matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b',' | b':' | b']' | b'}') {
+                        break;
+                    }
+                    i += 1;
+                }
+                out.extend_from_slice(body.get(start..i)?);
+                sensitive = false;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The index of the quote that closes the string opening at `start`.
+fn string_end(body: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    loop {
+        match body.get(i)? {
+            b'"' => return Some(i),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+/// Decodes the inside of a JSON string; invalid UTF-8 and lone surrogates become U+FFFD.
+fn unescape(raw: &[u8]) -> Cow<'_, str> {
+    if !raw.contains(&b'\\') {
+        return String::from_utf8_lossy(raw);
+    }
+    let mut buf = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&byte) = raw.get(i) {
+        i += 1;
+        if byte != b'\\' {
+            buf.push(byte);
+            continue;
+        }
+        let Some(&escape) = raw.get(i) else { break };
+        i += 1;
+        let c = match escape {
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => match hex4(raw, i) {
+                Some(unit @ 0xD800..=0xDBFF) => {
+                    i += 4;
+                    let low = match (raw.get(i..i + 2), hex4(raw, i + 2)) {
+                        (Some(b"\\u"), Some(low @ 0xDC00..=0xDFFF)) => Some(low),
+                        _ => None,
+                    };
+                    match low {
+                        Some(low) => {
+                            i += 6;
+                            char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+                                .unwrap_or(char::REPLACEMENT_CHARACTER)
+                        }
+                        None => char::REPLACEMENT_CHARACTER,
+                    }
+                }
+                Some(unit) => {
+                    i += 4;
+                    char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER)
+                }
+                None => char::REPLACEMENT_CHARACTER,
+            },
+            // `"`, `\`, `/`, and (not valid JSON) anything else stands for itself.
+            other => char::from(other),
+        };
+        let mut utf8 = [0; 4];
+        buf.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+    }
+    match String::from_utf8(buf) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+/// The value of the four hex digits at `raw[at..]`.
+fn hex4(raw: &[u8], at: usize) -> Option<u32> {
+    let digits = raw.get(at..at.checked_add(4)?)?;
+    digits
+        .iter()
+        .try_fold(0u32, |acc, &d| Some(acc * 16 + char::from(d).to_digit(16)?))
+}
+
+/// Masks a newline-delimited JSON body line by line with [`mask_json`].
+///
+/// Lines that are not valid JSON, and empty lines, are kept unchanged, as are the newlines
+/// (a `\r` before a `\n` too). Returns `None` when no line is valid JSON, in which case the
+/// body would have come out unchanged.
+pub(crate) fn mask_ndjson(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut any_json = false;
+    for (n, line) in body.split(|&b| b == b'\n').enumerate() {
+        if n > 0 {
+            out.push(b'\n');
+        }
+        let (content, cr) = match line.strip_suffix(b"\r") {
+            Some(content) => (content, true),
+            None => (line, false),
+        };
+        match mask_json(content, fields) {
+            Some(masked) if !content.is_empty() => {
+                any_json = true;
+                out.extend_from_slice(&masked);
+                if cr {
+                    out.push(b'\r');
+                }
+            }
+            _ => out.extend_from_slice(line),
+        }
+    }
+    any_json.then_some(out)
+}
+
+/// Replaces with [`MASKED`] the value of every header whose name matches `patterns`.
+pub(crate) fn mask_headers(headers: &mut [(String, String)], patterns: &Patterns) {
+    for (name, value) in headers.iter_mut() {
+        if patterns.matches(name) {
+            *value = MASKED.to_owned();
+        }
+    }
+}
+
+/// Splits `url` into what precedes the query, the query (without `?`) and the fragment
+/// (with `#`, or empty).
+fn split_query(url: &str) -> Option<(&str, &str, &str)> {
+    let (before_fragment, fragment) = match url.find('#') {
+        Some(hash) => url.split_at(hash),
+        None => (url, ""),
+    };
+    let (path, query) = before_fragment.split_once('?')?;
+    Some((path, query, fragment))
+}
+
+/// Masks the values of query parameters whose (decoded) names match `params`.
+///
+/// The query is decoded and re-encoded in `application/x-www-form-urlencoded` form, keeping
+/// parameter order and duplicates, and escaping as Python's `urlencode` does (so the mask
+/// reads `%2A%2A%2A%2A%2A%2A`, and `~` stays as it is); a parameter
+/// without `=` gets an empty value. A URL without a query is returned unchanged.
+pub(crate) fn mask_query(url: &str, params: &Patterns) -> String {
+    let Some((path, query, fragment)) = split_query(url) else {
+        return url.to_owned();
+    };
+    let mut encoded = form_urlencoded::Serializer::new(String::with_capacity(query.len()));
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let value = if params.matches(&name) {
+            MASKED
+        } else {
+            &value
+        };
+        encoded.append_pair(&name, value);
+    }
+    // As Python's `urlencode` (used by the official SDKs): `*` escaped, `~` not.
+    let encoded = encoded.finish().replace('*', "%2A").replace("%7E", "~");
+    format!("{path}?{encoded}{fragment}")
+}
+
+/// Removes the query (from `?` up to any `#`) from `url`.
+pub(crate) fn strip_query(url: &str) -> String {
+    match split_query(url) {
+        Some((path, _, fragment)) => format!("{path}{fragment}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Matches the word `json` in a content type.
+static JSON_WORD: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(?i)\bjson\b").ok());
+
+/// Whether a body with this content type (or none) is treated as JSON.
+pub(crate) fn is_json_content_type(content_type: Option<&str>) -> bool {
+    match content_type {
+        None => true,
+        Some(ct) => JSON_WORD.as_ref().is_some_and(|re| re.is_match(ct)),
+    }
+}
+
+/// Whether the content type is `application/x-ndjson` (case-insensitive, parameters allowed).
+pub(crate) fn is_ndjson_content_type(ct: Option<&str>) -> bool {
+    const NDJSON: &str = "application/x-ndjson";
+    ct.and_then(|ct| ct.trim_start().get(..NDJSON.len()))
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(NDJSON))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn body_patterns() -> Patterns {
+        Patterns::new(&BODY_FIELD_PATTERNS, &[]).unwrap()
+    }
+
+    fn masked_json(body: &str) -> String {
+        String::from_utf8(mask_json(body.as_bytes(), &body_patterns()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn patterns_are_case_insensitive_searches_and_take_extras() {
+        let p = Patterns::new(&QUERY_PARAM_PATTERNS, &["^x-custom$".to_owned()]).unwrap();
+        assert!(p.matches("PassWord"));
+        assert!(p.matches("my_api_key_2"));
+        assert!(p.matches("APIKEY"));
+        assert!(p.matches("api-key"));
+        assert!(p.matches("X-Custom"));
+        assert!(!p.matches("x-custom-2"));
+        assert!(!p.matches("page"));
+        assert!(Patterns::new(&[], &["(".to_owned()]).is_err());
+        assert!(!Patterns::new(&[], &[]).unwrap().matches("password"));
+    }
+
+    #[test]
+    fn masks_default_headers() {
+        let patterns = Patterns::new(&HEADER_PATTERNS, &[]).unwrap();
+        let names = [
+            "Authorization",
+            "Cookie",
+            "Set-Cookie",
+            "X-API-Key",
+            "X-Api_Key",
+            "x-auth-token",
+            "content-type",
+        ];
+        let mut headers: Vec<(String, String)> = names
+            .iter()
+            .map(|n| (n.to_string(), "value".to_owned()))
+            .collect();
+        mask_headers(&mut headers, &patterns);
+        for (name, value) in &headers {
+            let expected = if name == "content-type" {
+                "value"
+            } else {
+                MASKED
+            };
+            assert_eq!(value, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn masks_query_params() {
+        let p = Patterns::new(&QUERY_PARAM_PATTERNS, &[]).unwrap();
+        assert_eq!(
+            mask_query("/items?token=abc&page=2&api_key=k&x=1&x=2", &p),
+            "/items?token=%2A%2A%2A%2A%2A%2A&page=2&api_key=%2A%2A%2A%2A%2A%2A&x=1&x=2"
+        );
+        assert_eq!(
+            mask_query("https://h/p?pass%77ord=1&flag&q=a%20b", &p),
+            "https://h/p?password=%2A%2A%2A%2A%2A%2A&flag=&q=a+b"
+        );
+        assert_eq!(
+            mask_query("/p?Secret=s#frag?token=t", &p),
+            "/p?Secret=%2A%2A%2A%2A%2A%2A#frag?token=t"
+        );
+        assert_eq!(
+            mask_query("/p?q=%7E*~%2a&e=%C3%A9%25", &p),
+            "/p?q=~%2A~%2A&e=%C3%A9%25"
+        );
+        assert_eq!(mask_query("/p#a?token=t", &p), "/p#a?token=t");
+        assert_eq!(mask_query("/p", &p), "/p");
+        assert_eq!(mask_query("/p?", &p), "/p?");
+    }
+
+    #[test]
+    fn strips_query() {
+        assert_eq!(strip_query("/p?a=1&b=2"), "/p");
+        assert_eq!(strip_query("/p?a=1#f"), "/p#f");
+        assert_eq!(strip_query("/p#f?x"), "/p#f?x");
+        assert_eq!(strip_query("/p"), "/p");
+    }
+
+    #[test]
+    fn masks_json_bodies() {
+        let body = r#"{"user":{"password":"hunter2","age":3},"items":[{"token":"t"},{"card_number":"4111"}],"password":5,"z":"keep"}"#;
+        assert_eq!(
+            masked_json(body),
+            r#"{"user":{"password":"******","age":3},"items":[{"token":"******"},{"card_number":"******"}],"password":5,"z":"keep"}"#
+        );
+    }
+
+    #[test]
+    fn json_key_order_and_duplicates_are_kept() {
+        assert_eq!(
+            masked_json(r#"{"z":1,"a":"x","secret":"1","secret":"2","m":null}"#),
+            r#"{"z":1,"a":"x","secret":"******","secret":"******","m":null}"#
+        );
+    }
+
+    #[test]
+    fn non_string_values_under_sensitive_keys_are_walked() {
+        assert_eq!(
+            masked_json(r#"{"auth":{"token":"t","n":1},"pwd":["a",{"ssn":"1"}],"ccv":true}"#),
+            r#"{"auth":{"token":"******","n":1},"pwd":["a",{"ssn":"******"}],"ccv":true}"#
+        );
+    }
+
+    #[test]
+    fn json_whitespace_is_stripped_but_strings_kept_byte_for_byte() {
+        let body = "\r\n {\n  \"name\" : \"a b\\t\\\"c\\\" \\u00e9 é 😀 \\ud83d\\ude00\",\n\t\"list\" : [ 1 , -2.5e3 , true , false , null , { } , [ ] ],\n  \"Password\": \"p w\"\n}\n ";
+        assert_eq!(
+            masked_json(body),
+            "{\"name\":\"a b\\t\\\"c\\\" \\u00e9 é 😀 \\ud83d\\ude00\",\"list\":[1,-2.5e3,true,false,null,{},[]],\"Password\":\"******\"}"
+        );
+        assert_eq!(masked_json(" \"str\" "), "\"str\"");
+        assert_eq!(masked_json("12"), "12");
+    }
+
+    #[test]
+    fn escaped_key_names_are_matched() {
+        assert_eq!(
+            masked_json(
+                r#"{"pass\u0077ord":"x","\u0061pi\u005Fkey":"y","x\/t\u006Fken":"z","\"token\"":"w"}"#
+            ),
+            r#"{"pass\u0077ord":"******","\u0061pi\u005Fkey":"******","x\/t\u006Fken":"******","\"token\"":"******"}"#
+        );
+        // A key that only looks sensitive once a surrogate pair is decoded is not.
+        assert_eq!(
+            masked_json(r#"{"\ud83d\ude00":"x","a\"b":"c"}"#),
+            r#"{"\ud83d\ude00":"x","a\"b":"c"}"#
+        );
+    }
+
+    #[test]
+    fn unescape_handles_all_escapes() {
+        assert_eq!(
+            unescape(br#"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"#),
+            "a\"\\/\u{8}\u{c}\n\r\té😀"
+        );
+        assert_eq!(unescape(br"\ud83d"), "\u{FFFD}");
+        assert_eq!(unescape(br"\ud83dx\ude00"), "\u{FFFD}x\u{FFFD}");
+        assert_eq!(unescape(br"\u12"), "\u{FFFD}12");
+        assert_eq!(unescape(b"\\"), "");
+        assert_eq!(unescape(b"\xff"), "\u{FFFD}");
+    }
+
+    #[test]
+    fn invalid_json_is_none() {
+        let p = body_patterns();
+        for body in [
+            "",
+            " ",
+            "{",
+            r#"{"a":}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":1,}"#,
+            "password=x",
+            "\u{feff}{}",
+            r#"{'a':1}"#,
+            "[1 2]",
+            "NaN",
+        ] {
+            assert_eq!(mask_json(body.as_bytes(), &p), None, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        let p = body_patterns();
+        let depth = 100_000;
+        let body = format!(
+            "{}{{\"token\":\"t\"}}{}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        if let Some(out) = mask_json(body.as_bytes(), &p) {
+            let expected = format!(
+                "{}{{\"token\":\"******\"}}{}",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn masks_ndjson_line_by_line() {
+        let p = body_patterns();
+        let body = "{\"token\": \"a\"}\n\nnot json\n{\"b\":1}\r\n[{\"secret\":\"s\"}]\n";
+        let out = mask_ndjson(body.as_bytes(), &p).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"token\":\"******\"}\n\nnot json\n{\"b\":1}\r\n[{\"secret\":\"******\"}]\n"
+        );
+        assert_eq!(mask_ndjson(b"{\"a\":1}", &p).unwrap(), b"{\"a\":1}");
+        assert_eq!(mask_ndjson(b"nope\n\n", &p), None);
+        assert_eq!(mask_ndjson(b"", &p), None);
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_content_type(None));
+        for ct in [
+            "application/json",
+            "Application/JSON",
+            "application/problem+json",
+            "application/vnd.api+json; charset=utf-8",
+            "text/json",
+        ] {
+            assert!(is_json_content_type(Some(ct)), "{ct}");
+        }
+        for ct in [
+            "application/jsonx",
+            "application/x-ndjson",
+            "text/plain",
+            "application/xjson",
+            "",
+        ] {
+            assert!(!is_json_content_type(Some(ct)), "{ct}");
+        }
+        assert!(is_ndjson_content_type(Some("application/x-ndjson")));
+        assert!(is_ndjson_content_type(Some(
+            "Application/X-NDJSON; charset=utf-8"
+        )));
+        assert!(!is_ndjson_content_type(Some("application/json")));
+        assert!(!is_ndjson_content_type(Some("applicatioé")));
+        assert!(!is_ndjson_content_type(None));
+    }
+
+    /// A JSON value with ordered (possibly duplicate) object keys.
+    #[derive(Debug, Clone)]
+    enum Json {
+        Null,
+        Bool(bool),
+        Number(serde_json::Number),
+        Str(JsonStr),
+        Array(Vec<Json>),
+        Object(Vec<(JsonStr, Json)>),
+    }
+
+    /// A string and whether it is written with every character `\u`-escaped.
+    #[derive(Debug, Clone)]
+    struct JsonStr(String, bool);
+
+    impl JsonStr {
+        fn write(&self, out: &mut String) {
+            if self.1 {
+                out.push('"');
+                for unit in self.0.encode_utf16() {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+                out.push('"');
+            } else {
+                out.push_str(&serde_json::to_string(&self.0).unwrap());
+            }
+        }
+    }
+
+    impl Json {
+        /// Writes the value, with whitespace from `ws` between tokens.
+        fn write(&self, out: &mut String, ws: &mut dyn Iterator<Item = &'static str>) {
+            fn space(out: &mut String, ws: &mut dyn Iterator<Item = &'static str>) {
+                out.push_str(ws.next().unwrap_or(""));
+            }
+            match self {
+                Json::Null => out.push_str("null"),
+                Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Json::Number(n) => out.push_str(&n.to_string()),
+                Json::Str(s) => s.write(out),
+                Json::Array(items) => {
+                    out.push('[');
+                    for (n, item) in items.iter().enumerate() {
+                        space(out, ws);
+                        if n > 0 {
+                            out.push(',');
+                            space(out, ws);
+                        }
+                        item.write(out, ws);
+                    }
+                    space(out, ws);
+                    out.push(']');
+                }
+                Json::Object(members) => {
+                    out.push('{');
+                    for (n, (key, value)) in members.iter().enumerate() {
+                        space(out, ws);
+                        if n > 0 {
+                            out.push(',');
+                            space(out, ws);
+                        }
+                        key.write(out);
+                        space(out, ws);
+                        out.push(':');
+                        space(out, ws);
+                        value.write(out, ws);
+                    }
+                    space(out, ws);
+                    out.push('}');
+                }
+            }
+        }
+
+        /// What masking should make of this value.
+        fn masked(&self, sensitive: &dyn Fn(&str) -> bool) -> Json {
+            match self {
+                Json::Array(items) => {
+                    Json::Array(items.iter().map(|i| i.masked(sensitive)).collect())
+                }
+                Json::Object(members) => Json::Object(
+                    members
+                        .iter()
+                        .map(|(k, v)| {
+                            let v = match v {
+                                Json::Str(_) if sensitive(&k.0) => {
+                                    Json::Str(JsonStr(MASKED.to_owned(), false))
+                                }
+                                _ => v.masked(sensitive),
+                            };
+                            (k.clone(), v)
+                        })
+                        .collect(),
+                ),
+                other => other.clone(),
+            }
+        }
+    }
+
+    /// Sensitive-looking keys in random case, and arbitrary keys.
+    fn key() -> impl Strategy<Value = JsonStr> {
+        let sensitive = prop::sample::select(vec![
+            "password",
+            "PassWord",
+            "api_key",
+            "API-KEY",
+            "apikey",
+            "Secret",
+            "x-auth-token",
+            "card number",
+            "CardNumber",
+            "ssn",
+            "pwd",
+            "ccv",
+            "client_secret",
+        ]);
+        let random_case =
+            (sensitive, prop::collection::vec(any::<bool>(), 16)).prop_map(|(name, upper)| {
+                name.chars()
+                    .zip(upper.iter().cycle())
+                    .map(|(c, &u)| {
+                        if u {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c.to_ascii_lowercase()
+                        }
+                    })
+                    .collect::<String>()
+            });
+        let name = prop_oneof![
+            random_case,
+            "\\PC{0,10}",
+            "[a-z_\"\\\\/]{0,6}",
+            any::<String>()
+        ];
+        (name, prop::bool::weighted(0.2)).prop_map(|(s, escaped)| JsonStr(s, escaped))
+    }
+
+    fn json() -> impl Strategy<Value = Json> {
+        let string = (
+            "\\PC{0,12}|[\"\\\\\\x00-\\x1f]{0,4}",
+            prop::bool::weighted(0.1),
+        )
+            .prop_map(|(s, escaped)| JsonStr(format!("SENTINEL-{s}"), escaped));
+        let number = prop_oneof![
+            any::<i64>().prop_map(serde_json::Number::from),
+            any::<u64>().prop_map(serde_json::Number::from),
+            any::<f64>().prop_filter_map("finite", serde_json::Number::from_f64),
+        ];
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            number.prop_map(Json::Number),
+            string.clone().prop_map(Json::Str),
+            string.prop_map(Json::Str),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                prop::collection::vec((key(), inner), 0..6).prop_map(Json::Object),
+            ]
+        })
+    }
+
+    /// Walks input and output in parallel: same structure, sensitive strings masked.
+    fn assert_masked(input: &Value, output: &Value, sensitive: &dyn Fn(&str) -> bool) {
+        match (input, output) {
+            (Value::Object(i), Value::Object(o)) => {
+                assert_eq!(i.len(), o.len());
+                for ((ik, iv), (ok, ov)) in i.iter().zip(o) {
+                    assert_eq!(ik, ok);
+                    if iv.is_string() && sensitive(ik) {
+                        assert_eq!(ov, MASKED);
+                    } else {
+                        assert_masked(iv, ov, sensitive);
+                    }
+                }
+            }
+            (Value::Array(i), Value::Array(o)) => {
+                assert_eq!(i.len(), o.len());
+                for (iv, ov) in i.iter().zip(o) {
+                    assert_masked(iv, ov, sensitive);
+                }
+            }
+            (i, o) => assert_eq!(i, o),
+        }
+    }
+
+    const WHITESPACE: [&str; 6] = ["", " ", "\n  ", "\t", "\r\n", "  \n\t "];
+
+    proptest! {
+        #[test]
+        fn masks_arbitrary_json(
+            value in json(),
+            ws in prop::collection::vec(prop::sample::select(WHITESPACE.to_vec()), 1..8),
+            compact in any::<bool>(),
+        ) {
+            // An independent reference matcher: one regex per pattern.
+            let regexes: Vec<Regex> = BODY_FIELD_PATTERNS
+                .iter()
+                .map(|p| Regex::new(&format!("(?i){p}")).unwrap())
+                .collect();
+            let sensitive = |key: &str| regexes.iter().any(|re| re.is_match(key));
+
+            let mut input = String::new();
+            let mut spaces = ws.iter().copied().cycle().map(|s| if compact { "" } else { s });
+            value.write(&mut input, &mut spaces);
+            let mut expected = String::new();
+            value.masked(&sensitive).write(&mut expected, &mut std::iter::empty());
+
+            let output = mask_json(input.as_bytes(), &body_patterns());
+            let output = output.expect("valid JSON is masked");
+            prop_assert_eq!(std::str::from_utf8(&output).unwrap(), expected.as_str());
+
+            let parsed_in: Value = serde_json::from_str(&input).unwrap();
+            let parsed_out: Value = serde_json::from_slice(&output).unwrap();
+            assert_masked(&parsed_in, &parsed_out, &sensitive);
+
+            // The same document on two NDJSON lines (raw newlines only occur between tokens).
+            let line = input.replace(['\r', '\n'], " ");
+            let ndjson = format!("{line}\n{line}\n");
+            let out = mask_ndjson(ndjson.as_bytes(), &body_patterns()).expect("valid NDJSON");
+            prop_assert_eq!(out, format!("{expected}\n{expected}\n").into_bytes());
+        }
+
+        #[test]
+        fn never_panics_on_bytes(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            let p = body_patterns();
+            let _ = mask_json(&body, &p);
+            let _ = mask_ndjson(&body, &p);
+            let _ = scan_json(&body, &p);
+            let _ = unescape(&body);
+        }
+
+        #[test]
+        fn never_panics_on_json_like_input(body in "[\\[\\]{}\",:0-9a-z\\\\ \n\r\t\u{e9}-]{0,64}") {
+            let p = body_patterns();
+            let _ = mask_json(body.as_bytes(), &p);
+            let _ = mask_ndjson(body.as_bytes(), &p);
+            let _ = scan_json(body.as_bytes(), &p);
+            let _ = unescape(body.as_bytes());
+        }
+
+        #[test]
+        fn never_panics_on_urls_and_content_types(s in any::<String>(), t in "[/?#=&%a-z0-9\u{e9}+]{0,40}") {
+            let p = Patterns::new(&QUERY_PARAM_PATTERNS, &[]).unwrap();
+            for url in [s.as_str(), t.as_str()] {
+                let masked = mask_query(url, &p);
+                let _ = mask_query(&masked, &p);
+                let _ = strip_query(url);
+                let _ = is_json_content_type(Some(url));
+                let _ = is_ndjson_content_type(Some(url));
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Request logging (protocol.md section 9).
+
+mod config;
+mod item;
+mod logger;
+pub(crate) mod mask;
+
+pub(crate) use self::logger::MAX_FILES_PER_CYCLE;
+pub use self::{
+    config::RequestLoggingConfig,
+    item::{LoggedException, LoggedRequest, LoggedResponse, RequestLogItem},
+    logger::{
+        forwarded_https, is_supported_content_type, RequestLogger, BODY_MASKED, BODY_TOO_LARGE,
+        MAX_BODY_SIZE,
+    },
+};
