@@ -122,10 +122,7 @@ pub(crate) fn unix_now() -> f64 {
     ms as f64 / 1000.0
 }
 
-pub(crate) fn header_str<'a>(
-    headers: &'a HeaderMap,
-    name: impl header::AsHeaderName,
-) -> Option<&'a str> {
+pub(crate) fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -219,7 +219,9 @@ impl<T: HubTransport> SyncLoop<T> {
             }
             self.enqueue_window();
             let synced = self.drain_queue(false, 1).await;
-            let mut logs = true;
+            // Write what is pending, close the file, and upload until nothing is left (10
+            // files per round) or an upload fails.
+            let mut logs = self.upload_logs(false, 1).await;
             while logs
                 && self
                     .shared

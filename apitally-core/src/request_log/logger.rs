@@ -178,7 +178,6 @@ pub struct RequestLogger {
     queued_bytes: AtomicUsize,
     wake: Condvar,
     dropped: AtomicU64,
-    written: AtomicU64,
     files: Mutex<Files>,
     /// Unix milliseconds until which logging is suspended (402 from the hub); 0 when not.
     suspended_until: AtomicU64,
@@ -239,7 +238,6 @@ impl RequestLogger {
             queued_bytes: AtomicUsize::new(0),
             wake: Condvar::new(),
             dropped: AtomicU64::new(0),
-            written: AtomicU64::new(0),
             files: Mutex::new(Files::default()),
             suspended_until: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -284,12 +282,6 @@ impl RequestLogger {
     /// Items dropped because the buffer was full, since the last call.
     pub(crate) fn take_dropped(&self) -> u64 {
         self.dropped.swap(0, Ordering::Relaxed)
-    }
-
-    /// Lines written since the logger started.
-    #[cfg(test)]
-    pub(crate) fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
     }
 
     /// The writer thread: drains the queue as items arrive (at least every second).
@@ -351,7 +343,6 @@ impl RequestLogger {
             log::warn!(target: "apitally", "apitally: cannot write request logs: {err}");
             return;
         }
-        self.written.fetch_add(count as u64, Ordering::Relaxed);
         if files
             .current
             .as_ref()
@@ -374,6 +365,9 @@ impl RequestLogger {
         }
         if let Some(current) = files.current.as_mut() {
             current.encoder.write_all(lines)?;
+            // Push the compressed bytes to the file so that its size (the rotation criterion)
+            // is known per batch, not only once the encoder's buffer fills.
+            current.encoder.flush()?;
             current.lines += count;
         }
         Ok(())
