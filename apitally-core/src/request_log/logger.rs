@@ -175,6 +175,9 @@ pub struct RequestLogger {
     masks: Masks,
     dir: PathBuf,
     queue: Mutex<VecDeque<RequestLogItem>>,
+    /// Held while a batch taken from the queue is being written, so that a flush (before an
+    /// upload or at shutdown) waits for items the writer thread already took.
+    writing: Mutex<()>,
     queued_bytes: AtomicUsize,
     wake: Condvar,
     dropped: AtomicU64,
@@ -235,6 +238,7 @@ impl RequestLogger {
             masks,
             dir,
             queue: Mutex::new(VecDeque::new()),
+            writing: Mutex::new(()),
             queued_bytes: AtomicUsize::new(0),
             wake: Condvar::new(),
             dropped: AtomicU64::new(0),
@@ -287,7 +291,7 @@ impl RequestLogger {
     /// The writer thread: drains the queue as items arrive (at least every second).
     pub(crate) fn run_writer(&self) {
         loop {
-            let batch = {
+            {
                 let mut queue = lock(&self.queue);
                 while queue.is_empty() && !self.stop.load(Ordering::Relaxed) {
                     queue = self
@@ -299,9 +303,8 @@ impl RequestLogger {
                 if queue.is_empty() {
                     return;
                 }
-                std::mem::take(&mut *queue)
-            };
-            self.write_batch(batch);
+            }
+            self.flush();
         }
     }
 
@@ -313,6 +316,7 @@ impl RequestLogger {
 
     /// Writes everything queued now, on the calling thread.
     pub(crate) fn flush(&self) {
+        let _writing = lock(&self.writing);
         let batch = std::mem::take(&mut *lock(&self.queue));
         self.write_batch(batch);
     }
