@@ -88,7 +88,7 @@ impl Completion {
                 let item = build_item(
                     *head,
                     LogEnd {
-                        req: &self.req,
+                        method,
                         route: self.route.as_deref(),
                         status: self.status,
                         elapsed: self.elapsed,
@@ -96,7 +96,6 @@ impl Completion {
                         request_size,
                         response_size,
                         server_error: self.server_error.as_ref(),
-                        log_request_headers: logger.config().logs_request_headers(),
                     },
                 );
                 logger.log(item);

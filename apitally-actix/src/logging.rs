@@ -14,7 +14,6 @@ use actix_web::{
     error::PayloadError,
     http::header::{self, HeaderMap},
     web::Bytes,
-    HttpRequest,
 };
 use apitally_core::{
     forwarded_https, is_supported_content_type, LoggedException, LoggedRequest, LoggedResponse,
@@ -100,10 +99,51 @@ pub(crate) enum RequestBody {
     TooLarge,
 }
 
-/// What request logging needs from the start of a request.
+/// What request logging takes from the request when it starts (so that a request whose
+/// `HttpRequest` is gone, after a panic, can still be logged).
 pub(crate) struct LogStart {
     pub(crate) timestamp: f64,
     pub(crate) request_body: RequestBody,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) user_agent: Option<String>,
+}
+
+impl LogStart {
+    pub(crate) fn new(
+        req: &actix_web::dev::ServiceRequest,
+        request_body: RequestBody,
+        log_headers: bool,
+    ) -> Self {
+        let headers = req.headers();
+        let url = {
+            let info = req.connection_info();
+            let scheme =
+                if info.scheme() == "http" && forwarded_https(|name| header_str(headers, name)) {
+                    "https"
+                } else {
+                    info.scheme()
+                };
+            let path_and_query = req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.path(), |pq| pq.as_str());
+            format!("{scheme}://{}{path_and_query}", info.host())
+        };
+        Self {
+            timestamp: unix_now(),
+            request_body,
+            url,
+            headers: if log_headers {
+                copy_headers(headers)
+            } else {
+                Vec::new()
+            },
+            content_type: header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
+            user_agent: header_str(headers, header::USER_AGENT).map(str::to_owned),
+        }
+    }
 }
 
 /// What request logging needs from the response head; the response body is captured by the
@@ -158,7 +198,7 @@ pub(crate) fn response_capture(
 
 /// Everything else the log item needs, known when the request completes.
 pub(crate) struct LogEnd<'a> {
-    pub(crate) req: &'a HttpRequest,
+    pub(crate) method: &'a str,
     pub(crate) route: Option<&'a str>,
     pub(crate) status: u16,
     pub(crate) elapsed: Duration,
@@ -166,42 +206,22 @@ pub(crate) struct LogEnd<'a> {
     pub(crate) request_size: Option<u64>,
     pub(crate) response_size: Option<u64>,
     pub(crate) server_error: Option<&'a ServerError>,
-    pub(crate) log_request_headers: bool,
 }
 
 pub(crate) fn build_item(head: LogHead, end: LogEnd<'_>) -> RequestLogItem {
-    let req = end.req;
-    let headers = req.headers();
-    let url = {
-        let info = req.connection_info();
-        let scheme = if info.scheme() == "http" && forwarded_https(|name| header_str(headers, name))
-        {
-            "https"
-        } else {
-            info.scheme()
-        };
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| req.path(), |pq| pq.as_str());
-        format!("{scheme}://{}{path_and_query}", info.host())
-    };
-    let request_body = match head.start.request_body {
+    let start = head.start;
+    let request_body = match start.request_body {
         RequestBody::None => None,
         RequestBody::TooLarge => Some(BODY_TOO_LARGE.to_vec()),
         RequestBody::Captured(capture) => Some(capture.take().into_body()),
     };
     RequestLogItem {
         request: LoggedRequest {
-            timestamp: head.start.timestamp,
-            method: req.method().as_str().to_owned(),
+            timestamp: start.timestamp,
+            method: end.method.to_owned(),
             path: end.route.map(str::to_owned),
-            url,
-            headers: if end.log_request_headers {
-                copy_headers(headers)
-            } else {
-                Vec::new()
-            },
+            url: start.url,
+            headers: start.headers,
             size: end.request_size,
             consumer: end.consumer.map(str::to_owned),
             body: request_body,
@@ -218,9 +238,9 @@ pub(crate) fn build_item(head: LogHead, end: LogEnd<'_>) -> RequestLogItem {
             message: e.msg().to_owned(),
             traceback: e.traceback().to_owned(),
         }),
-        request_content_type: header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
+        request_content_type: start.content_type,
         response_content_type: head.content_type,
-        user_agent: header_str(headers, header::USER_AGENT).map(str::to_owned),
+        user_agent: start.user_agent,
     }
 }
 

@@ -29,8 +29,8 @@ use crate::{
     config::{ApitallyConfig, ConsumerCallback},
     errors,
     logging::{
-        copy_headers, header_str, response_capture, unix_now, BodyCapture, LogHead, LogStart,
-        ObservedPayload, RequestBody,
+        build_item, copy_headers, header_str, response_capture, BodyCapture, LogEnd, LogHead,
+        LogStart, ObservedPayload, RequestBody,
     },
     route,
 };
@@ -318,10 +318,7 @@ where
                     capture = Some(Rc::clone(&shared_capture));
                     RequestBody::Captured(shared_capture)
                 };
-                LogStart {
-                    timestamp: unix_now(),
-                    request_body,
-                }
+                LogStart::new(&req, request_body, logger.config().logs_request_headers())
             });
         let counter = (content_length.is_none() && is_chunked(&req)).then(|| Rc::new(Cell::new(0)));
         if counter.is_some() || capture.is_some() {
@@ -414,7 +411,7 @@ where
         Poll::Ready(match outcome {
             Ok(Ok(res)) => Ok(on_response(start, elapsed, res)),
             Ok(Err(err)) => {
-                on_error(&start, elapsed, &err);
+                on_error(start, elapsed, &err);
                 Err(err)
             }
             Err(panic) => {
@@ -424,7 +421,7 @@ where
                     "apitally: a handler panicked ({}); answered 500 Internal Server Error",
                     server_error.msg()
                 );
-                record_without_request(&start, elapsed, 500, Some(&server_error));
+                record_without_request(start, elapsed, 500, Some(&server_error));
                 Err(actix_web::error::ErrorInternalServerError(
                     "Internal Server Error",
                 ))
@@ -508,44 +505,64 @@ fn on_response<B: MessageBody>(
 }
 
 /// An `Err` from the inner services: counted with the error's status.
-fn on_error(start: &Start, elapsed: std::time::Duration, err: &Error) {
+fn on_error(start: Start, elapsed: std::time::Duration, err: &Error) {
     let status = err.as_response_error().status_code().as_u16();
     let server_error = (status == 500).then(|| errors::server_error(err));
     record_without_request(start, elapsed, status, server_error.as_ref());
 }
 
-/// Records a request whose `HttpRequest` is gone: the route comes from the worker's resource
-/// map, the consumer is unknown and the response size too.
+/// Records (and logs) a request whose `HttpRequest` is gone: the route comes from the worker's
+/// resource map, the consumer is unknown and the response size too.
 fn record_without_request(
-    start: &Start,
+    start: Start,
     elapsed: std::time::Duration,
     status: u16,
     server_error: Option<&apitally_core::ServerError>,
 ) {
-    let Some(route) = start
+    let route = start
         .worker
         .route_for(&start.path)
-        .or_else(|| start.early_route.clone().map(route::normalize))
-    else {
-        return;
-    };
+        .or_else(|| start.early_route.clone().map(route::normalize));
     let request_size = match &start.request_size {
         RequestSize::Known(size) => *size,
         RequestSize::Counted(counter) => Some(counter.get()),
     };
-    record(
-        &start.worker,
-        &Outcome {
-            method: start.method.as_str(),
-            route: &route,
-            status,
-            elapsed,
-            consumer: None,
-            request_size,
-            response_size: None,
-            validation_errors: &[],
-            reported_validation_errors: &[],
-            server_error,
-        },
-    );
+    if let Some(route) = &route {
+        record(
+            &start.worker,
+            &Outcome {
+                method: start.method.as_str(),
+                route,
+                status,
+                elapsed,
+                consumer: None,
+                request_size,
+                response_size: None,
+                validation_errors: &[],
+                reported_validation_errors: &[],
+                server_error,
+            },
+        );
+    }
+    if let (Some(log), Some(logger)) = (start.log, start.worker.shared.client.request_logger()) {
+        let item = build_item(
+            LogHead {
+                start: log,
+                headers: Vec::new(),
+                content_type: None,
+                body: None,
+            },
+            LogEnd {
+                method: start.method.as_str(),
+                route: route.as_deref(),
+                status,
+                elapsed,
+                consumer: None,
+                request_size,
+                response_size: None,
+                server_error,
+            },
+        );
+        logger.log(item);
+    }
 }

@@ -21,7 +21,9 @@ use actix_web::{
     middleware::Next,
     post, put, web, HttpMessage, HttpRequest, HttpResponse, Responder, ResponseError,
 };
-use apitally::{ApitallyConfig, Consumer, ValidationError, ValidationErrorExt};
+use apitally::{
+    ApitallyConfig, Consumer, RequestLoggingConfig, ValidationError, ValidationErrorExt,
+};
 use serde::{Deserialize, Serialize};
 
 /// Demo API keys and the customers they belong to: (key, identifier, name, group).
@@ -49,6 +51,12 @@ pub fn apitally_config(config: ApitallyConfig) -> ApitallyConfig {
         .route("GET", "/report")
         .route("GET", "/fail")
         .route("GET", "/panic")
+        .request_logging(
+            RequestLoggingConfig::new()
+                .log_request_headers(true)
+                .log_request_body(true)
+                .log_response_body(true),
+        )
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -11,9 +11,13 @@ use local_hub::LocalHub;
 #[actix_web::test]
 async fn example_reports_to_the_local_hub() {
     let hub = LocalHub::start("127.0.0.1:0").unwrap();
+    let log_dir = std::env::temp_dir().join(format!("apitally-example-{}", std::process::id()));
     let config = ApitallyConfig::new("00000000-0000-4000-8000-000000000001", "dev")
         .hub_base_url(hub.url())
-        .__client(|c| c.__sync_interval(Duration::from_secs(3600)));
+        .__client(move |c| {
+            c.__sync_interval(Duration::from_secs(3600))
+                .__log_dir(log_dir)
+        });
     let apitally = Apitally::try_new(apitally_config(config)).unwrap();
     let store = web::Data::new(Store::default());
     let server = HttpServer::new({
@@ -166,6 +170,28 @@ async fn example_reports_to_the_local_hub() {
         .as_str()
         .unwrap()
         .contains("index out of bounds"));
+
+    // Request logs: every request but the health check (excluded by default), masked.
+    let logs = &app.request_logs;
+    assert_eq!(logs.len(), 13, "{logs:#?}");
+    let panic = logs
+        .iter()
+        .find(|l| l["request"]["url"].as_str().unwrap().ends_with("/panic"))
+        .unwrap();
+    assert_eq!(panic["response"]["status_code"], 500);
+    assert_eq!(panic["exception"]["type"], "panic");
+    assert!(logs
+        .iter()
+        .all(|l| !l["request"]["url"].as_str().unwrap().ends_with("/health")));
+    let all = serde_json::to_string(logs).unwrap();
+    assert!(
+        !all.contains("demo-key-acme"),
+        "the API key header is masked"
+    );
+    assert!(
+        !all.contains("Bearer user-ada"),
+        "the bearer token is masked"
+    );
 
     // The page shows the same.
     let mut page = client.get(format!("{}/", hub.url())).send().await.unwrap();
