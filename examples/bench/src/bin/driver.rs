@@ -1,0 +1,391 @@
+//! Runs the benchmark: every mode of `bench-server` in interleaved rounds under wrk, then under
+//! callgrind for instruction counts, and prints one table with ratios to bare actix-web.
+//!
+//! Run through `examples/bench/run.sh`, which builds the release binaries first. Options (all
+//! optional): `--rounds 9 --duration 5 --connections 32 --modes bare,prom,... --no-callgrind
+//! --calls 2000,12000`.
+
+#![allow(missing_docs)]
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const PORT: u16 = 18080;
+const HUB: &str = "127.0.0.1:18001";
+const MODES: [&str; 6] = [
+    "bare",
+    "prom",
+    "apitally",
+    "apitally-consumer",
+    "log-headers",
+    "log-bodies",
+];
+
+struct Args {
+    rounds: usize,
+    duration: u64,
+    connections: usize,
+    modes: Vec<String>,
+    callgrind: bool,
+    calls: (usize, usize),
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        rounds: 9,
+        duration: 5,
+        connections: 32,
+        modes: MODES.iter().map(|m| m.to_string()).collect(),
+        callgrind: true,
+        calls: (2_000, 12_000),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().expect("a value after the flag");
+        match flag.as_str() {
+            "--rounds" => a.rounds = value().parse().expect("rounds"),
+            "--duration" => a.duration = value().parse().expect("duration"),
+            "--connections" => a.connections = value().parse().expect("connections"),
+            "--modes" => a.modes = value().split(',').map(str::to_owned).collect(),
+            "--no-callgrind" => a.callgrind = false,
+            "--calls" => {
+                let v = value();
+                let (x, y) = v.split_once(',').expect("--calls N1,N2");
+                a.calls = (x.parse().expect("N1"), y.parse().expect("N2"));
+            }
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    a
+}
+
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.with_file_name(name)
+}
+
+fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn start_server(mode: &str, wrapper: &[&str], log: &Path) -> Child {
+    let mut cmd = Command::new(wrapper.first().copied().unwrap_or("taskset"));
+    if wrapper.is_empty() {
+        cmd.args(["-c", "0"]);
+    } else {
+        cmd.args(&wrapper[1..]);
+    }
+    let stderr = std::fs::File::create(log).expect("server log");
+    cmd.arg(bin("bench-server"))
+        .env("MODE", mode)
+        .env("PORT", PORT.to_string())
+        .env("APITALLY_HUB_BASE_URL", format!("http://{HUB}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start bench-server")
+}
+
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    num(11) + num(12)
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The request mix, as raw HTTP/1.1 (same as mix.lua).
+fn mix() -> Vec<Vec<u8>> {
+    let body = format!(
+        r#"{{"name":"Widget","description":"{}","price_cents":1999,"tags":["a","b","c"],"password":"hunter2"}}"#,
+        "x".repeat(900)
+    );
+    let h = "Host: 127.0.0.1\r\nx-api-key: bench-consumer-1\r\ncontent-type: application/json\r\n";
+    vec![
+        format!("GET /hello HTTP/1.1\r\n{h}\r\n").into_bytes(),
+        format!("GET /users/42 HTTP/1.1\r\n{h}\r\n").into_bytes(),
+        format!("POST /echo HTTP/1.1\r\n{h}content-length: {}\r\n\r\n{body}", body.len())
+            .into_bytes(),
+        format!("GET /api/items HTTP/1.1\r\n{h}\r\n").into_bytes(),
+    ]
+}
+
+/// Sends `n` requests of the mix over one keep-alive connection and reads each response.
+fn send(n: usize) -> std::io::Result<()> {
+    let mix = mix();
+    let stream = TcpStream::connect(("127.0.0.1", PORT))?;
+    stream.set_nodelay(true)?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    for i in 0..n {
+        writer.write_all(&mix[i % mix.len()])?;
+        read_response(&mut reader)?;
+    }
+    Ok(())
+}
+
+fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
+    let mut len = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                len = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    Ok(body)
+}
+
+fn get_allocs() -> u64 {
+    let stream = TcpStream::connect(("127.0.0.1", PORT)).expect("connect");
+    let mut writer = stream.try_clone().expect("clone");
+    writer
+        .write_all(b"GET /__allocs HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let body = read_response(&mut BufReader::new(stream)).expect("response");
+    String::from_utf8_lossy(&body).trim().parse().unwrap_or(0)
+}
+
+#[derive(Debug, Clone, Default)]
+struct Sample {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_us: f64,
+    rss_mb: f64,
+    allocs: f64,
+    dropped: u64,
+}
+
+fn parse_ms(v: &str) -> f64 {
+    let v = v.trim();
+    if let Some(x) = v.strip_suffix("us") {
+        x.parse::<f64>().unwrap_or(0.0) / 1000.0
+    } else if let Some(x) = v.strip_suffix("ms") {
+        x.parse().unwrap_or(0.0)
+    } else if let Some(x) = v.strip_suffix('s') {
+        x.parse::<f64>().unwrap_or(0.0) * 1000.0
+    } else {
+        0.0
+    }
+}
+
+fn wrk(args: &Args, seconds: u64) -> (f64, f64, f64, u64) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mix.lua");
+    let out = Command::new("taskset")
+        .args(["-c", "1", "wrk", "-t1"])
+        .arg(format!("-c{}", args.connections))
+        .arg(format!("-d{seconds}s"))
+        .args(["--latency", "-s"])
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{PORT}"))
+        .output()
+        .expect("wrk (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rps = 0.0;
+    let mut p50 = 0.0;
+    let mut p99 = 0.0;
+    let mut requests = 0;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("50%") {
+            p50 = parse_ms(v);
+        } else if let Some(v) = t.strip_prefix("99%") {
+            p99 = parse_ms(v);
+        } else if t.contains(" requests in ") {
+            requests = t.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        }
+    }
+    (rps, p50, p99, requests)
+}
+
+fn measure(args: &Args, mode: &str, dir: &Path) -> Sample {
+    let log = dir.join(format!("server-{mode}.log"));
+    let mut server = start_server(mode, &[], &log);
+    assert!(wait_for_port(PORT, Duration::from_secs(20)), "{mode} did not start");
+    wrk(args, 1); // warm-up
+    let allocs0 = get_allocs();
+    let cpu0 = cpu_ticks(server.id());
+    let (rps, p50, p99, requests) = wrk(args, args.duration);
+    let cpu1 = cpu_ticks(server.id());
+    let allocs1 = get_allocs();
+    let rss = peak_rss_kb(server.id());
+    stop(&mut server);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let dropped = text
+        .lines()
+        .filter_map(|l| l.split("apitally: ").nth(1))
+        .filter(|l| l.contains("were not logged"))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    let n = requests.max(1) as f64;
+    Sample {
+        rps,
+        p50_ms: p50,
+        p99_ms: p99,
+        cpu_us: (cpu1 - cpu0) as f64 * 10_000.0 / n,
+        rss_mb: rss as f64 / 1024.0,
+        allocs: allocs1.saturating_sub(allocs0) as f64 / n,
+        dropped,
+    }
+}
+
+fn callgrind_total(file: &Path) -> u64 {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn instructions(args: &Args, mode: &str, dir: &Path) -> f64 {
+    let mut totals = Vec::new();
+    for n in [args.calls.0, args.calls.1] {
+        let out = dir.join(format!("callgrind-{mode}-{n}.out"));
+        let log = dir.join(format!("callgrind-{mode}-{n}.log"));
+        let out_arg = format!("--callgrind-out-file={}", out.display());
+        let wrapper = ["valgrind", "--tool=callgrind", out_arg.as_str()];
+        let mut server = start_server(mode, &wrapper, &log);
+        assert!(wait_for_port(PORT, Duration::from_secs(120)), "{mode} under valgrind");
+        send(n).expect("requests under callgrind");
+        stop(&mut server);
+        totals.push(callgrind_total(&out));
+    }
+    (totals[1] as f64 - totals[0] as f64) / (args.calls.1 - args.calls.0) as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn main() {
+    let args = args();
+    let dir = std::env::temp_dir().join(format!("apitally-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let mut hub = Command::new(bin("local-hub"))
+        .env("HUB_BIND", HUB)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start local-hub (build it with cargo build --release -p local-hub)");
+    assert!(wait_for_port(18001, Duration::from_secs(10)), "local hub");
+
+    let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+    for round in 0..args.rounds {
+        let n = args.modes.len();
+        for k in 0..n {
+            let mode = &args.modes[(k + round) % n];
+            let s = measure(&args, mode, &dir);
+            eprintln!(
+                "round {} {mode:<18} {:>9.0} req/s  cpu {:>6.2} us/req  allocs {:>6.2}/req",
+                round + 1,
+                s.rps,
+                s.cpu_us,
+                s.allocs
+            );
+            samples.entry(mode.clone()).or_default().push(s);
+        }
+    }
+    let mut instr = BTreeMap::new();
+    if args.callgrind {
+        for mode in &args.modes {
+            let i = instructions(&args, mode, &dir);
+            eprintln!("callgrind {mode:<18} {i:>9.0} instructions/request");
+            instr.insert(mode.clone(), i);
+        }
+    }
+    let _ = hub.kill();
+    let _ = hub.wait();
+
+    let bare = samples.get("bare").cloned().unwrap_or_default();
+    println!(
+        "| mode | req/s | ratio to bare (paired median) | p50 ms | p99 ms | CPU µs/req | CPU ratio (paired median) | instructions/req | vs bare | allocs/req | vs bare | peak RSS MB | log items dropped |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let bare_instr = instr.get("bare").copied().unwrap_or(0.0);
+    let bare_allocs = median(bare.iter().map(|s| s.allocs).collect());
+    for mode in &args.modes {
+        let s = &samples[mode];
+        let paired = |f: fn(&Sample) -> f64| {
+            median(
+                s.iter()
+                    .zip(&bare)
+                    .map(|(m, b)| if f(b) > 0.0 { f(m) / f(b) } else { 0.0 })
+                    .collect(),
+            )
+        };
+        let i = instr.get(mode).copied().unwrap_or(0.0);
+        let allocs = median(s.iter().map(|x| x.allocs).collect());
+        println!(
+            "| {mode} | {:.0} | {:.3} | {:.2} | {:.2} | {:.2} | {:.3} | {:.0} | {:+.1} % | {:.1} | {:+.1} | {:.1} | {} |",
+            median(s.iter().map(|x| x.rps).collect()),
+            paired(|x| x.rps),
+            median(s.iter().map(|x| x.p50_ms).collect()),
+            median(s.iter().map(|x| x.p99_ms).collect()),
+            median(s.iter().map(|x| x.cpu_us).collect()),
+            paired(|x| x.cpu_us),
+            i,
+            if bare_instr > 0.0 { (i / bare_instr - 1.0) * 100.0 } else { 0.0 },
+            allocs,
+            allocs - bare_allocs,
+            s.iter().map(|x| x.rss_mb).fold(0.0, f64::max),
+            s.iter().map(|x| x.dropped).sum::<u64>(),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,110 @@
+//! The benchmark server: one actix-web worker with the same routes in every mode.
+//!
+//! `MODE` is one of `bare`, `prom` (actix-web-prom), `apitally` (metrics only),
+//! `apitally-consumer` (a consumer on every request), `log-headers` (request logging of
+//! headers), `log-bodies` (headers and bodies). `PORT` (default 18080) and `APITALLY_HUB_BASE_URL`
+//! (the local hub) are read too. `GET /__allocs` answers the number of heap allocations so far.
+
+#![allow(missing_docs)]
+
+use std::alloc::System;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use apitally::{Apitally, ApitallyConfig, Consumer, RequestLoggingConfig};
+use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const CLIENT_ID: &str = "00000000-0000-4000-8000-00000000be4c";
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/hello", web::get().to(|| async { "Hello, world!" }))
+        .route(
+            "/users/{id}",
+            web::get().to(|id: web::Path<u32>| async move {
+                HttpResponse::Ok().json(serde_json::json!({"id": *id, "name": "Ada", "active": true}))
+            }),
+        )
+        .route(
+            "/echo",
+            web::post().to(|body: web::Json<serde_json::Value>| async move {
+                HttpResponse::Ok().json(body.into_inner())
+            }),
+        )
+        .service(web::scope("/api").route(
+            "/items",
+            web::get().to(|| async { HttpResponse::Ok().json([1, 2, 3]) }),
+        ))
+        .route(
+            "/__allocs",
+            web::get().to(|| async { GLOBAL.stats().allocations.to_string() }),
+        );
+}
+
+fn apitally_for(mode: &str) -> Option<Apitally> {
+    let base = ApitallyConfig::new(CLIENT_ID, "bench");
+    let config = match mode {
+        "apitally" => base,
+        "apitally-consumer" => base.identify_consumer(|req| {
+            req.headers()
+                .get("x-api-key")?
+                .to_str()
+                .ok()
+                .map(Consumer::new)
+        }),
+        "log-headers" => base.request_logging(
+            RequestLoggingConfig::new()
+                .log_request_headers(true)
+                .max_buffer_bytes(64 << 20),
+        ),
+        "log-bodies" => base.request_logging(
+            RequestLoggingConfig::new()
+                .log_request_headers(true)
+                .log_request_body(true)
+                .log_response_body(true)
+                .max_buffer_bytes(64 << 20),
+        ),
+        _ => return None,
+    };
+    Some(Apitally::new(config))
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let mode = std::env::var("MODE").unwrap_or_else(|_| "bare".into());
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(18080);
+    let apitally = apitally_for(&mode);
+    // Each mode builds its own App type, so that `bare` has no middleware at all.
+    macro_rules! serve {
+        ($($wrap:expr),*) => {
+            HttpServer::new(move || App::new()$(.wrap($wrap))*.configure(routes))
+                .workers(1)
+                .bind(("127.0.0.1", port))?
+                .run()
+        };
+    }
+    let server = match (&apitally, mode.as_str()) {
+        (Some(apitally), _) => {
+            let apitally = apitally.clone();
+            serve!(apitally.clone())
+        }
+        (None, "prom") => {
+            let prom = actix_web_prom::PrometheusMetricsBuilder::new("bench")
+                .endpoint("/metrics")
+                .build()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            serve!(prom.clone())
+        }
+        _ => serve!(),
+    };
+    eprintln!("bench-server: mode {mode} on 127.0.0.1:{port}");
+    server.await?;
+    if let Some(apitally) = apitally {
+        apitally.shutdown().await;
+    }
+    Ok(())
+}
