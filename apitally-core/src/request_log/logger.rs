@@ -33,6 +33,15 @@ pub const BODY_MASKED: &[u8] = b"<masked>";
 pub(crate) const MAX_FILE_SIZE: u64 = 1_000_000;
 /// The most closed files kept; older ones are deleted.
 pub(crate) const MAX_FILES: usize = 50;
+/// Queued bytes past which the request path wakes the writer early.
+const WAKE_BYTES: usize = 1 << 20;
+/// How often the writer drains the queue.
+const WRITE_INTERVAL: Duration = Duration::from_millis(100);
+/// Uncompressed bytes between two flushes of the gzip stream (which make the compressed size,
+/// the rotation criterion, visible in the file). Flushing per batch would cost a compressor
+/// round per batch.
+const FLUSH_EVERY: u64 = 256 * 1024;
+
 /// The most files uploaded per sync cycle.
 pub(crate) const MAX_FILES_PER_CYCLE: usize = 10;
 
@@ -152,6 +161,7 @@ struct Current {
     file: LogFile,
     encoder: GzEncoder<Counting>,
     lines: usize,
+    unflushed: u64,
 }
 
 #[derive(Default)]
@@ -275,7 +285,11 @@ impl RequestLogger {
             return;
         }
         lock(&self.queue).push_back(item);
-        self.wake.notify_one();
+        // The writer wakes every 100 ms on its own, so the request path makes no wake-up
+        // system call; only a large backlog wakes it early.
+        if self.queued_bytes.load(Ordering::Relaxed) > WAKE_BYTES {
+            self.wake.notify_one();
+        }
     }
 
     /// Whether no item is waiting to be written.
@@ -292,16 +306,18 @@ impl RequestLogger {
     pub(crate) fn run_writer(&self) {
         loop {
             {
-                let mut queue = lock(&self.queue);
-                while queue.is_empty() && !self.stop.load(Ordering::Relaxed) {
-                    queue = self
-                        .wake
-                        .wait_timeout(queue, Duration::from_secs(1))
-                        .map(|(q, _)| q)
-                        .unwrap_or_else(|e| e.into_inner().0);
-                }
-                if queue.is_empty() {
+                let queue = lock(&self.queue);
+                let stopping = self.stop.load(Ordering::Relaxed);
+                if queue.is_empty() && stopping {
                     return;
+                }
+                if !stopping {
+                    // Batches of up to 100 ms: fewer, larger writes into the compressor.
+                    drop(
+                        self.wake
+                            .wait_timeout(queue, WRITE_INTERVAL)
+                            .unwrap_or_else(|e| e.into_inner()),
+                    );
                 }
             }
             self.flush();
@@ -363,16 +379,22 @@ impl RequestLogger {
             let file = File::create(&path)?;
             files.current = Some(Current {
                 file: LogFile { uuid, path },
-                encoder: GzEncoder::new(Counting { file, written: 0 }, Compression::default()),
+                encoder: GzEncoder::new(Counting { file, written: 0 }, Compression::fast()),
                 lines: 0,
+                unflushed: 0,
             });
         }
         if let Some(current) = files.current.as_mut() {
             current.encoder.write_all(lines)?;
-            // Push the compressed bytes to the file so that its size (the rotation criterion)
-            // is known per batch, not only once the encoder's buffer fills.
-            current.encoder.flush()?;
             current.lines += count;
+            current.unflushed += lines.len() as u64;
+            // Push the compressed bytes to the file now and then, so that its size (the
+            // rotation criterion) is known within FLUSH_EVERY uncompressed bytes; a small
+            // maximum file size (tests) flushes every batch.
+            if current.unflushed >= FLUSH_EVERY.min(self.config.max_file_size) {
+                current.encoder.flush()?;
+                current.unflushed = 0;
+            }
         }
         Ok(())
     }
