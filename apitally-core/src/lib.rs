@@ -56,3 +56,35 @@ pub use self::{
         MAX_BODY_SIZE,
     },
 };
+
+#[doc(hidden)]
+pub mod __bench {
+    //! Hot internals exposed to the benchmarks only; not public API, no stability.
+
+    use std::sync::LazyLock;
+
+    use crate::{request_log::mask, RequestLogItem, RequestLogger, RequestLoggingConfig};
+
+    static BODY_FIELDS: LazyLock<Option<mask::Patterns>> =
+        LazyLock::new(|| mask::Patterns::new(&mask::BODY_FIELD_PATTERNS, &[]).ok());
+
+    /// Masks a JSON body with the default body-field patterns.
+    pub fn mask_json(body: &[u8]) -> Option<Vec<u8>> {
+        mask::mask_json(body, BODY_FIELDS.as_ref()?)
+    }
+
+    /// A request logger writing into `dir`, for measuring the background work per item.
+    pub fn logger(config: RequestLoggingConfig, dir: std::path::PathBuf) -> Option<RequestLogger> {
+        RequestLogger::new(config, dir).ok()
+    }
+
+    /// Queues an item, as the request path does.
+    pub fn queue(logger: &RequestLogger, item: RequestLogItem) {
+        logger.log(item);
+    }
+
+    /// The background work for what is queued: exclusions, masking, serialisation, gzip.
+    pub fn flush(logger: &RequestLogger) {
+        logger.flush();
+    }
+}

@@ -23,7 +23,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/users/{id}",
             web::get().to(|id: web::Path<u32>| async move {
-                HttpResponse::Ok().json(serde_json::json!({"id": *id, "name": "Ada", "active": true}))
+                HttpResponse::Ok()
+                    .json(serde_json::json!({"id": *id, "name": "Ada", "active": true}))
             }),
         )
         .route(

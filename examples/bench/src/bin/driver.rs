@@ -142,8 +142,11 @@ fn mix() -> Vec<Vec<u8>> {
     vec![
         format!("GET /hello HTTP/1.1\r\n{h}\r\n").into_bytes(),
         format!("GET /users/42 HTTP/1.1\r\n{h}\r\n").into_bytes(),
-        format!("POST /echo HTTP/1.1\r\n{h}content-length: {}\r\n\r\n{body}", body.len())
-            .into_bytes(),
+        format!(
+            "POST /echo HTTP/1.1\r\n{h}content-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
         format!("GET /api/items HTTP/1.1\r\n{h}\r\n").into_bytes(),
     ]
 }
@@ -243,7 +246,11 @@ fn wrk(args: &Args, seconds: u64) -> (f64, f64, f64, u64) {
         } else if let Some(v) = t.strip_prefix("99%") {
             p99 = parse_ms(v);
         } else if t.contains(" requests in ") {
-            requests = t.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            requests = t
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
         }
     }
     (rps, p50, p99, requests)
@@ -252,7 +259,10 @@ fn wrk(args: &Args, seconds: u64) -> (f64, f64, f64, u64) {
 fn measure(args: &Args, mode: &str, dir: &Path) -> Sample {
     let log = dir.join(format!("server-{mode}.log"));
     let mut server = start_server(mode, &[], &log);
-    assert!(wait_for_port(PORT, Duration::from_secs(20)), "{mode} did not start");
+    assert!(
+        wait_for_port(PORT, Duration::from_secs(20)),
+        "{mode} did not start"
+    );
     wrk(args, 1); // warm-up
     let allocs0 = get_allocs();
     let cpu0 = cpu_ticks(server.id());
@@ -283,7 +293,10 @@ fn measure(args: &Args, mode: &str, dir: &Path) -> Sample {
 fn callgrind_total(file: &Path) -> u64 {
     let text = std::fs::read_to_string(file).unwrap_or_default();
     text.lines()
-        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
@@ -296,7 +309,10 @@ fn instructions(args: &Args, mode: &str, dir: &Path) -> f64 {
         let out_arg = format!("--callgrind-out-file={}", out.display());
         let wrapper = ["valgrind", "--tool=callgrind", out_arg.as_str()];
         let mut server = start_server(mode, &wrapper, &log);
-        assert!(wait_for_port(PORT, Duration::from_secs(120)), "{mode} under valgrind");
+        assert!(
+            wait_for_port(PORT, Duration::from_secs(120)),
+            "{mode} under valgrind"
+        );
         send(n).expect("requests under callgrind");
         stop(&mut server);
         totals.push(callgrind_total(&out));
