@@ -18,6 +18,11 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const CLIENT_ID: &str = "00000000-0000-4000-8000-00000000be4c";
 
+/// Looking a custom header up by `&str` makes actix build (allocate) a `HeaderName` on every
+/// call; a constant does not.
+const X_API_KEY: actix_web::http::header::HeaderName =
+    actix_web::http::header::HeaderName::from_static("x-api-key");
+
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/hello", web::get().to(|| async { "Hello, world!" }))
         .route(
@@ -49,7 +54,7 @@ fn apitally_for(mode: &str) -> Option<Apitally> {
         "apitally" => base,
         "apitally-consumer" => base.identify_consumer(|req| {
             req.headers()
-                .get("x-api-key")?
+                .get(&X_API_KEY)?
                 .to_str()
                 .ok()
                 .map(Consumer::new)
