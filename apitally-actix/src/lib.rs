@@ -99,7 +99,7 @@ pub mod __private;
 pub use apitally_actix_macros::consumer;
 pub use apitally_core::{
     ApitallyClient, ConfigError, Consumer, LoggedRequest, LoggedResponse, PathItem,
-    RequestLoggingConfig, ServerError, ValidationError,
+    RequestLoggingConfig, RequestRecord, ServerError, ValidationError,
 };
 
 pub use self::{
