@@ -324,3 +324,60 @@ async fn bad_input_is_passed_through() {
     assert!(!all.contains("secret") && !all.contains("\"pw\""), "{all}");
     assert!(all.contains("PG1hc2tlZD4="), "masked body marker");
 }
+
+#[actix_web::test]
+async fn sustained_load_gives_exact_totals_and_flat_memory() {
+    use futures_util::StreamExt;
+    // A hub that tallies and keeps nothing, so the process's memory is the app's and the client's.
+    let hub = TestHub::start_tallying();
+    let apitally =
+        Apitally::try_new(config(&hub).__client(|c| c.__sync_interval(Duration::from_millis(200))))
+            .unwrap();
+    let (server, port) = spawn_server(apitally.clone()).await;
+    let rss = || {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let mut samples = Vec::new();
+    let mut served = 0u64;
+    // Bounded: 12 slices of 1,500 requests, 16 at a time, with many consumers.
+    for slice in 0..12u64 {
+        let ok = futures_util::stream::iter(0..1_500u64)
+            .map(|i| {
+                let client = client.clone();
+                async move {
+                    let mut res = client
+                        .get(format!("http://127.0.0.1:{port}/consumer"))
+                        .insert_header(("x-id", format!("c{}", (slice * 1_500 + i) % 500)))
+                        .send()
+                        .await
+                        .ok()?;
+                    res.body().await.ok()?;
+                    Some(())
+                }
+            })
+            .buffer_unordered(16)
+            .filter(|r| std::future::ready(r.is_some()))
+            .count()
+            .await;
+        served += ok as u64;
+        samples.push(rss());
+    }
+    server.stop(true).await;
+    apitally.shutdown().await;
+    eprintln!("RSS samples (kB): {samples:?}");
+    assert_eq!(served, 18_000);
+    assert_eq!(hub.tallied("/consumer"), served);
+    let third = samples.len() / 3;
+    let first: u64 = samples[..third].iter().sum::<u64>() / third as u64;
+    let last: u64 = samples[samples.len() - third..].iter().sum::<u64>() / third as u64;
+    // Flat: the last third within 10 % (plus 4 MB of allocator noise) of the first.
+    assert!(last <= first + first / 10 + 4 * 1024, "RSS {samples:?}");
+}

@@ -79,6 +79,10 @@ impl Received {
 
 #[derive(Default)]
 struct State {
+    /// When set, syncs are only tallied (request counts per path), not kept: for load tests
+    /// that watch the process's memory.
+    tally_only: std::sync::atomic::AtomicBool,
+    tally: Mutex<HashMap<String, u64>>,
     received: Mutex<Vec<Received>>,
     scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
     defaults: Mutex<HashMap<String, Reply>>,
@@ -102,6 +106,27 @@ impl TestHub {
     /// Starts a hub on a free port of 127.0.0.1.
     pub fn start() -> Self {
         Self::start_on(0)
+    }
+
+    /// Starts a hub that only tallies `request_count` per path of accepted syncs (each
+    /// `message_uuid` once) and keeps nothing else, so that its memory stays flat.
+    pub fn start_tallying() -> Self {
+        let hub = Self::start_on(0);
+        hub.state
+            .tally_only
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        hub
+    }
+
+    /// The tally of a hub from [`start_tallying`](Self::start_tallying) for one path.
+    pub fn tallied(&self, path: &str) -> u64 {
+        self.state
+            .tally
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Starts a hub on the given port of 127.0.0.1 (0 for any free port).
@@ -261,6 +286,21 @@ async fn handle(
         .and_then(VecDeque::pop_front)
         .or_else(|| state.defaults.lock().unwrap().get(&endpoint).cloned())
         .unwrap_or(Reply::Status(202));
+    if state.tally_only.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) {
+            let mut tally = state.tally.lock().unwrap();
+            let uuid = format!("uuid:{}", json["message_uuid"].as_str().unwrap_or_default());
+            if endpoint == "sync" && !tally.contains_key(&uuid) {
+                tally.insert(uuid, 1);
+                for r in json["requests"].as_array().into_iter().flatten() {
+                    *tally
+                        .entry(r["path"].as_str().unwrap_or_default().to_owned())
+                        .or_default() += r["request_count"].as_u64().unwrap_or(0);
+                }
+            }
+        }
+        return HttpResponse::Accepted().finish();
+    }
     let json = serde_json::from_slice(&body).ok();
     let lines = if endpoint == "log" {
         let mut text = String::new();
