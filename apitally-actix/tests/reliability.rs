@@ -17,8 +17,8 @@ use apitally_actix::{Apitally, Consumer, ConsumerExt, RequestLoggingConfig, Requ
 use common::{config, count, TestHub};
 
 /// A hub that misbehaves at the TCP level: `GARBAGE` answers bytes that are not HTTP, `CLOSE`
-/// closes the connection without answering, `SLOW` answers after longer than the client's
-/// timeout.
+/// closes the connection without answering, `PARTIAL` closes it in the middle of the response,
+/// `SLOW` answers after longer than the client's timeout.
 struct FaultyHub {
     stop: Arc<AtomicBool>,
     mode: Arc<AtomicU8>,
@@ -28,6 +28,7 @@ struct FaultyHub {
 const GARBAGE: u8 = 0;
 const CLOSE: u8 = 1;
 const SLOW: u8 = 2;
+const PARTIAL: u8 = 3;
 
 impl FaultyHub {
     fn start(port: u16) -> Self {
@@ -49,6 +50,10 @@ impl FaultyHub {
                                 let _ = conn.write_all(b"\x00\xffNOT HTTP AT ALL\r\n\r\n{{{");
                             }
                             CLOSE => {}
+                            PARTIAL => {
+                                // Closes in the middle of the response head.
+                                let _ = conn.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Le");
+                            }
                             _ => std::thread::sleep(Duration::from_millis(900)),
                         }
                     }
@@ -121,7 +126,7 @@ async fn hub_faults_never_touch_the_app_and_lose_nothing() {
     let (server, app_port) = spawn_server(apitally.clone()).await;
     let client = awc::Client::default();
     let mut served = 0u64;
-    for mode in [GARBAGE, CLOSE, SLOW] {
+    for mode in [GARBAGE, CLOSE, PARTIAL, SLOW] {
         faulty.mode.store(mode, Ordering::Relaxed);
         for n in 0..150 {
             let mut res = client
@@ -379,5 +384,49 @@ async fn sustained_load_gives_exact_totals_and_flat_memory() {
     let first: u64 = samples[..third].iter().sum::<u64>() / third as u64;
     let last: u64 = samples[samples.len() - third..].iter().sum::<u64>() / third as u64;
     // Flat: the last third within 10 % (plus 4 MB of allocator noise) of the first.
+    assert!(last <= first + first / 10 + 4 * 1024, "RSS {samples:?}");
+}
+
+/// A million distinct unmatched paths (in-process, ~10 s in a debug build): none becomes a key,
+/// memory stays flat.
+#[actix_web::test]
+async fn a_million_unmatched_paths_add_nothing() {
+    let hub = TestHub::start_tallying();
+    let apitally = Apitally::try_new(config(&hub)).unwrap();
+    let app = actix_web::test::init_service(
+        App::new()
+            .wrap(apitally.clone())
+            .route("/ok/{n}", web::get().to(|| async { "ok" })),
+    )
+    .await;
+    let rss = || {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let mut samples = Vec::new();
+    for i in 0..1_000_000u32 {
+        let req = actix_web::test::TestRequest::get()
+            .uri(&format!("/bot/{i}/wp-login.php"))
+            .to_request();
+        let res = actix_web::test::call_service(&app, req).await;
+        assert_eq!(res.status(), 404);
+        if i % 100_000 == 0 {
+            samples.push(rss());
+        }
+    }
+    actix_web::test::call_service(
+        &app,
+        actix_web::test::TestRequest::get()
+            .uri("/ok/1")
+            .to_request(),
+    )
+    .await;
+    apitally.shutdown().await;
+    assert_eq!(hub.tallied("/ok/{n}"), 1);
+    let (first, last) = (samples[1], *samples.last().unwrap());
     assert!(last <= first + first / 10 + 4 * 1024, "RSS {samples:?}");
 }
