@@ -116,6 +116,7 @@ async fn hub_faults_never_touch_the_app_and_lose_nothing() {
     let apitally = Apitally::try_new(
         config(&TestHub::start())
             .hub_base_url(format!("http://127.0.0.1:{port}"))
+            .request_logging(RequestLoggingConfig::new().log_request_headers(true))
             .__client(|c| {
                 c.__sync_interval(Duration::from_millis(200))
                     .__request_timeout(Duration::from_millis(400))
@@ -130,7 +131,11 @@ async fn hub_faults_never_touch_the_app_and_lose_nothing() {
         faulty.mode.store(mode, Ordering::Relaxed);
         for n in 0..150 {
             let mut res = client
-                .get(format!("http://127.0.0.1:{app_port}/ok/{n}"))
+                .get(format!(
+                    "http://127.0.0.1:{app_port}/ok/{n}?token=TOPSECRET"
+                ))
+                .insert_header(("authorization", "Bearer TOPSECRET"))
+                .insert_header(("cookie", "session=TOPSECRET"))
                 .send()
                 .await
                 .unwrap();
@@ -156,6 +161,16 @@ async fn hub_faults_never_touch_the_app_and_lose_nothing() {
     apitally.shutdown().await;
     assert_eq!(count(&hub, "GET", "/ok/{n}", Some(200), None), served);
     assert!(apitally.client().instance_uuid().is_some());
+    // The request logs kept through the faults arrive too, with every secret masked.
+    let lines: Vec<serde_json::Value> = hub
+        .received_at("log")
+        .into_iter()
+        .filter(|r| r.accepted())
+        .flat_map(|r| r.lines)
+        .collect();
+    assert_eq!(lines.len() as u64, served);
+    let all = serde_json::to_string(&lines).unwrap();
+    assert!(!all.contains("TOPSECRET"));
 }
 
 #[actix_web::test]

@@ -353,13 +353,24 @@ impl RequestLogger {
                     }
                 }
             }
+            // Written in chunks of at most a file's size, so that a large batch is spread over
+            // files of the right size.
+            if lines.len() as u64 >= self.config.max_file_size {
+                self.write_lines(&lines, count);
+                lines.clear();
+                count = 0;
+            }
         }
+        self.write_lines(&lines, count);
         self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+    }
+
+    fn write_lines(&self, lines: &[u8], count: usize) {
         if count == 0 || !self.is_logging() {
             return;
         }
         let mut files = lock(&self.files);
-        if let Err(err) = self.append(&mut files, &lines, count) {
+        if let Err(err) = self.append(&mut files, lines, count) {
             log::warn!(target: "apitally", "apitally: cannot write request logs: {err}");
             return;
         }
