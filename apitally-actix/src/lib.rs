@@ -47,6 +47,8 @@
 //! to also print debug lines to stderr.
 
 mod body;
+#[cfg(feature = "tracing")]
+mod capture;
 mod config;
 mod errors;
 mod ext;
@@ -102,6 +104,9 @@ pub use apitally_core::{
     RequestLoggingConfig, RequestRecord, ServerError, ValidationError,
 };
 
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use self::capture::{tracing_layer, ApitallyLayer};
 pub use self::{
     body::ApitallyBody,
     config::ApitallyConfig,

@@ -99,6 +99,31 @@ pub(crate) enum RequestBody {
     TooLarge,
 }
 
+#[cfg(feature = "tracing")]
+pub(crate) use crate::capture::RequestTrace as Trace;
+
+/// Without the `tracing` feature there is nothing to capture.
+#[cfg(not(feature = "tracing"))]
+pub(crate) enum Trace {}
+
+#[cfg(not(feature = "tracing"))]
+impl Trace {
+    pub(crate) fn start(_logs: bool, _traces: bool) -> Option<Self> {
+        None
+    }
+
+    pub(crate) fn finish(
+        self,
+        _root_name: String,
+    ) -> (
+        Vec<apitally_core::CapturedLog>,
+        Vec<apitally_core::CapturedSpan>,
+        Option<String>,
+    ) {
+        match self {}
+    }
+}
+
 /// What request logging takes from the request when it starts (so that a request whose
 /// `HttpRequest` is gone, after a panic, can still be logged).
 pub(crate) struct LogStart {
@@ -108,14 +133,22 @@ pub(crate) struct LogStart {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) content_type: Option<String>,
     pub(crate) user_agent: Option<String>,
+    /// The request's root span, when logs or traces are captured.
+    pub(crate) trace: Option<Trace>,
 }
 
 impl LogStart {
     pub(crate) fn new(
         req: &actix_web::dev::ServiceRequest,
         request_body: RequestBody,
-        log_headers: bool,
+        config: &apitally_core::RequestLoggingConfig,
     ) -> Self {
+        let log_headers = config.logs_request_headers();
+        let trace = if config.captures_logs() || config.captures_traces() {
+            Trace::start(config.captures_logs(), config.captures_traces())
+        } else {
+            None
+        };
         let headers = req.headers();
         let url = {
             let info = req.connection_info();
@@ -142,6 +175,7 @@ impl LogStart {
             },
             content_type: header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
             user_agent: header_str(headers, header::USER_AGENT).map(str::to_owned),
+            trace,
         }
     }
 }
@@ -210,6 +244,17 @@ pub(crate) struct LogEnd<'a> {
 
 pub(crate) fn build_item(head: LogHead, end: LogEnd<'_>) -> RequestLogItem {
     let start = head.start;
+    let (logs, spans, trace_id) = match start.trace {
+        Some(trace) => {
+            let target = end.route.unwrap_or_else(|| {
+                let rest = start.url.split_once("://").map_or("", |(_, r)| r);
+                let path = rest.find('/').map_or("/", |i| &rest[i..]);
+                path.split('?').next().unwrap_or(path)
+            });
+            trace.finish(format!("{} {target}", end.method))
+        }
+        None => Default::default(),
+    };
     let request_body = match start.request_body {
         RequestBody::None => None,
         RequestBody::TooLarge => Some(BODY_TOO_LARGE.to_vec()),
@@ -241,6 +286,9 @@ pub(crate) fn build_item(head: LogHead, end: LogEnd<'_>) -> RequestLogItem {
         request_content_type: start.content_type,
         response_content_type: head.content_type,
         user_agent: start.user_agent,
+        logs,
+        spans,
+        trace_id,
     }
 }
 

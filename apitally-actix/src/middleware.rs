@@ -318,7 +318,7 @@ where
                     capture = Some(Rc::clone(&shared_capture));
                     RequestBody::Captured(shared_capture)
                 };
-                LogStart::new(&req, request_body, logger.config().logs_request_headers())
+                LogStart::new(&req, request_body, logger.config())
             });
         let counter = (content_length.is_none() && is_chunked(&req)).then(|| Rc::new(Cell::new(0)));
         if counter.is_some() || capture.is_some() {
@@ -386,6 +386,15 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut fut = this.fut;
+        // Inside the request's root span while the handler runs, when logs or traces are
+        // captured, so that its events and spans are attributed to it.
+        #[cfg(feature = "tracing")]
+        let entered = this
+            .start
+            .as_ref()
+            .and_then(|s| s.log.as_ref())
+            .and_then(|l| l.trace.as_ref())
+            .map(|t| t.span().enter());
         let outcome: Result<Inner<B>, Box<dyn std::any::Any + Send>> = if *this.catch_panics {
             match errors::in_request(|| catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))) {
                 Ok(Poll::Pending) => return Poll::Pending,
@@ -398,6 +407,8 @@ where
                 Poll::Ready(result) => Ok(result),
             }
         };
+        #[cfg(feature = "tracing")]
+        drop(entered);
         let Some(start) = this.start.take() else {
             // Not measured (OPTIONS, or the client is disabled); no panic was caught either.
             return Poll::Ready(match outcome {

@@ -54,6 +54,7 @@ fn item(body: &[u8]) -> RequestLogItem {
         request_content_type: Some("application/json".into()),
         response_content_type: Some("application/json".into()),
         user_agent: Some("curl/8.5.0".into()),
+        ..Default::default()
     }
 }
 

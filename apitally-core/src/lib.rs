@@ -51,9 +51,10 @@ pub use self::{
     metrics::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS},
     record::{RequestRecord, ServerError, ValidationError},
     request_log::{
-        forwarded_https, is_supported_content_type, LoggedException, LoggedRequest, LoggedResponse,
-        RequestLogItem, RequestLogger, RequestLoggingConfig, BODY_MASKED, BODY_TOO_LARGE,
-        MAX_BODY_SIZE,
+        forwarded_https, is_supported_content_type, truncate_log_message, CapturedLog,
+        CapturedSpan, LoggedException, LoggedRequest, LoggedResponse, RequestLogItem,
+        RequestLogger, RequestLoggingConfig, BODY_MASKED, BODY_TOO_LARGE, MAX_BODY_SIZE,
+        MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,
     },
 };
 

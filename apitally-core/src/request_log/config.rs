@@ -43,6 +43,8 @@ pub struct RequestLoggingConfig {
     pub(crate) log_response_headers: bool,
     pub(crate) log_response_body: bool,
     pub(crate) log_exception: bool,
+    pub(crate) capture_logs: bool,
+    pub(crate) capture_traces: bool,
     pub(crate) mask_query_params: Vec<String>,
     pub(crate) mask_headers: Vec<String>,
     pub(crate) mask_body_fields: Vec<String>,
@@ -63,6 +65,8 @@ impl fmt::Debug for RequestLoggingConfig {
             .field("log_response_headers", &self.log_response_headers)
             .field("log_response_body", &self.log_response_body)
             .field("log_exception", &self.log_exception)
+            .field("capture_logs", &self.capture_logs)
+            .field("capture_traces", &self.capture_traces)
             .field("mask_query_params", &self.mask_query_params)
             .field("mask_headers", &self.mask_headers)
             .field("mask_body_fields", &self.mask_body_fields)
@@ -91,6 +95,8 @@ impl RequestLoggingConfig {
             log_response_headers: true,
             log_response_body: false,
             log_exception: true,
+            capture_logs: false,
+            capture_traces: false,
             mask_query_params: Vec::new(),
             mask_headers: Vec::new(),
             mask_body_fields: Vec::new(),
@@ -138,6 +144,32 @@ impl RequestLoggingConfig {
     pub fn log_exception(mut self, on: bool) -> Self {
         self.log_exception = on;
         self
+    }
+
+    /// Whether application log records (`tracing` events, and `log` records through
+    /// `tracing-log`) emitted while a request is handled are attached to its log line. Needs the
+    /// adapter's tracing layer. Defaults to false.
+    pub fn capture_logs(mut self, on: bool) -> Self {
+        self.capture_logs = on;
+        self
+    }
+
+    /// Whether the request's trace (a root span `METHOD /route` and the `tracing` spans created
+    /// inside it) is attached to its log line. Needs the adapter's tracing layer. Defaults to
+    /// false.
+    pub fn capture_traces(mut self, on: bool) -> Self {
+        self.capture_traces = on;
+        self
+    }
+
+    /// Whether log records are captured.
+    pub fn captures_logs(&self) -> bool {
+        self.capture_logs
+    }
+
+    /// Whether traces are captured.
+    pub fn captures_traces(&self) -> bool {
+        self.capture_traces
     }
 
     /// Extra regexes for query parameter names to mask (case-insensitive, anywhere in the name),

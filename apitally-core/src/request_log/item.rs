@@ -51,6 +51,64 @@ pub struct LoggedException {
     pub traceback: String,
 }
 
+/// An application log record emitted while a request was handled (protocol.md §10).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CapturedLog {
+    /// Unix epoch seconds.
+    pub timestamp: f64,
+    /// The logger: the event's target (module path).
+    pub logger: String,
+    /// `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR`.
+    pub level: String,
+    /// The message, with the other fields appended as `key=value`; at most 2048 characters.
+    pub message: String,
+    /// The source file, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The source line, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+/// A span of the request's trace (protocol.md §11).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CapturedSpan {
+    /// 16 lowercase hex digits.
+    pub span_id: String,
+    /// The parent's id; `None` for the request's root span.
+    pub parent_span_id: Option<String>,
+    /// The name (the root span's is `METHOD /route`).
+    pub name: String,
+    /// `INTERNAL`, `SERVER`, `CLIENT`, `PRODUCER` or `CONSUMER`.
+    pub kind: String,
+    /// Unix epoch nanoseconds.
+    pub start_time: u64,
+    /// Unix epoch nanoseconds.
+    pub end_time: u64,
+    /// `OK` or `ERROR` when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Attributes (the span's fields).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Longest captured log message, in characters.
+pub const MAX_LOG_MESSAGE_CHARS: usize = 2048;
+/// Most log records (and spans) kept per request.
+pub const MAX_CAPTURED_PER_REQUEST: usize = 1000;
+
+/// Cuts a log message to 2048 characters: the first 2033 and `... (truncated)`.
+pub fn truncate_log_message(message: &mut String) {
+    const SUFFIX: &str = "... (truncated)";
+    if message.chars().count() > MAX_LOG_MESSAGE_CHARS {
+        let keep =
+            crate::consumer::truncate_chars(message, MAX_LOG_MESSAGE_CHARS - SUFFIX.len()).len();
+        message.truncate(keep);
+        message.push_str(SUFFIX);
+    }
+}
+
 /// A request to log, built by the adapter on the request path.
 #[derive(Debug, Clone, Default)]
 pub struct RequestLogItem {
@@ -66,6 +124,12 @@ pub struct RequestLogItem {
     pub response_content_type: Option<String>,
     /// The request's `User-Agent`, for the user-agent exclusions.
     pub user_agent: Option<String>,
+    /// Application log records captured while the request was handled.
+    pub logs: Vec<CapturedLog>,
+    /// Spans of the request's trace.
+    pub spans: Vec<CapturedSpan>,
+    /// The trace id, 32 lowercase hex digits, when traces are captured.
+    pub trace_id: Option<String>,
 }
 
 impl RequestLogItem {
@@ -82,6 +146,12 @@ impl RequestLogItem {
                 .exception
                 .as_ref()
                 .map_or(0, |e| e.message.len() + e.traceback.len())
+            + self
+                .logs
+                .iter()
+                .map(|l| l.message.len() + 96)
+                .sum::<usize>()
+            + self.spans.len() * 160
     }
 }
 
@@ -136,6 +206,12 @@ struct Line<'a> {
     response: ResponseLine<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exception: Option<&'a LoggedException>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    logs: &'a [CapturedLog],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    spans: &'a [CapturedSpan],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a str>,
 }
 
 /// Serialises one item as a compact JSON line with a fresh UUID, applying the empty-value rule
@@ -163,8 +239,27 @@ pub(crate) fn to_line(item: &RequestLogItem, out: &mut Vec<u8>) -> serde_json::R
             body: &s.body,
         },
         exception: item.exception.as_ref(),
+        logs: &item.logs,
+        spans: &item.spans,
+        trace_id: item.trace_id.as_deref(),
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.push(b'\n');
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_messages_are_cut_at_2048_chars() {
+        let mut short = "ok".to_owned();
+        truncate_log_message(&mut short);
+        assert_eq!(short, "ok");
+        let mut long = "ü".repeat(3000);
+        truncate_log_message(&mut long);
+        assert_eq!(long.chars().count(), 2048);
+        assert!(long.ends_with("ü... (truncated)"));
+    }
 }

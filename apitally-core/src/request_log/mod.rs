@@ -8,7 +8,10 @@ pub(crate) mod mask;
 pub(crate) use self::logger::MAX_FILES_PER_CYCLE;
 pub use self::{
     config::RequestLoggingConfig,
-    item::{LoggedException, LoggedRequest, LoggedResponse, RequestLogItem},
+    item::{
+        truncate_log_message, CapturedLog, CapturedSpan, LoggedException, LoggedRequest,
+        LoggedResponse, RequestLogItem, MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,
+    },
     logger::{
         forwarded_https, is_supported_content_type, RequestLogger, BODY_MASKED, BODY_TOO_LARGE,
         MAX_BODY_SIZE,

@@ -1,0 +1,335 @@
+//! For the tracing layer, see [`tracing_layer`].
+
+use std::{
+    cell::RefCell,
+    fmt::Write as _,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use apitally_core::{truncate_log_message, CapturedLog, CapturedSpan, MAX_CAPTURED_PER_REQUEST};
+use serde_json::{Map, Value};
+use tracing::{
+    field::{Field, Visit},
+    span::{Attributes, Id, Record},
+    Event, Subscriber,
+};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::{layer::Context, registry::LookupSpan, Layer};
+
+/// Name of the root span the middleware opens for each logged request.
+pub(crate) const ROOT_SPAN: &str = "apitally.request";
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn hex_id(bits: u64) -> String {
+    format!("{bits:016x}")
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What one request collects: its log records and finished spans, bounded.
+struct RequestCapture {
+    capture_logs: bool,
+    capture_traces: bool,
+    trace_id: String,
+    root_id: String,
+    root_name: Mutex<String>,
+    logs: Mutex<Vec<CapturedLog>>,
+    spans: Mutex<Vec<CapturedSpan>>,
+}
+
+thread_local! {
+    /// Hands the capture to the layer while the root span is being created on this thread.
+    static PENDING: RefCell<Option<Arc<RequestCapture>>> = const { RefCell::new(None) };
+}
+
+/// The root span of one request and what the layer collects under it.
+pub(crate) struct RequestTrace {
+    span: tracing::Span,
+    capture: Arc<RequestCapture>,
+}
+
+impl RequestTrace {
+    /// Opens the root span; `None` when no [`tracing_layer`] is installed (nothing would be
+    /// collected).
+    pub(crate) fn start(capture_logs: bool, capture_traces: bool) -> Option<Self> {
+        let capture = Arc::new(RequestCapture {
+            capture_logs,
+            capture_traces,
+            trace_id: format!("{:032x}", fastrand::u128(1..)),
+            root_id: hex_id(fastrand::u64(1..)),
+            root_name: Mutex::new(String::new()),
+            logs: Mutex::new(Vec::new()),
+            spans: Mutex::new(Vec::new()),
+        });
+        PENDING.with(|p| *p.borrow_mut() = Some(Arc::clone(&capture)));
+        let span = tracing::info_span!(target: "apitally", "apitally.request");
+        // The layer takes the capture in `on_new_span`; if it is still here, no layer ran.
+        if PENDING.with(|p| p.borrow_mut().take()).is_some() {
+            return None;
+        }
+        Some(Self { span, capture })
+    }
+
+    /// The root span, entered while the request's handler runs.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Closes the root span (named `METHOD /route`) and returns what was collected: log
+    /// records, spans and the trace id.
+    pub(crate) fn finish(
+        self,
+        root_name: String,
+    ) -> (Vec<CapturedLog>, Vec<CapturedSpan>, Option<String>) {
+        *lock(&self.capture.root_name) = root_name;
+        // The root closes when its last handle goes (children still open keep it open; their
+        // spans are then not part of this line).
+        drop(self.span);
+        let logs = std::mem::take(&mut *lock(&self.capture.logs));
+        let spans = std::mem::take(&mut *lock(&self.capture.spans));
+        let trace_id = self
+            .capture
+            .capture_traces
+            .then(|| self.capture.trace_id.clone());
+        (logs, spans, trace_id)
+    }
+}
+
+/// Per-span state kept in the registry's extensions for spans inside a request.
+struct SpanState {
+    capture: Arc<RequestCapture>,
+    span_id: String,
+    parent_id: Option<String>,
+    name: &'static str,
+    start_ns: u64,
+    attributes: Map<String, Value>,
+    kind: Option<String>,
+    status: Option<String>,
+    is_root: bool,
+}
+
+/// Collects fields: the message, the others as `key=value` text or JSON attributes.
+#[derive(Default)]
+struct Fields {
+    message: String,
+    rest: String,
+    attributes: Map<String, Value>,
+    kind: Option<String>,
+    status: Option<String>,
+}
+
+impl Fields {
+    fn put(&mut self, field: &Field, value: Value, text: &dyn std::fmt::Display) {
+        let name = field.name();
+        match name {
+            "message" => self.message = text.to_string(),
+            "otel.kind" => self.kind = Some(text.to_string().to_ascii_uppercase()),
+            "otel.status_code" => self.status = Some(text.to_string().to_ascii_uppercase()),
+            n if n.starts_with("log.") || n.starts_with("otel.") => {}
+            _ => {
+                let _ = write!(self.rest, " {name}={text}");
+                self.attributes.insert(name.to_owned(), value);
+            }
+        }
+    }
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        self.put(field, Value::String(text.clone()), &text);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::String(value.to_owned()), &value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.into(), &value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, value.into(), &value);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, value.into(), &value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, value.into(), &value);
+    }
+}
+
+/// The [`tracing_subscriber`] layer that attaches application logs and spans to request logs;
+/// see [`tracing_layer`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApitallyLayer {
+    _private: (),
+}
+
+/// A `tracing_subscriber` layer that collects, for each logged request, the `tracing` events
+/// (and `log` records bridged with `tracing_log::LogTracer`) and the spans emitted while it is
+/// handled, when request logging has `capture_logs` / `capture_traces` on. Add it next to your
+/// own layers; apps without it are unaffected.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+///
+/// tracing_subscriber::registry()
+///     .with(apitally_actix::tracing_layer())
+///     // .with(tracing_subscriber::fmt::layer())
+///     .init();
+/// ```
+///
+/// Each request handled with capture on runs inside a root span `apitally.request` (INFO, target
+/// `apitally`), named `METHOD /route` in the request log. Events from other requests running on
+/// the same worker are never mixed in: they belong to their own request's span. Work spawned with
+/// `.instrument(Span::current())` stays in the request. Per request at most 1,000 log records
+/// and 1,000 spans are kept, messages are cut to 2,048 characters, and nothing is retained once
+/// the request's log line is built.
+pub fn tracing_layer() -> ApitallyLayer {
+    ApitallyLayer::default()
+}
+
+impl<S> Layer<S> for ApitallyLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let meta = attrs.metadata();
+        if meta.target() == "apitally" && meta.name() == ROOT_SPAN {
+            if let Some(capture) = PENDING.with(|p| p.borrow_mut().take()) {
+                let span_id = capture.root_id.clone();
+                span.extensions_mut().insert(SpanState {
+                    capture,
+                    span_id,
+                    parent_id: None,
+                    name: ROOT_SPAN,
+                    start_ns: now_ns(),
+                    attributes: Map::new(),
+                    kind: None,
+                    status: None,
+                    is_root: true,
+                });
+            }
+            return;
+        }
+        let Some(parent) = span.parent() else {
+            return;
+        };
+        let inherited = parent
+            .extensions()
+            .get::<SpanState>()
+            .map(|s| (Arc::clone(&s.capture), s.span_id.clone()));
+        if let Some((capture, parent_id)) = inherited {
+            let mut fields = Fields::default();
+            if capture.capture_traces {
+                attrs.record(&mut fields);
+            }
+            span.extensions_mut().insert(SpanState {
+                capture,
+                span_id: hex_id(fastrand::u64(1..)),
+                parent_id: Some(parent_id),
+                name: meta.name(),
+                start_ns: now_ns(),
+                attributes: fields.attributes,
+                kind: fields.kind,
+                status: fields.status,
+                is_root: false,
+            });
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        if let Some(state) = ext.get_mut::<SpanState>() {
+            if state.capture.capture_traces {
+                let mut fields = Fields::default();
+                values.record(&mut fields);
+                state.attributes.extend(fields.attributes);
+                state.kind = fields.kind.or(state.kind.take());
+                state.status = fields.status.or(state.status.take());
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let ext = span.extensions();
+        let Some(state) = ext.get::<SpanState>() else {
+            return;
+        };
+        let capture = &state.capture;
+        if !capture.capture_logs {
+            return;
+        }
+        let mut logs = lock(&capture.logs);
+        if logs.len() >= MAX_CAPTURED_PER_REQUEST {
+            return;
+        }
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let mut message = fields.message;
+        message.push_str(&fields.rest);
+        truncate_log_message(&mut message);
+        logs.push(CapturedLog {
+            timestamp: (now_ns() / 1_000_000) as f64 / 1000.0,
+            logger: meta.target().to_owned(),
+            level: meta.level().as_str().to_owned(),
+            message,
+            file: meta.file().map(str::to_owned),
+            line: meta.line(),
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+            return;
+        };
+        let capture = &state.capture;
+        if !capture.capture_traces {
+            return;
+        }
+        let mut spans = lock(&capture.spans);
+        if spans.len() >= MAX_CAPTURED_PER_REQUEST {
+            return;
+        }
+        let name = if state.is_root {
+            lock(&capture.root_name).clone()
+        } else {
+            state.name.to_owned()
+        };
+        spans.push(CapturedSpan {
+            span_id: state.span_id,
+            parent_span_id: state.parent_id,
+            name,
+            kind: state.kind.unwrap_or_else(|| "INTERNAL".to_owned()),
+            start_time: state.start_ns,
+            end_time: now_ns(),
+            status: state.status,
+            attributes: state.attributes,
+        });
+    }
+}

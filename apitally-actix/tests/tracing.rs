@@ -1,0 +1,257 @@
+//! Application logs and trace spans in request logs, through `apitally_actix::tracing_layer()`.
+#![cfg(feature = "tracing")]
+
+mod common;
+
+use std::{sync::Once, time::Duration};
+
+use actix_web::{test, web, App, HttpResponse};
+use apitally_actix::{Apitally, RequestLoggingConfig};
+use common::TestHub;
+use serde_json::Value;
+use tracing::Instrument;
+use tracing_subscriber::prelude::*;
+
+fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        tracing_log::LogTracer::init().unwrap();
+        tracing_subscriber::registry()
+            .with(apitally_actix::tracing_layer())
+            .init();
+    });
+}
+
+fn lines(hub: &TestHub) -> Vec<Value> {
+    hub.received_at("log")
+        .into_iter()
+        .filter(|r| r.accepted())
+        .flat_map(|r| r.lines)
+        .collect()
+}
+
+fn line<'a>(lines: &'a [Value], path: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["request"]["url"].as_str().unwrap().ends_with(path))
+        .unwrap_or_else(|| panic!("no line for {path}"))
+}
+
+fn messages(line: &Value) -> Vec<String> {
+    line["logs"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .map(|r| r["message"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn logs_and_spans_are_attached_to_their_own_request() {
+    init();
+    let hub = TestHub::start();
+    let apitally = Apitally::try_new(
+        common::config(&hub).request_logging(
+            RequestLoggingConfig::new()
+                .capture_logs(true)
+                .capture_traces(true),
+        ),
+    )
+    .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(apitally.clone())
+            .route(
+                "/interleaved/{who}",
+                web::get().to(|who: web::Path<String>| async move {
+                    tracing::info!(step = 1, "{who} first");
+                    actix_rt::time::sleep(Duration::from_millis(30)).await;
+                    tracing::warn!("{who} second");
+                    actix_rt::time::sleep(Duration::from_millis(30)).await;
+                    log::error!("{who} third via log");
+                    HttpResponse::Ok().finish()
+                }),
+            )
+            .route(
+                "/nested",
+                web::get().to(|| async {
+                    let outer = tracing::info_span!("service.load", item = 7);
+                    async {
+                        let db = tracing::info_span!(
+                            "db.query",
+                            db.system = "postgresql",
+                            otel.kind = "client",
+                            otel.status_code = "ok"
+                        );
+                        let _g = db.enter();
+                        tracing::debug!("inside the query");
+                    }
+                    .instrument(outer)
+                    .await;
+                    // Spawned work that carries the request's span is part of it.
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    actix_web::rt::spawn(
+                        async move {
+                            tracing::info!("from a spawned task");
+                            tx.send(()).unwrap();
+                        }
+                        .instrument(tracing::Span::current()),
+                    )
+                    .await
+                    .unwrap();
+                    rx.recv().unwrap();
+                    HttpResponse::Ok().finish()
+                }),
+            )
+            .route(
+                "/many",
+                web::get().to(|| async {
+                    for i in 0..1_100 {
+                        tracing::info!("event {i}");
+                    }
+                    tracing::info!("{}", "x".repeat(5_000));
+                    HttpResponse::Ok().finish()
+                }),
+            ),
+    )
+    .await;
+    // Two requests at once on one worker, their log lines interleaved in time.
+    let a = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/interleaved/alice")
+            .to_request(),
+    );
+    let b = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/interleaved/bob")
+            .to_request(),
+    );
+    let (ra, rb) = futures_util::future::join(a, b).await;
+    drop((ra, rb));
+    // Outside any request: not captured anywhere.
+    tracing::info!("outside any request");
+    test::call_and_read_body(&app, test::TestRequest::get().uri("/nested").to_request()).await;
+    test::call_and_read_body(&app, test::TestRequest::get().uri("/many").to_request()).await;
+    apitally.shutdown().await;
+
+    let lines = lines(&hub);
+    let alice = line(&lines, "/interleaved/alice");
+    let bob = line(&lines, "/interleaved/bob");
+    assert_eq!(
+        messages(alice),
+        ["alice first step=1", "alice second", "alice third via log"]
+    );
+    assert_eq!(
+        messages(bob),
+        ["bob first step=1", "bob second", "bob third via log"]
+    );
+    let first = &alice["logs"][0];
+    assert_eq!(first["level"], "INFO");
+    assert_eq!(first["logger"], "tracing");
+    assert!(first["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("tests/tracing.rs"));
+    assert!(first["line"].as_u64().unwrap() > 0);
+    assert!(first["timestamp"].as_f64().unwrap() > 1.7e9);
+    let bridged = &alice["logs"][2];
+    assert_eq!(bridged["level"], "ERROR");
+    assert_eq!(bridged["logger"], "tracing");
+    assert!(bridged["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("tests/tracing.rs"));
+    let all = serde_json::to_string(&lines).unwrap();
+    assert!(!all.contains("outside any request"));
+
+    let nested = line(&lines, "/nested");
+    assert_eq!(
+        messages(nested),
+        ["inside the query", "from a spawned task"]
+    );
+    let trace_id = nested["trace_id"].as_str().unwrap();
+    assert_eq!(trace_id.len(), 32);
+    assert!(trace_id
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert_ne!(alice["trace_id"], nested["trace_id"]);
+    let spans = nested["spans"].as_array().unwrap();
+    let by_name = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {spans:#?}"))
+    };
+    let root = by_name("GET /nested");
+    let outer = by_name("service.load");
+    let db = by_name("db.query");
+    assert_eq!(root["parent_span_id"], Value::Null);
+    assert_eq!(root["kind"], "INTERNAL");
+    assert_eq!(outer["parent_span_id"], root["span_id"]);
+    assert_eq!(db["parent_span_id"], outer["span_id"]);
+    assert_eq!(db["kind"], "CLIENT");
+    assert_eq!(db["status"], "OK");
+    assert_eq!(db["attributes"]["db.system"], "postgresql");
+    assert_eq!(outer["attributes"]["item"], 7);
+    for s in spans {
+        assert_eq!(s["span_id"].as_str().unwrap().len(), 16);
+        assert!(s["start_time"].as_u64().unwrap() <= s["end_time"].as_u64().unwrap());
+    }
+    let t = |s: &Value, k: &str| s[k].as_u64().unwrap();
+    assert!(t(root, "start_time") <= t(outer, "start_time"));
+    assert!(
+        t(outer, "start_time") <= t(db, "start_time") && t(db, "end_time") <= t(outer, "end_time")
+    );
+    assert!(t(outer, "end_time") <= t(root, "end_time"));
+
+    let many = line(&lines, "/many");
+    let logs = many["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 1_000);
+    assert_eq!(logs[999]["message"], "event 999");
+}
+
+#[actix_web::test]
+async fn long_messages_are_truncated_and_nothing_is_captured_when_off() {
+    init();
+    let hub = TestHub::start();
+    let apitally = Apitally::try_new(
+        common::config(&hub).request_logging(RequestLoggingConfig::new().capture_logs(true)),
+    )
+    .unwrap();
+    let off_hub = TestHub::start();
+    let off =
+        Apitally::try_new(common::config(&off_hub).request_logging(RequestLoggingConfig::new()))
+            .unwrap();
+    let handler = || async {
+        tracing::info!("{}", "ü".repeat(5_000));
+        HttpResponse::Ok().finish()
+    };
+    let app = test::init_service(
+        App::new()
+            .wrap(apitally.clone())
+            .route("/long", web::get().to(handler)),
+    )
+    .await;
+    let app_off = test::init_service(
+        App::new()
+            .wrap(off.clone())
+            .route("/long", web::get().to(handler)),
+    )
+    .await;
+    test::call_and_read_body(&app, test::TestRequest::get().uri("/long").to_request()).await;
+    test::call_and_read_body(&app_off, test::TestRequest::get().uri("/long").to_request()).await;
+    apitally.shutdown().await;
+    off.shutdown().await;
+    let l = lines(&hub);
+    let message = l[0]["logs"][0]["message"].as_str().unwrap();
+    assert_eq!(message.chars().count(), 2048);
+    assert!(message.ends_with("... (truncated)"));
+    // Traces off: no spans and no trace id.
+    assert!(l[0].get("spans").is_none() && l[0].get("trace_id").is_none());
+    let l = lines(&off_hub);
+    assert!(l[0].get("logs").is_none());
+}
