@@ -2,7 +2,8 @@
 //!
 //! `MODE` is one of `bare`, `prom` (actix-web-prom), `apitally` (metrics only),
 //! `apitally-consumer` (a consumer on every request), `log-headers` (request logging of
-//! headers), `log-bodies` (headers and bodies). `PORT` (default 18080) and `APITALLY_HUB_BASE_URL`
+//! headers), `log-bodies` (headers and bodies), `log-traces` (headers, with logs and traces
+//! captured through the tracing layer). `PORT` (default 18080) and `APITALLY_HUB_BASE_URL`
 //! (the local hub) are read too. `GET /__allocs` answers the number of heap allocations so far.
 
 #![allow(missing_docs)]
@@ -64,6 +65,13 @@ fn apitally_for(mode: &str) -> Option<Apitally> {
                 .log_request_headers(true)
                 .max_buffer_bytes(64 << 20),
         ),
+        "log-traces" => base.request_logging(
+            RequestLoggingConfig::new()
+                .log_request_headers(true)
+                .capture_logs(true)
+                .capture_traces(true)
+                .max_buffer_bytes(64 << 20),
+        ),
         "log-bodies" => base.request_logging(
             RequestLoggingConfig::new()
                 .log_request_headers(true)
@@ -83,6 +91,12 @@ async fn main() -> std::io::Result<()> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(18080);
+    if mode == "log-traces" {
+        use tracing_subscriber::prelude::*;
+        tracing_subscriber::registry()
+            .with(apitally::tracing_layer())
+            .init();
+    }
     let apitally = apitally_for(&mode);
     // Each mode builds its own App type, so that `bare` has no middleware at all.
     macro_rules! serve {

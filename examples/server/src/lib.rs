@@ -55,7 +55,9 @@ pub fn apitally_config(config: ApitallyConfig) -> ApitallyConfig {
             RequestLoggingConfig::new()
                 .log_request_headers(true)
                 .log_request_body(true)
-                .log_response_body(true),
+                .log_response_body(true)
+                .capture_logs(true)
+                .capture_traces(true),
         )
 }
 
@@ -140,6 +142,10 @@ async fn create_item(
         return invalid;
     }
     let id = store.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    // Shown in the request's log line (capture_logs), in a span (capture_traces).
+    let span = tracing::info_span!("store.insert", item.id = id);
+    let _entered = span.enter();
+    tracing::info!(name = %body.name, "creating item {id}");
     let item = Item {
         id,
         name: body.name.clone(),

@@ -13,7 +13,16 @@ const DEMO_CLIENT_ID: &str = "00000000-0000-4000-8000-000000000000";
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Logs to the terminal (INFO and above), and Apitally's layer, which attaches each request's
+    // logs and spans to its request log. `log` records (actix's own) go through tracing-log.
+    {
+        use tracing_subscriber::{filter::LevelFilter, prelude::*};
+        let _ = tracing_log::LogTracer::init();
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_filter(LevelFilter::INFO))
+            .with(apitally::tracing_layer())
+            .init();
+    }
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let real = std::env::var("APITALLY_CLIENT_ID").is_ok_and(|v| !v.trim().is_empty());
     let (config, local_hub) = if real {

@@ -10,6 +10,12 @@ use local_hub::LocalHub;
 
 #[actix_web::test]
 async fn example_reports_to_the_local_hub() {
+    {
+        use tracing_subscriber::prelude::*;
+        tracing_subscriber::registry()
+            .with(apitally::tracing_layer())
+            .init();
+    }
     let hub = LocalHub::start("127.0.0.1:0").unwrap();
     let log_dir = std::env::temp_dir().join(format!("apitally-example-{}", std::process::id()));
     let config = ApitallyConfig::new("00000000-0000-4000-8000-000000000001", "dev")
@@ -193,6 +199,23 @@ async fn example_reports_to_the_local_hub() {
         "the bearer token is masked"
     );
 
+    // The create request's line carries its log record and spans.
+    let create = logs
+        .iter()
+        .find(|l| l["request"]["method"] == "POST" && l["response"]["status_code"] == 201)
+        .unwrap();
+    assert_eq!(create["logs"][0]["message"], "creating item 1 name=Widget");
+    let span_names: Vec<&str> = create["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        span_names.contains(&"POST /items") && span_names.contains(&"store.insert"),
+        "{span_names:?}"
+    );
+
     // The page shows the same.
     let mut page = client.get(format!("{}/", hub.url())).send().await.unwrap();
     let html = String::from_utf8(page.body().await.unwrap().to_vec()).unwrap();
@@ -203,4 +226,5 @@ async fn example_reports_to_the_local_hub() {
     assert!(html.contains("Acme Corp"));
     assert!(html.contains("the database is not reachable"));
     assert!(html.contains("What left the app"));
+    assert!(html.contains("creating item 1") && html.contains("store.insert"));
 }

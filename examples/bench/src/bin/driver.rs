@@ -18,13 +18,14 @@ use std::{
 
 const PORT: u16 = 18080;
 const HUB: &str = "127.0.0.1:18001";
-const MODES: [&str; 6] = [
+const MODES: [&str; 7] = [
     "bare",
     "prom",
     "apitally",
     "apitally-consumer",
     "log-headers",
     "log-bodies",
+    "log-traces",
 ];
 
 struct Args {
