@@ -15,10 +15,13 @@ use tracing_subscriber::prelude::*;
 fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        // Not `init()`: with tracing-subscriber's `tracing-log` feature on (as in this
+        // workspace) it would install the LogTracer a second time.
         tracing_log::LogTracer::init().unwrap();
-        tracing_subscriber::registry()
-            .with(apitally_actix::tracing_layer())
-            .init();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(apitally_actix::tracing_layer()),
+        )
+        .unwrap();
     });
 }
 

@@ -14,10 +14,10 @@ const DEMO_CLIENT_ID: &str = "00000000-0000-4000-8000-000000000000";
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     // Logs to the terminal (INFO and above), and Apitally's layer, which attaches each request's
-    // logs and spans to its request log. `log` records (actix's own) go through tracing-log.
+    // logs and spans to its request log. `init` also routes `log` records (actix's own) into
+    // tracing.
     {
         use tracing_subscriber::{filter::LevelFilter, prelude::*};
-        let _ = tracing_log::LogTracer::init();
         tracing_subscriber::registry()
             .with(tracing_subscriber::fmt::layer().with_filter(LevelFilter::INFO))
             .with(apitally::tracing_layer())
