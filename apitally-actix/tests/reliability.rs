@@ -162,12 +162,7 @@ async fn hub_faults_never_touch_the_app_and_lose_nothing() {
     assert_eq!(count(&hub, "GET", "/ok/{n}", Some(200), None), served);
     assert!(apitally.client().instance_uuid().is_some());
     // The request logs kept through the faults arrive too, with every secret masked.
-    let lines: Vec<serde_json::Value> = hub
-        .received_at("log")
-        .into_iter()
-        .filter(|r| r.accepted())
-        .flat_map(|r| r.lines)
-        .collect();
+    let lines = common::log_lines(&hub);
     assert_eq!(lines.len() as u64, served);
     let all = serde_json::to_string(&lines).unwrap();
     assert!(!all.contains("TOPSECRET"));
@@ -210,14 +205,7 @@ async fn a_million_consumers_and_unmatched_paths_stay_bounded() {
     )
     .unwrap();
     let client = apitally.client().clone();
-    let rss = || {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let rss = common::rss_kb;
     let before = rss();
     // A million distinct consumers, named (so the registry is exercised too).
     for i in 0..1_000_000u32 {
@@ -354,14 +342,7 @@ async fn sustained_load_gives_exact_totals_and_flat_memory() {
         Apitally::try_new(config(&hub).__client(|c| c.__sync_interval(Duration::from_millis(200))))
             .unwrap();
     let (server, port) = spawn_server(apitally.clone()).await;
-    let rss = || {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let rss = common::rss_kb;
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .finish();
@@ -414,14 +395,7 @@ async fn a_million_unmatched_paths_add_nothing() {
             .route("/ok/{n}", web::get().to(|| async { "ok" })),
     )
     .await;
-    let rss = || {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let rss = common::rss_kb;
     let mut samples = Vec::new();
     for i in 0..1_000_000u32 {
         let req = actix_web::test::TestRequest::get()

@@ -26,13 +26,7 @@ fn with_logging(hub: &TestHub, logging: RequestLoggingConfig) -> (Apitally, std:
     (Apitally::try_new(config).unwrap(), dir)
 }
 
-fn lines(hub: &TestHub) -> Vec<Value> {
-    hub.received_at("log")
-        .into_iter()
-        .filter(|r| r.accepted())
-        .flat_map(|r| r.lines)
-        .collect()
-}
+use common::log_lines as lines;
 
 fn line_for<'a>(lines: &'a [Value], method: &str, url_part: &str) -> &'a Value {
     lines

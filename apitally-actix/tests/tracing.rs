@@ -25,13 +25,7 @@ fn init() {
     });
 }
 
-fn lines(hub: &TestHub) -> Vec<Value> {
-    hub.received_at("log")
-        .into_iter()
-        .filter(|r| r.accepted())
-        .flat_map(|r| r.lines)
-        .collect()
-}
+use common::log_lines as lines;
 
 fn line<'a>(lines: &'a [Value], path: &str) -> &'a Value {
     lines

@@ -61,3 +61,22 @@ pub fn find(hub: &TestHub, method: &str, path: &str) -> Value {
         .find(|r| r["method"] == method && r["path"] == path)
         .unwrap_or_else(|| panic!("no item for {method} {path} in {:#?}", requests(hub)))
 }
+
+/// The resident set size of this process, in kB.
+pub fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// The decoded request-log lines of the files the hub accepted.
+pub fn log_lines(hub: &TestHub) -> Vec<Value> {
+    hub.received_at("log")
+        .into_iter()
+        .filter(|r| r.accepted())
+        .flat_map(|r| r.lines)
+        .collect()
+}
