@@ -38,7 +38,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct RequestCapture {
     capture_logs: bool,
     capture_traces: bool,
-    trace_id: String,
+    trace_id: Mutex<String>,
     root_id: String,
     root_name: Mutex<String>,
     logs: Mutex<Vec<CapturedLog>>,
@@ -63,7 +63,7 @@ impl RequestTrace {
         let capture = Arc::new(RequestCapture {
             capture_logs,
             capture_traces,
-            trace_id: format!("{:032x}", fastrand::u128(1..)),
+            trace_id: Mutex::new(format!("{:032x}", fastrand::u128(1..))),
             root_id: hex_id(fastrand::u64(1..)),
             root_name: Mutex::new(String::new()),
             logs: Mutex::new(Vec::new()),
@@ -74,6 +74,10 @@ impl RequestTrace {
         // The layer takes the capture in `on_new_span`; if it is still here, no layer ran.
         if PENDING.with(|p| p.borrow_mut().take()).is_some() {
             return None;
+        }
+        #[cfg(feature = "opentelemetry")]
+        if let Some(trace_id) = otel_trace_id(&span) {
+            *lock(&capture.trace_id) = trace_id;
         }
         Some(Self { span, capture })
     }
@@ -98,9 +102,22 @@ impl RequestTrace {
         let trace_id = self
             .capture
             .capture_traces
-            .then(|| self.capture.trace_id.clone());
+            .then(|| lock(&self.capture.trace_id).clone());
         (logs, spans, trace_id)
     }
+}
+
+/// The OpenTelemetry trace id of the root span, when the app's subscriber has a
+/// `tracing-opentelemetry` layer: the id its OTel pipeline exports this request's spans under.
+#[cfg(feature = "opentelemetry")]
+fn otel_trace_id(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
 }
 
 /// Per-span state kept in the registry's extensions for spans inside a request.
