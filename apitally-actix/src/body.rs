@@ -138,6 +138,78 @@ pub(crate) fn record(worker: &Worker, o: &Outcome<'_>) {
     }
 }
 
+/// Where a response's pending record waits: a slot in its worker's [`Slots`]. The body keeps
+/// only this handle, so that the response (moved several times on its way out) stays small.
+pub(crate) struct Slot {
+    worker: Rc<Worker>,
+    index: u32,
+}
+
+impl Slot {
+    pub(crate) fn new(worker: &Rc<Worker>, completion: Completion) -> Self {
+        let index = worker.slots.insert(completion);
+        Self {
+            worker: Rc::clone(worker),
+            index,
+        }
+    }
+
+    fn complete(self, sent: u64) {
+        if let Some(completion) = self.worker.slots.take(self.index) {
+            completion.complete(Some(sent));
+        }
+    }
+
+    #[inline]
+    fn capture(&self, chunk: &[u8]) {
+        self.worker.slots.with(self.index, |c| {
+            if let Some(capture) = c.log.as_mut().and_then(|log| log.body.as_mut()) {
+                capture.push(chunk);
+            }
+        });
+    }
+}
+
+/// Pending records of one worker's in-flight responses, reused slot by slot: no allocation per
+/// request, and as many slots as the worker ever had responses in flight at once.
+#[derive(Default)]
+pub(crate) struct Slots {
+    entries: std::cell::RefCell<(Vec<Option<Completion>>, Vec<u32>)>,
+}
+
+impl Slots {
+    fn insert(&self, completion: Completion) -> u32 {
+        let mut entries = self.entries.borrow_mut();
+        let (slots, free) = &mut *entries;
+        match free.pop() {
+            Some(index) => {
+                slots[index as usize] = Some(completion);
+                index
+            }
+            None => {
+                slots.push(Some(completion));
+                (slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn take(&self, index: u32) -> Option<Completion> {
+        let mut entries = self.entries.borrow_mut();
+        let (slots, free) = &mut *entries;
+        let completion = slots.get_mut(index as usize)?.take();
+        if completion.is_some() {
+            free.push(index);
+        }
+        completion
+    }
+
+    fn with(&self, index: u32, f: impl FnOnce(&mut Completion)) {
+        if let Some(Some(completion)) = self.entries.borrow_mut().0.get_mut(index as usize) {
+            f(completion);
+        }
+    }
+}
+
 pin_project! {
     /// The response body wrapper: forwards the body untouched, counts the bytes it yields, and
     /// completes the request's record when the body ends or is dropped (for example when the
@@ -146,25 +218,25 @@ pin_project! {
         #[pin]
         body: B,
         sent: u64,
-        completion: Option<Completion>,
+        slot: Option<Slot>,
     }
 
     impl<B> PinnedDrop for ApitallyBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(completion) = this.completion.take() {
-                completion.complete(Some(*this.sent));
+            if let Some(slot) = this.slot.take() {
+                slot.complete(*this.sent);
             }
         }
     }
 }
 
 impl<B> ApitallyBody<B> {
-    pub(crate) fn new(body: B, completion: Option<Completion>) -> Self {
+    pub(crate) fn new(body: B, slot: Option<Slot>) -> Self {
         Self {
             body,
             sent: 0,
-            completion,
+            slot,
         }
     }
 }
@@ -186,18 +258,15 @@ impl<B: MessageBody> MessageBody for ApitallyBody<B> {
         match &item {
             Some(Ok(chunk)) => {
                 *this.sent += chunk.len() as u64;
-                if let Some(capture) = this
-                    .completion
-                    .as_mut()
-                    .and_then(|c| c.log.as_mut())
-                    .and_then(|log| log.body.as_mut())
-                {
-                    capture.push(chunk);
+                if let Some(slot) = this.slot.as_ref() {
+                    if slot.worker.shared.captures_response_bodies {
+                        slot.capture(chunk);
+                    }
                 }
             }
             _ => {
-                if let Some(completion) = this.completion.take() {
-                    completion.complete(Some(*this.sent));
+                if let Some(slot) = this.slot.take() {
+                    slot.complete(*this.sent);
                 }
             }
         }

@@ -25,7 +25,7 @@ use futures_core::Stream;
 use pin_project_lite::pin_project;
 
 use crate::{
-    body::{record, ApitallyBody, Completion, Outcome, RequestSize},
+    body::{record, ApitallyBody, Completion, Outcome, RequestSize, Slot, Slots},
     config::{ApitallyConfig, ConsumerCallback},
     errors,
     logging::{
@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) client: ApitallyClient,
     identify_consumer: Option<ConsumerCallback>,
     catch_panics: bool,
+    /// Whether response bodies may be captured for request logs (checked per chunk).
+    pub(crate) captures_response_bodies: bool,
 }
 
 /// The middleware's state in one worker (one `App` instance).
@@ -51,6 +53,8 @@ pub(crate) struct Worker {
     /// A request this worker served, kept for its resource map: it gives the route template
     /// of requests whose own `HttpRequest` is gone (a panic or an `Err` from inner services).
     saved: RefCell<Option<HttpRequest>>,
+    /// Pending records of responses still streaming.
+    pub(crate) slots: Slots,
 }
 
 impl Worker {
@@ -176,11 +180,15 @@ impl Apitally {
         if catch_panics && client.is_enabled() {
             errors::install_panic_hook();
         }
+        let captures_response_bodies = client
+            .request_logger()
+            .is_some_and(|l| l.config().logs_response_body());
         Self {
             shared: Arc::new(Shared {
                 client,
                 identify_consumer,
                 catch_panics,
+                captures_response_bodies,
             }),
         }
     }
@@ -214,6 +222,7 @@ where
             worker: Rc::new(Worker {
                 shared: Arc::clone(&self.shared),
                 saved: RefCell::new(None),
+                slots: Slots::default(),
             }),
         }))
     }
@@ -512,7 +521,8 @@ fn on_response<B: MessageBody>(
         validation_errors,
         server_error,
     };
-    res.map_body(|_, body| ApitallyBody::new(body, Some(completion)))
+    let slot = Slot::new(worker, completion);
+    res.map_body(|_, body| ApitallyBody::new(body, Some(slot)))
 }
 
 /// An `Err` from the inner services: counted with the error's status.
