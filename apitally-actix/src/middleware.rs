@@ -283,7 +283,11 @@ fn is_chunked(req: &ServiceRequest) -> bool {
     req.headers()
         .get(header::TRANSFER_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+        .is_some_and(|v| {
+            v.as_bytes()
+                .windows(7)
+                .any(|w| w.eq_ignore_ascii_case(b"chunked"))
+        })
 }
 
 impl<S, B> Service<ServiceRequest> for ApitallyMiddleware<S>
