@@ -1,5 +1,6 @@
 //! Faults, floods and bad input: the app keeps serving, unchanged, and nothing counted is lost.
 
+#[macro_use]
 mod common;
 
 use std::{
@@ -12,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse};
 use apitally_actix::{Apitally, Consumer, ConsumerExt, RequestLoggingConfig, RequestRecord};
 use common::{config, count, TestHub};
 
@@ -77,7 +78,7 @@ impl FaultyHub {
 }
 
 async fn spawn_server(apitally: Apitally) -> (actix_web::dev::ServerHandle, u16) {
-    let server = HttpServer::new(move || {
+    spawn_server!(2, move || {
         App::new()
             .wrap(apitally.clone())
             .route("/ok/{n}", web::get().to(|| async { "ok" }))
@@ -98,15 +99,6 @@ async fn spawn_server(apitally: Apitally) -> (actix_web::dev::ServerHandle, u16)
                 }),
             )
     })
-    .workers(2)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let port = server.addrs()[0].port();
-    let server = server.run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
-    (handle, port)
 }
 
 #[actix_web::test]

@@ -2,11 +2,12 @@
 //! client and one instance UUID, whether the middleware is built outside or inside the
 //! `HttpServer::new` closure.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse};
 use apitally_actix::{Apitally, ApitallyConfig, Consumer};
 use common::{config, count, TestHub};
 use futures_util::{stream, StreamExt};
@@ -98,18 +99,10 @@ fn check_totals(hub: &TestHub) {
 async fn four_workers_give_exact_totals_and_one_instance() {
     let hub = TestHub::start();
     let apitally = Apitally::try_new(config(&hub).identify_consumer(consumer_of)).unwrap();
-    let server = HttpServer::new({
+    let (handle, port) = spawn_server!(4, {
         let apitally = apitally.clone();
         move || App::new().wrap(apitally.clone()).configure(app_config)
-    })
-    .workers(4)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let port = server.addrs()[0].port();
-    let server = server.run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
+    });
     load(port).await;
     handle.stop(true).await;
     apitally.shutdown().await;
@@ -120,22 +113,14 @@ async fn four_workers_give_exact_totals_and_one_instance() {
 async fn the_short_form_shares_one_client_across_workers() {
     let hub = TestHub::start();
     let cfg: ApitallyConfig = config(&hub).identify_consumer(consumer_of);
-    let server = HttpServer::new({
+    let (handle, port) = spawn_server!(4, {
         let cfg = cfg.clone();
         move || {
             App::new()
                 .wrap(Apitally::new(cfg.clone()))
                 .configure(app_config)
         }
-    })
-    .workers(4)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let port = server.addrs()[0].port();
-    let server = server.run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
+    });
     load(port).await;
     handle.stop(true).await;
     // Any handle reaches the one running client.

@@ -1,5 +1,6 @@
 //! Streamed and chunked bodies, and a client that disconnects mid-body, on a real server.
 
+#[macro_use]
 mod common;
 
 use std::{
@@ -8,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use common::{apitally, find, TestHub};
 use futures_util::stream;
 use serde_json::json;
@@ -30,7 +31,7 @@ fn chunks(n: usize, size: usize, delay_ms: u64) -> HttpResponse {
 }
 
 async fn serve(apitally: apitally_actix::Apitally) -> (actix_web::dev::ServerHandle, u16) {
-    let server = HttpServer::new(move || {
+    spawn_server!(1, move || {
         App::new()
             .wrap(apitally.clone())
             .route("/stream", web::get().to(|| async { chunks(10, 1000, 0) }))
@@ -43,15 +44,6 @@ async fn serve(apitally: apitally_actix::Apitally) -> (actix_web::dev::ServerHan
                 web::post().to(|body: web::Bytes| async move { format!("{}", body.len()) }),
             )
     })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let port = server.addrs()[0].port();
-    let server = server.run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
-    (handle, port)
 }
 
 #[actix_web::test]

@@ -1,4 +1,21 @@
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_macros)]
+
+/// Runs a real `HttpServer` with `$workers` workers on a free port of 127.0.0.1, spawned on the
+/// current runtime; gives its handle and port.
+macro_rules! spawn_server {
+    ($workers:expr, $factory:expr) => {{
+        let server = actix_web::HttpServer::new($factory)
+            .workers($workers)
+            .disable_signals()
+            .bind(("127.0.0.1", 0))
+            .unwrap();
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        (handle, port)
+    }};
+}
 
 use std::time::Duration;
 
