@@ -183,7 +183,7 @@ impl LogStart {
 /// What request logging needs from the response head; the response body is captured by the
 /// body wrapper.
 pub(crate) struct LogHead {
-    pub(crate) start: LogStart,
+    pub(crate) start: Box<LogStart>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) content_type: Option<String>,
     pub(crate) body: Option<BodyCapture>,
@@ -243,7 +243,7 @@ pub(crate) struct LogEnd<'a> {
 }
 
 pub(crate) fn build_item(head: LogHead, end: LogEnd<'_>) -> RequestLogItem {
-    let start = head.start;
+    let start = *head.start;
     let (logs, spans, trace_id) = match start.trace {
         Some(trace) => {
             let target = end.route.unwrap_or_else(|| {

@@ -53,18 +53,64 @@ pub(crate) struct Worker {
     /// A request this worker served, kept for its resource map: it gives the route template
     /// of requests whose own `HttpRequest` is gone (a panic or an `Err` from inner services).
     saved: RefCell<Option<HttpRequest>>,
+    /// Copies of in-flight requests' paths, for those same requests.
+    paths: Paths,
     /// Pending records of responses still streaming.
     pub(crate) slots: Slots,
 }
 
 impl Worker {
-    fn route_for(&self, path: &PathCopy) -> Option<String> {
+    fn route_for(&self, path: u32) -> Option<String> {
         let saved = self.saved.borrow();
-        let pattern = saved
-            .as_ref()?
-            .resource_map()
-            .match_pattern(path.as_str()?)?;
+        let rmap = saved.as_ref()?.resource_map();
+        let pattern = self.paths.with(path, |path| rmap.match_pattern(path))?;
         Some(route::normalize(pattern))
+    }
+}
+
+/// Copies of the paths of a worker's in-flight requests, for the rare requests whose route
+/// must be found after their `HttpRequest` is gone. Buffers are reused: no allocation per
+/// request once the worker has seen its highest concurrency (long paths excepted), and the
+/// response future carries a 4-byte index instead of the path.
+#[derive(Default)]
+struct Paths {
+    entries: RefCell<(Vec<String>, Vec<u32>)>,
+}
+
+impl Paths {
+    /// Paths longer than this are not kept in a reused buffer (their buffer is freed).
+    const KEEP_CAPACITY: usize = 512;
+
+    fn store(&self, path: &str) -> u32 {
+        let mut entries = self.entries.borrow_mut();
+        let (bufs, free) = &mut *entries;
+        match free.pop() {
+            Some(index) => {
+                let buf = &mut bufs[index as usize];
+                buf.clear();
+                buf.push_str(path);
+                index
+            }
+            None => {
+                bufs.push(path.to_owned());
+                (bufs.len() - 1) as u32
+            }
+        }
+    }
+
+    fn with<R>(&self, index: u32, f: impl FnOnce(&str) -> Option<R>) -> Option<R> {
+        f(self.entries.borrow().0.get(index as usize)?)
+    }
+
+    fn release(&self, index: u32) {
+        let mut entries = self.entries.borrow_mut();
+        let (bufs, free) = &mut *entries;
+        if let Some(buf) = bufs.get_mut(index as usize) {
+            if buf.capacity() > Self::KEEP_CAPACITY {
+                *buf = String::new();
+            }
+            free.push(index);
+        }
     }
 }
 
@@ -222,6 +268,7 @@ where
             worker: Rc::new(Worker {
                 shared: Arc::clone(&self.shared),
                 saved: RefCell::new(None),
+                paths: Paths::default(),
                 slots: Slots::default(),
             }),
         }))
@@ -235,38 +282,24 @@ pub struct ApitallyMiddleware<S> {
     worker: Rc<Worker>,
 }
 
-/// The request path, copied without allocating, for the rare requests whose route must be
-/// found after their `HttpRequest` is gone.
-struct PathCopy {
-    buf: [u8; 128],
-    len: usize,
-}
-
-impl PathCopy {
-    fn new(path: &str) -> Self {
-        let mut buf = [0; 128];
-        let len = path.len();
-        if len <= buf.len() {
-            buf[..len].copy_from_slice(path.as_bytes());
-        }
-        Self { buf, len }
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        std::str::from_utf8(self.buf.get(..self.len)?).ok()
-    }
-}
-
+/// What the middleware keeps from the request while the inner services run.
 struct Start {
     worker: Rc<Worker>,
     /// The route matched from the path before routing, only while the worker has no saved
     /// request yet (its first requests), for a panic or `Err` there.
     early_route: Option<String>,
     start: Instant,
-    path: PathCopy,
+    /// The index of the path's copy in the worker's [`Paths`].
+    path: u32,
     method: Method,
     request_size: RequestSize,
-    log: Option<LogStart>,
+    log: Option<Box<LogStart>>,
+}
+
+impl Drop for Start {
+    fn drop(&mut self) {
+        self.worker.paths.release(self.path);
+    }
 }
 
 fn content_length(req: &ServiceRequest) -> Option<u64> {
@@ -331,7 +364,7 @@ where
                     capture = Some(Rc::clone(&shared_capture));
                     RequestBody::Captured(shared_capture)
                 };
-                LogStart::new(&req, request_body, logger.config())
+                Box::new(LogStart::new(&req, request_body, logger.config()))
             });
         let counter = (content_length.is_none() && is_chunked(&req)).then(|| Rc::new(Cell::new(0)));
         if counter.is_some() || capture.is_some() {
@@ -358,7 +391,7 @@ where
             early_route,
             worker: Rc::clone(&self.worker),
             start: Instant::now(),
-            path: PathCopy::new(req.path()),
+            path: self.worker.paths.store(req.path()),
             method: req.method().clone(),
             request_size,
             log,
@@ -422,7 +455,7 @@ where
         };
         #[cfg(feature = "tracing")]
         drop(entered);
-        let Some(start) = this.start.take() else {
+        let Some(start) = this.start.as_mut() else {
             // Not measured (OPTIONS, or the client is disabled); no panic was caught either.
             return Poll::Ready(match outcome {
                 Ok(result) => {
@@ -431,8 +464,10 @@ where
                 Err(panic) => std::panic::resume_unwind(panic),
             });
         };
+        // The state stays in place (it is large, and moving it costs more than the rest of
+        // the bookkeeping); it is dropped below.
         let elapsed = start.start.elapsed();
-        Poll::Ready(match outcome {
+        let output = match outcome {
             Ok(Ok(res)) => Ok(on_response(start, elapsed, res)),
             Ok(Err(err)) => {
                 on_error(start, elapsed, &err);
@@ -450,12 +485,14 @@ where
                     "Internal Server Error",
                 ))
             }
-        })
+        };
+        *this.start = None;
+        Poll::Ready(output)
     }
 }
 
 fn on_response<B: MessageBody>(
-    start: Start,
+    start: &mut Start,
     elapsed: std::time::Duration,
     res: ServiceResponse<B>,
 ) -> ServiceResponse<ApitallyBody<B>> {
@@ -492,7 +529,7 @@ fn on_response<B: MessageBody>(
         ),
         None => (Vec::new(), None),
     };
-    let log = start.log.and_then(|log_start| {
+    let log = start.log.take().and_then(|log_start| {
         let logger = worker.shared.client.request_logger()?;
         let config = logger.config();
         let headers = res.headers();
@@ -520,7 +557,7 @@ fn on_response<B: MessageBody>(
         route,
         status,
         elapsed,
-        request_size: start.request_size,
+        request_size: std::mem::replace(&mut start.request_size, RequestSize::Known(None)),
         callback_consumer,
         validation_errors,
         server_error,
@@ -530,7 +567,7 @@ fn on_response<B: MessageBody>(
 }
 
 /// An `Err` from the inner services: counted with the error's status.
-fn on_error(start: Start, elapsed: std::time::Duration, err: &Error) {
+fn on_error(start: &mut Start, elapsed: std::time::Duration, err: &Error) {
     let status = err.as_response_error().status_code().as_u16();
     let server_error = (status == 500).then(|| errors::server_error(err));
     record_without_request(start, elapsed, status, server_error.as_ref());
@@ -539,14 +576,14 @@ fn on_error(start: Start, elapsed: std::time::Duration, err: &Error) {
 /// Records (and logs) a request whose `HttpRequest` is gone: the route comes from the worker's
 /// resource map, the consumer is unknown and the response size too.
 fn record_without_request(
-    start: Start,
+    start: &mut Start,
     elapsed: std::time::Duration,
     status: u16,
     server_error: Option<&apitally_core::ServerError>,
 ) {
     let route = start
         .worker
-        .route_for(&start.path)
+        .route_for(start.path)
         .or_else(|| start.early_route.clone().map(route::normalize));
     let request_size = match &start.request_size {
         RequestSize::Known(size) => *size,
@@ -569,7 +606,10 @@ fn record_without_request(
             },
         );
     }
-    if let (Some(log), Some(logger)) = (start.log, start.worker.shared.client.request_logger()) {
+    if let (Some(log), Some(logger)) = (
+        start.log.take(),
+        start.worker.shared.client.request_logger(),
+    ) {
         let item = build_item(
             LogHead {
                 start: log,
@@ -591,3 +631,4 @@ fn record_without_request(
         logger.log(item);
     }
 }
+

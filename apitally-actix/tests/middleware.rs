@@ -201,7 +201,14 @@ async fn sizes_and_histograms() {
         item["response_sizes"],
         json!({"0": 1, "1": 1, "2": 1, "3": 1})
     );
-    assert_eq!(item["response_times"], json!({"0": 4}));
+    // Which bin depends on the machine's load: only the count is asserted.
+    let times: u64 = item["response_times"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(times, 4);
 }
 
 #[actix_web::test]

@@ -3,7 +3,8 @@
 //!
 //! Run through `examples/bench/run.sh`, which builds the release binaries first. Options (all
 //! optional): `--rounds 9 --duration 5 --connections 32 --modes bare,prom,... --no-callgrind
-//! --calls 2000,12000`.
+//! --calls 2000,12000 --keep` (`--keep` keeps the callgrind files for `callgrind_annotate`;
+//! `--rounds 0` runs callgrind only).
 
 #![allow(missing_docs)]
 
@@ -35,6 +36,7 @@ struct Args {
     modes: Vec<String>,
     callgrind: bool,
     calls: (usize, usize),
+    keep: bool,
 }
 
 fn args() -> Args {
@@ -45,6 +47,7 @@ fn args() -> Args {
         modes: MODES.iter().map(|m| m.to_string()).collect(),
         callgrind: true,
         calls: (2_000, 12_000),
+        keep: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,6 +58,7 @@ fn args() -> Args {
             "--connections" => a.connections = value().parse().expect("connections"),
             "--modes" => a.modes = value().split(',').map(str::to_owned).collect(),
             "--no-callgrind" => a.callgrind = false,
+            "--keep" => a.keep = true,
             "--calls" => {
                 let v = value();
                 let (x, y) = v.split_once(',').expect("--calls N1,N2");
@@ -377,7 +381,7 @@ fn main() {
     let bare_instr = instr.get("bare").copied().unwrap_or(0.0);
     let bare_allocs = median(bare.iter().map(|s| s.allocs).collect());
     for mode in &args.modes {
-        let s = &samples[mode];
+        let s = samples.get(mode).map(Vec::as_slice).unwrap_or_default();
         let paired = |f: fn(&Sample) -> f64| {
             median(
                 s.iter()
@@ -404,5 +408,9 @@ fn main() {
             s.iter().map(|x| x.dropped).sum::<u64>(),
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if args.keep {
+        eprintln!("callgrind files kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
