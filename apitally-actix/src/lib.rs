@@ -100,7 +100,7 @@ pub mod __private;
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use apitally_actix_macros::consumer;
 pub use apitally_core::{
-    ApitallyClient, ConfigError, Consumer, LoggedRequest, LoggedResponse, PathItem,
+    ApitallyClient, ConfigError, Consumer, Headers, LoggedRequest, LoggedResponse, PathItem,
     RequestLoggingConfig, RequestRecord, ServerError, ValidationError,
 };
 

@@ -16,8 +16,8 @@ use actix_web::{
     web::Bytes,
 };
 use apitally_core::{
-    forwarded_https, is_supported_content_type, LoggedException, LoggedRequest, LoggedResponse,
-    RequestLogItem, ServerError, BODY_TOO_LARGE, MAX_BODY_SIZE,
+    forwarded_https, is_supported_content_type, Headers, LoggedException, LoggedRequest,
+    LoggedResponse, RequestLogItem, ServerError, BODY_TOO_LARGE, MAX_BODY_SIZE,
 };
 use futures_core::Stream;
 use pin_project_lite::pin_project;
@@ -130,7 +130,7 @@ pub(crate) struct LogStart {
     pub(crate) timestamp: f64,
     pub(crate) request_body: RequestBody,
     pub(crate) url: String,
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: Headers,
     pub(crate) content_type: Option<String>,
     pub(crate) user_agent: Option<String>,
     /// The request's root span, when logs or traces are captured.
@@ -151,18 +151,31 @@ impl LogStart {
         };
         let headers = req.headers();
         let url = {
-            let info = req.connection_info();
-            let scheme =
-                if info.scheme() == "http" && forwarded_https(|name| header_str(headers, name)) {
-                    "https"
-                } else {
-                    info.scheme()
-                };
+            // Most requests carry none of the proxy headers: one pass over the names saves a
+            // dozen lookups.
+            let proxied = headers
+                .keys()
+                .any(|name| PROXY_HEADERS.iter().any(|p| p.as_str() == name.as_str()));
+            let (scheme, host) = scheme_and_host(req, proxied);
+            let scheme = if scheme == "http"
+                && proxied
+                && forwarded_https(|name| forwarded_header(headers, name))
+            {
+                "https"
+            } else {
+                scheme
+            };
             let path_and_query = req
                 .uri()
                 .path_and_query()
                 .map_or_else(|| req.path(), |pq| pq.as_str());
-            format!("{scheme}://{}{path_and_query}", info.host())
+            let mut url =
+                String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
+            url.push_str(scheme);
+            url.push_str("://");
+            url.push_str(host);
+            url.push_str(path_and_query);
+            url
         };
         Self {
             timestamp: unix_now(),
@@ -171,7 +184,7 @@ impl LogStart {
             headers: if log_headers {
                 copy_headers(headers)
             } else {
-                Vec::new()
+                Headers::new()
             },
             content_type: header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
             user_agent: header_str(headers, header::USER_AGENT).map(str::to_owned),
@@ -184,7 +197,7 @@ impl LogStart {
 /// body wrapper.
 pub(crate) struct LogHead {
     pub(crate) start: Box<LogStart>,
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: Headers,
     pub(crate) content_type: Option<String>,
     pub(crate) body: Option<BodyCapture>,
 }
@@ -200,17 +213,95 @@ pub(crate) fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-pub(crate) fn copy_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
+pub(crate) fn copy_headers(headers: &HeaderMap) -> Headers {
+    let bytes = headers
         .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let mut copy = Headers::with_capacity(headers.len(), bytes);
+    for (name, value) in headers.iter() {
+        match std::str::from_utf8(value.as_bytes()) {
+            Ok(value) => copy.push(name.as_str(), value),
+            Err(_) => copy.push(name.as_str(), &String::from_utf8_lossy(value.as_bytes())),
+        }
+    }
+    copy
 }
+
+/// The scheme and host of the request as actix-web's `ConnectionInfo` gives them (`Forwarded`
+/// `proto`/`host`, then `X-Forwarded-Proto`/`X-Forwarded-Host`, then the `Host` header, the
+/// URI, and the app's configuration), without building a `ConnectionInfo` (which allocates
+/// and is stored in the request's extensions).
+fn scheme_and_host(req: &actix_web::dev::ServiceRequest, proxied: bool) -> (&str, &str) {
+    const X_FORWARDED_PROTO: header::HeaderName =
+        header::HeaderName::from_static("x-forwarded-proto");
+    const X_FORWARDED_HOST: header::HeaderName =
+        header::HeaderName::from_static("x-forwarded-host");
+    let headers = req.headers();
+    let mut scheme = None;
+    let mut host = None;
+    for pair in headers
+        .get_all(header::FORWARDED)
+        .filter(|_| proxied)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .flat_map(|v| v.split(','))
+    {
+        let Some((name, value)) = pair.trim().split_once('=') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("proto") {
+            scheme.get_or_insert_with(|| unquote(value));
+        } else if name.eq_ignore_ascii_case("host") {
+            host.get_or_insert_with(|| unquote(value));
+        }
+    }
+    let first = |name: &header::HeaderName| {
+        if !proxied {
+            return None;
+        }
+        let value = headers.get(name)?.to_str().ok()?;
+        Some(value.split(',').next()?.trim())
+    };
+    let config = req.app_config();
+    let scheme = scheme
+        .or_else(|| first(&X_FORWARDED_PROTO))
+        .or_else(|| req.uri().scheme_str())
+        .unwrap_or(if config.secure() { "https" } else { "http" });
+    let host = host
+        .or_else(|| first(&X_FORWARDED_HOST))
+        .or_else(|| headers.get(header::HOST)?.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_else(|| config.host());
+    (scheme, host)
+}
+
+fn unquote(value: &str) -> &str {
+    value.trim().trim_start_matches('"').trim_end_matches('"')
+}
+
+/// Looks up one of the proxy headers [`forwarded_https`] asks for by a constant name (looking
+/// a header up by `&str` parses and allocates a `HeaderName` each time).
+fn forwarded_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    match PROXY_HEADERS.iter().find(|n| n.as_str() == name) {
+        Some(known) => header_str(headers, known),
+        None => header_str(headers, name),
+    }
+}
+
+/// The headers a proxy may set that change the logged URL's scheme or host.
+static PROXY_HEADERS: [header::HeaderName; 9] = [
+    header::HeaderName::from_static("x-forwarded-proto"),
+    header::HeaderName::from_static("x-forwarded-protocol"),
+    header::HeaderName::from_static("x-forwarded-scheme"),
+    header::HeaderName::from_static("x-url-scheme"),
+    header::HeaderName::from_static("x-scheme"),
+    header::FORWARDED,
+    header::HeaderName::from_static("front-end-https"),
+    header::HeaderName::from_static("x-forwarded-ssl"),
+    header::HeaderName::from_static("x-forwarded-host"),
+];
 
 /// The response body capture for a response with this content type and size: `None` when it
 /// is not logged.

@@ -544,7 +544,7 @@ fn on_response<B: MessageBody>(
             headers: if config.logs_response_headers() {
                 copy_headers(headers)
             } else {
-                Vec::new()
+                apitally_core::Headers::new()
             },
             content_type,
             body,
@@ -613,7 +613,7 @@ fn record_without_request(
         let item = build_item(
             LogHead {
                 start: log,
-                headers: Vec::new(),
+                headers: apitally_core::Headers::new(),
                 content_type: None,
                 body: None,
             },
@@ -631,4 +631,3 @@ fn record_without_request(
         logger.log(item);
     }
 }
-

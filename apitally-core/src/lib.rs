@@ -52,7 +52,7 @@ pub use self::{
     record::{RequestRecord, ServerError, ValidationError},
     request_log::{
         forwarded_https, is_supported_content_type, truncate_log_message, CapturedLog,
-        CapturedSpan, LoggedException, LoggedRequest, LoggedResponse, RequestLogItem,
+        CapturedSpan, Headers, LoggedException, LoggedRequest, LoggedResponse, RequestLogItem,
         RequestLogger, RequestLoggingConfig, BODY_MASKED, BODY_TOO_LARGE, MAX_BODY_SIZE,
         MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,
     },

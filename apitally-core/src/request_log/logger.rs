@@ -170,6 +170,20 @@ struct Files {
     closed: VecDeque<LogFile>,
 }
 
+/// Buffers the writer reuses: the batch taken from the queue (swapped with the queue, so
+/// neither reallocates as traffic goes on) and the serialised lines.
+#[derive(Default)]
+struct Writing {
+    batch: VecDeque<RequestLogItem>,
+    lines: Vec<u8>,
+}
+
+impl Writing {
+    /// Capacity kept between batches; a burst's larger buffers are released.
+    const KEEP_ITEMS: usize = 4_096;
+    const KEEP_LINE_BYTES: usize = 2 << 20;
+}
+
 struct Masks {
     query: Patterns,
     headers: Patterns,
@@ -186,8 +200,9 @@ pub struct RequestLogger {
     dir: PathBuf,
     queue: Mutex<VecDeque<RequestLogItem>>,
     /// Held while a batch taken from the queue is being written, so that a flush (before an
-    /// upload or at shutdown) waits for items the writer thread already took.
-    writing: Mutex<()>,
+    /// upload or at shutdown) waits for items the writer thread already took. Holds the
+    /// buffers reused from batch to batch.
+    writing: Mutex<Writing>,
     queued_bytes: AtomicUsize,
     wake: Condvar,
     dropped: AtomicU64,
@@ -248,7 +263,7 @@ impl RequestLogger {
             masks,
             dir,
             queue: Mutex::new(VecDeque::new()),
-            writing: Mutex::new(()),
+            writing: Mutex::default(),
             queued_bytes: AtomicUsize::new(0),
             wake: Condvar::new(),
             dropped: AtomicU64::new(0),
@@ -332,21 +347,24 @@ impl RequestLogger {
 
     /// Writes everything queued now, on the calling thread.
     pub(crate) fn flush(&self) {
-        let _writing = lock(&self.writing);
-        let batch = std::mem::take(&mut *lock(&self.queue));
-        self.write_batch(batch);
+        let mut writing = lock(&self.writing);
+        let Writing { batch, lines } = &mut *writing;
+        std::mem::swap(batch, &mut *lock(&self.queue));
+        self.write_batch(batch, lines);
+        batch.shrink_to(Writing::KEEP_ITEMS);
+        lines.shrink_to(Writing::KEEP_LINE_BYTES);
     }
 
-    fn write_batch(&self, batch: VecDeque<RequestLogItem>) {
+    fn write_batch(&self, batch: &mut VecDeque<RequestLogItem>, lines: &mut Vec<u8>) {
         if batch.is_empty() {
             return;
         }
         let weight: usize = batch.iter().map(RequestLogItem::weight).sum();
-        let mut lines = Vec::new();
+        lines.clear();
         let mut count = 0;
-        for item in batch {
+        for item in batch.drain(..) {
             if let Some(item) = self.process(item) {
-                match to_line(&item, &mut lines) {
+                match to_line(&item, lines) {
                     Ok(()) => count += 1,
                     Err(err) => {
                         log::warn!(target: "apitally", "apitally: cannot serialise a request log item: {err}")
@@ -356,12 +374,12 @@ impl RequestLogger {
             // Written in chunks of at most a file's size, so that a large batch is spread over
             // files of the right size.
             if lines.len() as u64 >= self.config.max_file_size {
-                self.write_lines(&lines, count);
+                self.write_lines(lines, count);
                 lines.clear();
                 count = 0;
             }
         }
-        self.write_lines(&lines, count);
+        self.write_lines(lines, count);
         self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
     }
 
@@ -571,11 +589,14 @@ impl RequestLogger {
         } else {
             item.response.headers.clear();
         }
-        item.request.url = if c.log_query_params {
-            mask::mask_query(&item.request.url, &self.masks.query)
-        } else {
-            mask::strip_query(&item.request.url)
-        };
+        // Without a query there is nothing to mask or strip (and nothing to copy).
+        if item.request.url.contains('?') {
+            item.request.url = if c.log_query_params {
+                mask::mask_query(&item.request.url, &self.masks.query)
+            } else {
+                mask::strip_query(&item.request.url)
+            };
+        }
         if !c.log_exception {
             item.exception = None;
         }

@@ -7,7 +7,11 @@
 // Not every helper is wired into the request logger yet.
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
+
+use hashbrown::HashMap;
+
+use super::item::Headers;
 
 use regex::{Regex, RegexSet};
 
@@ -35,12 +39,32 @@ pub(crate) const BODY_FIELD_PATTERNS: [&str; 9] = [
 pub(crate) const MASKED: &str = "******";
 
 /// A set of case-insensitive name patterns, matched anywhere in a name.
-#[derive(Debug, Clone)]
+///
+/// Answers are remembered per name (up to [`Patterns::CACHE_NAMES`] names): header names, JSON
+/// keys, routes and user agents repeat from request to request, and a hash lookup costs a
+/// fraction of running the regex set.
+#[derive(Debug)]
 pub(crate) struct Patterns {
     set: RegexSet,
+    cache: Mutex<HashMap<Box<str>, bool>>,
+}
+
+impl Clone for Patterns {
+    fn clone(&self) -> Self {
+        Self {
+            set: self.set.clone(),
+            cache: Mutex::default(),
+        }
+    }
 }
 
 impl Patterns {
+    /// How many distinct names' answers are remembered; past it, new names are matched
+    /// each time (the cache never grows with traffic).
+    pub(crate) const CACHE_NAMES: usize = 4_096;
+    /// Longer names are not remembered.
+    const CACHE_NAME_LEN: usize = 256;
+
     /// Compiles `defaults` and `extra` together; fails on an invalid (or too large) pattern.
     pub(crate) fn new(defaults: &[&str], extra: &[String]) -> Result<Self, regex::Error> {
         let all = defaults
@@ -50,12 +74,24 @@ impl Patterns {
             .map(|pattern| format!("(?i){pattern}"));
         Ok(Self {
             set: RegexSet::new(all)?,
+            cache: Mutex::default(),
         })
     }
 
     /// Whether any pattern matches somewhere in `name`.
     pub(crate) fn matches(&self, name: &str) -> bool {
-        self.set.is_match(name)
+        if name.len() > Self::CACHE_NAME_LEN {
+            return self.set.is_match(name);
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&hit) = cache.get(name) {
+            return hit;
+        }
+        let hit = self.set.is_match(name);
+        if cache.len() < Self::CACHE_NAMES {
+            cache.insert(name.into(), hit);
+        }
+        hit
     }
 }
 
@@ -250,12 +286,8 @@ pub(crate) fn mask_ndjson(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
 }
 
 /// Replaces with [`MASKED`] the value of every header whose name matches `patterns`.
-pub(crate) fn mask_headers(headers: &mut [(String, String)], patterns: &Patterns) {
-    for (name, value) in headers.iter_mut() {
-        if patterns.matches(name) {
-            *value = MASKED.to_owned();
-        }
-    }
+pub(crate) fn mask_headers(headers: &mut Headers, patterns: &Patterns) {
+    headers.mask(|name| patterns.matches(name), MASKED);
 }
 
 /// Splits `url` into what precedes the query, the query (without `?`) and the fragment
@@ -308,6 +340,9 @@ static JSON_WORD: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(?i)\b
 pub(crate) fn is_json_content_type(content_type: Option<&str>) -> bool {
     match content_type {
         None => true,
+        Some(ct) if ct.starts_with("application/json") => {
+            matches!(ct.as_bytes().get(16), None | Some(b';' | b' '))
+        }
         Some(ct) => JSON_WORD.as_ref().is_some_and(|re| re.is_match(ct)),
     }
 }
@@ -348,6 +383,30 @@ mod tests {
     }
 
     #[test]
+    fn remembered_answers_stay_right_and_the_cache_is_bounded() {
+        let p = Patterns::new(&HEADER_PATTERNS, &[]).unwrap();
+        for round in 0..2 {
+            assert!(p.matches("Authorization"), "round {round}");
+            assert!(!p.matches("content-length"), "round {round}");
+            assert!(p.matches("X-Auth-Token"), "round {round}");
+            assert!(!p.matches("accept"), "round {round}");
+        }
+        for i in 0..Patterns::CACHE_NAMES + 100 {
+            let name = if i % 2 == 0 {
+                format!("x-token-{i}")
+            } else {
+                format!("x-plain-{i}")
+            };
+            assert_eq!(p.matches(&name), i % 2 == 0, "{name}");
+        }
+        assert_eq!(p.cache.lock().unwrap().len(), Patterns::CACHE_NAMES);
+        // Past the cap, names are still matched correctly.
+        assert!(p.matches("new-secret-header"));
+        assert!(!p.matches("new-plain-header"));
+        assert!(p.matches(&format!("{}token", "a".repeat(300))));
+    }
+
+    #[test]
     fn masks_default_headers() {
         let patterns = Patterns::new(&HEADER_PATTERNS, &[]).unwrap();
         let names = [
@@ -359,12 +418,11 @@ mod tests {
             "x-auth-token",
             "content-type",
         ];
-        let mut headers: Vec<(String, String)> = names
-            .iter()
-            .map(|n| (n.to_string(), "value".to_owned()))
-            .collect();
+        let mut headers: Headers = names.iter().map(|n| (n, "value")).collect();
         mask_headers(&mut headers, &patterns);
-        for (name, value) in &headers {
+        assert_eq!(headers.len(), names.len());
+        for ((name, value), expected_name) in headers.iter().zip(names) {
+            assert_eq!(name, expected_name);
             let expected = if name == "content-type" {
                 "value"
             } else {

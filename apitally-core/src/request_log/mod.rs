@@ -9,7 +9,7 @@ pub(crate) use self::logger::MAX_FILES_PER_CYCLE;
 pub use self::{
     config::RequestLoggingConfig,
     item::{
-        truncate_log_message, CapturedLog, CapturedSpan, LoggedException, LoggedRequest,
+        truncate_log_message, CapturedLog, CapturedSpan, Headers, LoggedException, LoggedRequest,
         LoggedResponse, RequestLogItem, MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,
     },
     logger::{
