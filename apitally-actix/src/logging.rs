@@ -153,9 +153,11 @@ impl LogStart {
         let url = {
             // Most requests carry none of the proxy headers: one pass over the names saves a
             // dozen lookups.
-            let proxied = headers
-                .keys()
-                .any(|name| PROXY_HEADERS.iter().any(|p| p.as_str() == name.as_str()));
+            let proxied = headers.keys().any(|name| {
+                let name = name.as_str();
+                matches!(name.as_bytes().first(), Some(b'x' | b'f'))
+                    && PROXY_HEADERS.iter().any(|p| p.as_str() == name)
+            });
             let (scheme, host) = scheme_and_host(req, proxied);
             let scheme = if scheme == "http"
                 && proxied

@@ -42,8 +42,8 @@ pub struct LoggedRequest {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
     buf: String,
-    /// Per header, where its name and its value end in `buf`.
-    ends: Vec<(usize, usize)>,
+    /// Per header, where its name and its value end in `buf`, and whether its value is masked.
+    ends: Vec<(usize, usize, bool)>,
 }
 
 impl Headers {
@@ -65,18 +65,21 @@ impl Headers {
         self.buf.push_str(name);
         let name_end = self.buf.len();
         self.buf.push_str(value);
-        self.ends.push((name_end, self.buf.len()));
+        self.ends.push((name_end, self.buf.len(), false));
     }
 
-    /// The headers, in order.
+    /// The headers, in order (a masked value reads `******`).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        (0..self.ends.len()).map(|i| {
-            let start = i.checked_sub(1).map_or(0, |prev| self.ends[prev].1);
-            let (name_end, end) = self.ends[i];
-            (
-                self.buf.get(start..name_end).unwrap_or_default(),
-                self.buf.get(name_end..end).unwrap_or_default(),
-            )
+        let mut start = 0;
+        self.ends.iter().map(move |&(name_end, end, masked)| {
+            let name = self.buf.get(start..name_end).unwrap_or_default();
+            let value = if masked {
+                crate::request_log::mask::MASKED
+            } else {
+                self.buf.get(name_end..end).unwrap_or_default()
+            };
+            start = end;
+            (name, value)
         })
     }
 
@@ -108,16 +111,16 @@ impl Headers {
         self.buf.len()
     }
 
-    /// Replaces with `masked` the value of every header whose name `sensitive` accepts.
-    pub(crate) fn mask(&mut self, sensitive: impl Fn(&str) -> bool, masked: &str) {
-        if !self.iter().any(|(name, _)| sensitive(name)) {
-            return;
+    /// Masks the value of every header whose name `sensitive` accepts: it then reads, and is
+    /// written, as `******`.
+    pub(crate) fn mask(&mut self, sensitive: impl Fn(&str) -> bool) {
+        let mut start = 0;
+        for (name_end, end, masked) in &mut self.ends {
+            if sensitive(self.buf.get(start..*name_end).unwrap_or_default()) {
+                *masked = true;
+            }
+            start = *end;
         }
-        let mut out = Self::with_capacity(self.len(), self.buf.len());
-        for (name, value) in self.iter() {
-            out.push(name, if sensitive(name) { masked } else { value });
-        }
-        *self = out;
     }
 }
 

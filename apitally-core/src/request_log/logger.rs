@@ -362,8 +362,8 @@ impl RequestLogger {
         let weight: usize = batch.iter().map(RequestLogItem::weight).sum();
         lines.clear();
         let mut count = 0;
-        for item in batch.drain(..) {
-            if let Some(item) = self.process(item) {
+        for mut item in batch.drain(..) {
+            if self.process(&mut item) {
                 match to_line(&item, lines) {
                     Ok(()) => count += 1,
                     Err(err) => {
@@ -500,25 +500,25 @@ impl RequestLogger {
     }
 
     /// Masks an item and decides whether it is logged at all (§9.2 steps 4 to 8).
-    fn process(&self, mut item: RequestLogItem) -> Option<RequestLogItem> {
+    fn process(&self, item: &mut RequestLogItem) -> bool {
         let c = &self.config;
         let path = match &item.request.path {
             Some(path) => path.as_str(),
             None => url_path(&item.request.url),
         };
         if self.masks.exclude_paths.matches(path) {
-            return None;
+            return false;
         }
         if item
             .user_agent
             .as_deref()
             .is_some_and(|ua| self.masks.exclude_user_agents.matches(ua))
         {
-            return None;
+            return false;
         }
         if let Some(exclude) = &c.exclude {
             match catch_unwind(AssertUnwindSafe(|| exclude(&item.request, &item.response))) {
-                Ok(true) => return None,
+                Ok(true) => return false,
                 Ok(false) => {}
                 Err(_) => {
                     log::error!(target: "apitally", "apitally: the request logging exclude callback panicked; the request is logged")
@@ -600,7 +600,7 @@ impl RequestLogger {
         if !c.log_exception {
             item.exception = None;
         }
-        Some(item)
+        true
     }
 }
 

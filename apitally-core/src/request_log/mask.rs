@@ -287,7 +287,7 @@ pub(crate) fn mask_ndjson(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
 
 /// Replaces with [`MASKED`] the value of every header whose name matches `patterns`.
 pub(crate) fn mask_headers(headers: &mut Headers, patterns: &Patterns) {
-    headers.mask(|name| patterns.matches(name), MASKED);
+    headers.mask(|name| patterns.matches(name));
 }
 
 /// Splits `url` into what precedes the query, the query (without `?`) and the fragment
