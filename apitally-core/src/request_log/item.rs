@@ -1,6 +1,5 @@
 //! One logged request, as the adapter captures it and as it is written (protocol.md §9.7).
 
-use base64::Engine;
 use serde::Serialize;
 
 /// The request side of a logged request. The adapter fills it; callbacks read it.
@@ -371,13 +370,53 @@ fn write_body(out: &mut Vec<u8>, body: &Option<Vec<u8>>) {
     let body = body.as_deref().unwrap_or_default();
     out.extend_from_slice(b",\"body\":\"");
     // Base64 needs no JSON escaping.
-    let at = out.len();
-    out.resize(at + body.len().div_ceil(3) * 4, 0);
-    let written = base64::engine::general_purpose::STANDARD
-        .encode_slice(body, &mut out[at..])
-        .unwrap_or(0);
-    out.truncate(at + written);
+    write_base64(out, body);
     out.push(b'"');
+}
+
+/// The standard base64 alphabet.
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Every 12-bit value's two base64 characters: two lookups encode three bytes.
+static BASE64_PAIRS: [[u8; 2]; 4096] = {
+    let mut pairs = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        pairs[i] = [BASE64[i >> 6], BASE64[i & 63]];
+        i += 1;
+    }
+    pairs
+};
+
+/// Appends `input` in standard, padded base64 (the `base64` crate's `STANDARD` output, at about
+/// half its cost: bodies are the bulk of a logged request's line).
+fn write_base64(out: &mut Vec<u8>, input: &[u8]) {
+    let at = out.len();
+    out.resize(at + input.len().div_ceil(3) * 4, b'=');
+    let dest = &mut out[at..];
+    // Six bytes (48 bits) at a time: four 12-bit lookups, one 8-byte store.
+    let sixes = input.chunks_exact(6);
+    let rest = sixes.remainder();
+    let (head, tail) = dest.split_at_mut(input.len() / 6 * 8);
+    for (six, eight) in sixes.zip(head.chunks_exact_mut(8)) {
+        let n = u64::from_be_bytes([0, 0, six[0], six[1], six[2], six[3], six[4], six[5]]);
+        let pair = |shift: u32| BASE64_PAIRS[(n >> shift) as usize & 0xfff];
+        let [a, b] = pair(36);
+        let [c, d] = pair(24);
+        let [e, f] = pair(12);
+        let [g, h] = pair(0);
+        eight.copy_from_slice(&[a, b, c, d, e, f, g, h]);
+    }
+    for (triple, quad) in rest.chunks(3).zip(tail.chunks_mut(4)) {
+        let byte = |i: usize| usize::from(triple.get(i).copied().unwrap_or(0));
+        let n = byte(0) << 16 | byte(1) << 8 | byte(2);
+        let [a, b] = BASE64_PAIRS[(n >> 12) & 0xfff];
+        let [c, d] = BASE64_PAIRS[n & 0xfff];
+        let chars = [a, b, c, d];
+        // A partial triple keeps its `=` padding.
+        let keep = triple.len() + 1;
+        quad[..keep].copy_from_slice(&chars[..keep]);
+    }
 }
 
 fn write_f64(out: &mut Vec<u8>, value: f64) -> serde_json::Result<()> {
@@ -480,6 +519,15 @@ mod tests {
             let mut out = Vec::new();
             write_str(&mut out, &s);
             prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&s).unwrap());
+        }
+
+        #[test]
+        fn base64_is_the_standard_encoding(bytes in prop::collection::vec(any::<u8>(), 0..100)) {
+            use base64::Engine;
+            let mut out = b"x".to_vec();
+            write_base64(&mut out, &bytes);
+            let expected = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            prop_assert_eq!(&out[1..], expected.as_bytes());
         }
 
         #[test]

@@ -88,6 +88,9 @@ const SUPPORTED_CONTENT_TYPES: [&str; 7] = [
 /// assert!(!apitally_core::is_supported_content_type("image/png"));
 /// ```
 pub fn is_supported_content_type(content_type: &str) -> bool {
+    if content_type.starts_with("application/json") {
+        return true;
+    }
     let ct = content_type.trim_start().as_bytes();
     SUPPORTED_CONTENT_TYPES
         .iter()

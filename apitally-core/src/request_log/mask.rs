@@ -184,10 +184,11 @@ fn scan_json(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
 fn string_end(body: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
     loop {
+        // Long string values (descriptions, base64 blobs) are skipped with SIMD.
+        i += memchr::memchr2(b'"', b'\\', body.get(i..)?)?;
         match body.get(i)? {
             b'"' => return Some(i),
-            b'\\' => i += 2,
-            _ => i += 1,
+            _ => i += 2,
         }
     }
 }
@@ -195,7 +196,10 @@ fn string_end(body: &[u8], start: usize) -> Option<usize> {
 /// Decodes the inside of a JSON string; invalid UTF-8 and lone surrogates become U+FFFD.
 fn unescape(raw: &[u8]) -> Cow<'_, str> {
     if !raw.contains(&b'\\') {
-        return String::from_utf8_lossy(raw);
+        return match std::str::from_utf8(raw) {
+            Ok(name) => Cow::Borrowed(name),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
     }
     let mut buf = Vec::with_capacity(raw.len());
     let mut i = 0;
