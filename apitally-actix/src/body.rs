@@ -36,7 +36,7 @@ pub(crate) struct Completion {
     pub(crate) worker: Rc<Worker>,
     pub(crate) req: HttpRequest,
     /// `None` for requests that matched no route: not counted, but logged.
-    pub(crate) route: Option<String>,
+    pub(crate) route: Option<Rc<str>>,
     pub(crate) status: u16,
     pub(crate) elapsed: Duration,
     pub(crate) request_size: RequestSize,

@@ -22,6 +22,7 @@ use actix_web::{
 };
 use apitally_core::{ApitallyClient, ConfigError, Consumer, StartupData};
 use futures_core::Stream;
+use hashbrown::HashMap;
 use pin_project_lite::pin_project;
 
 use crate::{
@@ -55,6 +56,8 @@ pub(crate) struct Worker {
     saved: RefCell<Option<HttpRequest>>,
     /// Copies of in-flight requests' paths, for those same requests.
     paths: Paths,
+    /// Route templates, shared rather than allocated per request.
+    routes: Routes,
     /// Pending records of responses still streaming.
     pub(crate) slots: Slots,
 }
@@ -65,6 +68,59 @@ impl Worker {
         let rmap = saved.as_ref()?.resource_map();
         let pattern = self.paths.with(path, |path| rmap.match_pattern(path))?;
         Some(route::normalize(pattern))
+    }
+}
+
+/// The route templates a worker has seen, so that finding a request's route costs a hash lookup
+/// instead of actix-web's `match_pattern()` (a walk of the resource map and a `String`).
+///
+/// A path that captured no segment (`/health`, `/api/items`) maps to the same template every
+/// time (actix-web's answer depends on the path and, for guarded resources, on the resource
+/// that matched, whose static pattern is the path itself), so such paths are remembered
+/// whole; other requests still ask `match_pattern()`, and their templates are interned. Both
+/// maps are bounded: past [`Routes::MAX`] entries nothing more is remembered, so a flood of
+/// distinct unmatched paths costs no memory.
+#[derive(Default)]
+struct Routes {
+    by_path: RefCell<HashMap<Box<str>, Option<Rc<str>>>>,
+    interned: RefCell<HashMap<Rc<str>, ()>>,
+}
+
+impl Routes {
+    const MAX: usize = 1_024;
+    /// Longer paths are not remembered.
+    const MAX_PATH: usize = 256;
+
+    fn route(&self, req: &HttpRequest) -> Option<Rc<str>> {
+        let path = req.path();
+        let remember = req.match_info().segment_count() == 0 && path.len() <= Self::MAX_PATH;
+        if remember {
+            if let Some(route) = self.by_path.borrow().get(path) {
+                return route.clone();
+            }
+        }
+        let route = req
+            .match_pattern()
+            .map(|pattern| self.intern(route::normalize(pattern)));
+        if remember {
+            let mut by_path = self.by_path.borrow_mut();
+            if by_path.len() < Self::MAX {
+                by_path.insert(path.into(), route.clone());
+            }
+        }
+        route
+    }
+
+    fn intern(&self, route: String) -> Rc<str> {
+        let mut interned = self.interned.borrow_mut();
+        if let Some((known, ())) = interned.get_key_value(route.as_str()) {
+            return Rc::clone(known);
+        }
+        let route: Rc<str> = route.into();
+        if interned.len() < Self::MAX {
+            interned.insert(Rc::clone(&route), ());
+        }
+        route
     }
 }
 
@@ -269,6 +325,7 @@ where
                 shared: Arc::clone(&self.shared),
                 saved: RefCell::new(None),
                 paths: Paths::default(),
+                routes: Routes::default(),
                 slots: Slots::default(),
             }),
         }))
@@ -501,7 +558,7 @@ fn on_response<B: MessageBody>(
     if worker.saved.borrow().is_none() {
         *worker.saved.borrow_mut() = Some(req.clone());
     }
-    let route = req.match_pattern().map(route::normalize);
+    let route = worker.routes.route(req);
     if route.is_none() && start.log.is_none() {
         // No route matched: not an endpoint, not counted (and not logged: logging is off).
         return res.map_body(|_, body| ApitallyBody::new(body, None));
