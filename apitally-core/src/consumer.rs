@@ -115,6 +115,10 @@ fn normalise(mut value: String, max_chars: usize) -> String {
 
 /// The longest prefix of `s` with at most `max_chars` characters.
 pub(crate) fn truncate_chars(s: &str, max_chars: usize) -> &str {
+    // No more bytes than the limit means no more characters either.
+    if s.len() <= max_chars {
+        return s;
+    }
     match s.char_indices().nth(max_chars) {
         Some((idx, _)) => &s[..idx],
         None => s,

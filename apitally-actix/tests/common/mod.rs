@@ -90,10 +90,14 @@ pub fn rss_kb() -> u64 {
 }
 
 /// The decoded request-log lines of the files the hub accepted.
+/// The lines of every request-log file the hub accepted, each file once: a file whose upload
+/// timed out at the client after the hub had it is sent again with the same `uuid` (which the
+/// real hub deduplicates).
 pub fn log_lines(hub: &TestHub) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
     hub.received_at("log")
         .into_iter()
-        .filter(|r| r.accepted())
+        .filter(|r| r.accepted() && seen.insert(r.query.clone()))
         .flat_map(|r| r.lines)
         .collect()
 }
