@@ -60,24 +60,20 @@ fn apitally_for(mode: &str) -> Option<Apitally> {
                 .ok()
                 .map(Consumer::new)
         }),
-        "log-headers" => base.request_logging(
-            RequestLoggingConfig::new()
-                .log_request_headers(true)
-                .max_buffer_bytes(64 << 20),
-        ),
+        "log-headers" => {
+            base.request_logging(RequestLoggingConfig::new().log_request_headers(true))
+        }
         "log-traces" => base.request_logging(
             RequestLoggingConfig::new()
                 .log_request_headers(true)
                 .capture_logs(true)
-                .capture_traces(true)
-                .max_buffer_bytes(64 << 20),
+                .capture_traces(true),
         ),
         "log-bodies" => base.request_logging(
             RequestLoggingConfig::new()
                 .log_request_headers(true)
                 .log_request_body(true)
-                .log_response_body(true)
-                .max_buffer_bytes(64 << 20),
+                .log_response_body(true),
         ),
         _ => return None,
     };

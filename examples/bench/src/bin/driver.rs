@@ -4,7 +4,9 @@
 //! Run through `examples/bench/run.sh`, which builds the release binaries first. Options (all
 //! optional): `--rounds 9 --duration 5 --connections 32 --modes bare,prom,... --no-callgrind
 //! --calls 2000,12000 --keep` (`--keep` keeps the callgrind files for `callgrind_annotate`;
-//! `--rounds 0` runs callgrind only).
+//! `--rounds 0` runs callgrind only). `--sustained 30` adds one long run of each logging mode at
+//! full load (does the logger keep up, with the default 16 MiB buffer?); `--consumers 60` adds a
+//! run of that many seconds with 100,000 distinct consumers, sampling RSS, against bare.
 
 #![allow(missing_docs)]
 
@@ -37,6 +39,8 @@ struct Args {
     callgrind: bool,
     calls: (usize, usize),
     keep: bool,
+    sustained: u64,
+    consumers: u64,
 }
 
 fn args() -> Args {
@@ -48,6 +52,8 @@ fn args() -> Args {
         callgrind: true,
         calls: (2_000, 12_000),
         keep: false,
+        sustained: 0,
+        consumers: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,6 +65,8 @@ fn args() -> Args {
             "--modes" => a.modes = value().split(',').map(str::to_owned).collect(),
             "--no-callgrind" => a.callgrind = false,
             "--keep" => a.keep = true,
+            "--sustained" => a.sustained = value().parse().expect("sustained seconds"),
+            "--consumers" => a.consumers = value().parse().expect("consumers seconds"),
             "--calls" => {
                 let v = value();
                 let (x, y) = v.split_once(',').expect("--calls N1,N2");
@@ -227,7 +235,11 @@ fn parse_ms(v: &str) -> f64 {
 }
 
 fn wrk(args: &Args, seconds: u64) -> (f64, f64, f64, u64) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mix.lua");
+    wrk_with(args, seconds, "mix.lua")
+}
+
+fn wrk_with(args: &Args, seconds: u64, script: &str) -> (f64, f64, f64, u64) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let out = Command::new("taskset")
         .args(["-c", "1", "wrk", "-t1"])
         .arg(format!("-c{}", args.connections))
@@ -276,13 +288,7 @@ fn measure(args: &Args, mode: &str, dir: &Path) -> Sample {
     let allocs1 = get_allocs();
     let rss = peak_rss_kb(server.id());
     stop(&mut server);
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let dropped = text
-        .lines()
-        .filter_map(|l| l.split("apitally: ").nth(1))
-        .filter(|l| l.contains("were not logged"))
-        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
+    let dropped = dropped_in(&log);
     let n = requests.max(1) as f64;
     Sample {
         rps,
@@ -292,6 +298,90 @@ fn measure(args: &Args, mode: &str, dir: &Path) -> Sample {
         rss_mb: rss as f64 / 1024.0,
         allocs: allocs1.saturating_sub(allocs0) as f64 / n,
         dropped,
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Dropped log items reported in a server's log.
+fn dropped_in(log: &Path) -> u64 {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split("apitally: ").nth(1))
+        .filter(|l| l.contains("were not logged"))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// One long run of each logging mode at full load: requests/s and dropped items.
+fn sustained(args: &Args, dir: &Path) {
+    println!();
+    println!(
+        "Sustained request logging, {} s at full load (32 connections, default 16 MiB buffer):",
+        args.sustained
+    );
+    println!();
+    println!("| mode | req/s | requests | log items dropped | peak RSS MB |");
+    println!("|---|---|---|---|---|");
+    for mode in ["log-headers", "log-bodies"] {
+        let log = dir.join(format!("sustained-{mode}.log"));
+        let mut server = start_server(mode, &[], &log);
+        assert!(wait_for_port(PORT, Duration::from_secs(20)), "{mode}");
+        let (rps, _, _, requests) = wrk(args, args.sustained);
+        let rss = peak_rss_kb(server.id());
+        stop(&mut server);
+        println!(
+            "| {mode} | {rps:.0} | {requests} | {} | {:.1} |",
+            dropped_in(&log),
+            rss as f64 / 1024.0
+        );
+    }
+}
+
+/// RSS over a run with 100,000 distinct consumers, against bare actix-web over the same run.
+fn consumers(args: &Args, dir: &Path) {
+    println!();
+    println!(
+        "{} s with a different consumer on every request (100,000 distinct ids, cycled), RSS sampled every 10 s:",
+        args.consumers
+    );
+    println!();
+    println!("| mode | req/s | requests | RSS MB at 10 s, 20 s, ... | peak RSS MB |");
+    println!("|---|---|---|---|---|");
+    for mode in ["bare", "apitally-consumer"] {
+        let log = dir.join(format!("consumers-{mode}.log"));
+        let mut server = start_server(mode, &[], &log);
+        assert!(wait_for_port(PORT, Duration::from_secs(20)), "{mode}");
+        let pid = server.id();
+        let sampler = std::thread::spawn({
+            let seconds = args.consumers;
+            move || {
+                let mut samples = Vec::new();
+                for _ in 0..seconds / 10 {
+                    std::thread::sleep(Duration::from_secs(10));
+                    samples.push(rss_kb(pid) as f64 / 1024.0);
+                }
+                samples
+            }
+        });
+        let (rps, _, _, requests) = wrk_with(args, args.consumers, "consumers.lua");
+        let samples = sampler.join().unwrap_or_default();
+        let peak = peak_rss_kb(pid);
+        stop(&mut server);
+        let samples: Vec<String> = samples.iter().map(|s| format!("{s:.1}")).collect();
+        println!(
+            "| {mode} | {rps:.0} | {requests} | {} | {:.1} |",
+            samples.join(", "),
+            peak as f64 / 1024.0
+        );
     }
 }
 
@@ -370,8 +460,6 @@ fn main() {
             instr.insert(mode.clone(), i);
         }
     }
-    let _ = hub.kill();
-    let _ = hub.wait();
 
     let bare = samples.get("bare").cloned().unwrap_or_default();
     println!(
@@ -408,6 +496,14 @@ fn main() {
             s.iter().map(|x| x.dropped).sum::<u64>(),
         );
     }
+    if args.sustained > 0 {
+        sustained(&args, &dir);
+    }
+    if args.consumers > 0 {
+        consumers(&args, &dir);
+    }
+    let _ = hub.kill();
+    let _ = hub.wait();
     if args.keep {
         eprintln!("callgrind files kept in {}", dir.display());
     } else {
