@@ -18,7 +18,7 @@ use pin_project_lite::pin_project;
 
 use crate::{
     ext::ReportedValidationErrors,
-    logging::{build_item, LogEnd, LogHead},
+    logging::{build_item, LogEnd, LogStart},
     middleware::Worker,
 };
 
@@ -43,7 +43,7 @@ pub(crate) struct Completion {
     pub(crate) callback_consumer: Option<Consumer>,
     pub(crate) validation_errors: Vec<ValidationError>,
     pub(crate) server_error: Option<ServerError>,
-    pub(crate) log: Option<Box<LogHead>>,
+    pub(crate) log: Option<Box<LogStart>>,
 }
 
 impl Completion {
@@ -86,7 +86,7 @@ impl Completion {
         if let Some(head) = self.log {
             if let Some(logger) = self.worker.shared.client.request_logger() {
                 let item = build_item(
-                    *head,
+                    head,
                     LogEnd {
                         method,
                         route: self.route.as_deref(),
@@ -163,7 +163,7 @@ impl Slot {
     #[inline]
     fn capture(&self, chunk: &[u8]) {
         self.worker.slots.with(self.index, |c| {
-            if let Some(capture) = c.log.as_mut().and_then(|log| log.body.as_mut()) {
+            if let Some(capture) = c.log.as_mut().and_then(|log| log.response.body.as_mut()) {
                 capture.push(chunk);
             }
         });

@@ -135,6 +135,18 @@ pub(crate) struct LogStart {
     pub(crate) user_agent: Option<String>,
     /// The request's root span, when logs or traces are captured.
     pub(crate) trace: Option<Trace>,
+    /// Filled at the response head.
+    pub(crate) response: LogResponse,
+}
+
+/// What request logging takes from the response head; the body is captured by the body
+/// wrapper as it streams.
+#[derive(Default)]
+pub(crate) struct LogResponse {
+    pub(crate) headers: Headers,
+    /// Only kept when the body is captured (it decides how the body is masked).
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Option<BodyCapture>,
 }
 
 impl LogStart {
@@ -150,14 +162,10 @@ impl LogStart {
             None
         };
         let headers = req.headers();
+        // One pass over the headers: copied when logged, and checked for proxy headers (most
+        // requests carry none, which saves a dozen lookups).
+        let (copy, proxied) = copy_headers(headers, log_headers);
         let url = {
-            // Most requests carry none of the proxy headers: one pass over the names saves a
-            // dozen lookups.
-            let proxied = headers.keys().any(|name| {
-                let name = name.as_str();
-                matches!(name.as_bytes().first(), Some(b'x' | b'f'))
-                    && PROXY_HEADERS.iter().any(|p| p.as_str() == name)
-            });
             let (scheme, host) = scheme_and_host(req, proxied);
             let scheme = if scheme == "http"
                 && proxied
@@ -179,29 +187,22 @@ impl LogStart {
             url.push_str(path_and_query);
             url
         };
+        // The content type only matters for a body that is logged.
+        let content_type = match request_body {
+            RequestBody::None => None,
+            _ => header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
+        };
         Self {
             timestamp: unix_now(),
             request_body,
             url,
-            headers: if log_headers {
-                copy_headers(headers)
-            } else {
-                Headers::new()
-            },
-            content_type: header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
+            headers: copy,
+            content_type,
             user_agent: header_str(headers, header::USER_AGENT).map(str::to_owned),
             trace,
+            response: LogResponse::default(),
         }
     }
-}
-
-/// What request logging needs from the response head; the response body is captured by the
-/// body wrapper.
-pub(crate) struct LogHead {
-    pub(crate) start: Box<LogStart>,
-    pub(crate) headers: Headers,
-    pub(crate) content_type: Option<String>,
-    pub(crate) body: Option<BodyCapture>,
 }
 
 pub(crate) fn unix_now() -> f64 {
@@ -215,19 +216,28 @@ pub(crate) fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-pub(crate) fn copy_headers(headers: &HeaderMap) -> Headers {
-    let bytes = headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    let mut copy = Headers::with_capacity(headers.len(), bytes);
+/// Copies the headers (when `copy`), and tells whether any of [`PROXY_HEADERS`] is there.
+pub(crate) fn copy_headers(headers: &HeaderMap, copy: bool) -> (Headers, bool) {
+    let mut out = if copy {
+        // A guess that fits most requests without growing.
+        Headers::with_capacity(headers.len(), headers.len() * 48)
+    } else {
+        Headers::new()
+    };
+    let mut proxied = false;
     for (name, value) in headers.iter() {
-        match std::str::from_utf8(value.as_bytes()) {
-            Ok(value) => copy.push(name.as_str(), value),
-            Err(_) => copy.push(name.as_str(), &String::from_utf8_lossy(value.as_bytes())),
+        let name = name.as_str();
+        proxied = proxied
+            || (matches!(name.as_bytes().first(), Some(b'x' | b'f'))
+                && PROXY_HEADERS.iter().any(|p| p.as_str() == name));
+        if copy {
+            match std::str::from_utf8(value.as_bytes()) {
+                Ok(value) => out.push(name, value),
+                Err(_) => out.push(name, &String::from_utf8_lossy(value.as_bytes())),
+            }
         }
     }
-    copy
+    (out, proxied)
 }
 
 /// The scheme and host of the request as actix-web's `ConnectionInfo` gives them (`Forwarded`
@@ -335,8 +345,9 @@ pub(crate) struct LogEnd<'a> {
     pub(crate) server_error: Option<&'a ServerError>,
 }
 
-pub(crate) fn build_item(head: LogHead, end: LogEnd<'_>) -> RequestLogItem {
-    let start = *head.start;
+pub(crate) fn build_item(start: Box<LogStart>, end: LogEnd<'_>) -> RequestLogItem {
+    let start = *start;
+    let head = start.response;
     let (logs, spans, trace_id) = match start.trace {
         Some(trace) => {
             let target = end.route.unwrap_or_else(|| {

@@ -30,7 +30,7 @@ use crate::{
     config::{ApitallyConfig, ConsumerCallback},
     errors,
     logging::{
-        build_item, copy_headers, header_str, response_capture, BodyCapture, LogEnd, LogHead,
+        build_item, copy_headers, header_str, response_capture, BodyCapture, LogEnd, LogResponse,
         LogStart, ObservedPayload, RequestBody,
     },
     route,
@@ -586,26 +586,22 @@ fn on_response<B: MessageBody>(
         ),
         None => (Vec::new(), None),
     };
-    let log = start.log.take().and_then(|log_start| {
+    let log = start.log.take().and_then(|mut log| {
         let logger = worker.shared.client.request_logger()?;
         let config = logger.config();
         let headers = res.headers();
-        let content_type = header_str(headers, header::CONTENT_TYPE).map(str::to_owned);
+        let content_type = header_str(headers, header::CONTENT_TYPE);
         let body = response_capture(
             config.logs_response_body(),
-            content_type.as_deref(),
+            content_type,
             res.response().body().size(),
         );
-        Some(Box::new(LogHead {
-            start: log_start,
-            headers: if config.logs_response_headers() {
-                copy_headers(headers)
-            } else {
-                apitally_core::Headers::new()
-            },
-            content_type,
+        log.response = LogResponse {
+            headers: copy_headers(headers, config.logs_response_headers()).0,
+            content_type: body.as_ref().and(content_type).map(str::to_owned),
             body,
-        }))
+        };
+        Some(log)
     });
     let completion = Completion {
         log,
@@ -668,12 +664,7 @@ fn record_without_request(
         start.worker.shared.client.request_logger(),
     ) {
         let item = build_item(
-            LogHead {
-                start: log,
-                headers: apitally_core::Headers::new(),
-                content_type: None,
-                body: None,
-            },
+            log,
             LogEnd {
                 method: start.method.as_str(),
                 route: route.as_deref(),
