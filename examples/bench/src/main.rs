@@ -88,9 +88,11 @@ async fn main() -> std::io::Result<()> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(18080);
     if mode == "log-traces" {
-        use tracing_subscriber::prelude::*;
+        // As apps run it: with a level filter (actix-http emits TRACE events on every request,
+        // which no production setup records).
+        use tracing_subscriber::{filter::LevelFilter, prelude::*};
         tracing_subscriber::registry()
-            .with(apitally::tracing_layer())
+            .with(apitally::tracing_layer().with_filter(LevelFilter::INFO))
             .init();
     }
     let apitally = apitally_for(&mode);
