@@ -26,8 +26,19 @@ fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// `bits` as `digits` lowercase hex digits (no formatting machinery: ids are made per span).
+fn hex(bits: u128, digits: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [b'0'; 32];
+    let digits = digits.min(32);
+    for (i, d) in buf[..digits].iter_mut().rev().enumerate() {
+        *d = HEX[((bits >> (i * 4)) & 0xf) as usize];
+    }
+    String::from_utf8_lossy(&buf[..digits]).into_owned()
+}
+
 fn hex_id(bits: u64) -> String {
-    format!("{bits:016x}")
+    hex(u128::from(bits), 16)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -63,7 +74,7 @@ impl RequestTrace {
         let capture = Arc::new(RequestCapture {
             capture_logs,
             capture_traces,
-            trace_id: Mutex::new(format!("{:032x}", fastrand::u128(1..))),
+            trace_id: Mutex::new(hex(fastrand::u128(1..), 32)),
             root_id: hex_id(fastrand::u64(1..)),
             root_name: Mutex::new(String::new()),
             logs: Mutex::new(Vec::new()),
@@ -348,5 +359,18 @@ where
             status: state.status,
             attributes: state.attributes,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex;
+
+    #[test]
+    fn ids_are_fixed_width_lowercase_hex() {
+        assert_eq!(hex(0xab, 4), "00ab");
+        assert_eq!(hex(0x0af7_6519_16cd_43dd, 16), "0af7651916cd43dd");
+        assert_eq!(hex(u128::MAX, 32), "f".repeat(32));
+        assert_eq!(hex(1, 32), format!("{:032x}", 1));
     }
 }

@@ -325,23 +325,91 @@ pub(crate) fn to_line(item: &RequestLogItem, out: &mut Vec<u8>) -> serde_json::R
     }
     write_body(out, &s.body);
     out.push(b'}');
-    if let Some(exception) = &item.exception {
-        out.extend_from_slice(b",\"exception\":");
-        serde_json::to_writer(&mut *out, exception)?;
+    if let Some(e) = &item.exception {
+        out.extend_from_slice(b",\"exception\":{\"type\":");
+        write_str(out, &e.error_type);
+        out.extend_from_slice(b",\"message\":");
+        write_str(out, &e.message);
+        out.extend_from_slice(b",\"traceback\":");
+        write_str(out, &e.traceback);
+        out.push(b'}');
     }
     if !item.logs.is_empty() {
-        out.extend_from_slice(b",\"logs\":");
-        serde_json::to_writer(&mut *out, &item.logs)?;
+        out.extend_from_slice(b",\"logs\":[");
+        for (i, log) in item.logs.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_log(out, log)?;
+        }
+        out.push(b']');
     }
     if !item.spans.is_empty() {
-        out.extend_from_slice(b",\"spans\":");
-        serde_json::to_writer(&mut *out, &item.spans)?;
+        out.extend_from_slice(b",\"spans\":[");
+        for (i, span) in item.spans.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_span(out, span)?;
+        }
+        out.push(b']');
     }
     if let Some(trace_id) = &item.trace_id {
         out.extend_from_slice(b",\"trace_id\":");
         write_str(out, trace_id);
     }
     out.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+/// A log record, as `serde_json` writes [`CapturedLog`] (pinned by a test).
+fn write_log(out: &mut Vec<u8>, log: &CapturedLog) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"timestamp\":");
+    write_f64(out, log.timestamp)?;
+    out.extend_from_slice(b",\"logger\":");
+    write_str(out, &log.logger);
+    out.extend_from_slice(b",\"level\":");
+    write_str(out, &log.level);
+    out.extend_from_slice(b",\"message\":");
+    write_str(out, &log.message);
+    if let Some(file) = &log.file {
+        out.extend_from_slice(b",\"file\":");
+        write_str(out, file);
+    }
+    if let Some(line) = log.line {
+        out.extend_from_slice(b",\"line\":");
+        write_u64(out, u64::from(line));
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// A span, as `serde_json` writes [`CapturedSpan`] (pinned by a test).
+fn write_span(out: &mut Vec<u8>, span: &CapturedSpan) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"span_id\":");
+    write_str(out, &span.span_id);
+    out.extend_from_slice(b",\"parent_span_id\":");
+    match &span.parent_span_id {
+        Some(parent) => write_str(out, parent),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"name\":");
+    write_str(out, &span.name);
+    out.extend_from_slice(b",\"kind\":");
+    write_str(out, &span.kind);
+    out.extend_from_slice(b",\"start_time\":");
+    write_u64(out, span.start_time);
+    out.extend_from_slice(b",\"end_time\":");
+    write_u64(out, span.end_time);
+    if let Some(status) = &span.status {
+        out.extend_from_slice(b",\"status\":");
+        write_str(out, status);
+    }
+    if !span.attributes.is_empty() {
+        out.extend_from_slice(b",\"attributes\":");
+        serde_json::to_writer(&mut *out, &span.attributes)?;
+    }
+    out.push(b'}');
     Ok(())
 }
 
@@ -423,18 +491,8 @@ fn write_f64(out: &mut Vec<u8>, value: f64) -> serde_json::Result<()> {
     serde_json::to_writer(out, &value)
 }
 
-fn write_u64(out: &mut Vec<u8>, mut value: u64) {
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[at..]);
+fn write_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// Whether any byte of the word is `"`, `\\` or a control character (below 0x20).
@@ -536,6 +594,75 @@ mod tests {
             write_u64(&mut out, n);
             prop_assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
         }
+    }
+
+    #[test]
+    fn logs_spans_and_exceptions_are_written_as_serde_writes_them() {
+        let log = CapturedLog {
+            timestamp: 1.5,
+            logger: "app::db".into(),
+            level: "WARN".into(),
+            message: "slow \"query\"\n".into(),
+            file: Some("src/db.rs".into()),
+            line: Some(42),
+        };
+        let bare_log = CapturedLog {
+            file: None,
+            line: None,
+            ..log.clone()
+        };
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("rows".into(), json!(3));
+        attributes.insert("table".into(), json!("items"));
+        let span = CapturedSpan {
+            span_id: "00f067aa0ba902b7".into(),
+            parent_span_id: Some("0af7651916cd43dd".into()),
+            name: "GET /items/{id}".into(),
+            kind: "INTERNAL".into(),
+            start_time: 1_764_000_000_000_000_001,
+            end_time: 1_764_000_000_000_000_999,
+            status: Some("ERROR".into()),
+            attributes,
+        };
+        let root = CapturedSpan {
+            parent_span_id: None,
+            status: None,
+            attributes: serde_json::Map::new(),
+            ..span.clone()
+        };
+        for log in [&log, &bare_log] {
+            let mut out = Vec::new();
+            write_log(&mut out, log).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(log).unwrap()
+            );
+        }
+        for span in [&span, &root] {
+            let mut out = Vec::new();
+            write_span(&mut out, span).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(span).unwrap()
+            );
+        }
+        let item = RequestLogItem {
+            exception: Some(LoggedException {
+                error_type: "Panic".into(),
+                message: "boom".into(),
+                traceback: "at src/main.rs:1\n".into(),
+            }),
+            logs: vec![log.clone(), bare_log.clone()],
+            spans: vec![span.clone(), root.clone()],
+            ..Default::default()
+        };
+        let v = line(&item);
+        assert_eq!(
+            v["exception"],
+            serde_json::to_value(item.exception.as_ref().unwrap()).unwrap()
+        );
+        assert_eq!(v["logs"], serde_json::to_value(&item.logs).unwrap());
+        assert_eq!(v["spans"], serde_json::to_value(&item.spans).unwrap());
     }
 
     #[test]
