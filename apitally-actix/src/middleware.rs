@@ -13,7 +13,7 @@ use std::{
 };
 
 use actix_web::{
-    body::MessageBody,
+    body::{BodySize, MessageBody},
     dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform},
     error::PayloadError,
     http::{header, Method},
@@ -185,8 +185,9 @@ impl Paths {
 /// - **Status**: the response's status, or the error's for a handler `Err`.
 /// - **Response time**: from the middleware to the response head (the body's streaming time is
 ///   not included).
-/// - **Response size**: the body bytes actually sent, counted as they stream; a client that
-///   disconnects mid-body is counted with what it got.
+/// - **Response size**: a body of known size is counted with that size at the response head
+///   (the request is recorded then, with no per-chunk bookkeeping); a streamed body is counted
+///   as it streams, and a client that disconnects mid-stream is counted with what it got.
 /// - **Request size**: `Content-Length`, or the bytes the handler read of a chunked body.
 ///
 /// # Order with other middleware
@@ -615,6 +616,15 @@ fn on_response<B: MessageBody>(
         validation_errors,
         server_error,
     };
+    // A body of known size that is not logged: everything is known now, so the request is
+    // recorded at once and the body passes through without bookkeeping. (HEAD responses are
+    // left to the body wrapper: their body is never sent.)
+    if completion.log.is_none() && completion.req.method() != Method::HEAD {
+        if let BodySize::Sized(size) = res.response().body().size() {
+            completion.complete(Some(size));
+            return res.map_body(|_, body| ApitallyBody::new(body, None));
+        }
+    }
     let slot = Slot::new(worker, completion);
     res.map_body(|_, body| ApitallyBody::new(body, Some(slot)))
 }
