@@ -411,4 +411,66 @@ mod tests {
         assert!(c.buf.capacity() == 0);
         assert_eq!(c.into_body(), BODY_TOO_LARGE);
     }
+
+    /// The URL's scheme and host are read without building actix-web's `ConnectionInfo`, so
+    /// they must agree with it for every combination of proxy headers.
+    #[test]
+    fn scheme_and_host_agree_with_connection_info() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            ("/", &[]),
+            ("/", &[("host", "api.example.com")]),
+            ("/", &[("host", "api.example.com:8443")]),
+            ("http://other.example/x", &[("host", "api.example.com")]),
+            ("/", &[("host", "a"), ("x-forwarded-host", "b, c")]),
+            ("/", &[("host", "a"), ("x-forwarded-proto", "https, http")]),
+            (
+                "/",
+                &[
+                    ("host", "a"),
+                    ("forwarded", "for=1.2.3.4; proto=https; host=\"fw.example\""),
+                ],
+            ),
+            (
+                "/",
+                &[
+                    ("host", "a"),
+                    ("forwarded", "Proto=HTTP;Host=x, proto=https"),
+                    ("x-forwarded-host", "b"),
+                ],
+            ),
+            (
+                "/",
+                &[
+                    ("host", "a"),
+                    ("forwarded", "for=1.2.3.4"),
+                    ("x-forwarded-proto", "https"),
+                ],
+            ),
+            (
+                "/",
+                &[
+                    ("host", "a"),
+                    ("forwarded", "garbage"),
+                    ("x-forwarded-host", " spaced "),
+                ],
+            ),
+            ("/", &[("x-forwarded-proto", "wss")]),
+        ];
+        for (uri, headers) in cases {
+            let mut req = actix_web::test::TestRequest::get().uri(uri);
+            for &(name, value) in *headers {
+                req = req.insert_header((name, value));
+            }
+            let req = req.to_srv_request();
+            let (copy, proxied) = copy_headers(req.headers(), true);
+            assert_eq!(copy.len(), req.headers().len());
+            let (scheme, host) = scheme_and_host(&req, proxied);
+            let info = req.connection_info().clone();
+            assert_eq!(
+                (scheme, host),
+                (info.scheme(), info.host()),
+                "{uri} {headers:?}"
+            );
+        }
+    }
 }

@@ -110,6 +110,58 @@ async fn route_templates_for_scopes_guards_tails_and_regexes() {
     assert_eq!(total, 24, "{:#?}", requests(&hub));
 }
 
+/// The per-worker route cache answers from what it saw first; the counts must not depend on
+/// which request a worker saw first (a guard that passes or fails on the same static path).
+#[actix_web::test]
+async fn cached_routes_do_not_depend_on_request_order() {
+    let mut totals = Vec::new();
+    for with_guard_first in [true, false] {
+        let hub = TestHub::start();
+        let apitally = apitally(&hub, |c| c);
+        let app = test::init_service(
+            App::new().wrap(apitally.clone()).service(
+                web::resource("/guarded")
+                    .guard(guard::Header("x-ok", "1"))
+                    .route(web::get().to(|| async { "ok" })),
+            ),
+        )
+        .await;
+        let passing = || {
+            test::TestRequest::get()
+                .uri("/guarded")
+                .insert_header(("x-ok", "1"))
+                .to_request()
+        };
+        let failing = || test::TestRequest::get().uri("/guarded").to_request();
+        for round in 0..4 {
+            let req = if (round % 2 == 0) == with_guard_first {
+                passing()
+            } else {
+                failing()
+            };
+            test::read_body(test::call_service(&app, req).await).await;
+        }
+        apitally.shutdown().await;
+        // Summed over sync payloads (the first sync may carry part of them).
+        let mut seen = std::collections::BTreeMap::<(String, u64), u64>::new();
+        for r in requests(&hub) {
+            let key = (
+                r["path"].as_str().unwrap().to_owned(),
+                r["status_code"].as_u64().unwrap(),
+            );
+            *seen.entry(key).or_default() += r["request_count"].as_u64().unwrap();
+        }
+        totals.push(seen);
+    }
+    assert_eq!(totals[0], totals[1]);
+    assert_eq!(
+        totals[0].get(&("/guarded".to_owned(), 200)),
+        Some(&2),
+        "{:?}",
+        totals[0]
+    );
+}
+
 #[actix_web::test]
 async fn options_skipped_head_counted_and_statuses() {
     let hub = TestHub::start();
