@@ -74,15 +74,16 @@ impl Worker {
 /// The route templates a worker has seen, so that finding a request's route costs a hash lookup
 /// instead of actix-web's `match_pattern()` (a walk of the resource map and a `String`).
 ///
-/// A path that captured no segment (`/health`, `/api/items`) maps to the same template every
-/// time (actix-web's answer depends on the path and, for guarded resources, on the resource
-/// that matched, whose static pattern is the path itself), so such paths are remembered
-/// whole; other requests still ask `match_pattern()`, and their templates are interned. Both
-/// maps are bounded: past [`Routes::MAX`] entries nothing more is remembered, so a flood of
-/// distinct unmatched paths costs no memory.
+/// Only requests that routing matched completely (nothing of the path left unprocessed) without
+/// capturing a segment use the cache, and a path is only remembered when its template is the
+/// path itself: such a request matched a static resource whose pattern is its path, whatever
+/// resource (guard) it was. Everything else (segments, unmatched requests, whose template
+/// actix-web finds by walking the resource map regardless of guards, multi-pattern resources)
+/// asks `match_pattern()` each time, and the templates are interned. Both maps are bounded:
+/// past [`Routes::MAX`] entries nothing more is remembered.
 #[derive(Default)]
 struct Routes {
-    by_path: RefCell<HashMap<Box<str>, Option<Rc<str>>>>,
+    by_path: RefCell<HashMap<Box<str>, Rc<str>>>,
     interned: RefCell<HashMap<Rc<str>, ()>>,
 }
 
@@ -93,22 +94,25 @@ impl Routes {
 
     fn route(&self, req: &HttpRequest) -> Option<Rc<str>> {
         let path = req.path();
-        let remember = req.match_info().segment_count() == 0 && path.len() <= Self::MAX_PATH;
-        if remember {
+        let info = req.match_info();
+        let cacheable = info.segment_count() == 0
+            && info.unprocessed().is_empty()
+            && path.len() <= Self::MAX_PATH;
+        if cacheable {
             if let Some(route) = self.by_path.borrow().get(path) {
-                return route.clone();
+                return Some(Rc::clone(route));
             }
         }
         let route = req
             .match_pattern()
-            .map(|pattern| self.intern(route::normalize(pattern)));
-        if remember {
+            .map(|pattern| self.intern(route::normalize(pattern)))?;
+        if cacheable && *route == *path {
             let mut by_path = self.by_path.borrow_mut();
             if by_path.len() < Self::MAX {
-                by_path.insert(path.into(), route.clone());
+                by_path.insert(path.into(), Rc::clone(&route));
             }
         }
-        route
+        Some(route)
     }
 
     fn intern(&self, route: String) -> Rc<str> {
@@ -185,9 +189,11 @@ impl Paths {
 /// - **Status**: the response's status, or the error's for a handler `Err`.
 /// - **Response time**: from the middleware to the response head (the body's streaming time is
 ///   not included).
-/// - **Response size**: a body of known size is counted with that size at the response head
-///   (the request is recorded then, with no per-chunk bookkeeping); a streamed body is counted
-///   as it streams, and a client that disconnects mid-stream is counted with what it got.
+/// - **Response size**: a body whose size is known up front (anything sent with a
+///   `Content-Length`, including sized streams such as actix-files' `NamedFile`) is counted with
+///   that size at the response head (the request is recorded then, with no per-chunk
+///   bookkeeping); a chunked stream is counted as it streams, and a client that disconnects
+///   mid-stream is counted with what it got.
 /// - **Request size**: `Content-Length`, or the bytes the handler read of a chunked body.
 ///
 /// # Order with other middleware

@@ -118,12 +118,27 @@ async fn cached_routes_do_not_depend_on_request_order() {
     for with_guard_first in [true, false] {
         let hub = TestHub::start();
         let apitally = apitally(&hub, |c| c);
+        // A guarded dynamic resource registered first: a request no resource matches gets
+        // its template from actix-web's walk of the resource map (`/{name}`), a matched one
+        // its own (`/health`).
         let app = test::init_service(
-            App::new().wrap(apitally.clone()).service(
-                web::resource("/guarded")
-                    .guard(guard::Header("x-ok", "1"))
-                    .route(web::get().to(|| async { "ok" })),
-            ),
+            App::new()
+                .wrap(apitally.clone())
+                .service(
+                    web::resource("/{name}")
+                        .guard(guard::Header("x-admin", "1"))
+                        .to(|| async { "admin" }),
+                )
+                .service(
+                    web::resource("/health")
+                        .guard(guard::Get())
+                        .to(|| async { "ok" }),
+                )
+                .service(
+                    web::resource("/guarded")
+                        .guard(guard::Header("x-ok", "1"))
+                        .route(web::get().to(|| async { "ok" })),
+                ),
         )
         .await;
         let passing = || {
@@ -133,13 +148,17 @@ async fn cached_routes_do_not_depend_on_request_order() {
                 .to_request()
         };
         let failing = || test::TestRequest::get().uri("/guarded").to_request();
+        let get_health = || test::TestRequest::get().uri("/health").to_request();
+        let post_health = || test::TestRequest::post().uri("/health").to_request();
         for round in 0..4 {
-            let req = if (round % 2 == 0) == with_guard_first {
-                passing()
+            let first = (round % 2 == 0) == with_guard_first;
+            let (a, b) = if first {
+                (passing(), get_health())
             } else {
-                failing()
+                (failing(), post_health())
             };
-            test::read_body(test::call_service(&app, req).await).await;
+            test::read_body(test::call_service(&app, a).await).await;
+            test::read_body(test::call_service(&app, b).await).await;
         }
         apitally.shutdown().await;
         // Summed over sync payloads (the first sync may carry part of them).

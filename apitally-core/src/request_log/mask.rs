@@ -344,8 +344,15 @@ static JSON_WORD: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(?i)\b
 pub(crate) fn is_json_content_type(content_type: Option<&str>) -> bool {
     match content_type {
         None => true,
-        Some(ct) if ct.starts_with("application/json") => {
-            matches!(ct.as_bytes().get(16), None | Some(b';' | b' '))
+        // The common case without the regex: `json` followed by the end or a non-word byte.
+        Some(ct)
+            if ct.starts_with("application/json")
+                && ct
+                    .as_bytes()
+                    .get(16)
+                    .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80)) =>
+        {
+            true
         }
         Some(ct) => JSON_WORD.as_ref().is_some_and(|re| re.is_match(ct)),
     }
@@ -594,11 +601,17 @@ mod tests {
             "application/problem+json",
             "application/vnd.api+json; charset=utf-8",
             "text/json",
+            "application/json-patch+json",
+            "application/json-seq",
+            "application/json,text/plain",
+            "application/json\t;charset=utf-8",
         ] {
             assert!(is_json_content_type(Some(ct)), "{ct}");
         }
         for ct in [
             "application/jsonx",
+            "application/json_x",
+            "application/json\u{e9}",
             "application/x-ndjson",
             "text/plain",
             "application/xjson",
@@ -837,6 +850,13 @@ mod tests {
             let ndjson = format!("{line}\n{line}\n");
             let out = mask_ndjson(ndjson.as_bytes(), &body_patterns()).expect("valid NDJSON");
             prop_assert_eq!(out, format!("{expected}\n{expected}\n").into_bytes());
+        }
+
+        #[test]
+        fn json_content_type_fast_path_agrees_with_the_regex(suffix in "[ -~\u{e9}]{0,6}") {
+            let ct = format!("application/json{suffix}");
+            let regex = JSON_WORD.as_ref().unwrap().is_match(&ct);
+            prop_assert_eq!(is_json_content_type(Some(&ct)), regex, "{}", ct);
         }
 
         #[test]
