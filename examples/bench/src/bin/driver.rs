@@ -136,13 +136,18 @@ fn cpu_ticks(pid: u32) -> u64 {
     num(11) + num(12)
 }
 
-fn peak_rss_kb(pid: u32) -> u64 {
+/// A `kB` field of `/proc/<pid>/status` (`VmHWM`: peak RSS, `VmRSS`: current RSS).
+fn status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM")
 }
 
 /// The request mix, as raw HTTP/1.1 (same as mix.lua).
@@ -302,12 +307,7 @@ fn measure(args: &Args, mode: &str, dir: &Path) -> Sample {
 }
 
 fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    status_kb(pid, "VmRSS")
 }
 
 /// Dropped log items reported in a server's log.
