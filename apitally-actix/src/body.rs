@@ -30,6 +30,57 @@ pub(crate) enum RequestSize {
     Counted(Rc<Cell<u64>>),
 }
 
+impl RequestSize {
+    /// The size now: known, or what the handler has read so far.
+    pub(crate) fn get(&self) -> Option<u64> {
+        match self {
+            RequestSize::Known(size) => *size,
+            RequestSize::Counted(counter) => Some(counter.get()),
+        }
+    }
+}
+
+/// What the response head says, for [`record_response`].
+pub(crate) struct Head<'a> {
+    pub(crate) status: u16,
+    pub(crate) elapsed: Duration,
+    pub(crate) request_size: Option<u64>,
+    pub(crate) callback_consumer: Option<&'a Consumer>,
+    pub(crate) validation_errors: &'a [ValidationError],
+    pub(crate) server_error: Option<&'a ServerError>,
+}
+
+/// Records a request that has its response: the consumer is the one the handler set (an
+/// extension) or else the callback's; validation errors reported by the handler count too.
+pub(crate) fn record_response(
+    worker: &Worker,
+    req: &HttpRequest,
+    route: &str,
+    head: &Head<'_>,
+    response_size: Option<u64>,
+) {
+    let ext = req.extensions();
+    let consumer = ext.get::<Consumer>().or(head.callback_consumer);
+    let reported = ext
+        .get::<ReportedValidationErrors>()
+        .map(|r| r.0.as_slice());
+    record(
+        worker,
+        &Outcome {
+            method: req.method().as_str(),
+            route,
+            status: head.status,
+            elapsed: head.elapsed,
+            consumer,
+            request_size: head.request_size,
+            response_size,
+            validation_errors: head.validation_errors,
+            reported_validation_errors: reported.unwrap_or_default(),
+            server_error: head.server_error,
+        },
+    );
+}
+
 /// What the middleware learnt at the response head, completed with the bytes sent when the body
 /// ends or is dropped.
 pub(crate) struct Completion {
@@ -48,39 +99,31 @@ pub(crate) struct Completion {
 
 impl Completion {
     pub(crate) fn complete(self, response_size: Option<u64>) {
-        let request_size = match &self.request_size {
-            RequestSize::Known(size) => *size,
-            RequestSize::Counted(counter) => Some(counter.get()),
-        };
+        let request_size = self.request_size.get();
         let method = self.req.method().as_str();
-        let consumer_id = {
+        if let Some(route) = &self.route {
+            record_response(
+                &self.worker,
+                &self.req,
+                route,
+                &Head {
+                    status: self.status,
+                    elapsed: self.elapsed,
+                    request_size,
+                    callback_consumer: self.callback_consumer.as_ref(),
+                    validation_errors: &self.validation_errors,
+                    server_error: self.server_error.as_ref(),
+                },
+                response_size,
+            );
+        }
+        // Only copied when the request is logged.
+        let consumer_id = self.log.as_ref().and_then(|_| {
             let ext = self.req.extensions();
-            let consumer = ext.get::<Consumer>().or(self.callback_consumer.as_ref());
-            if let Some(route) = &self.route {
-                let reported = ext
-                    .get::<ReportedValidationErrors>()
-                    .map(|r| r.0.as_slice());
-                record(
-                    &self.worker,
-                    &Outcome {
-                        method,
-                        route,
-                        status: self.status,
-                        elapsed: self.elapsed,
-                        consumer,
-                        request_size,
-                        response_size,
-                        validation_errors: &self.validation_errors,
-                        reported_validation_errors: reported.unwrap_or_default(),
-                        server_error: self.server_error.as_ref(),
-                    },
-                );
-            }
-            // Only copied when the request is logged.
-            self.log
-                .as_ref()
-                .and_then(|_| consumer.map(|c| c.identifier().to_owned()))
-        };
+            ext.get::<Consumer>()
+                .or(self.callback_consumer.as_ref())
+                .map(|c| c.identifier().to_owned())
+        });
         // The extensions are released before building the log item: reading the connection
         // info may insert into them.
         if let Some(head) = self.log {
@@ -163,7 +206,7 @@ impl Slot {
     #[inline]
     fn capture(&self, chunk: &[u8]) {
         self.worker.slots.with(self.index, |c| {
-            if let Some(capture) = c.log.as_mut().and_then(|log| log.response.body.as_mut()) {
+            if let Some(capture) = c.log.as_mut().and_then(|log| log.response_body.as_mut()) {
                 capture.push(chunk);
             }
         });

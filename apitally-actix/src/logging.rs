@@ -16,8 +16,8 @@ use actix_web::{
     web::Bytes,
 };
 use apitally_core::{
-    forwarded_https, is_supported_content_type, Headers, LoggedException, LoggedRequest,
-    LoggedResponse, RequestLogItem, ServerError, BODY_TOO_LARGE, MAX_BODY_SIZE,
+    forwarded_https, is_supported_content_type, Headers, LoggedException, RequestLogItem,
+    ServerError, BODY_TOO_LARGE, MAX_BODY_SIZE,
 };
 use futures_core::Stream;
 use pin_project_lite::pin_project;
@@ -127,26 +127,16 @@ impl Trace {
 /// What request logging takes from the request when it starts (so that a request whose
 /// `HttpRequest` is gone, after a panic, can still be logged).
 pub(crate) struct LogStart {
-    pub(crate) timestamp: f64,
     pub(crate) request_body: RequestBody,
-    pub(crate) url: String,
-    pub(crate) headers: Headers,
-    pub(crate) content_type: Option<String>,
-    pub(crate) user_agent: Option<String>,
+    /// The item, filled as the request goes: the request side (timestamp, URL, headers,
+    /// content type, user agent) now, the response head's headers and content type at the
+    /// head, the rest when the request completes. Reused from an item already written when
+    /// the logger has one (its buffers are then already allocated).
+    pub(crate) item: Box<RequestLogItem>,
     /// The request's root span, when logs or traces are captured.
     pub(crate) trace: Option<Trace>,
-    /// Filled at the response head.
-    pub(crate) response: LogResponse,
-}
-
-/// What request logging takes from the response head; the body is captured by the body
-/// wrapper as it streams.
-#[derive(Default)]
-pub(crate) struct LogResponse {
-    pub(crate) headers: Headers,
-    /// Only kept when the body is captured (it decides how the body is masked).
-    pub(crate) content_type: Option<String>,
-    pub(crate) body: Option<BodyCapture>,
+    /// The response body as the body wrapper captures it, when it is logged.
+    pub(crate) response_body: Option<BodyCapture>,
 }
 
 impl LogStart {
@@ -154,6 +144,7 @@ impl LogStart {
         req: &actix_web::dev::ServiceRequest,
         request_body: RequestBody,
         config: &apitally_core::RequestLoggingConfig,
+        mut item: Box<RequestLogItem>,
     ) -> Self {
         let log_headers = config.logs_request_headers();
         let trace = if config.captures_logs() || config.captures_traces() {
@@ -164,8 +155,8 @@ impl LogStart {
         let headers = req.headers();
         // One pass over the headers: copied when logged, and checked for proxy headers (most
         // requests carry none, which saves a dozen lookups).
-        let (copy, proxied) = copy_headers(headers, log_headers);
-        let url = {
+        let proxied = copy_headers(headers, log_headers, &mut item.request.headers);
+        {
             let (scheme, host) = scheme_and_host(req, proxied);
             let scheme = if scheme == "http"
                 && proxied
@@ -179,28 +170,26 @@ impl LogStart {
                 .uri()
                 .path_and_query()
                 .map_or_else(|| req.path(), |pq| pq.as_str());
-            let mut url =
-                String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
+            let url = &mut item.request.url;
+            url.clear();
+            url.reserve(scheme.len() + 3 + host.len() + path_and_query.len());
             url.push_str(scheme);
             url.push_str("://");
             url.push_str(host);
             url.push_str(path_and_query);
-            url
-        };
+        }
         // The content type only matters for a body that is logged.
-        let content_type = match request_body {
+        item.request_content_type = match request_body {
             RequestBody::None => None,
             _ => header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
         };
+        item.user_agent = header_str(headers, header::USER_AGENT).map(str::to_owned);
+        item.request.timestamp = unix_now();
         Self {
-            timestamp: unix_now(),
             request_body,
-            url,
-            headers: copy,
-            content_type,
-            user_agent: header_str(headers, header::USER_AGENT).map(str::to_owned),
+            item,
             trace,
-            response: LogResponse::default(),
+            response_body: None,
         }
     }
 }
@@ -216,14 +205,14 @@ pub(crate) fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Copies the headers (when `copy`), and tells whether any of [`PROXY_HEADERS`] is there.
-pub(crate) fn copy_headers(headers: &HeaderMap, copy: bool) -> (Headers, bool) {
-    let mut out = if copy {
-        // A guess that fits most requests without growing.
-        Headers::with_capacity(headers.len(), headers.len() * 48)
-    } else {
-        Headers::new()
-    };
+/// Copies the headers into `out` (when `copy`), and tells whether any of [`PROXY_HEADERS`]
+/// is there.
+pub(crate) fn copy_headers(headers: &HeaderMap, copy: bool, out: &mut Headers) -> bool {
+    out.clear();
+    if copy {
+        // A guess that fits most requests without growing (a reused buffer has room already).
+        out.reserve(headers.len(), headers.len() * 48);
+    }
     let mut proxied = false;
     for (name, value) in headers.iter() {
         let name = name.as_str();
@@ -237,7 +226,7 @@ pub(crate) fn copy_headers(headers: &HeaderMap, copy: bool) -> (Headers, bool) {
             }
         }
     }
-    (out, proxied)
+    proxied
 }
 
 /// The scheme and host of the request as actix-web's `ConnectionInfo` gives them (`Forwarded`
@@ -345,55 +334,46 @@ pub(crate) struct LogEnd<'a> {
     pub(crate) server_error: Option<&'a ServerError>,
 }
 
-pub(crate) fn build_item(start: Box<LogStart>, end: LogEnd<'_>) -> RequestLogItem {
-    let start = *start;
-    let head = start.response;
-    let (logs, spans, trace_id) = match start.trace {
-        Some(trace) => {
-            let target = end.route.unwrap_or_else(|| {
-                let rest = start.url.split_once("://").map_or("", |(_, r)| r);
-                let path = rest.find('/').map_or("/", |i| &rest[i..]);
-                path.split('?').next().unwrap_or(path)
-            });
-            trace.finish(format!("{} {target}", end.method))
-        }
-        None => Default::default(),
-    };
-    let request_body = match start.request_body {
+pub(crate) fn build_item(start: Box<LogStart>, end: LogEnd<'_>) -> Box<RequestLogItem> {
+    let LogStart {
+        request_body,
+        mut item,
+        trace,
+        response_body,
+    } = *start;
+    if let Some(trace) = trace {
+        let target = end.route.unwrap_or_else(|| {
+            let rest = item.request.url.split_once("://").map_or("", |(_, r)| r);
+            let path = rest.find('/').map_or("/", |i| &rest[i..]);
+            path.split('?').next().unwrap_or(path)
+        });
+        let (logs, spans, trace_id) = trace.finish(format!("{} {target}", end.method));
+        item.logs = logs;
+        item.spans = spans;
+        item.trace_id = trace_id;
+    }
+    let request = &mut item.request;
+    request.method.clear();
+    request.method.push_str(end.method);
+    request.path = end.route.map(str::to_owned);
+    request.size = end.request_size;
+    request.consumer = end.consumer.map(str::to_owned);
+    request.body = match request_body {
         RequestBody::None => None,
         RequestBody::TooLarge => Some(BODY_TOO_LARGE.to_vec()),
         RequestBody::Captured(capture) => Some(capture.take().into_body()),
     };
-    RequestLogItem {
-        request: LoggedRequest {
-            timestamp: start.timestamp,
-            method: end.method.to_owned(),
-            path: end.route.map(str::to_owned),
-            url: start.url,
-            headers: start.headers,
-            size: end.request_size,
-            consumer: end.consumer.map(str::to_owned),
-            body: request_body,
-        },
-        response: LoggedResponse {
-            status_code: end.status,
-            response_time: end.elapsed.as_secs_f64(),
-            headers: head.headers,
-            size: end.response_size,
-            body: head.body.map(BodyCapture::into_body),
-        },
-        exception: end.server_error.map(|e| LoggedException {
-            error_type: e.error_type().to_owned(),
-            message: e.msg().to_owned(),
-            traceback: e.traceback().to_owned(),
-        }),
-        request_content_type: start.content_type,
-        response_content_type: head.content_type,
-        user_agent: start.user_agent,
-        logs,
-        spans,
-        trace_id,
-    }
+    let response = &mut item.response;
+    response.status_code = end.status;
+    response.response_time = end.elapsed.as_secs_f64();
+    response.size = end.response_size;
+    response.body = response_body.map(BodyCapture::into_body);
+    item.exception = end.server_error.map(|e| LoggedException {
+        error_type: e.error_type().to_owned(),
+        message: e.msg().to_owned(),
+        traceback: e.traceback().to_owned(),
+    });
+    item
 }
 
 #[cfg(test)]
@@ -462,7 +442,8 @@ mod tests {
                 req = req.insert_header((name, value));
             }
             let req = req.to_srv_request();
-            let (copy, proxied) = copy_headers(req.headers(), true);
+            let mut copy = Headers::new();
+            let proxied = copy_headers(req.headers(), true, &mut copy);
             assert_eq!(copy.len(), req.headers().len());
             let (scheme, host) = scheme_and_host(&req, proxied);
             let info = req.connection_info().clone();

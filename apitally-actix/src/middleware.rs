@@ -20,18 +20,22 @@ use actix_web::{
     web::Bytes,
     Error, HttpMessage, HttpRequest,
 };
-use apitally_core::{ApitallyClient, ConfigError, Consumer, StartupData};
+use apitally_core::{
+    ApitallyClient, ConfigError, Consumer, RequestLogItem, RequestLogger, StartupData,
+};
 use futures_core::Stream;
 use hashbrown::HashMap;
 use pin_project_lite::pin_project;
 
 use crate::{
-    body::{record, ApitallyBody, Completion, Outcome, RequestSize, Slot, Slots},
+    body::{
+        record, record_response, ApitallyBody, Completion, Head, Outcome, RequestSize, Slot, Slots,
+    },
     config::{ApitallyConfig, ConsumerCallback},
     errors,
     logging::{
-        build_item, copy_headers, header_str, response_capture, BodyCapture, LogEnd, LogResponse,
-        LogStart, ObservedPayload, RequestBody,
+        build_item, copy_headers, header_str, response_capture, BodyCapture, LogEnd, LogStart,
+        ObservedPayload, RequestBody,
     },
     route,
 };
@@ -60,9 +64,23 @@ pub(crate) struct Worker {
     routes: Routes,
     /// Pending records of responses still streaming.
     pub(crate) slots: Slots,
+    /// Empty log items taken from the request logger's spares a few at a time (one lock per
+    /// [`Worker::SPARES_PER_TAKE`] logged requests rather than one per request).
+    spares: RefCell<Vec<Box<RequestLogItem>>>,
 }
 
 impl Worker {
+    const SPARES_PER_TAKE: usize = 32;
+
+    /// An empty log item to fill: a spare with its buffers when the logger has one.
+    fn spare_item(&self, logger: &RequestLogger) -> Box<RequestLogItem> {
+        let mut spares = self.spares.borrow_mut();
+        if spares.is_empty() {
+            logger.take_spares(&mut spares, Self::SPARES_PER_TAKE);
+        }
+        spares.pop().unwrap_or_default()
+    }
+
     fn route_for(&self, path: u32) -> Option<String> {
         let saved = self.saved.borrow();
         let rmap = saved.as_ref()?.resource_map();
@@ -334,6 +352,7 @@ where
                 paths: Paths::default(),
                 routes: Routes::default(),
                 slots: Slots::default(),
+                spares: RefCell::default(),
             }),
         }))
     }
@@ -428,9 +447,15 @@ where
                     capture = Some(Rc::clone(&shared_capture));
                     RequestBody::Captured(shared_capture)
                 };
-                Box::new(LogStart::new(&req, request_body, logger.config()))
+                let item = self.worker.spare_item(logger);
+                Box::new(LogStart::new(&req, request_body, logger.config(), item))
             });
-        let counter = (content_length.is_none() && is_chunked(&req)).then(|| Rc::new(Cell::new(0)));
+        // A request without a body (`Payload::None`: what actix-http gives one with neither
+        // `Content-Length` nor `Transfer-Encoding`) needs no second header lookup.
+        let counter = (content_length.is_none()
+            && !matches!(req.parts_mut().1, Payload::None)
+            && is_chunked(&req))
+        .then(|| Rc::new(Cell::new(0)));
         if counter.is_some() || capture.is_some() {
             let observed = ObservedPayload {
                 inner: req.take_payload(),
@@ -603,13 +628,38 @@ fn on_response<B: MessageBody>(
             content_type,
             res.response().body().size(),
         );
-        log.response = LogResponse {
-            headers: copy_headers(headers, config.logs_response_headers()).0,
-            content_type: body.as_ref().and(content_type).map(str::to_owned),
-            body,
-        };
+        copy_headers(
+            headers,
+            config.logs_response_headers(),
+            &mut log.item.response.headers,
+        );
+        log.item.response_content_type = body.as_ref().and(content_type).map(str::to_owned);
+        log.response_body = body;
         Some(log)
     });
+    // A body of known size that is not logged: everything is known now, so the request is
+    // recorded at once, without building a pending record, and the body passes through
+    // without bookkeeping. (HEAD responses are left to the body wrapper: their body is never
+    // sent.)
+    if log.is_none() && req.method() != Method::HEAD {
+        if let (BodySize::Sized(size), Some(route)) = (res.response().body().size(), &route) {
+            record_response(
+                worker,
+                req,
+                route,
+                &Head {
+                    status,
+                    elapsed,
+                    request_size: start.request_size.get(),
+                    callback_consumer: callback_consumer.as_ref(),
+                    validation_errors: &validation_errors,
+                    server_error: server_error.as_ref(),
+                },
+                Some(size),
+            );
+            return res.map_body(|_, body| ApitallyBody::new(body, None));
+        }
+    }
     let completion = Completion {
         log,
         worker: Rc::clone(worker),
@@ -622,15 +672,6 @@ fn on_response<B: MessageBody>(
         validation_errors,
         server_error,
     };
-    // A body of known size that is not logged: everything is known now, so the request is
-    // recorded at once and the body passes through without bookkeeping. (HEAD responses are
-    // left to the body wrapper: their body is never sent.)
-    if completion.log.is_none() && completion.req.method() != Method::HEAD {
-        if let BodySize::Sized(size) = res.response().body().size() {
-            completion.complete(Some(size));
-            return res.map_body(|_, body| ApitallyBody::new(body, None));
-        }
-    }
     let slot = Slot::new(worker, completion);
     res.map_body(|_, body| ApitallyBody::new(body, Some(slot)))
 }
@@ -654,10 +695,7 @@ fn record_without_request(
         .worker
         .route_for(start.path)
         .or_else(|| start.early_route.clone().map(route::normalize));
-    let request_size = match &start.request_size {
-        RequestSize::Known(size) => *size,
-        RequestSize::Counted(counter) => Some(counter.get()),
-    };
+    let request_size = start.request_size.get();
     if let Some(route) = &route {
         record(
             &start.worker,

@@ -477,3 +477,100 @@ async fn an_unwritable_directory_turns_logging_off_and_metrics_go_on() {
     assert!(hub.received_at("log").is_empty());
     std::fs::remove_file(file).ok();
 }
+
+/// Log items are reused once written (their buffers are kept): nothing of a request may show
+/// in the line of a later request that reuses its item.
+#[actix_web::test]
+async fn reused_items_carry_nothing_over() {
+    let hub = TestHub::start();
+    let (apitally, dir) = with_logging(
+        &hub,
+        RequestLoggingConfig::new()
+            .log_request_headers(true)
+            .log_request_body(true)
+            .log_response_body(true),
+    );
+    let flush = || apitally_core::__bench::flush(apitally.client().request_logger().unwrap());
+    let app = test::init_service(
+        App::new()
+            .wrap(apitally.clone())
+            .route("/items/{id}", web::post().to(echo))
+            .route("/plain", web::get().to(|| async { "just text" }))
+            .route(
+                "/boom",
+                web::get().to(|| async {
+                    Err::<HttpResponse, _>(actix_web::error::ErrorInternalServerError("db down"))
+                }),
+            ),
+    )
+    .await;
+    let full = || {
+        test::TestRequest::post()
+            .uri("/items/5?page=2")
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("x-first", "one"))
+            .insert_header(("user-agent", "curl/8.5.0"))
+            .set_payload(r#"{"name":"Widget"}"#)
+            .to_request()
+    };
+    // Each round: a request that fills every field, written (its item becomes a spare), then
+    // requests that fill few, which take the spares.
+    for _ in 0..3 {
+        test::call_and_read_body(&app, full()).await;
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
+        drop(res);
+        flush();
+        for _ in 0..2 {
+            let req = test::TestRequest::get()
+                .uri("/plain")
+                .insert_header(("x-second", "two"))
+                .to_request();
+            test::call_and_read_body(&app, req).await;
+            let req = test::TestRequest::get().uri("/nowhere").to_request();
+            drop(test::call_service(&app, req).await);
+        }
+        flush();
+    }
+    apitally.shutdown().await;
+
+    let lines = lines(&hub);
+    assert_eq!(lines.len(), 18, "{lines:#?}");
+    for line in &lines {
+        let r = &line["request"];
+        let s = &line["response"];
+        let url = r["url"].as_str().unwrap();
+        if url.ends_with("/items/5?page=2") {
+            assert_eq!(r["consumer"], "customer-7");
+            assert_eq!(decode(&r["body"]), r#"{"name":"Widget"}"#);
+            assert_eq!(header(&r["headers"], "x-first"), Some("one"));
+            continue;
+        }
+        // Nothing of the full request (or of the error) in the others.
+        assert!(r.get("consumer").is_none(), "{line}");
+        assert!(r.get("body").is_none(), "{line}");
+        assert!(r.get("size").is_none(), "{line}");
+        assert_eq!(header(&r["headers"], "x-first"), None, "{line}");
+        assert_eq!(header(&r["headers"], "user-agent"), None, "{line}");
+        assert_eq!(header(&s["headers"], "set-cookie"), None, "{line}");
+        assert_eq!(r["method"], "GET");
+        if url.ends_with("/boom") {
+            assert_eq!(s["status_code"], 500);
+            assert_eq!(line["exception"]["message"], "db down");
+            continue;
+        }
+        assert!(line.get("exception").is_none(), "{line}");
+        if url.ends_with("/plain") {
+            assert_eq!(header(&r["headers"], "x-second"), Some("two"), "{line}");
+            assert_eq!(r["path"], "/plain");
+            assert_eq!(decode(&s["body"]), "just text");
+        } else {
+            assert!(url.ends_with("/nowhere"), "{line}");
+            assert!(r.get("headers").is_none(), "{line}");
+            assert!(r.get("path").is_none(), "{line}");
+            assert_eq!(s["status_code"], 404);
+            assert!(s.get("body").is_none(), "{line}");
+        }
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -59,6 +59,19 @@ impl Headers {
         }
     }
 
+    /// Makes room for `headers` more headers of `bytes` bytes in all.
+    ///
+    /// ```
+    /// let mut headers = apitally_core::Headers::new();
+    /// headers.reserve(2, 64);
+    /// headers.push("accept", "*/*");
+    /// assert_eq!(headers.len(), 1);
+    /// ```
+    pub fn reserve(&mut self, headers: usize, bytes: usize) {
+        self.buf.reserve(bytes);
+        self.ends.reserve(headers);
+    }
+
     /// Appends a header.
     pub fn push(&mut self, name: &str, value: &str) {
         self.buf.push_str(name);
@@ -103,6 +116,21 @@ impl Headers {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.ends.clear();
+    }
+
+    /// Removes every header, keeping the buffers for the next request unless a large one made
+    /// them grow.
+    fn clear_for_reuse(&mut self) {
+        if self.buf.capacity() > MAX_KEPT_HEADER_BYTES || self.ends.capacity() > MAX_KEPT_HEADERS {
+            *self = Self::new();
+        } else {
+            self.clear();
+        }
+    }
+
+    /// The bytes its buffers hold.
+    fn capacity_bytes(&self) -> usize {
+        self.buf.capacity() + self.ends.capacity() * std::mem::size_of::<(usize, usize, bool)>()
     }
 
     /// The bytes of names and values together.
@@ -247,7 +275,92 @@ pub struct RequestLogItem {
     pub trace_id: Option<String>,
 }
 
+/// Buffers larger than these are released rather than kept in a recycled item.
+const MAX_KEPT_URL_BYTES: usize = 2048;
+const MAX_KEPT_HEADER_BYTES: usize = 8192;
+const MAX_KEPT_HEADERS: usize = 128;
+const MAX_KEPT_CAPTURED: usize = 64;
+
 impl RequestLogItem {
+    /// Empties the item for the next request: every field is empty or `None` (the item equals
+    /// a default one), and the buffers that every logged request fills (method, URL, headers,
+    /// captured logs and spans) keep their memory unless a large request made them grow.
+    pub(crate) fn clear_for_reuse(&mut self) {
+        // Destructured in full, so that a new field cannot be forgotten (and leak into the
+        // next request's line).
+        let RequestLogItem {
+            request,
+            response,
+            exception,
+            request_content_type,
+            response_content_type,
+            user_agent,
+            logs,
+            spans,
+            trace_id,
+        } = self;
+        let LoggedRequest {
+            timestamp,
+            method,
+            path,
+            url,
+            headers,
+            size,
+            consumer,
+            body,
+        } = request;
+        *timestamp = 0.0;
+        method.clear();
+        *path = None;
+        if url.capacity() > MAX_KEPT_URL_BYTES {
+            *url = String::new();
+        } else {
+            url.clear();
+        }
+        headers.clear_for_reuse();
+        *size = None;
+        *consumer = None;
+        *body = None;
+        let LoggedResponse {
+            status_code,
+            response_time,
+            headers,
+            size,
+            body,
+        } = response;
+        *status_code = 0;
+        *response_time = 0.0;
+        headers.clear_for_reuse();
+        *size = None;
+        *body = None;
+        *exception = None;
+        *request_content_type = None;
+        *response_content_type = None;
+        *user_agent = None;
+        if logs.capacity() > MAX_KEPT_CAPTURED {
+            *logs = Vec::new();
+        } else {
+            logs.clear();
+        }
+        if spans.capacity() > MAX_KEPT_CAPTURED {
+            *spans = Vec::new();
+        } else {
+            spans.clear();
+        }
+        *trace_id = None;
+    }
+
+    /// The memory an emptied item holds (its box and kept buffers), for the bound on spares.
+    pub(crate) fn spare_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.request.method.capacity()
+            + self.request.url.capacity()
+            + self.request.headers.capacity_bytes()
+            + self.response.headers.capacity_bytes()
+            + self.logs.capacity() * std::mem::size_of::<CapturedLog>()
+            + self.spans.capacity() * std::mem::size_of::<CapturedSpan>()
+    }
+
     /// Roughly the memory the item holds, for the buffer bound.
     pub(crate) fn weight(&self) -> usize {
         let headers = |h: &Headers| h.bytes() + h.len() * 16 + 48;
@@ -828,5 +941,75 @@ mod tests {
         truncate_log_message(&mut long);
         assert_eq!(long.chars().count(), 2048);
         assert!(long.ends_with("ü... (truncated)"));
+    }
+
+    #[test]
+    fn an_item_cleared_for_reuse_is_empty_and_keeps_its_buffers() {
+        let headers: Headers = [("content-type", "application/json"), ("x-a", "1")]
+            .into_iter()
+            .collect();
+        let mut item = RequestLogItem {
+            request: LoggedRequest {
+                timestamp: 1.5,
+                method: "POST".into(),
+                path: Some("/items/{id}".into()),
+                url: "https://example.com/items/5".into(),
+                headers: headers.clone(),
+                size: Some(3),
+                consumer: Some("c".into()),
+                body: Some(b"{}".to_vec()),
+            },
+            response: LoggedResponse {
+                status_code: 201,
+                response_time: 0.5,
+                headers,
+                size: Some(2),
+                body: Some(b"{}".to_vec()),
+            },
+            exception: Some(LoggedException::default()),
+            request_content_type: Some("application/json".into()),
+            response_content_type: Some("application/json".into()),
+            user_agent: Some("curl".into()),
+            logs: vec![CapturedLog::default()],
+            spans: vec![CapturedSpan::default()],
+            trace_id: Some("00".into()),
+        };
+        let (url, method) = (item.request.url.capacity(), item.request.method.capacity());
+        item.clear_for_reuse();
+        assert_eq!(item.request, LoggedRequest::default());
+        assert_eq!(item.response, LoggedResponse::default());
+        assert_eq!(item.exception, None);
+        assert_eq!(
+            (
+                &item.request_content_type,
+                &item.response_content_type,
+                &item.user_agent
+            ),
+            (&None, &None, &None)
+        );
+        assert!(item.logs.is_empty() && item.spans.is_empty() && item.trace_id.is_none());
+        // The line of a cleared item is the line of a default one (apart from its uuid).
+        let without_uuid = |item: &RequestLogItem| {
+            let mut v = line(item);
+            v.as_object_mut().unwrap().remove("uuid");
+            v
+        };
+        assert_eq!(
+            without_uuid(&item),
+            without_uuid(&RequestLogItem::default())
+        );
+        // The buffers every request fills are kept...
+        assert_eq!(item.request.url.capacity(), url);
+        assert_eq!(item.request.method.capacity(), method);
+        assert!(item.request.headers.capacity_bytes() > 0);
+        assert!(item.spare_bytes() > std::mem::size_of::<RequestLogItem>());
+        // ...unless a large request made them grow.
+        item.request.url = "x".repeat(MAX_KEPT_URL_BYTES + 1);
+        item.response
+            .headers
+            .push("x-big", &"v".repeat(MAX_KEPT_HEADER_BYTES));
+        item.clear_for_reuse();
+        assert_eq!(item.request.url.capacity(), 0);
+        assert_eq!(item.response.headers.capacity_bytes(), 0);
     }
 }

@@ -174,11 +174,34 @@ struct Files {
 }
 
 /// Buffers the writer reuses: the batch taken from the queue (swapped with the queue, so
-/// neither reallocates as traffic goes on) and the serialised lines.
+/// neither reallocates as traffic goes on), the serialised lines, and the items written,
+/// emptied for reuse.
 #[derive(Default)]
 struct Writing {
-    batch: VecDeque<RequestLogItem>,
+    batch: VecDeque<Box<RequestLogItem>>,
     lines: Vec<u8>,
+    written: Vec<Box<RequestLogItem>>,
+}
+
+/// Items already written, emptied, for the request path to fill again (see
+/// [`RequestLogger::take_spares`]): their buffers were allocated on a worker thread and freed
+/// on the writer's, which costs the allocator more than the rest of the item's bookkeeping.
+#[derive(Default)]
+struct Spares {
+    items: Vec<Box<RequestLogItem>>,
+    /// What they hold ([`RequestLogItem::spare_bytes`]).
+    bytes: usize,
+}
+
+impl Spares {
+    /// Spares kept whatever the traffic (an idle app holds no more than these).
+    const MIN_KEPT: usize = 64;
+
+    fn pop(&mut self) -> Option<Box<RequestLogItem>> {
+        let item = self.items.pop()?;
+        self.bytes -= item.spare_bytes();
+        Some(item)
+    }
 }
 
 impl Writing {
@@ -201,7 +224,8 @@ pub struct RequestLogger {
     config: RequestLoggingConfig,
     masks: Masks,
     dir: PathBuf,
-    queue: Mutex<VecDeque<RequestLogItem>>,
+    queue: Mutex<VecDeque<Box<RequestLogItem>>>,
+    spares: Mutex<Spares>,
     /// Held while a batch taken from the queue is being written, so that a flush (before an
     /// upload or at shutdown) waits for items the writer thread already took. Holds the
     /// buffers reused from batch to batch.
@@ -266,6 +290,7 @@ impl RequestLogger {
             masks,
             dir,
             queue: Mutex::new(VecDeque::new()),
+            spares: Mutex::default(),
             writing: Mutex::default(),
             queued_bytes: AtomicUsize::new(0),
             wake: Condvar::new(),
@@ -290,10 +315,13 @@ impl RequestLogger {
 
     /// Queues an item. Never blocks on I/O; past the buffer bound the item is dropped and
     /// counted.
-    pub fn log(&self, item: RequestLogItem) {
+    ///
+    /// A boxed item (one from [`take_spares`](Self::take_spares), filled) is queued as it is.
+    pub fn log(&self, item: impl Into<Box<RequestLogItem>>) {
         if !self.is_logging() {
             return;
         }
+        let item = item.into();
         let weight = item.weight();
         if self.queued_bytes.fetch_add(weight, Ordering::Relaxed) + weight
             > self.config.max_buffer_bytes
@@ -307,6 +335,32 @@ impl RequestLogger {
         // system call; only a large backlog wakes it early.
         if self.queued_bytes.load(Ordering::Relaxed) > WAKE_BYTES {
             self.wake.notify_one();
+        }
+    }
+
+    /// Moves up to `n` empty items into `into`, each equal to `RequestLogItem::default()` but
+    /// with the memory of an item already written (URL, headers, method): filling one and
+    /// passing it to [`log`](Self::log) allocates nothing for those. Takes none when there are
+    /// none (then build a default item). The spares are bounded: at most as many as the last
+    /// batch the writer wrote (at least 64), holding at most half the log buffer's bytes.
+    ///
+    /// ```
+    /// # fn fill(logger: &apitally_core::RequestLogger) {
+    /// let mut stash = Vec::new();
+    /// logger.take_spares(&mut stash, 32);
+    /// let mut item = stash.pop().unwrap_or_default();
+    /// item.request.method.push_str("GET");
+    /// item.request.url.push_str("https://example.com/items");
+    /// logger.log(item);
+    /// # }
+    /// ```
+    pub fn take_spares(&self, into: &mut Vec<Box<RequestLogItem>>, n: usize) {
+        let mut spares = lock(&self.spares);
+        for _ in 0..n {
+            match spares.pop() {
+                Some(item) => into.push(item),
+                None => break,
+            }
         }
     }
 
@@ -351,18 +405,57 @@ impl RequestLogger {
     /// Writes everything queued now, on the calling thread.
     pub(crate) fn flush(&self) {
         let mut writing = lock(&self.writing);
-        let Writing { batch, lines } = &mut *writing;
+        let Writing {
+            batch,
+            lines,
+            written,
+        } = &mut *writing;
         std::mem::swap(batch, &mut *lock(&self.queue));
-        self.write_batch(batch, lines);
+        let count = batch.len();
+        self.write_batch(batch, lines, written);
+        self.keep_spares(written, count);
         batch.shrink_to(Writing::KEEP_ITEMS);
         lines.shrink_to(Writing::KEEP_LINE_BYTES);
+        written.shrink_to(Writing::KEEP_ITEMS);
     }
 
-    fn write_batch(&self, batch: &mut VecDeque<RequestLogItem>, lines: &mut Vec<u8>) {
+    /// Offers the items just written as spares, keeping at most as many as the batch had
+    /// (so that spares follow the traffic down) and at most half the buffer's bytes; the rest
+    /// are freed, outside the lock.
+    fn keep_spares(&self, written: &mut Vec<Box<RequestLogItem>>, batch: usize) {
+        let max_items = batch.max(Spares::MIN_KEPT);
+        let max_bytes = self.config.max_buffer_bytes / 2;
+        {
+            let mut spares = lock(&self.spares);
+            while spares.items.len() > max_items {
+                if let Some(item) = spares.pop() {
+                    written.push(item);
+                }
+            }
+            while spares.items.len() < max_items {
+                let Some(item) = written.pop() else { break };
+                let bytes = item.spare_bytes();
+                if spares.bytes + bytes > max_bytes {
+                    written.push(item);
+                    break;
+                }
+                spares.bytes += bytes;
+                spares.items.push(item);
+            }
+        }
+        written.clear();
+    }
+
+    fn write_batch(
+        &self,
+        batch: &mut VecDeque<Box<RequestLogItem>>,
+        lines: &mut Vec<u8>,
+        written: &mut Vec<Box<RequestLogItem>>,
+    ) {
         if batch.is_empty() {
             return;
         }
-        let weight: usize = batch.iter().map(RequestLogItem::weight).sum();
+        let weight: usize = batch.iter().map(|item| item.weight()).sum();
         lines.clear();
         let mut count = 0;
         for mut item in batch.drain(..) {
@@ -374,6 +467,8 @@ impl RequestLogger {
                     }
                 }
             }
+            item.clear_for_reuse();
+            written.push(item);
             // Written in chunks of at most a file's size, so that a large batch is spread over
             // files of the right size.
             if lines.len() as u64 >= self.config.max_file_size {
@@ -489,7 +584,7 @@ impl RequestLogger {
     pub(crate) fn clear(&self) {
         let pending = std::mem::take(&mut *lock(&self.queue));
         self.queued_bytes.fetch_sub(
-            pending.iter().map(RequestLogItem::weight).sum(),
+            pending.iter().map(|item| item.weight()).sum(),
             Ordering::Relaxed,
         );
         let mut files = lock(&self.files);
@@ -633,6 +728,7 @@ fn url_path(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{LoggedRequest, LoggedResponse};
 
     #[test]
     fn content_types_and_https_detection() {
@@ -671,5 +767,74 @@ mod tests {
         assert_eq!(url_path("http://h:1/a/b?x=1"), "/a/b");
         assert_eq!(url_path("https://h"), "/");
         assert_eq!(url_path("/rel?x"), "/rel");
+    }
+
+    fn test_logger(max_buffer_bytes: usize) -> (RequestLogger, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("apitally-spares-{}", Uuid::new_v4()));
+        let config = RequestLoggingConfig {
+            max_buffer_bytes,
+            ..RequestLoggingConfig::new()
+        };
+        (RequestLogger::new(config, dir.clone()).unwrap(), dir)
+    }
+
+    fn filled(i: usize) -> RequestLogItem {
+        let mut item = RequestLogItem::default();
+        item.request.method.push_str("GET");
+        item.request.url = format!("http://localhost/items/{i}");
+        item.request.headers.push("x-n", &i.to_string());
+        item.response.status_code = 200;
+        item
+    }
+
+    #[test]
+    fn written_items_come_back_empty_as_bounded_spares() {
+        let (logger, dir) = test_logger(16 << 20);
+        let mut stash = Vec::new();
+        logger.take_spares(&mut stash, 10);
+        assert!(stash.is_empty(), "no spares before anything was written");
+        for i in 0..200 {
+            logger.log(filled(i));
+        }
+        logger.flush();
+        // As many spares as the batch had, each empty but with its buffers.
+        logger.take_spares(&mut stash, 1_000);
+        assert_eq!(stash.len(), 200);
+        for item in &stash {
+            assert_eq!(item.request, LoggedRequest::default());
+            assert_eq!(item.response, LoggedResponse::default());
+            assert!(item.request.url.capacity() >= "http://localhost/items/0".len());
+        }
+        // Filled again and logged, they are written like new ones.
+        for (i, mut item) in stash.drain(..).enumerate() {
+            item.request.method.push_str("GET");
+            item.request.url.push_str("http://localhost/again");
+            item.request.headers.push("x-n", &i.to_string());
+            logger.log(item);
+        }
+        logger.flush();
+        let files = lock(&logger.files);
+        let lines = files.current.as_ref().unwrap().lines;
+        drop(files);
+        assert_eq!(lines, 400);
+        // An idle writer (empty batches) keeps no more than the minimum.
+        logger.flush();
+        assert_eq!(lock(&logger.spares).items.len(), Spares::MIN_KEPT);
+        // Spares never hold more than half the buffer's bytes.
+        let (small, small_dir) = test_logger(64 << 10);
+        for i in 0..200 {
+            small.log(filled(i));
+        }
+        small.flush();
+        let spares = lock(&small.spares);
+        assert!(spares.bytes <= (64 << 10) / 2, "{}", spares.bytes);
+        assert!(!spares.items.is_empty());
+        assert_eq!(
+            spares.bytes,
+            spares.items.iter().map(|i| i.spare_bytes()).sum::<usize>()
+        );
+        drop(spares);
+        std::fs::remove_dir_all(dir).ok();
+        std::fs::remove_dir_all(small_dir).ok();
     }
 }

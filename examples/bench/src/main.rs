@@ -3,10 +3,14 @@
 //! `MODE` is one of `bare`, `prom` (actix-web-prom), `apitally` (metrics only),
 //! `apitally-consumer` (a consumer on every request), `log-headers` (request logging of
 //! headers), `log-bodies` (headers and bodies), `log-traces` (headers, with logs and traces
-//! captured through the tracing layer). `PORT` (default 18080) and `APITALLY_HUB_BASE_URL`
+//! captured through the tracing layer), and two reference middlewares that report nothing (see
+//! `floor.rs`): `noop` (forwards each request) and `floor` (times each request and counts its
+//! response bytes through a body wrapper, the least a metrics middleware does). `PORT` (default 18080) and `APITALLY_HUB_BASE_URL`
 //! (the local hub) are read too. `GET /__allocs` answers the number of heap allocations so far.
 
 #![allow(missing_docs)]
+
+mod floor;
 
 use std::alloc::System;
 
@@ -117,6 +121,8 @@ async fn main() -> std::io::Result<()> {
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             serve!(prom.clone())
         }
+        (None, "noop") => serve!(floor::Noop),
+        (None, "floor") => serve!(floor::Floor),
         _ => serve!(),
     };
     eprintln!("bench-server: mode {mode} on 127.0.0.1:{port}");

@@ -21,8 +21,10 @@ use std::{
 
 const PORT: u16 = 18080;
 const HUB: &str = "127.0.0.1:18001";
-const MODES: [&str; 7] = [
+const MODES: [&str; 9] = [
     "bare",
+    "noop",
+    "floor",
     "prom",
     "apitally",
     "apitally-consumer",
