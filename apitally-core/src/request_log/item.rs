@@ -616,7 +616,42 @@ fn write_base64(out: &mut Vec<u8>, input: &[u8]) {
     }
 }
 
+/// Writes a number as `serde_json` does (the shortest form that reads back as the same `f64`).
+///
+/// Timestamps are whole milliseconds: for those, that form is the decimal itself (`s.mmm`
+/// without trailing zeros, `s.0` for whole seconds), written with integer formatting.
 fn write_f64(out: &mut Vec<u8>, value: f64) -> serde_json::Result<()> {
+    // Below 10^15 ms (10^12 s) the decimal has at most 15 significant digits, so it reads back
+    // as the same f64, and no shorter decimal does (those differ by at least 1 ms, more than
+    // the f64 spacing there).
+    const MAX_MS: f64 = 1e15;
+    let ms = value * 1000.0;
+    if value.is_sign_positive() && ms < MAX_MS {
+        let whole = ms.round() as u64;
+        if whole as f64 / 1000.0 == value {
+            write_u64(out, whole / 1000);
+            let frac = (whole % 1000) as u32;
+            if frac == 0 {
+                out.extend_from_slice(b".0");
+            } else {
+                let digits = [
+                    b'.',
+                    b'0' + (frac / 100) as u8,
+                    b'0' + (frac / 10 % 10) as u8,
+                    b'0' + (frac % 10) as u8,
+                ];
+                let len = if frac % 10 != 0 {
+                    4
+                } else if frac % 100 != 0 {
+                    3
+                } else {
+                    2
+                };
+                out.extend_from_slice(&digits[..len]);
+            }
+            return Ok(());
+        }
+    }
     serde_json::to_writer(out, &value)
 }
 
@@ -1011,5 +1046,55 @@ mod tests {
         item.clear_for_reuse();
         assert_eq!(item.request.url.capacity(), 0);
         assert_eq!(item.response.headers.capacity_bytes(), 0);
+    }
+
+    #[test]
+    fn numbers_are_written_as_serde_json_writes_them() {
+        let check = |v: f64| {
+            let mut out = Vec::new();
+            write_f64(&mut out, v).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&v).unwrap(),
+                "{v:?}"
+            );
+        };
+        for v in [
+            0.0,
+            -0.0,
+            0.001,
+            0.01,
+            0.1,
+            0.5,
+            1.0,
+            1.5,
+            10.25,
+            1_795_770_457.0,
+            1_795_770_457.6,
+            1_795_770_457.66,
+            1_795_770_457.668,
+            1_795_770_457.001,
+            999_999_999_999.999,
+            1e12,
+            1e15,
+            1e16,
+            1.234e20,
+            0.000014902,
+            0.1234,
+            1e-7,
+            -1.5,
+            f64::MAX,
+        ] {
+            check(v);
+        }
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..100_000 {
+            // Timestamps as the adapter makes them, around now and over the whole range.
+            check(rng.u64(1_700_000_000_000..2_000_000_000_000) as f64 / 1000.0);
+            check(rng.u64(0..1_000_000_000_000_000) as f64 / 1000.0);
+            // Response times (nanoseconds as seconds) and arbitrary values.
+            check(rng.u64(0..10_000_000_000) as f64 / 1e9);
+            check(f64::from_bits(rng.u64(..)).abs().min(1e300));
+        }
     }
 }
