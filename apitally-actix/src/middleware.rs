@@ -65,7 +65,8 @@ pub(crate) struct Worker {
     /// Pending records of responses still streaming.
     pub(crate) slots: Slots,
     /// Empty log items taken from the request logger's spares a few at a time (one lock per
-    /// [`Worker::SPARES_PER_TAKE`] logged requests rather than one per request).
+    /// [`Worker::SPARES_PER_TAKE`] logged requests rather than one per request): at most that
+    /// many per worker, outside the log buffer's bound (a few tens of kilobytes).
     spares: RefCell<Vec<Box<RequestLogItem>>>,
 }
 
@@ -451,7 +452,9 @@ where
                 Box::new(LogStart::new(&req, request_body, logger.config(), item))
             });
         // A request without a body (`Payload::None`: what actix-http gives one with neither
-        // `Content-Length` nor `Transfer-Encoding`) needs no second header lookup.
+        // `Content-Length` nor `Transfer-Encoding`) needs no second header lookup. (A chunked
+        // request whose payload an outer middleware already took is counted without size, as
+        // its handler can read nothing.)
         let counter = (content_length.is_none()
             && !matches!(req.parts_mut().1, Payload::None)
             && is_chunked(&req))

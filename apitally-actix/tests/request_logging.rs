@@ -501,6 +501,15 @@ async fn reused_items_carry_nothing_over() {
                 web::get().to(|| async {
                     Err::<HttpResponse, _>(actix_web::error::ErrorInternalServerError("db down"))
                 }),
+            )
+            .route(
+                "/panic",
+                web::get().to(|| async {
+                    if true {
+                        panic!("handler gave up");
+                    }
+                    HttpResponse::Ok().finish()
+                }),
             ),
     )
     .await;
@@ -520,6 +529,9 @@ async fn reused_items_carry_nothing_over() {
         let res =
             test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
         drop(res);
+        // A panic: the item is finished without a response head.
+        let req = test::TestRequest::get().uri("/panic").to_request();
+        assert!(test::try_call_service(&app, req).await.is_err());
         flush();
         for _ in 0..2 {
             let req = test::TestRequest::get()
@@ -535,7 +547,7 @@ async fn reused_items_carry_nothing_over() {
     apitally.shutdown().await;
 
     let lines = lines(&hub);
-    assert_eq!(lines.len(), 18, "{lines:#?}");
+    assert_eq!(lines.len(), 21, "{lines:#?}");
     for line in &lines {
         let r = &line["request"];
         let s = &line["response"];
@@ -557,6 +569,12 @@ async fn reused_items_carry_nothing_over() {
         if url.ends_with("/boom") {
             assert_eq!(s["status_code"], 500);
             assert_eq!(line["exception"]["message"], "db down");
+            continue;
+        }
+        if url.ends_with("/panic") {
+            assert_eq!(s["status_code"], 500);
+            assert!(s.get("headers").is_none(), "{line}");
+            assert_eq!(line["exception"]["message"], "handler gave up");
             continue;
         }
         assert!(line.get("exception").is_none(), "{line}");

@@ -252,3 +252,64 @@ async fn long_messages_are_truncated_and_nothing_is_captured_when_off() {
     let l = lines(&off_hub);
     assert!(l[0].get("logs").is_none());
 }
+
+/// Log items are reused once written: a request that captured nothing shows none of the logs,
+/// spans or trace id of the request whose item it reuses.
+#[actix_web::test]
+async fn reused_items_carry_no_logs_or_spans_over() {
+    init();
+    let hub = TestHub::start();
+    let apitally = Apitally::try_new(
+        common::config(&hub).request_logging(
+            RequestLoggingConfig::new()
+                .capture_logs(true)
+                .capture_traces(true),
+        ),
+    )
+    .unwrap();
+    let flush = || apitally_core::__bench::flush(apitally.client().request_logger().unwrap());
+    let app = test::init_service(
+        App::new()
+            .wrap(apitally.clone())
+            .route(
+                "/noisy",
+                web::get().to(|| async {
+                    let span = tracing::info_span!("noisy.work");
+                    let _g = span.enter();
+                    tracing::warn!("noisy marker");
+                    HttpResponse::Ok().finish()
+                }),
+            )
+            .route("/quiet", web::get().to(|| async { "quiet" })),
+    )
+    .await;
+    for _ in 0..3 {
+        test::call_and_read_body(&app, test::TestRequest::get().uri("/noisy").to_request()).await;
+        flush();
+        for _ in 0..2 {
+            let req = test::TestRequest::get().uri("/quiet").to_request();
+            test::call_and_read_body(&app, req).await;
+        }
+        flush();
+    }
+    apitally.shutdown().await;
+    let lines = lines(&hub);
+    assert_eq!(lines.len(), 9);
+    let mut trace_ids = std::collections::HashSet::new();
+    for l in &lines {
+        assert!(trace_ids.insert(l["trace_id"].as_str().unwrap().to_owned()));
+        let spans: Vec<&str> = l["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        if l["request"]["url"].as_str().unwrap().ends_with("/noisy") {
+            assert_eq!(messages(l), ["noisy marker"]);
+            assert_eq!(spans.len(), 2, "{spans:?}");
+        } else {
+            assert!(l.get("logs").is_none(), "{l}");
+            assert_eq!(spans, ["GET /quiet"], "{l}");
+        }
+    }
+}

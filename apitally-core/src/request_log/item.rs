@@ -133,11 +133,6 @@ impl Headers {
         self.buf.capacity() + self.ends.capacity() * std::mem::size_of::<(usize, usize, bool)>()
     }
 
-    /// The bytes of names and values together.
-    pub(crate) fn bytes(&self) -> usize {
-        self.buf.len()
-    }
-
     /// Masks the value of every header whose name `sensitive` accepts: it then reads, and is
     /// written, as `******`.
     pub(crate) fn mask(&mut self, sensitive: impl Fn(&str) -> bool) {
@@ -279,12 +274,13 @@ pub struct RequestLogItem {
 const MAX_KEPT_URL_BYTES: usize = 2048;
 const MAX_KEPT_HEADER_BYTES: usize = 8192;
 const MAX_KEPT_HEADERS: usize = 128;
-const MAX_KEPT_CAPTURED: usize = 64;
 
 impl RequestLogItem {
     /// Empties the item for the next request: every field is empty or `None` (the item equals
-    /// a default one), and the buffers that every logged request fills (method, URL, headers,
-    /// captured logs and spans) keep their memory unless a large request made them grow.
+    /// a default one), and the buffers that every logged request fills (method, URL, headers)
+    /// keep their memory unless a large request made them grow. Everything else (path,
+    /// consumer, bodies, content types, exception, logs, spans) is freed: those are built per
+    /// request anyway.
     pub(crate) fn clear_for_reuse(&mut self) {
         // Destructured in full, so that a new field cannot be forgotten (and leak into the
         // next request's line).
@@ -337,16 +333,9 @@ impl RequestLogItem {
         *request_content_type = None;
         *response_content_type = None;
         *user_agent = None;
-        if logs.capacity() > MAX_KEPT_CAPTURED {
-            *logs = Vec::new();
-        } else {
-            logs.clear();
-        }
-        if spans.capacity() > MAX_KEPT_CAPTURED {
-            *spans = Vec::new();
-        } else {
-            spans.clear();
-        }
+        // Captured logs and spans arrive as whole vectors (the trace's), so theirs are freed.
+        *logs = Vec::new();
+        *spans = Vec::new();
         *trace_id = None;
     }
 
@@ -357,16 +346,16 @@ impl RequestLogItem {
             + self.request.url.capacity()
             + self.request.headers.capacity_bytes()
             + self.response.headers.capacity_bytes()
-            + self.logs.capacity() * std::mem::size_of::<CapturedLog>()
-            + self.spans.capacity() * std::mem::size_of::<CapturedSpan>()
     }
 
     /// Roughly the memory the item holds, for the buffer bound.
     pub(crate) fn weight(&self) -> usize {
-        let headers = |h: &Headers| h.bytes() + h.len() * 16 + 48;
-        256 + self.request.url.len()
-            + headers(&self.request.headers)
-            + headers(&self.response.headers)
+        // The reused buffers count with their capacity: a recycled item may hold more than
+        // its request filled.
+        256 + self.request.url.capacity()
+            + self.request.method.capacity()
+            + self.request.headers.capacity_bytes()
+            + self.response.headers.capacity_bytes()
             + self.request.body.as_ref().map_or(0, Vec::len)
             + self.response.body.as_ref().map_or(0, Vec::len)
             + self
