@@ -129,7 +129,7 @@ impl Completion {
         if let Some(head) = self.log {
             if let Some(logger) = self.worker.shared.client.request_logger() {
                 let item = build_item(
-                    head,
+                    *head,
                     LogEnd {
                         method,
                         route: self.route.as_deref(),

@@ -336,13 +336,13 @@ pub(crate) struct LogEnd<'a> {
     pub(crate) server_error: Option<&'a ServerError>,
 }
 
-pub(crate) fn build_item(start: Box<LogStart>, end: LogEnd<'_>) -> Box<RequestLogItem> {
+pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem> {
     let LogStart {
         request_body,
         mut item,
         trace,
         response_body,
-    } = *start;
+    } = start;
     if let Some(trace) = trace {
         let target = end.route.unwrap_or_else(|| {
             let rest = item.request.url.split_once("://").map_or("", |(_, r)| r);

@@ -67,6 +67,10 @@ pub(crate) struct Worker {
     /// Empty log items taken from the request logger's spares a few at a time (one lock per
     /// [`Worker::SPARES_PER_TAKE`] logged requests rather than one per request): at most that
     /// many per worker, outside the log buffer's bound (a few tens of kilobytes).
+    #[allow(
+        clippy::vec_box,
+        reason = "spares go back to the logger in their own allocation"
+    )]
     spares: RefCell<Vec<Box<RequestLogItem>>>,
 }
 
@@ -721,7 +725,7 @@ fn record_without_request(
         start.worker.shared.client.request_logger(),
     ) {
         let item = build_item(
-            log,
+            *log,
             LogEnd {
                 method: start.method.as_str(),
                 route: route.as_deref(),

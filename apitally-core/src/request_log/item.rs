@@ -629,9 +629,9 @@ fn write_f64(out: &mut Vec<u8>, value: f64) -> serde_json::Result<()> {
                     b'0' + (frac / 10 % 10) as u8,
                     b'0' + (frac % 10) as u8,
                 ];
-                let len = if frac % 10 != 0 {
+                let len = if !frac.is_multiple_of(10) {
                     4
-                } else if frac % 100 != 0 {
+                } else if !frac.is_multiple_of(100) {
                     3
                 } else {
                     2

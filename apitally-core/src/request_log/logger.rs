@@ -1,5 +1,9 @@
 //! For the request logger, see [`RequestLogger`].
 
+// Items travel between the queue, the writer and the spares as boxes: a `RequestLogItem` is a
+// few hundred bytes, and a spare is handed back to the request path in the same allocation.
+#![allow(clippy::vec_box)]
+
 use std::{
     collections::VecDeque,
     fs::File,
