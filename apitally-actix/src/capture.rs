@@ -29,12 +29,12 @@ fn now_ns() -> u64 {
 /// `bits` as `digits` lowercase hex digits (no formatting machinery: ids are made per span).
 fn hex(bits: u128, digits: usize) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [b'0'; 32];
     let digits = digits.min(32);
-    for (i, d) in buf[..digits].iter_mut().rev().enumerate() {
-        *d = HEX[((bits >> (i * 4)) & 0xf) as usize];
+    let mut out = String::with_capacity(digits);
+    for i in (0..digits).rev() {
+        out.push(char::from(HEX[((bits >> (i * 4)) & 0xf) as usize]));
     }
-    String::from_utf8_lossy(&buf[..digits]).into_owned()
+    out
 }
 
 fn hex_id(bits: u64) -> String {

@@ -349,7 +349,11 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
             let path = rest.find('/').map_or("/", |i| &rest[i..]);
             path.split('?').next().unwrap_or(path)
         });
-        let (logs, spans, trace_id) = trace.finish(format!("{} {target}", end.method));
+        let mut root_name = String::with_capacity(end.method.len() + 1 + target.len());
+        root_name.push_str(end.method);
+        root_name.push(' ');
+        root_name.push_str(target);
+        let (logs, spans, trace_id) = trace.finish(root_name);
         item.logs = logs;
         item.spans = spans;
         item.trace_id = trace_id;
