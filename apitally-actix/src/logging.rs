@@ -344,11 +344,9 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
         response_body,
     } = start;
     if let Some(trace) = trace {
-        let target = end.route.unwrap_or_else(|| {
-            let rest = item.request.url.split_once("://").map_or("", |(_, r)| r);
-            let path = rest.find('/').map_or("/", |i| &rest[i..]);
-            path.split('?').next().unwrap_or(path)
-        });
+        let target = end
+            .route
+            .unwrap_or_else(|| apitally_core::url_path(&item.request.url));
         let mut root_name = String::with_capacity(end.method.len() + 1 + target.len());
         root_name.push_str(end.method);
         root_name.push(' ');

@@ -55,6 +55,14 @@ fn header<'a>(headers: &'a Value, name: &str) -> Option<&'a str> {
         .and_then(|h| h[1].as_str())
 }
 
+async fn plain() -> &'static str {
+    "just text"
+}
+
+async fn boom() -> actix_web::Result<HttpResponse> {
+    Err(actix_web::error::ErrorInternalServerError("db down"))
+}
+
 async fn echo(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     req.set_consumer("customer-7");
     HttpResponse::Created()
@@ -80,13 +88,8 @@ async fn lines_are_masked_and_complete() {
         App::new()
             .wrap(apitally.clone())
             .route("/items/{id}", web::post().to(echo))
-            .route("/plain", web::get().to(|| async { "just text" }))
-            .route(
-                "/boom",
-                web::get().to(|| async {
-                    Err::<HttpResponse, _>(actix_web::error::ErrorInternalServerError("db down"))
-                }),
-            ),
+            .route("/plain", web::get().to(plain))
+            .route("/boom", web::get().to(boom)),
     )
     .await;
     let body = r#"{"name":"Widget","password":"hunter2","nested":{"token":"t0k","list":[{"secret":"s3"}]},"iban":"DE00","count":3}"#;
@@ -495,13 +498,8 @@ async fn reused_items_carry_nothing_over() {
         App::new()
             .wrap(apitally.clone())
             .route("/items/{id}", web::post().to(echo))
-            .route("/plain", web::get().to(|| async { "just text" }))
-            .route(
-                "/boom",
-                web::get().to(|| async {
-                    Err::<HttpResponse, _>(actix_web::error::ErrorInternalServerError("db down"))
-                }),
-            )
+            .route("/plain", web::get().to(plain))
+            .route("/boom", web::get().to(boom))
             .route(
                 "/panic",
                 web::get().to(|| async {

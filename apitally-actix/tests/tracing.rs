@@ -27,6 +27,18 @@ fn init() {
 
 use common::log_lines as lines;
 
+/// Request logging with logs and traces captured.
+fn capturing(hub: &TestHub) -> Apitally {
+    Apitally::try_new(
+        common::config(hub).request_logging(
+            RequestLoggingConfig::new()
+                .capture_logs(true)
+                .capture_traces(true),
+        ),
+    )
+    .unwrap()
+}
+
 fn line<'a>(lines: &'a [Value], path: &str) -> &'a Value {
     lines
         .iter()
@@ -49,14 +61,7 @@ fn messages(line: &Value) -> Vec<String> {
 async fn logs_and_spans_are_attached_to_their_own_request() {
     init();
     let hub = TestHub::start();
-    let apitally = Apitally::try_new(
-        common::config(&hub).request_logging(
-            RequestLoggingConfig::new()
-                .capture_logs(true)
-                .capture_traces(true),
-        ),
-    )
-    .unwrap();
+    let apitally = capturing(&hub);
     let app = test::init_service(
         App::new()
             .wrap(apitally.clone())
@@ -259,14 +264,7 @@ async fn long_messages_are_truncated_and_nothing_is_captured_when_off() {
 async fn reused_items_carry_no_logs_or_spans_over() {
     init();
     let hub = TestHub::start();
-    let apitally = Apitally::try_new(
-        common::config(&hub).request_logging(
-            RequestLoggingConfig::new()
-                .capture_logs(true)
-                .capture_traces(true),
-        ),
-    )
-    .unwrap();
+    let apitally = capturing(&hub);
     let flush = || apitally_core::__bench::flush(apitally.client().request_logger().unwrap());
     let app = test::init_service(
         App::new()

@@ -51,7 +51,7 @@ pub use self::{
     metrics::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS},
     record::{RequestRecord, ServerError, ValidationError},
     request_log::{
-        forwarded_https, is_supported_content_type, truncate_log_message, CapturedLog,
+        forwarded_https, is_supported_content_type, truncate_log_message, url_path, CapturedLog,
         CapturedSpan, Headers, LoggedException, LoggedRequest, LoggedResponse, RequestLogItem,
         RequestLogger, RequestLoggingConfig, BODY_MASKED, BODY_TOO_LARGE, MAX_BODY_SIZE,
         MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,

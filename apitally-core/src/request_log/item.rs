@@ -341,8 +341,12 @@ impl RequestLogItem {
 
     /// The memory an emptied item holds (its box and kept buffers), for the bound on spares.
     pub(crate) fn spare_bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.request.method.capacity()
+        std::mem::size_of::<Self>() + self.reused_bytes()
+    }
+
+    /// The capacity of the buffers [`clear_for_reuse`](Self::clear_for_reuse) keeps.
+    fn reused_bytes(&self) -> usize {
+        self.request.method.capacity()
             + self.request.url.capacity()
             + self.request.headers.capacity_bytes()
             + self.response.headers.capacity_bytes()
@@ -352,10 +356,7 @@ impl RequestLogItem {
     pub(crate) fn weight(&self) -> usize {
         // The reused buffers count with their capacity: a recycled item may hold more than
         // its request filled.
-        256 + self.request.url.capacity()
-            + self.request.method.capacity()
-            + self.request.headers.capacity_bytes()
-            + self.response.headers.capacity_bytes()
+        256 + self.reused_bytes()
             + self.request.body.as_ref().map_or(0, Vec::len)
             + self.response.body.as_ref().map_or(0, Vec::len)
             + self

@@ -722,8 +722,14 @@ fn remove(path: &Path) {
     }
 }
 
-/// The path of an absolute URL (`/` when it has none), without the query.
-fn url_path(url: &str) -> &str {
+/// The path of an absolute URL (`/` when it has none), without the query and fragment: what
+/// request logs use where no route template matched.
+///
+/// ```
+/// assert_eq!(apitally_core::url_path("https://example.com/items/5?page=2"), "/items/5");
+/// assert_eq!(apitally_core::url_path("https://example.com"), "/");
+/// ```
+pub fn url_path(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = rest.find('/').map_or("/", |i| &rest[i..]);
     path.split(['?', '#']).next().unwrap_or(path)

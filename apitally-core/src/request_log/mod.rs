@@ -13,7 +13,7 @@ pub use self::{
         LoggedResponse, RequestLogItem, MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,
     },
     logger::{
-        forwarded_https, is_supported_content_type, RequestLogger, BODY_MASKED, BODY_TOO_LARGE,
-        MAX_BODY_SIZE,
+        forwarded_https, is_supported_content_type, url_path, RequestLogger, BODY_MASKED,
+        BODY_TOO_LARGE, MAX_BODY_SIZE,
     },
 };
