@@ -5,6 +5,7 @@
 #![allow(clippy::vec_box)]
 
 use std::{
+    borrow::Cow,
     collections::VecDeque,
     fs::File,
     io::Write,
@@ -671,7 +672,20 @@ impl RequestLogger {
                     let masked = if mask::is_ndjson_content_type(ct) {
                         mask::mask_ndjson(bytes, &self.masks.body)
                     } else if mask::is_json_content_type(ct) {
-                        mask::mask_json(bytes, &self.masks.body)
+                        // A body that masking leaves as it is (borrowed, at most without
+                        // trailing whitespace) stays where it is.
+                        let masked = mask::mask_json(bytes, &self.masks.body).map(|m| match m {
+                            Cow::Owned(masked) => Ok(masked),
+                            Cow::Borrowed(kept) => Err(kept.len()),
+                        });
+                        match masked {
+                            Some(Ok(masked)) => Some(masked),
+                            Some(Err(len)) => {
+                                bytes.truncate(len);
+                                None
+                            }
+                            None => None,
+                        }
                     } else {
                         None
                     };
@@ -846,5 +860,36 @@ mod tests {
         drop(spares);
         std::fs::remove_dir_all(dir).ok();
         std::fs::remove_dir_all(small_dir).ok();
+    }
+
+    #[test]
+    fn json_bodies_are_masked_compacted_or_kept_in_place() {
+        let dir = std::env::temp_dir().join(format!("apitally-bodies-{}", Uuid::new_v4()));
+        let config = RequestLoggingConfig::new()
+            .log_request_body(true)
+            .log_response_body(true);
+        let logger = RequestLogger::new(config, dir.clone()).unwrap();
+        let body = |request: &[u8], response: &[u8]| {
+            let mut item = filled(0);
+            item.request.body = Some(request.to_vec());
+            item.response.body = Some(response.to_vec());
+            item.request_content_type = Some("application/json".into());
+            item.response_content_type = Some("application/json; charset=utf-8".into());
+            assert!(logger.process(&mut item));
+            (item.request.body.unwrap(), item.response.body.unwrap())
+        };
+        // Masked, and compacted.
+        let (req, res) = body(b"{\"password\": \"x\", \"n\": 1}", b"[{\"token\":\"t\"}]");
+        assert_eq!(req, b"{\"password\":\"******\",\"n\":1}");
+        assert_eq!(res, b"[{\"token\":\"******\"}]");
+        // Kept as they are (in the same buffer), trailing whitespace cut.
+        let (req, res) = body(b"{\"a\":[1,2.5e3,true,null]}\r\n", b"\"text\"");
+        assert_eq!(req, b"{\"a\":[1,2.5e3,true,null]}");
+        assert_eq!(res, b"\"text\"");
+        // Not JSON: logged unchanged.
+        let (req, res) = body(b"{\"password\": \"x\",}", b"01");
+        assert_eq!(req, b"{\"password\": \"x\",}");
+        assert_eq!(res, b"01");
+        std::fs::remove_dir_all(dir).ok();
     }
 }
