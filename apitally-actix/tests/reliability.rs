@@ -275,7 +275,7 @@ async fn bad_input_is_passed_through() {
         b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\nConnection: close\r\n\r\nhello".to_vec(),
         b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\nConnection: close\r\n\r\nhello".to_vec(),
         b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\nshort".to_vec(),
-        b"GET /ok/1 HTTP/1.1\r\nHost: x\r\nX-Bin: \xff\xfe\x80\r\nAuthorization: \xff secret\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /ok/1 HTTP/1.1\r\nHost: x\r\nX-Bin: \xff\xfe\x80\r\nX-Utf8: caf\xc3\xa9\r\nAuthorization: \xff secret\r\nConnection: close\r\n\r\n".to_vec(),
         format!("GET /consumer HTTP/1.1\r\nHost: x\r\nX-Id: {long_id}\r\nConnection: close\r\n\r\n").into_bytes(),
         b"GET /consumer HTTP/1.1\r\nHost: x\r\nX-Id: ctl\tchars\tand\ttabs\r\nConnection: close\r\n\r\n".to_vec(),
         format!("GET /ok/2 HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "a".repeat(60_000)).into_bytes(),
@@ -323,6 +323,22 @@ async fn bad_input_is_passed_through() {
     let all = serde_json::to_string(&lines).unwrap();
     assert!(!all.contains("secret") && !all.contains("\"pw\""), "{all}");
     assert!(all.contains("PG1hc2tlZD4="), "masked body marker");
+    // Header values that are not visible ASCII are logged as UTF-8, or lossily.
+    let ok1 = lines
+        .iter()
+        .find(|l| l["request"]["url"].as_str().unwrap_or("").ends_with("/ok/1"))
+        .expect("/ok/1 logged");
+    let header = |name: &str| {
+        ok1["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == name)
+            .map(|h| h[1].clone())
+    };
+    assert_eq!(header("x-utf8"), Some("caf\u{e9}".into()));
+    assert_eq!(header("x-bin"), Some("\u{fffd}\u{fffd}\u{fffd}".into()));
+    assert_eq!(header("authorization"), Some("******".into()));
 }
 
 #[actix_web::test]
