@@ -433,6 +433,9 @@ where
             };
         }
         let content_length = content_length(&req);
+        // `Payload::None`: what actix-http gives a request with neither `Content-Length` nor
+        // `Transfer-Encoding`, which has no body to count or capture.
+        let no_payload = matches!(req.parts_mut().1, Payload::None);
         let mut capture = None;
         let log = shared
             .client
@@ -440,6 +443,7 @@ where
             .filter(|logger| logger.is_logging())
             .map(|logger| {
                 let log_body = logger.config().logs_request_body()
+                    && !no_payload
                     && header_str(req.headers(), header::CONTENT_TYPE)
                         .is_some_and(apitally_core::is_supported_content_type);
                 let request_body = if !log_body {
@@ -455,14 +459,11 @@ where
                 let item = self.worker.spare_item(logger);
                 Box::new(LogStart::new(&req, request_body, logger.config(), item))
             });
-        // A request without a body (`Payload::None`: what actix-http gives one with neither
-        // `Content-Length` nor `Transfer-Encoding`) needs no second header lookup. (A chunked
-        // request whose payload an outer middleware already took is counted without size, as
-        // its handler can read nothing.)
-        let counter = (content_length.is_none()
-            && !matches!(req.parts_mut().1, Payload::None)
-            && is_chunked(&req))
-        .then(|| Rc::new(Cell::new(0)));
+        // A request without a body needs no second header lookup. (A chunked request whose
+        // payload an outer middleware already took is counted without size, as its handler can
+        // read nothing.)
+        let counter = (content_length.is_none() && !no_payload && is_chunked(&req))
+            .then(|| Rc::new(Cell::new(0)));
         if counter.is_some() || capture.is_some() {
             let observed = ObservedPayload {
                 inner: req.take_payload(),

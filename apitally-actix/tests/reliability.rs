@@ -326,7 +326,12 @@ async fn bad_input_is_passed_through() {
     // Header values that are not visible ASCII are logged as UTF-8, or lossily.
     let ok1 = lines
         .iter()
-        .find(|l| l["request"]["url"].as_str().unwrap_or("").ends_with("/ok/1"))
+        .find(|l| {
+            l["request"]["url"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("/ok/1")
+        })
         .expect("/ok/1 logged");
     let header = |name: &str| {
         ok1["request"]["headers"]

@@ -1,6 +1,7 @@
 //! Request logging against the test hub: the uploaded gzip files are decoded and checked line
 //! by line.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -588,5 +589,63 @@ async fn reused_items_carry_nothing_over() {
             assert!(s.get("body").is_none(), "{line}");
         }
     }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[actix_web::test]
+async fn a_request_without_a_body_has_none_to_capture_or_mask() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let hub = TestHub::start();
+    let masked = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::clone(&masked);
+    let (apitally, dir) = with_logging(
+        &hub,
+        RequestLoggingConfig::new()
+            .log_request_body(true)
+            .mask_request_body(move |req| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                req.body.clone()
+            }),
+    );
+    // A real server: only actix-http's parser gives a request without a body no payload at
+    // all (`TestRequest` gives an empty one).
+    let app = apitally.clone();
+    let (server, port) = spawn_server!(1, move || {
+        App::new()
+            .wrap(app.clone())
+            .route("/items", web::get().to(plain))
+            .route("/items", web::post().to(echo))
+    });
+    let client = awc::Client::default();
+    let url = format!("http://127.0.0.1:{port}/items");
+    // Clients often send a JSON content type on every request, bodies or not.
+    let mut res = client
+        .get(&url)
+        .insert_header(("content-type", "application/json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.body().await.unwrap(), "just text");
+    let mut res = client
+        .post(&url)
+        .insert_header(("content-type", "application/json"))
+        .send_body(r#"{"token":"t","n":2}"#)
+        .await
+        .unwrap();
+    res.body().await.unwrap();
+    server.stop(true).await;
+    apitally.shutdown().await;
+
+    let lines = lines(&hub);
+    let get = line_for(&lines, "GET", "/items");
+    assert!(get["request"].get("body").is_none(), "{get:#}");
+    let post = line_for(&lines, "POST", "/items");
+    assert_eq!(
+        decode(&post["request"]["body"]),
+        r#"{"token":"******","n":2}"#
+    );
+    // The callback only saw the request that had a body.
+    assert_eq!(masked.load(Ordering::Relaxed), 1);
     std::fs::remove_dir_all(dir).ok();
 }
