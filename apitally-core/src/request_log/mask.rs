@@ -46,7 +46,8 @@ pub(crate) const MASKED: &str = "******";
 #[derive(Debug)]
 pub(crate) struct Patterns {
     set: RegexSet,
-    cache: Mutex<HashMap<Box<str>, bool>>,
+    /// Keyed by bytes, so that JSON keys are looked up without a UTF-8 check.
+    cache: Mutex<HashMap<Box<[u8]>, bool>>,
 }
 
 impl Clone for Patterns {
@@ -80,14 +81,21 @@ impl Patterns {
 
     /// Whether any pattern matches somewhere in `name`.
     pub(crate) fn matches(&self, name: &str) -> bool {
+        self.matches_bytes(name.as_bytes())
+    }
+
+    /// [`Patterns::matches`] for a name given as bytes: invalid UTF-8 is matched as
+    /// [`String::from_utf8_lossy`] reads it.
+    fn matches_bytes(&self, name: &[u8]) -> bool {
+        let is_match = |name: &[u8]| self.set.is_match(&String::from_utf8_lossy(name));
         if name.len() > Self::CACHE_NAME_LEN {
-            return self.set.is_match(name);
+            return is_match(name);
         }
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(&hit) = cache.get(name) {
             return hit;
         }
-        let hit = self.set.is_match(name);
+        let hit = is_match(name);
         if cache.len() < Self::CACHE_NAMES {
             cache.insert(name.into(), hit);
         }
@@ -279,7 +287,13 @@ impl Scan<'_> {
         }
         let start = self.at;
         let end = self.string_end()?;
-        let sensitive = fields.matches(&unescape(self.body.get(start + 1..end - 1)?));
+        let raw = self.body.get(start + 1..end - 1)?;
+        let sensitive = if raw.contains(&b'\\') {
+            fields.matches(&unescape(raw))
+        } else {
+            // Nothing to decode: the bytes are the name (matched as UTF-8, lossily).
+            fields.matches_bytes(raw)
+        };
         self.at = end;
         self.expect(b':')?;
         Some(sensitive)
@@ -622,6 +636,9 @@ pub(crate) fn is_json_content_type(content_type: Option<&str>) -> bool {
         {
             true
         }
+        // Nor for the other common types (`text/plain`, `text/html`...): without a `j` (which
+        // has no other case forms in Unicode), the word cannot be there.
+        Some(ct) if memchr::memchr2(b'j', b'J', ct.as_bytes()).is_none() => false,
         Some(ct) => JSON_WORD.as_ref().is_some_and(|re| re.is_match(ct)),
     }
 }
@@ -897,6 +914,18 @@ mod tests {
             mask_json(doc.as_bytes(), &p).unwrap().as_ref(),
             doc.as_bytes()
         );
+    }
+
+    #[test]
+    fn only_j_and_upper_j_match_j_case_insensitively() {
+        // What the fast rejection of content types without a `j` relies on.
+        let j = Regex::new("(?i)^j$").unwrap();
+        let mut buf = [0; 4];
+        let matching: Vec<char> = (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .filter(|c| j.is_match(c.encode_utf8(&mut buf)))
+            .collect();
+        assert_eq!(matching, ['J', 'j']);
     }
 
     #[test]
@@ -1254,6 +1283,17 @@ mod tests {
         #[test]
         fn json_content_type_fast_path_agrees_with_the_regex(suffix in "[ -~\u{e9}]{0,6}") {
             let ct = format!("application/json{suffix}");
+            let regex = JSON_WORD.as_ref().unwrap().is_match(&ct);
+            prop_assert_eq!(is_json_content_type(Some(&ct)), regex, "{}", ct);
+        }
+
+        #[test]
+        fn json_content_type_fast_paths_agree_with_the_regex_anywhere(
+            ct in prop_oneof![
+                "[a-zA-Z/+;= _\u{17f}\u{212a}\u{e9}jJsSoOnN-]{0,24}",
+                any::<String>(),
+            ],
+        ) {
             let regex = JSON_WORD.as_ref().unwrap().is_match(&ct);
             prop_assert_eq!(is_json_content_type(Some(&ct)), regex, "{}", ct);
         }
