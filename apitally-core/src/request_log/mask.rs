@@ -4,8 +4,6 @@
 //! pattern may match anywhere in the name), as the official Apitally SDKs do. Nothing here
 //! panics, whatever the input.
 
-// Not every helper is wired into the request logger yet.
-
 use std::borrow::Cow;
 use std::sync::{LazyLock, Mutex};
 
