@@ -676,7 +676,11 @@ impl RequestLogger {
                         // trailing whitespace) stays where it is.
                         let masked = mask::mask_json(bytes, &self.masks.body).map(|m| match m {
                             Cow::Owned(masked) => Ok(masked),
-                            Cow::Borrowed(kept) => Err(kept.len()),
+                            Cow::Borrowed(kept) => {
+                                // Always a prefix of the body: truncating keeps exactly it.
+                                debug_assert_eq!(kept.as_ptr(), bytes.as_ptr());
+                                Err(kept.len())
+                            }
                         });
                         match masked {
                             Some(Ok(masked)) => Some(masked),
@@ -869,23 +873,38 @@ mod tests {
             .log_request_body(true)
             .log_response_body(true);
         let logger = RequestLogger::new(config, dir.clone()).unwrap();
-        let body = |request: &[u8], response: &[u8]| {
+        // The bodies after processing, and whether each is still in its original buffer.
+        let processed = |request: &[u8], response: &[u8]| {
             let mut item = filled(0);
             item.request.body = Some(request.to_vec());
             item.response.body = Some(response.to_vec());
+            let buffers = (
+                item.request.body.as_ref().unwrap().as_ptr(),
+                item.response.body.as_ref().unwrap().as_ptr(),
+            );
             item.request_content_type = Some("application/json".into());
             item.response_content_type = Some("application/json; charset=utf-8".into());
             assert!(logger.process(&mut item));
-            (item.request.body.unwrap(), item.response.body.unwrap())
+            let (req, res) = (item.request.body.unwrap(), item.response.body.unwrap());
+            let in_place = (req.as_ptr() == buffers.0, res.as_ptr() == buffers.1);
+            (req, res, in_place)
+        };
+        let body = |request: &[u8], response: &[u8]| {
+            let (req, res, _) = processed(request, response);
+            (req, res)
         };
         // Masked, and compacted.
         let (req, res) = body(b"{\"password\": \"x\", \"n\": 1}", b"[{\"token\":\"t\"}]");
         assert_eq!(req, b"{\"password\":\"******\",\"n\":1}");
         assert_eq!(res, b"[{\"token\":\"******\"}]");
         // Kept as they are (in the same buffer), trailing whitespace cut.
-        let (req, res) = body(b"{\"a\":[1,2.5e3,true,null]}\r\n", b"\"text\"");
+        let (req, res, in_place) = processed(b"{\"a\":[1,2.5e3,true,null]}\r\n", b"\"text\"");
         assert_eq!(req, b"{\"a\":[1,2.5e3,true,null]}");
         assert_eq!(res, b"\"text\"");
+        assert_eq!(in_place, (true, true));
+        // Changed: a new buffer.
+        let (_, _, in_place) = processed(b"{\"token\":\"t\"}", b"[1, 2]");
+        assert_eq!(in_place, (false, false));
         // Not JSON: logged unchanged.
         let (req, res) = body(b"{\"password\": \"x\",}", b"01");
         assert_eq!(req, b"{\"password\": \"x\",}");

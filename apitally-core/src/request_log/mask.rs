@@ -927,6 +927,20 @@ mod tests {
     }
 
     #[test]
+    fn keys_that_are_not_utf8_are_matched_as_read_lossily() {
+        let p = body_patterns();
+        let out = mask_json(b"{\"\xfftoken\":\"x\",\"pass\xffword\":\"y\"}", &p).unwrap();
+        // `\u{fffd}token` matches `token`; `pass\u{fffd}word` matches nothing.
+        assert_eq!(
+            out.as_ref(),
+            b"{\"\xfftoken\":\"******\",\"pass\xffword\":\"y\"}"
+        );
+        // The answer cached for the bytes stays right.
+        let again = mask_json(b"{\"\xfftoken\":\"z\"}", &p).unwrap();
+        assert_eq!(again.as_ref(), b"{\"\xfftoken\":\"******\"}");
+    }
+
+    #[test]
     fn unchanged_bodies_are_borrowed_and_changed_ones_copied() {
         let p = body_patterns();
         let kept = br#"{"a":[1,-0.5E+2,"x\"y",{}],"b":null}"#;
@@ -1294,6 +1308,34 @@ mod tests {
         ) {
             let regex = JSON_WORD.as_ref().unwrap().is_match(&ct);
             prop_assert_eq!(is_json_content_type(Some(&ct)), regex, "{}", ct);
+        }
+
+        #[test]
+        fn deep_documents_are_masked_at_every_level(
+            value in json(),
+            levels in prop::collection::vec((any::<bool>(), key()), 60..140),
+        ) {
+            // Each level wraps the one inside it, with a sensitive string value before and
+            // after it (so the 64-level boundaries of `Nesting` are crossed both ways), and a
+            // plain one in arrays.
+            let mut inner = String::new();
+            value.write(&mut inner, &mut std::iter::empty());
+            for (depth, (object, key)) in levels.iter().enumerate() {
+                let mut name = String::new();
+                key.write(&mut name);
+                inner = if *object {
+                    format!(r#"{{"password":"LEAK-a{depth}",{name}:{inner},"Api-Key":"LEAK-b{depth}"}}"#)
+                } else {
+                    format!(r#"[{{"secret":"LEAK-c{depth}"}},{inner},"kept-{depth}"]"#)
+                };
+            }
+            let p = body_patterns();
+            let out = mask_json(inner.as_bytes(), &p).expect("valid JSON").into_owned();
+            let two_pass = mask_json_two_pass(inner.as_bytes(), &p);
+            prop_assert_eq!(Some(&out), two_pass.as_ref());
+            let text = String::from_utf8_lossy(&out);
+            prop_assert!(!text.contains("LEAK-"), "{}", text);
+            prop_assert_eq!(text.matches("kept-").count(), levels.iter().filter(|l| !l.0).count());
         }
 
         #[test]
