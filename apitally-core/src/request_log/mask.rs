@@ -373,6 +373,8 @@ impl Scan<'_> {
 const MASKED_VALUE: &[u8] = b"\"******\"";
 
 /// Whether `bytes` holds a byte below 0x20 (written so that it vectorises: no early exit).
+/// Not `item::needs_escape`, whose eight-bytes-at-a-time loop costs ~2,200 more instructions
+/// per 1 KB body here (measured under callgrind).
 fn has_control_byte(bytes: &[u8]) -> bool {
     bytes.iter().fold(0u8, |acc, &b| acc | u8::from(b < 0x20)) != 0
 }
