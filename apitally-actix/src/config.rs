@@ -131,8 +131,11 @@ impl ApitallyConfig {
     ///
     /// It runs after the handler, and only when no consumer was set on the request with
     /// [`ConsumerExt::set_consumer`](crate::ConsumerExt::set_consumer) or
-    /// `#[apitally::consumer]`, which win over it. If it panics, the panic is caught and logged
-    /// and the request is counted without consumer. Defaults to none.
+    /// `#[apitally::consumer]`, which win over it. It needs the response's request, so it does
+    /// not run for a request that an inner middleware rejected with an `Err` or whose handler
+    /// panicked (actix drops the request there): an auth layer names the consumer with
+    /// `set_consumer` before it rejects. If it panics, the panic is caught and logged and the
+    /// request is counted without consumer. Defaults to none.
     pub fn identify_consumer<F>(mut self, callback: F) -> Self
     where
         F: Fn(&HttpRequest) -> Option<Consumer> + Send + Sync + 'static,

@@ -120,8 +120,10 @@ macro_rules! impl_ext {
         impl ConsumerExt for $ty {
             fn set_consumer(&self, consumer: impl Into<Consumer>) {
                 let consumer = consumer.into();
+                let anonymous = consumer.is_anonymous();
+                crate::notes::note_consumer(self.head(), (!anonymous).then_some(&consumer));
                 let mut ext = self.extensions_mut();
-                if consumer.is_anonymous() {
+                if anonymous {
                     ext.remove::<Consumer>();
                 } else {
                     ext.insert(consumer);
@@ -135,6 +137,7 @@ macro_rules! impl_ext {
 
         impl ValidationErrorExt for $ty {
             fn add_validation_error(&self, error: ValidationError) {
+                crate::notes::note_validation_error(self.head(), &error);
                 let mut ext = self.extensions_mut();
                 match ext.get_mut::<ReportedValidationErrors>() {
                     Some(errors) => errors.0.push(error),

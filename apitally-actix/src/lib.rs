@@ -55,7 +55,10 @@ mod ext;
 mod extractor;
 mod logging;
 mod middleware;
+mod notes;
+mod record;
 mod route;
+mod worker;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -344,13 +344,18 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
         response_body,
     } = start;
     if let Some(trace) = trace {
-        let target = end
-            .route
-            .unwrap_or_else(|| apitally_core::url_path(&item.request.url));
-        let mut root_name = String::with_capacity(end.method.len() + 1 + target.len());
-        root_name.push_str(end.method);
-        root_name.push(' ');
-        root_name.push_str(target);
+        // `METHOD /route`, or the method alone for a request that matched no route (a raw
+        // path would give scanners unbounded span names).
+        let root_name = match end.route {
+            Some(route) => {
+                let mut name = String::with_capacity(end.method.len() + 1 + route.len());
+                name.push_str(end.method);
+                name.push(' ');
+                name.push_str(route);
+                name
+            }
+            None => end.method.to_owned(),
+        };
         let (logs, spans, trace_id) = trace.finish(root_name);
         item.logs = logs;
         item.spans = spans;

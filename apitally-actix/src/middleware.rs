@@ -9,7 +9,7 @@ use std::{
     rc::Rc,
     sync::Arc,
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use actix_web::{
@@ -18,184 +18,27 @@ use actix_web::{
     error::PayloadError,
     http::{header, Method},
     web::Bytes,
-    Error, HttpMessage, HttpRequest,
+    Error, HttpMessage,
 };
-use apitally_core::{
-    ApitallyClient, ConfigError, Consumer, RequestLogItem, RequestLogger, StartupData,
-};
+use apitally_core::{ApitallyClient, ConfigError, Consumer, StartupData};
 use futures_core::Stream;
-use hashbrown::HashMap;
 use pin_project_lite::pin_project;
 
 use crate::{
-    body::{
-        record, record_response, ApitallyBody, Completion, Head, Outcome, RequestSize, Slot, Slots,
-    },
+    body::{ApitallyBody, Slot},
     config::{ApitallyConfig, ConsumerCallback},
     errors,
     logging::{
-        build_item, copy_headers, header_str, response_capture, BodyCapture, LogEnd, LogStart,
-        ObservedPayload, RequestBody,
+        copy_headers, header_str, response_capture, BodyCapture, LogStart, ObservedPayload,
+        RequestBody,
     },
-    route,
+    notes::Tracked,
+    record::{Record, Reported, RequestSize, Streaming},
+    worker::{EarlyRoute, Shared, Worker},
 };
 
 /// The client string sent to the hub.
 pub(crate) const CLIENT: &str = "rust:actix";
-
-/// State shared by every worker's middleware: the process-wide client and the hooks.
-pub(crate) struct Shared {
-    pub(crate) client: ApitallyClient,
-    identify_consumer: Option<ConsumerCallback>,
-    catch_panics: bool,
-    /// Whether response bodies may be captured for request logs (checked per chunk).
-    pub(crate) captures_response_bodies: bool,
-}
-
-/// The middleware's state in one worker (one `App` instance).
-pub(crate) struct Worker {
-    pub(crate) shared: Arc<Shared>,
-    /// A request this worker served, kept for its resource map: it gives the route template
-    /// of requests whose own `HttpRequest` is gone (a panic or an `Err` from inner services).
-    saved: RefCell<Option<HttpRequest>>,
-    /// Copies of in-flight requests' paths, for those same requests.
-    paths: Paths,
-    /// Route templates, shared rather than allocated per request.
-    routes: Routes,
-    /// Pending records of responses still streaming.
-    pub(crate) slots: Slots,
-    /// Empty log items taken from the request logger's spares a few at a time (one lock per
-    /// [`Worker::SPARES_PER_TAKE`] logged requests rather than one per request): at most that
-    /// many per worker, outside the log buffer's bound (a few tens of kilobytes).
-    #[allow(
-        clippy::vec_box,
-        reason = "spares go back to the logger in their own allocation"
-    )]
-    spares: RefCell<Vec<Box<RequestLogItem>>>,
-}
-
-impl Worker {
-    const SPARES_PER_TAKE: usize = 32;
-
-    /// An empty log item to fill: a spare with its buffers when the logger has one.
-    fn spare_item(&self, logger: &RequestLogger) -> Box<RequestLogItem> {
-        let mut spares = self.spares.borrow_mut();
-        if spares.is_empty() {
-            logger.take_spares(&mut spares, Self::SPARES_PER_TAKE);
-        }
-        spares.pop().unwrap_or_default()
-    }
-
-    fn route_for(&self, path: u32) -> Option<String> {
-        let saved = self.saved.borrow();
-        let rmap = saved.as_ref()?.resource_map();
-        let pattern = self.paths.with(path, |path| rmap.match_pattern(path))?;
-        Some(route::normalize(pattern))
-    }
-}
-
-/// The route templates a worker has seen, so that finding a request's route costs a hash lookup
-/// instead of actix-web's `match_pattern()` (a walk of the resource map and a `String`).
-///
-/// Only requests that routing matched completely (nothing of the path left unprocessed) without
-/// capturing a segment use the cache, and a path is only remembered when its template is the
-/// path itself: such a request matched a static resource whose pattern is its path, whatever
-/// resource (guard) it was. Everything else (segments, unmatched requests, whose template
-/// actix-web finds by walking the resource map regardless of guards, multi-pattern resources)
-/// asks `match_pattern()` each time, and the templates are interned. Both maps are bounded:
-/// past [`Routes::MAX`] entries nothing more is remembered.
-#[derive(Default)]
-struct Routes {
-    by_path: RefCell<HashMap<Box<str>, Rc<str>>>,
-    interned: RefCell<HashMap<Rc<str>, ()>>,
-}
-
-impl Routes {
-    const MAX: usize = 1_024;
-    /// Longer paths are not remembered.
-    const MAX_PATH: usize = 256;
-
-    fn route(&self, req: &HttpRequest) -> Option<Rc<str>> {
-        let path = req.path();
-        let info = req.match_info();
-        let cacheable = info.segment_count() == 0
-            && info.unprocessed().is_empty()
-            && path.len() <= Self::MAX_PATH;
-        if cacheable {
-            if let Some(route) = self.by_path.borrow().get(path) {
-                return Some(Rc::clone(route));
-            }
-        }
-        let route = req
-            .match_pattern()
-            .map(|pattern| self.intern(route::normalize(pattern)))?;
-        if cacheable && *route == *path {
-            let mut by_path = self.by_path.borrow_mut();
-            if by_path.len() < Self::MAX {
-                by_path.insert(path.into(), Rc::clone(&route));
-            }
-        }
-        Some(route)
-    }
-
-    fn intern(&self, route: String) -> Rc<str> {
-        let mut interned = self.interned.borrow_mut();
-        if let Some((known, ())) = interned.get_key_value(route.as_str()) {
-            return Rc::clone(known);
-        }
-        let route: Rc<str> = route.into();
-        if interned.len() < Self::MAX {
-            interned.insert(Rc::clone(&route), ());
-        }
-        route
-    }
-}
-
-/// Copies of the paths of a worker's in-flight requests, for the rare requests whose route
-/// must be found after their `HttpRequest` is gone. Buffers are reused: no allocation per
-/// request once the worker has seen its highest concurrency (long paths excepted), and the
-/// response future carries a 4-byte index instead of the path.
-#[derive(Default)]
-struct Paths {
-    entries: RefCell<(Vec<String>, Vec<u32>)>,
-}
-
-impl Paths {
-    /// Paths longer than this are not kept in a reused buffer (their buffer is freed).
-    const KEEP_CAPACITY: usize = 512;
-
-    fn store(&self, path: &str) -> u32 {
-        let mut entries = self.entries.borrow_mut();
-        let (bufs, free) = &mut *entries;
-        match free.pop() {
-            Some(index) => {
-                let buf = &mut bufs[index as usize];
-                buf.clear();
-                buf.push_str(path);
-                index
-            }
-            None => {
-                bufs.push(path.to_owned());
-                (bufs.len() - 1) as u32
-            }
-        }
-    }
-
-    fn with<R>(&self, index: u32, f: impl FnOnce(&str) -> Option<R>) -> Option<R> {
-        f(self.entries.borrow().0.get(index as usize)?)
-    }
-
-    fn release(&self, index: u32) {
-        let mut entries = self.entries.borrow_mut();
-        let (bufs, free) = &mut *entries;
-        if let Some(buf) = bufs.get_mut(index as usize) {
-            if buf.capacity() > Self::KEEP_CAPACITY {
-                *buf = String::new();
-            }
-            free.push(index);
-        }
-    }
-}
 
 /// Middleware that reports every request to [Apitally](https://apitally.io): traffic, errors,
 /// response times and sizes per endpoint and per consumer.
@@ -207,8 +50,17 @@ impl Paths {
 ///
 /// # What is measured
 /// - **Route**: the matched route template (`/items/{id}`, with `{id:\d+}` shown as `{id}`),
-///   read after routing, so scopes and guards are right. Requests that match no route (404 from
-///   the default service) and `OPTIONS` requests are not counted.
+///   read after routing, so scopes and guards are right. Only requests that routing matched
+///   completely are endpoints: a request that reaches a default service (a 404 for an unknown
+///   path, the 404 of a `#[get]` resource asked with another method, or a resource's 405) is
+///   not counted (request logs still show it), and neither are `OPTIONS` requests.
+/// - **Every exit**: a response, a streamed response, a client that disconnects mid-body, an
+///   `Err` from an inner middleware (an auth layer built with `middleware::from_fn`, say) and a
+///   handler panic are all recorded with the consumer, the validation errors the request
+///   reported and the bytes the client got. (An `Err` or a panic drops the request inside
+///   actix, so the [`identify_consumer`](ApitallyConfig::identify_consumer) callback cannot
+///   run for them: set the consumer on the request, with
+///   [`ConsumerExt::set_consumer`](crate::ConsumerExt::set_consumer), before rejecting it.)
 /// - **Status**: the response's status, or the error's for a handler `Err`.
 /// - **Response time**: from the middleware to the response head (the body's streaming time is
 ///   not included).
@@ -351,14 +203,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(ApitallyMiddleware {
             service,
-            worker: Rc::new(Worker {
-                shared: Arc::clone(&self.shared),
-                saved: RefCell::new(None),
-                paths: Paths::default(),
-                routes: Routes::default(),
-                slots: Slots::default(),
-                spares: RefCell::default(),
-            }),
+            worker: Rc::new(Worker::new(Arc::clone(&self.shared))),
         }))
     }
 }
@@ -370,24 +215,16 @@ pub struct ApitallyMiddleware<S> {
     worker: Rc<Worker>,
 }
 
-/// What the middleware keeps from the request while the inner services run.
-struct Start {
+/// What the middleware keeps from the request while the inner services run: enough to build
+/// the request's [`Record`] at whichever exit it takes.
+struct Pending {
     worker: Rc<Worker>,
-    /// The route matched from the path before routing, only while the worker has no saved
-    /// request yet (its first requests), for a panic or `Err` there.
-    early_route: Option<String>,
     start: Instant,
-    /// The index of the path's copy in the worker's [`Paths`].
-    path: u32,
     method: Method,
+    early_route: EarlyRoute,
     request_size: RequestSize,
     log: Option<Box<LogStart>>,
-}
-
-impl Drop for Start {
-    fn drop(&mut self) {
-        self.worker.paths.release(self.path);
-    }
+    tracked: Tracked,
 }
 
 fn content_length(req: &ServiceRequest) -> Option<u64> {
@@ -423,11 +260,12 @@ where
     forward_ready!(service);
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
-        let shared = &self.worker.shared;
+        let worker = &self.worker;
+        let shared = &worker.shared;
         if *req.method() == Method::OPTIONS || !shared.client.is_enabled() {
             return ApitallyResponse {
                 fut: self.service.call(req),
-                start: None,
+                pending: None,
                 catch_panics: false,
                 _body: PhantomData,
             };
@@ -452,11 +290,11 @@ where
                     // Not read at all: the marker is all that is logged.
                     RequestBody::TooLarge
                 } else {
-                    let shared_capture = Rc::new(std::cell::RefCell::new(BodyCapture::default()));
+                    let shared_capture = Rc::new(RefCell::new(BodyCapture::default()));
                     capture = Some(Rc::clone(&shared_capture));
                     RequestBody::Captured(shared_capture)
                 };
-                let item = self.worker.spare_item(logger);
+                let item = worker.spare_item(logger);
                 Box::new(LogStart::new(&req, request_body, logger.config(), item))
             });
         // A request without a body needs no second header lookup. (A chunked request whose
@@ -479,23 +317,18 @@ where
             (None, Some(counter)) => RequestSize::Counted(counter),
             (None, None) => RequestSize::Known(None),
         };
-        let early_route = if self.worker.saved.borrow().is_none() {
-            req.match_pattern()
-        } else {
-            None
-        };
-        let start = Start {
-            early_route,
-            worker: Rc::clone(&self.worker),
+        let pending = Pending {
+            early_route: worker.early_route(&req),
+            tracked: Tracked::begin(req.head()),
+            worker: Rc::clone(worker),
             start: Instant::now(),
-            path: self.worker.paths.store(req.path()),
             method: req.method().clone(),
             request_size,
             log,
         };
         ApitallyResponse {
             fut: self.service.call(req),
-            start: Some(start),
+            pending: Some(pending),
             catch_panics: shared.catch_panics,
             _body: PhantomData,
         }
@@ -511,7 +344,7 @@ pin_project! {
     {
         #[pin]
         fut: S::Future,
-        start: Option<Start>,
+        pending: Option<Pending>,
         catch_panics: bool,
         _body: PhantomData<fn() -> B>,
     }
@@ -533,9 +366,9 @@ where
         // captured, so that its events and spans are attributed to it.
         #[cfg(feature = "tracing")]
         let entered = this
-            .start
+            .pending
             .as_ref()
-            .and_then(|s| s.log.as_ref())
+            .and_then(|p| p.log.as_ref())
             .and_then(|l| l.trace.as_ref())
             .map(|t| t.span().enter());
         let outcome: Result<Inner<B>, Box<dyn std::any::Any + Send>> = if *this.catch_panics {
@@ -552,7 +385,7 @@ where
         };
         #[cfg(feature = "tracing")]
         drop(entered);
-        let Some(start) = this.start.as_mut() else {
+        let Some(pending) = this.pending.as_mut() else {
             // Not measured (OPTIONS, or the client is disabled); no panic was caught either.
             return Poll::Ready(match outcome {
                 Ok(result) => {
@@ -563,11 +396,11 @@ where
         };
         // The state stays in place (it is large, and moving it costs more than the rest of
         // the bookkeeping); it is dropped below.
-        let elapsed = start.start.elapsed();
+        let elapsed = pending.start.elapsed();
         let output = match outcome {
-            Ok(Ok(res)) => Ok(on_response(start, elapsed, res)),
+            Ok(Ok(res)) => Ok(on_response(pending, elapsed, res)),
             Ok(Err(err)) => {
-                on_error(start, elapsed, &err);
+                on_error(pending, elapsed, &err, None);
                 Err(err)
             }
             Err(panic) => {
@@ -577,33 +410,36 @@ where
                     "apitally: a handler panicked ({}); answered 500 Internal Server Error",
                     server_error.msg()
                 );
-                record_without_request(start, elapsed, 500, Some(&server_error));
-                Err(actix_web::error::ErrorInternalServerError(
-                    "Internal Server Error",
-                ))
+                let err = actix_web::error::ErrorInternalServerError("Internal Server Error");
+                on_error(pending, elapsed, &err, Some(server_error));
+                Err(err)
             }
         };
-        *this.start = None;
+        *this.pending = None;
         Poll::Ready(output)
     }
 }
 
+/// The response exit: everything is read from the response and its request.
 fn on_response<B: MessageBody>(
-    start: &mut Start,
-    elapsed: std::time::Duration,
+    pending: &mut Pending,
+    elapsed: Duration,
     res: ServiceResponse<B>,
 ) -> ServiceResponse<ApitallyBody<B>> {
     let req = res.request();
-    let worker = &start.worker;
-    if worker.saved.borrow().is_none() {
-        *worker.saved.borrow_mut() = Some(req.clone());
-    }
-    let route = worker.routes.route(req);
-    if route.is_none() && start.log.is_none() {
-        // No route matched: not an endpoint, not counted (and not logged: logging is off).
+    let worker = &pending.worker;
+    let status = res.status().as_u16();
+    // A 405 without an error object is a resource's default service: the path matched, no
+    // route took the method. (A handler that means 405 returns it as an error.)
+    let route = if status == 405 && res.response().error().is_none() {
+        None
+    } else {
+        worker.routes.matched(req, &pending.early_route)
+    };
+    if route.is_none() && pending.log.is_none() {
+        // Not an endpoint, not counted (and not logged: logging is off).
         return res.map_body(|_, body| ApitallyBody::new(body, None));
     }
-    let status = res.status().as_u16();
     let callback_consumer = match &worker.shared.identify_consumer {
         Some(callback) if !req.extensions().contains::<Consumer>() => {
             match catch_unwind(AssertUnwindSafe(|| callback(req))) {
@@ -626,118 +462,93 @@ fn on_response<B: MessageBody>(
         ),
         None => (Vec::new(), None),
     };
-    let log = start.log.take().and_then(|mut log| {
-        let logger = worker.shared.client.request_logger()?;
-        let config = logger.config();
+    let log = pending.log.take().map(|mut log| {
         let headers = res.headers();
         let content_type = header_str(headers, header::CONTENT_TYPE);
+        let config = worker.shared.client.request_logger().map(|l| l.config());
         let body = response_capture(
-            config.logs_response_body(),
+            config.is_some_and(|c| c.logs_response_body()),
             content_type,
             res.response().body().size(),
         );
         copy_headers(
             headers,
-            config.logs_response_headers(),
+            config.is_some_and(|c| c.logs_response_headers()),
             &mut log.item.response.headers,
         );
         log.item.response_content_type = body.as_ref().and(content_type).map(str::to_owned);
         log.response_body = body;
-        Some(log)
+        log
     });
-    // A body of known size that is not logged: everything is known now, so the request is
-    // recorded at once, without building a pending record, and the body passes through
-    // without bookkeeping. (HEAD responses are left to the body wrapper: their body is never
-    // sent.)
-    if log.is_none() && req.method() != Method::HEAD {
-        if let (BodySize::Sized(size), Some(route)) = (res.response().body().size(), &route) {
-            record_response(
-                worker,
-                req,
-                route,
-                &Head {
-                    status,
-                    elapsed,
-                    request_size: start.request_size.get(),
-                    callback_consumer: callback_consumer.as_ref(),
-                    validation_errors: &validation_errors,
-                    server_error: server_error.as_ref(),
-                },
-                Some(size),
-            );
-            return res.map_body(|_, body| ApitallyBody::new(body, None));
-        }
-    }
-    let completion = Completion {
-        log,
-        worker: Rc::clone(worker),
-        req: req.clone(),
+    let record = Record {
+        method: std::mem::replace(&mut pending.method, Method::GET),
         route,
         status,
         elapsed,
-        request_size: std::mem::replace(&mut start.request_size, RequestSize::Known(None)),
-        callback_consumer,
+        request_size: std::mem::replace(&mut pending.request_size, RequestSize::Known(None)),
         validation_errors,
         server_error,
+        log,
     };
-    let slot = Slot::new(worker, completion);
+    // A body of known size that is not logged: everything is known now, so the request is
+    // finished at once and the body passes through without bookkeeping. (HEAD responses are
+    // left to the body wrapper: their body is never sent.)
+    if record.log.is_none() && req.method() != Method::HEAD {
+        if let BodySize::Sized(size) = res.response().body().size() {
+            let reported = Reported::Request {
+                req,
+                callback_consumer: callback_consumer.as_ref(),
+            };
+            record.finish(&worker.shared.client, reported, Some(size));
+            return res.map_body(|_, body| ApitallyBody::new(body, None));
+        }
+    }
+    let streaming = Streaming {
+        record,
+        req: req.clone(),
+        callback_consumer,
+    };
+    let slot = Slot::new(worker, streaming);
     res.map_body(|_, body| ApitallyBody::new(body, Some(slot)))
 }
 
-/// An `Err` from the inner services: counted with the error's status.
-fn on_error(start: &mut Start, elapsed: std::time::Duration, err: &Error) {
-    let status = err.as_response_error().status_code().as_u16();
-    let server_error = (status == 500).then(|| errors::server_error(err));
-    record_without_request(start, elapsed, status, server_error.as_ref());
-}
-
-/// Records (and logs) a request whose `HttpRequest` is gone: the route comes from the worker's
-/// resource map, the consumer is unknown and the response size too.
-fn record_without_request(
-    start: &mut Start,
-    elapsed: std::time::Duration,
-    status: u16,
-    server_error: Option<&apitally_core::ServerError>,
+/// The exits without a response: an `Err` from the inner services (actix renders it with
+/// `error_response()`), or a panic (answered with `err`, a 500). actix has dropped the request:
+/// the route comes from what was known before routing (see [`Worker::route_without_request`]),
+/// the consumer and the reported validation errors are what the request noted.
+fn on_error(
+    pending: &mut Pending,
+    elapsed: Duration,
+    err: &Error,
+    panic: Option<apitally_core::ServerError>,
 ) {
-    let route = start
-        .worker
-        .route_for(start.path)
-        .or_else(|| start.early_route.clone().map(route::normalize));
-    let request_size = start.request_size.get();
-    if let Some(route) = &route {
-        record(
-            &start.worker,
-            &Outcome {
-                method: start.method.as_str(),
-                route,
-                status,
-                elapsed,
-                consumer: None,
-                request_size,
-                response_size: None,
-                validation_errors: &[],
-                reported_validation_errors: &[],
-                server_error,
-            },
-        );
-    }
-    if let (Some(log), Some(logger)) = (
-        start.log.take(),
-        start.worker.shared.client.request_logger(),
-    ) {
-        let item = build_item(
-            *log,
-            LogEnd {
-                method: start.method.as_str(),
-                route: route.as_deref(),
-                status,
-                elapsed,
-                consumer: None,
-                request_size,
-                response_size: None,
-                server_error,
-            },
-        );
-        logger.log(item);
-    }
+    // What the client gets: the error's own response.
+    let response = err.error_response();
+    let status = response.status().as_u16();
+    let response_size = if pending.method == Method::HEAD {
+        Some(0)
+    } else {
+        match response.body().size() {
+            BodySize::Sized(n) => Some(n),
+            BodySize::None => Some(0),
+            BodySize::Stream => None,
+        }
+    };
+    let server_error = panic.or_else(|| (status == 500).then(|| errors::server_error(err)));
+    let record = Record {
+        method: std::mem::replace(&mut pending.method, Method::GET),
+        route: pending.worker.route_without_request(&pending.early_route),
+        status,
+        elapsed,
+        request_size: std::mem::replace(&mut pending.request_size, RequestSize::Known(None)),
+        validation_errors: errors::validation_errors(err).unwrap_or_default(),
+        server_error,
+        log: pending.log.take(),
+    };
+    let notes = pending.tracked.take();
+    record.finish(
+        &pending.worker.shared.client,
+        Reported::Noted(&notes),
+        response_size,
+    );
 }

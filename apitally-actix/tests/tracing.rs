@@ -311,3 +311,38 @@ async fn reused_items_carry_no_logs_or_spans_over() {
         }
     }
 }
+
+/// A request that matched no route is logged with a root span named by its method alone: a
+/// raw path would give a scanner unbounded span names.
+#[actix_web::test]
+async fn unmatched_requests_root_span_is_named_by_the_method() {
+    init();
+    let hub = TestHub::start();
+    let apitally = capturing(&hub);
+    let app = test::init_service(
+        App::new()
+            .wrap(apitally.clone())
+            .route("/items/{id}", web::get().to(|| async { "item" })),
+    )
+    .await;
+    for uri in ["/items/1", "/wp-admin/setup-config.php", "/.env"] {
+        test::call_and_read_body(&app, test::TestRequest::get().uri(uri).to_request()).await;
+    }
+    let req = test::TestRequest::delete().uri("/items/2").to_request();
+    test::call_and_read_body(&app, req).await;
+    apitally.shutdown().await;
+    let mut roots: Vec<String> = lines(&hub)
+        .iter()
+        .map(|l| {
+            let root = l["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["parent_span_id"].is_null())
+                .unwrap();
+            root["name"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    roots.sort();
+    assert_eq!(roots, ["DELETE", "GET", "GET", "GET /items/{id}"]);
+}

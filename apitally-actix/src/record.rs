@@ -1,0 +1,150 @@
+//! For the record of one request, see [`Record`].
+
+use std::{cell::Cell, rc::Rc, time::Duration};
+
+use actix_web::{http::Method, HttpMessage, HttpRequest};
+use apitally_core::{ApitallyClient, Consumer, RequestRecord, ServerError, ValidationError};
+
+use crate::{
+    ext::ReportedValidationErrors,
+    logging::{build_item, LogEnd, LogStart},
+    notes::Notes,
+};
+
+/// How the request body size is known.
+pub(crate) enum RequestSize {
+    /// From `Content-Length` (or unknown, for a body-less request).
+    Known(Option<u64>),
+    /// Counted as the handler read a chunked body.
+    Counted(Rc<Cell<u64>>),
+}
+
+impl RequestSize {
+    /// The size now: known, or what the handler has read so far.
+    pub(crate) fn get(&self) -> Option<u64> {
+        match self {
+            RequestSize::Known(size) => *size,
+            RequestSize::Counted(counter) => Some(counter.get()),
+        }
+    }
+}
+
+/// Where the consumer and the validation errors the app reported are read from when the
+/// record is finished.
+#[derive(Clone, Copy)]
+pub(crate) enum Reported<'a> {
+    /// The response's request: its extensions, else the consumer the `identify_consumer`
+    /// callback named.
+    Request {
+        req: &'a HttpRequest,
+        callback_consumer: Option<&'a Consumer>,
+    },
+    /// The request is gone (an inner service returned `Err`, or a handler panicked): what it
+    /// noted while it was alive. The `identify_consumer` callback cannot run without it.
+    Noted(&'a Notes),
+}
+
+/// The record of a response whose body is still streaming, with its request (alive as long
+/// as the response is) to read the consumer and reported errors from when the body ends.
+pub(crate) struct Streaming {
+    pub(crate) record: Record,
+    pub(crate) req: HttpRequest,
+    pub(crate) callback_consumer: Option<Consumer>,
+}
+
+impl Streaming {
+    pub(crate) fn finish(self, client: &ApitallyClient, response_size: u64) {
+        let reported = Reported::Request {
+            req: &self.req,
+            callback_consumer: self.callback_consumer.as_ref(),
+        };
+        self.record.finish(client, reported, Some(response_size));
+    }
+}
+
+/// Everything known about one request once its status is: built by each of the middleware's
+/// three exits (a response, an `Err` from the inner services, a panic) and finished in one
+/// place, [`Record::finish`], when the bytes sent are known.
+pub(crate) struct Record {
+    pub(crate) method: Method,
+    /// `None` for a request that routing did not match completely: not counted, but logged.
+    pub(crate) route: Option<Rc<str>>,
+    pub(crate) status: u16,
+    /// Time to the response head.
+    pub(crate) elapsed: Duration,
+    pub(crate) request_size: RequestSize,
+    /// Validation errors of actix's extractors (the app's own are [`Reported`]).
+    pub(crate) validation_errors: Vec<ValidationError>,
+    pub(crate) server_error: Option<ServerError>,
+    pub(crate) log: Option<Box<LogStart>>,
+}
+
+impl Record {
+    /// Records the request (and logs it), now that `response_size` bytes were sent.
+    pub(crate) fn finish(
+        self,
+        client: &ApitallyClient,
+        reported: Reported<'_>,
+        response_size: Option<u64>,
+    ) {
+        let request_size = self.request_size.get();
+        let method = self.method.as_str();
+        let ext = match reported {
+            Reported::Request { req, .. } => Some(req.extensions()),
+            Reported::Noted(_) => None,
+        };
+        let (consumer, reported_errors): (Option<&Consumer>, &[ValidationError]) =
+            match (reported, &ext) {
+                (
+                    Reported::Request {
+                        callback_consumer, ..
+                    },
+                    Some(ext),
+                ) => (
+                    ext.get::<Consumer>().or(callback_consumer),
+                    ext.get::<ReportedValidationErrors>()
+                        .map_or(&[][..], |r| r.0.as_slice()),
+                ),
+                (Reported::Noted(notes), _) => (notes.consumer.as_ref(), &notes.validation_errors),
+                (Reported::Request { .. }, None) => (None, &[]),
+            };
+        let consumer = consumer.filter(|c| !c.is_anonymous());
+        if let Some(route) = &self.route {
+            client.record_request(
+                &RequestRecord::new(method, route, self.status, self.elapsed)
+                    .consumer(consumer)
+                    .request_size(request_size)
+                    .response_size(response_size),
+            );
+            for error in self.validation_errors.iter().chain(reported_errors) {
+                client.record_validation_error(method, route, consumer, error);
+            }
+            if let Some(error) = &self.server_error {
+                client.record_server_error(method, route, consumer, error);
+            }
+        }
+        let Some(log) = self.log else {
+            return;
+        };
+        let Some(logger) = client.request_logger() else {
+            return;
+        };
+        let consumer_id = consumer.map(|c| c.identifier().to_owned());
+        // The request's extensions are released before the item is built.
+        drop(ext);
+        let item = build_item(
+            *log,
+            LogEnd {
+                method,
+                route: self.route.as_deref(),
+                status: self.status,
+                elapsed: self.elapsed,
+                consumer: consumer_id.as_deref(),
+                request_size,
+                response_size,
+                server_error: self.server_error.as_ref(),
+            },
+        );
+        logger.log(item);
+    }
+}

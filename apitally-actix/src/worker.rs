@@ -1,0 +1,439 @@
+//! For the middleware's state in one worker, see [`Worker`].
+
+use std::{
+    cell::{OnceCell, RefCell},
+    rc::Rc,
+    sync::Arc,
+};
+
+use actix_web::{
+    dev::{ResourceMap, ServiceRequest},
+    HttpRequest,
+};
+use apitally_core::{ApitallyClient, RequestLogItem, RequestLogger};
+use hashbrown::{HashMap, HashSet};
+use slab::Slab;
+
+use crate::{config::ConsumerCallback, record::Streaming, route};
+
+/// State shared by every worker's middleware: the process-wide client and the hooks.
+pub(crate) struct Shared {
+    pub(crate) client: ApitallyClient,
+    pub(crate) identify_consumer: Option<ConsumerCallback>,
+    pub(crate) catch_panics: bool,
+    /// Whether response bodies may be captured for request logs (checked per chunk).
+    pub(crate) captures_response_bodies: bool,
+}
+
+/// The middleware's state in one worker (one `App` instance). Nothing in it refers to a
+/// request once that request has ended.
+pub(crate) struct Worker {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) routes: Routes,
+    paths: Paths,
+    /// A copy of the app's resource map (route patterns; nothing of any request), for the
+    /// route of a request that ended without a response.
+    rmap: OnceCell<ResourceMap>,
+    /// Records of responses whose body is still streaming, until the body ends or is dropped.
+    pub(crate) streaming: RefCell<Slab<Streaming>>,
+    /// Empty log items taken from the request logger's spares a few at a time (one lock per
+    /// [`Worker::SPARES_PER_TAKE`] logged requests rather than one per request): at most that
+    /// many per worker, outside the log buffer's bound (a few tens of kilobytes).
+    #[allow(
+        clippy::vec_box,
+        reason = "spares go back to the logger in their own allocation"
+    )]
+    spares: RefCell<Vec<Box<RequestLogItem>>>,
+}
+
+impl Worker {
+    const SPARES_PER_TAKE: usize = 32;
+
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            routes: Routes::default(),
+            paths: Paths::default(),
+            rmap: OnceCell::new(),
+            streaming: RefCell::default(),
+            spares: RefCell::default(),
+        }
+    }
+
+    /// What is known of the route before routing: the template of a static path seen before,
+    /// else a copy of the path.
+    #[inline]
+    pub(crate) fn early_route(self: &Rc<Self>, req: &ServiceRequest) -> EarlyRoute {
+        if self.rmap.get().is_none() {
+            let _ = self.rmap.set(req.resource_map().clone());
+        }
+        let path = req.path();
+        if let Some(route) = self.routes.cached(path) {
+            return EarlyRoute::Cached(route);
+        }
+        EarlyRoute::Path(PathCopy {
+            worker: Rc::clone(self),
+            index: self.paths.store(path),
+        })
+    }
+
+    /// The route of a request that ended without a response (actix has dropped it, and its
+    /// routing with it): the cached template of a static path, else the template the resource
+    /// map gives the path (actix-web's guard-blind `match_pattern()` walk, as tracing-actix-web
+    /// and sentry-actix name requests; with actix-router's regexes it costs ~7,000
+    /// instructions, which is why it is not done before every request).
+    pub(crate) fn route_without_request(&self, early: &EarlyRoute) -> Option<Rc<str>> {
+        match early {
+            EarlyRoute::Cached(route) => Some(Rc::clone(route)),
+            EarlyRoute::Path(copy) => {
+                let rmap = self.rmap.get()?;
+                let pattern = self
+                    .paths
+                    .with(copy.index, |path| rmap.match_pattern(path))?;
+                Some(self.routes.intern(route::normalize(pattern)))
+            }
+        }
+    }
+
+    /// An empty log item to fill: a spare with its buffers when the logger has one.
+    pub(crate) fn spare_item(&self, logger: &RequestLogger) -> Box<RequestLogItem> {
+        let mut spares = self.spares.borrow_mut();
+        if spares.is_empty() {
+            logger.take_spares(&mut spares, Self::SPARES_PER_TAKE);
+        }
+        spares.pop().unwrap_or_default()
+    }
+}
+
+/// What is known before routing of a request's route, for an exit where actix drops the
+/// request (an `Err` from an inner service, a panic) and with it the resource map.
+pub(crate) enum EarlyRoute {
+    /// The cached template of a static path that routing matched before: exact, the same as
+    /// routing gives.
+    Cached(Rc<str>),
+    /// A copy of the path, for finding the template after the request is gone (see
+    /// [`Worker::defer`]).
+    Path(PathCopy),
+}
+
+impl EarlyRoute {
+    fn cached(&self) -> Option<&Rc<str>> {
+        match self {
+            EarlyRoute::Cached(route) => Some(route),
+            EarlyRoute::Path(_) => None,
+        }
+    }
+}
+
+/// A path kept in a worker's [`Paths`], released on drop.
+pub(crate) struct PathCopy {
+    worker: Rc<Worker>,
+    index: u32,
+}
+
+impl Drop for PathCopy {
+    fn drop(&mut self) {
+        self.worker.paths.release(self.index);
+    }
+}
+
+/// Copies of in-flight requests' paths, in reused buffers: no allocation per request once the
+/// worker has seen its highest concurrency (long paths excepted), and the request's state
+/// carries a 4-byte index instead of the path.
+#[derive(Default)]
+pub(crate) struct Paths {
+    entries: RefCell<(Vec<String>, Vec<u32>)>,
+}
+
+impl Paths {
+    /// Paths longer than this are not kept in a reused buffer (their buffer is freed).
+    const KEEP_CAPACITY: usize = 512;
+
+    fn store(&self, path: &str) -> u32 {
+        let mut entries = self.entries.borrow_mut();
+        let (bufs, free) = &mut *entries;
+        match free.pop() {
+            Some(index) => {
+                let buf = &mut bufs[index as usize];
+                buf.clear();
+                buf.push_str(path);
+                index
+            }
+            None => {
+                bufs.push(path.to_owned());
+                (bufs.len() - 1) as u32
+            }
+        }
+    }
+
+    fn with<R>(&self, index: u32, f: impl FnOnce(&str) -> R) -> R {
+        f(self
+            .entries
+            .borrow()
+            .0
+            .get(index as usize)
+            .map_or("", String::as_str))
+    }
+
+    fn release(&self, index: u32) {
+        let mut entries = self.entries.borrow_mut();
+        let (bufs, free) = &mut *entries;
+        if let Some(buf) = bufs.get_mut(index as usize) {
+            if buf.capacity() > Self::KEEP_CAPACITY {
+                *buf = String::new();
+            }
+            free.push(index);
+        }
+    }
+}
+
+/// Route templates, per worker: static paths that routing matched are remembered (a hash
+/// lookup instead of actix-web's `match_pattern()`, which walks the resource map and builds a
+/// `String`), and templates are interned (`Rc<str>`, not a `String` per request).
+///
+/// A route is only given for a request that routing matched completely: a resource whose
+/// pattern consumed the whole path and whose guards (the method guards of `#[get]` among them)
+/// passed. A request that reached a default service (a 404 for an unknown path, or for a path
+/// whose resource does not take this method) has no route: it is not an endpoint.
+///
+/// Both maps are bounded: past [`Routes::MAX`] entries nothing more is remembered.
+#[derive(Default)]
+pub(crate) struct Routes {
+    by_path: RefCell<HashMap<Box<str>, Rc<str>>>,
+    interned: RefCell<HashSet<Rc<str>>>,
+}
+
+impl Routes {
+    pub(crate) const MAX: usize = 1_024;
+    /// Longer paths are not remembered.
+    const MAX_PATH: usize = 256;
+
+    /// The template of a static path that routing matched before.
+    fn cached(&self, path: &str) -> Option<Rc<str>> {
+        self.by_path.borrow().get(path).cloned()
+    }
+
+    /// After routing: the template of a request that routing matched completely, `None`
+    /// otherwise.
+    pub(crate) fn matched(&self, req: &HttpRequest, early: &EarlyRoute) -> Option<Rc<str>> {
+        let info = req.match_info();
+        if !info.unprocessed().is_empty() {
+            // No resource took the whole path: a default service answered.
+            return None;
+        }
+        let path = req.path();
+        let cacheable = info.segment_count() == 0 && path.len() <= Self::MAX_PATH;
+        if cacheable {
+            if let Some(route) = early.cached() {
+                return Some(Rc::clone(route));
+            }
+        }
+        // Routing matched a resource, so this is the template of that resource (guards
+        // included), not the guard-blind walk's.
+        let route = self.intern(route::normalize(req.match_pattern()?));
+        // A path whose template is the path itself matched a static resource: whichever
+        // resource (guard) it was, its template is the path.
+        if cacheable && *route == *path {
+            let mut by_path = self.by_path.borrow_mut();
+            if by_path.len() < Self::MAX {
+                by_path.insert(path.into(), Rc::clone(&route));
+            }
+        }
+        Some(route)
+    }
+
+    fn intern(&self, route: String) -> Rc<str> {
+        let mut interned = self.interned.borrow_mut();
+        if let Some(known) = interned.get(route.as_str()) {
+            return Rc::clone(known);
+        }
+        let route: Rc<str> = route.into();
+        if interned.len() < Self::MAX {
+            interned.insert(Rc::clone(&route));
+        }
+        route
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{
+        guard,
+        test::{self, TestRequest},
+        web, App, HttpRequest, HttpResponse,
+    };
+
+    use super::*;
+
+    fn worker() -> Rc<Worker> {
+        Rc::new(Worker::new(Arc::new(Shared {
+            client: ApitallyClient::disabled(),
+            identify_consumer: None,
+            catch_panics: false,
+            captures_response_bodies: false,
+        })))
+    }
+
+    /// What the worker knows of a request's route to `app` before routing (the cached
+    /// template), and after (the matched one).
+    async fn routes_of(worker: &Rc<Worker>, req: TestRequest) -> (Option<String>, Option<String>) {
+        let seen = Rc::new(RefCell::new((None, None)));
+        let app = test::init_service(
+            App::new()
+                .wrap_fn({
+                    let worker = Rc::clone(worker);
+                    let seen = Rc::clone(&seen);
+                    move |req, srv| {
+                        use actix_web::dev::Service as _;
+                        let early = worker.early_route(&req);
+                        seen.borrow_mut().0 = early.cached().map(|r| r.to_string());
+                        let worker = Rc::clone(&worker);
+                        let seen = Rc::clone(&seen);
+                        let fut = srv.call(req);
+                        async move {
+                            let res = fut.await?;
+                            seen.borrow_mut().1 = worker
+                                .routes
+                                .matched(res.request(), &early)
+                                .map(|r| r.to_string());
+                            Ok(res)
+                        }
+                    }
+                })
+                .service(
+                    web::resource("/items/{id:\\d+}")
+                        .guard(guard::Get())
+                        .to(|| async { "item" }),
+                )
+                .route("/items/new", web::get().to(|| async { "new" }))
+                .service(web::resource("/only-get").route(web::get().to(HttpResponse::Ok)))
+                .service(
+                    web::scope("/api")
+                        .route("/static", web::get().to(|| async { "s" }))
+                        .route(
+                            "/files/{tail}*",
+                            web::get().to(|_: HttpRequest| async { "f" }),
+                        ),
+                ),
+        )
+        .await;
+        let _ = test::call_service(&app, req.to_request()).await;
+        let seen = seen.borrow();
+        (seen.0.clone(), seen.1.clone())
+    }
+
+    #[actix_web::test]
+    async fn only_full_matches_have_a_route() {
+        let worker = worker();
+        let get = |uri: &str| TestRequest::get().uri(uri);
+        let m = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            routes_of(&worker, get("/items/7")).await.1,
+            m("/items/{id}")
+        );
+        // The resource's method guard fails: routing goes on to the default service (404).
+        // The request is not an endpoint.
+        assert_eq!(
+            routes_of(&worker, TestRequest::delete().uri("/items/7"))
+                .await
+                .1,
+            None
+        );
+        let head = TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .uri("/items/7");
+        assert_eq!(routes_of(&worker, head).await.1, None);
+        assert_eq!(routes_of(&worker, get("/nothing/here")).await, (None, None));
+        assert_eq!(
+            routes_of(&worker, get("/api/files/a/b.txt")).await.1,
+            m("/api/files/{tail}*")
+        );
+    }
+
+    #[actix_web::test]
+    async fn static_paths_are_cached_after_a_routed_match() {
+        let worker = worker();
+        let get = |uri: &str| TestRequest::get().uri(uri);
+        let m = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            routes_of(&worker, get("/items/new")).await,
+            (None, m("/items/new"))
+        );
+        // Now known before routing too.
+        assert_eq!(
+            routes_of(&worker, get("/items/new")).await,
+            (m("/items/new"), m("/items/new"))
+        );
+        // Dynamic paths are not cached; templates are interned once.
+        for id in 0..20 {
+            assert_eq!(
+                routes_of(&worker, get(&format!("/items/{id}"))).await,
+                (None, m("/items/{id}"))
+            );
+        }
+        assert_eq!(worker.routes.by_path.borrow().len(), 1);
+        assert_eq!(worker.routes.interned.borrow().len(), 2);
+        routes_of(&worker, get("/api/static")).await;
+        assert_eq!(
+            routes_of(&worker, get("/api/static")).await.0,
+            m("/api/static")
+        );
+        // Path copies are released with their request.
+        let (bufs, free) = &*worker.paths.entries.borrow();
+        assert_eq!(bufs.len(), free.len());
+    }
+
+    #[actix_web::test]
+    async fn routes_without_the_request_come_from_a_copy_of_the_resource_map() {
+        let worker = worker();
+        // Each request's early route is checked while its path copy is alive.
+        let routed = |uri: &'static str| {
+            let worker = Rc::clone(&worker);
+            async move {
+                let seen = Rc::new(RefCell::new(None));
+                let app = test::init_service(
+                    App::new()
+                        .wrap_fn({
+                            let seen = Rc::clone(&seen);
+                            move |req, srv| {
+                                use actix_web::dev::Service as _;
+                                let early = worker.early_route(&req);
+                                *seen.borrow_mut() =
+                                    worker.route_without_request(&early).map(|r| r.to_string());
+                                srv.call(req)
+                            }
+                        })
+                        .route("/a/{id:\\d+}", web::get().to(|| async { "a" }))
+                        .service(web::scope("/s").route("/t/{x}", web::get().to(|| async { "t" }))),
+                )
+                .await;
+                let _ = test::call_service(&app, TestRequest::get().uri(uri).to_request()).await;
+                seen.take()
+            }
+        };
+        assert_eq!(routed("/a/1").await.as_deref(), Some("/a/{id}"));
+        assert_eq!(routed("/s/t/9").await.as_deref(), Some("/s/t/{x}"));
+        assert_eq!(routed("/a/x").await, None);
+        assert_eq!(routed("/nope").await, None);
+        // The copy outlives the app it came from, and still gives whole templates.
+        let early = EarlyRoute::Path(PathCopy {
+            worker: Rc::clone(&worker),
+            index: worker.paths.store("/s/t/1"),
+        });
+        assert_eq!(
+            worker.route_without_request(&early).as_deref(),
+            Some("/s/t/{x}")
+        );
+    }
+
+    #[test]
+    fn maps_are_bounded() {
+        let routes = Routes::default();
+        for i in 0..Routes::MAX + 10 {
+            routes.intern(format!("/r/{i}"));
+        }
+        assert_eq!(routes.interned.borrow().len(), Routes::MAX);
+        // Past the bound, templates are still given (just not shared).
+        assert_eq!(&*routes.intern("/r/x".into()), "/r/x");
+    }
+}
