@@ -2,14 +2,39 @@
 
 use std::sync::Mutex;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{http::header, web, HttpResponse};
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::state::State;
+use crate::state::{now, State};
 
 pub(crate) async fn json(state: web::Data<Mutex<State>>) -> HttpResponse {
     let summary = state.lock().unwrap_or_else(|e| e.into_inner()).summary();
     HttpResponse::Ok().json(summary)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DashboardQuery {
+    /// The `revision` of the data the caller has.
+    since: Option<String>,
+}
+
+/// `GET /api/dashboard[?since=<revision>]`: what a dashboard shows.
+pub(crate) async fn dashboard(
+    query: web::Query<DashboardQuery>,
+    state: web::Data<Mutex<State>>,
+) -> HttpResponse {
+    let body = {
+        let state = state.lock().unwrap_or_else(|e| e.into_inner());
+        serde_json::to_vec(&state.dashboard(now(), query.since.as_deref()))
+    };
+    match body {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(err) => HttpResponse::InternalServerError().body(err.to_string()),
+    }
 }
 
 fn esc(s: &str) -> String {
