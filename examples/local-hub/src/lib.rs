@@ -2,11 +2,11 @@
 //!
 //! It accepts `POST /v2/{client_id}/{env}/startup`, `/sync` and `/log?uuid=`, checks every
 //! payload against the protocol (answering `422` with the problems, as the hub does), and shows
-//! what it received: requests and errors per minute, per endpoint the request count, status
-//! codes and response-time distribution, consumers, validation errors, server errors with their
-//! traceback, request logs with decoded bodies, and the raw payloads, so a privacy review can
-//! see exactly what leaves the app. `/api/dashboard` serves all that as JSON, `/api/summary`
-//! the [`Summary`], and `/` as a page; a text summary is printed after each sync.
+//! what it received on a live dashboard at `/`: requests and errors per minute, per endpoint the
+//! request count, status codes and response-time distribution, consumers, validation errors,
+//! server errors with their traceback, request logs with decoded bodies, and the raw payloads,
+//! so a privacy review can see exactly what leaves the app. The page reads `/api/dashboard`;
+//! `/api/summary` serves the [`Summary`]; a text summary is printed after each sync.
 //!
 //! Receivers (today `v2.rs`) convert payloads into protocol-neutral values (`model.rs`); the
 //! state, the page and the JSON endpoints know only those.
@@ -56,8 +56,10 @@ impl LocalHub {
                             .app_data(data.clone())
                             .app_data(web::PayloadConfig::new(16 << 20))
                             .route("/", web::get().to(page::html))
+                            .route("/dashboard.css", web::get().to(page::css))
+                            .route("/dashboard.js", web::get().to(page::js))
                             .route("/api/dashboard", web::get().to(page::dashboard))
-                            .route("/api/summary", web::get().to(page::json))
+                            .route("/api/summary", web::get().to(page::summary))
                             .route(
                                 "/v2/{client_id}/{env}/{endpoint}",
                                 web::post().to(v2::receive),

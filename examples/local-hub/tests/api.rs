@@ -340,3 +340,26 @@ fn rejected_payloads_are_listed() {
         .contains("invalid requests item"));
     assert_eq!(d["apps"][0]["totals"]["requests"], 0);
 }
+
+#[test]
+fn the_page_and_its_files_are_served_with_a_strict_policy() {
+    let hub = LocalHub::start("127.0.0.1:0").unwrap();
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/dashboard.js", "text/javascript"),
+        ("/dashboard.css", "text/css"),
+    ] {
+        let res = get(hub.url(), path);
+        assert_eq!(res.status, 200, "{path}");
+        assert!(
+            res.header("content-type").unwrap().starts_with(kind),
+            "{path}"
+        );
+        let csp = res.header("content-security-policy").unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"));
+    }
+    let page = String::from_utf8(get(hub.url(), "/").body).unwrap();
+    assert!(page.contains(r#"<script src="/dashboard.js" defer></script>"#));
+    let js = String::from_utf8(get(hub.url(), "/dashboard.js").body).unwrap();
+    assert!(!js.contains("innerHTML") && !js.contains("insertAdjacentHTML"));
+}
