@@ -2,25 +2,31 @@
 //!
 //! It accepts `POST /v2/{client_id}/{env}/startup`, `/sync` and `/log?uuid=`, checks every
 //! payload against the protocol (answering `422` with the problems, as the hub does), and shows
-//! what it received: per endpoint and per consumer the request count, error rate, p50 and p95
-//! response time, request and response sizes; validation errors; server errors with their
-//! traceback; consumers; request logs; and the raw payloads, so a privacy review can see exactly
-//! what leaves the app. A summary is printed after each sync and served as an HTML page at `/`
-//! (and as JSON at `/api/summary`).
+//! what it received on a live dashboard at `/`: requests and errors per minute, per endpoint the
+//! request count, status codes and response-time distribution, consumers, validation errors,
+//! server errors with their traceback, request logs with decoded bodies, and the raw payloads,
+//! so a privacy review can see exactly what leaves the app. The page reads `/api/dashboard`;
+//! `/api/summary` serves the [`Summary`]; a text summary is printed after each sync.
+//!
+//! Receivers (today `v2.rs`) convert payloads into protocol-neutral values (`model.rs`); the
+//! state, the page and the JSON endpoints know only those.
 
 mod check;
+mod dashboard;
+mod model;
 mod page;
 mod state;
+mod summary;
+mod v2;
 
 use std::{
-    io::Read,
     net::TcpListener,
     sync::{Arc, Mutex},
 };
 
-use actix_web::{dev::ServerHandle, web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{dev::ServerHandle, web, App, HttpServer};
 use state::State;
-pub use state::{ConsumerSummary, EndpointSummary, Summary};
+pub use summary::{AppSummary, ConsumerSummary, EndpointSummary, Summary};
 
 /// A running local hub. Stops when dropped.
 #[derive(Debug)]
@@ -50,8 +56,14 @@ impl LocalHub {
                             .app_data(data.clone())
                             .app_data(web::PayloadConfig::new(16 << 20))
                             .route("/", web::get().to(page::html))
-                            .route("/api/summary", web::get().to(page::json))
-                            .route("/v2/{client_id}/{env}/{endpoint}", web::post().to(receive))
+                            .route("/dashboard.css", web::get().to(page::css))
+                            .route("/dashboard.js", web::get().to(page::js))
+                            .route("/api/dashboard", web::get().to(page::dashboard))
+                            .route("/api/summary", web::get().to(page::summary))
+                            .route(
+                                "/v2/{client_id}/{env}/{endpoint}",
+                                web::post().to(v2::receive),
+                            )
                     })
                     .workers(1)
                     .disable_signals()
@@ -107,63 +119,5 @@ impl Drop for LocalHub {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-async fn receive(
-    req: HttpRequest,
-    path: web::Path<(String, String, String)>,
-    body: web::Bytes,
-    state: web::Data<Mutex<State>>,
-) -> HttpResponse {
-    let (client_id, env, endpoint) = path.into_inner();
-    let app = format!("{client_id}/{env}");
-    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-    let problems = match endpoint.as_str() {
-        "startup" | "sync" => match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(json) => {
-                let problems = if endpoint == "startup" {
-                    check::startup(&json)
-                } else {
-                    check::sync(&json)
-                };
-                if problems.is_empty() {
-                    if endpoint == "startup" {
-                        state.startup(&app, json);
-                    } else {
-                        state.sync(&app, json);
-                        println!("{}", state.terminal_summary(&app));
-                    }
-                }
-                problems
-            }
-            Err(err) => vec![format!("body is not JSON: {err}")],
-        },
-        "log" => {
-            let mut text = String::new();
-            match flate2::read::MultiGzDecoder::new(&body[..]).read_to_string(&mut text) {
-                Ok(_) => {
-                    let lines: Vec<serde_json::Value> = text
-                        .lines()
-                        .filter_map(|l| serde_json::from_str(l).ok())
-                        .collect();
-                    let problems = check::log_lines(&lines);
-                    if problems.is_empty() {
-                        let query = req.query_string().to_owned();
-                        state.logs(&app, &query, lines);
-                    }
-                    problems
-                }
-                Err(err) => vec![format!("body is not a gzip file: {err}")],
-            }
-        }
-        other => return HttpResponse::NotFound().body(format!("no endpoint {other:?}")),
-    };
-    if problems.is_empty() {
-        HttpResponse::Accepted().finish()
-    } else {
-        eprintln!("local hub: rejected {endpoint} from {app}: {problems:?}");
-        state.rejected(&app, &endpoint, &problems);
-        HttpResponse::UnprocessableEntity().json(serde_json::json!({ "detail": problems }))
     }
 }

@@ -1,392 +1,549 @@
-//! What the hub received, aggregated per app (client id / env).
+//! What the hub received, aggregated per app (client id / env), in protocol-neutral terms.
+//!
+//! Every receiver calls the ingest functions here with [`crate::model`] values; the page, the
+//! JSON endpoints and the terminal summary read only what is kept here. Everything is bounded:
+//! apps, endpoints, consumers, distinct errors, histogram buckets, minutes, request logs and raw
+//! messages.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use serde::Serialize;
 use serde_json::Value;
 
-const KEEP_PAYLOADS: usize = 10;
-const KEEP_LOGS: usize = 500;
+use crate::model::{
+    Bucket, ConsumerInfo, Metrics, Received, RequestLog, Resources, ServerError, Startup,
+    ValidationError,
+};
 
-#[derive(Debug, Default)]
-struct Endpoint {
-    requests: u64,
-    client_errors: u64,
-    server_errors: u64,
-    response_times: BTreeMap<u64, u64>,
-    request_size_sum: u64,
-    response_size_sum: u64,
+/// Request logs kept per app, the newest by request time.
+pub(crate) const KEEP_LOGS: usize = 200;
+/// Minutes of the per-minute series kept per app, counted back from the newest.
+pub(crate) const KEEP_MINUTES: i64 = 120;
+/// Raw messages kept per app for the "what left the app" view.
+const KEEP_RECEIVED: usize = 10;
+const KEEP_REJECTED: usize = 50;
+const KEEP_MESSAGE_IDS: usize = 10_000;
+const MAX_APPS: usize = 20;
+const MAX_ENDPOINTS: usize = 500;
+const MAX_CONSUMERS: usize = 1_000;
+const MAX_DISTINCT_ERRORS: usize = 500;
+const MAX_BUCKETS: usize = 2_000;
+
+/// Where requests beyond [`MAX_ENDPOINTS`] are counted.
+const OTHER_ENDPOINTS: (&str, &str) = ("*", "(more endpoints than the local hub keeps)");
+/// Where consumers beyond [`MAX_CONSUMERS`] are counted.
+const OTHER_CONSUMERS: &str = "(more consumers than the local hub keeps)";
+
+/// The current time as Unix seconds.
+pub(crate) fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
-#[derive(Debug, Default)]
-struct ConsumerStats {
-    requests: u64,
-    errors: u64,
+/// Request counts split by outcome.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct Counts {
+    pub(crate) requests: u64,
+    /// Status 400 to 499.
+    pub(crate) client_errors: u64,
+    /// Status 500 and above.
+    pub(crate) server_errors: u64,
 }
 
-#[derive(Debug, Default)]
-struct App {
-    startup: Option<Value>,
-    instances: BTreeSet<String>,
-    message_uuids: HashSet<String>,
-    syncs: u64,
-    duplicates: u64,
-    endpoints: BTreeMap<(String, String), Endpoint>,
-    consumer_stats: BTreeMap<String, ConsumerStats>,
-    consumers: BTreeMap<String, (Value, Value)>,
-    validation_errors: BTreeMap<String, (Value, u64)>,
-    server_errors: BTreeMap<String, (Value, u64)>,
-    resources: Value,
-    request_logs: VecDeque<Value>,
-    log_files: u64,
-    payloads: VecDeque<Value>,
-    rejected: Vec<String>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct State {
-    apps: BTreeMap<String, App>,
-}
-
-/// Per endpoint: counts, error rates, response-time percentiles (lower edges of the 10 ms
-/// bins) and sizes.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct EndpointSummary {
-    /// Uppercase method.
-    pub method: String,
-    /// Route template.
-    pub path: String,
-    /// Requests counted.
-    pub requests: u64,
-    /// Share of requests with status 400 or more.
-    pub error_rate: f64,
-    /// Requests with status 500 or more.
-    pub server_errors: u64,
-    /// Median response time, ms (lower edge of its 10 ms bin).
-    pub p50_ms: u64,
-    /// 95th percentile response time, ms (lower edge of its 10 ms bin).
-    pub p95_ms: u64,
-    /// Sum of request body sizes, bytes.
-    pub request_bytes: u64,
-    /// Sum of response body sizes, bytes.
-    pub response_bytes: u64,
-}
-
-/// Per consumer: requests and error rate, with name and group.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ConsumerSummary {
-    /// The identifier.
-    pub identifier: String,
-    /// The name, if sent.
-    pub name: Value,
-    /// The group, if sent.
-    pub group: Value,
-    /// Requests counted.
-    pub requests: u64,
-    /// Share of requests with status 400 or more.
-    pub error_rate: f64,
-}
-
-/// Everything received for one app.
-#[derive(Debug, Clone, Serialize)]
-pub struct AppSummary {
-    /// `client_id/env`.
-    pub app: String,
-    /// The startup payload, if received.
-    pub startup: Value,
-    /// Instance UUIDs seen.
-    pub instances: Vec<String>,
-    /// Sync payloads accepted (each message UUID once).
-    pub syncs: u64,
-    /// Re-sent payloads recognised by their message UUID.
-    pub duplicates: u64,
-    /// Per endpoint.
-    pub endpoints: Vec<EndpointSummary>,
-    /// Per consumer.
-    pub consumers: Vec<ConsumerSummary>,
-    /// Validation errors with their counts.
-    pub validation_errors: Vec<Value>,
-    /// Server errors with their counts and tracebacks.
-    pub server_errors: Vec<Value>,
-    /// The last resources sample.
-    pub resources: Value,
-    /// Request-log files received.
-    pub log_files: u64,
-    /// The latest request-log lines.
-    pub request_logs: Vec<Value>,
-    /// The latest raw payloads, as received.
-    pub payloads: Vec<Value>,
-    /// Payloads rejected with their problems.
-    pub rejected: Vec<String>,
-}
-
-/// What the hub received.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Summary {
-    /// Per app (client id / env).
-    pub apps: Vec<AppSummary>,
-}
-
-impl Summary {
-    /// Total requests counted over all apps and endpoints.
-    pub fn total_requests(&self) -> u64 {
-        self.apps
-            .iter()
-            .flat_map(|a| &a.endpoints)
-            .map(|e| e.requests)
-            .sum()
-    }
-
-    /// The endpoint with this method and path, in any app.
-    pub fn endpoint(&self, method: &str, path: &str) -> Option<&EndpointSummary> {
-        self.apps
-            .iter()
-            .flat_map(|a| &a.endpoints)
-            .find(|e| e.method == method && e.path == path)
-    }
-
-    /// The consumer with this identifier, in any app.
-    pub fn consumer(&self, identifier: &str) -> Option<&ConsumerSummary> {
-        self.apps
-            .iter()
-            .flat_map(|a| &a.consumers)
-            .find(|c| c.identifier == identifier)
-    }
-}
-
-fn percentile(hist: &BTreeMap<u64, u64>, p: f64) -> u64 {
-    let total: u64 = hist.values().sum();
-    if total == 0 {
-        return 0;
-    }
-    let target = ((total as f64) * p).ceil().max(1.0) as u64;
-    let mut seen = 0;
-    for (bin, count) in hist {
-        seen += count;
-        if seen >= target {
-            return *bin;
+impl Counts {
+    fn add(&mut self, status: u16, n: u64) {
+        self.requests += n;
+        match status {
+            400..=499 => self.client_errors += n,
+            500.. => self.server_errors += n,
+            _ => {}
         }
     }
-    0
-}
 
-fn rate(part: u64, total: u64) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        (part as f64 / total as f64 * 1000.0).round() / 1000.0
+    pub(crate) fn errors(&self) -> u64 {
+        self.client_errors + self.server_errors
     }
 }
 
-fn remember<T>(queue: &mut VecDeque<T>, item: T, keep: usize) {
-    queue.push_back(item);
-    while queue.len() > keep {
-        queue.pop_front();
+/// A response-time range, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub(crate) struct Range {
+    pub(crate) lower_ms: f64,
+    pub(crate) upper_ms: f64,
+}
+
+/// Response-time buckets merged by their exact bounds, in order.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Histogram {
+    /// Keyed by the bit patterns of `(lower_ms, upper_ms)`: for finite non-negative floats
+    /// these order like the numbers.
+    buckets: BTreeMap<(u64, u64), u64>,
+}
+
+impl Histogram {
+    fn add(&mut self, b: &Bucket) {
+        if !(b.lower_ms.is_finite() && b.upper_ms.is_finite()) || b.lower_ms < 0.0 {
+            return;
+        }
+        let key = (b.lower_ms.to_bits(), b.upper_ms.max(b.lower_ms).to_bits());
+        let key = if self.buckets.len() >= MAX_BUCKETS && !self.buckets.contains_key(&key) {
+            // Full: count it in the nearest kept bucket below (or the first).
+            match self.buckets.range(..key).next_back() {
+                Some((k, _)) => *k,
+                None => *self.buckets.keys().next().unwrap_or(&key),
+            }
+        } else {
+            key
+        };
+        *self.buckets.entry(key).or_default() += b.count;
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for b in other.buckets() {
+            self.add(&b);
+        }
+    }
+
+    pub(crate) fn buckets(&self) -> impl Iterator<Item = Bucket> + '_ {
+        self.buckets.iter().map(|((l, u), count)| Bucket {
+            lower_ms: f64::from_bits(*l),
+            upper_ms: f64::from_bits(*u),
+            count: *count,
+        })
+    }
+
+    /// The bucket holding the `p` quantile (0 < p ≤ 1), if any request was counted.
+    pub(crate) fn percentile(&self, p: f64) -> Option<Range> {
+        let total: u64 = self.buckets.values().sum();
+        if total == 0 {
+            return None;
+        }
+        let target = ((total as f64) * p).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        self.buckets()
+            .find(|b| {
+                seen += b.count;
+                seen >= target
+            })
+            .map(|b| Range {
+                lower_ms: b.lower_ms,
+                upper_ms: b.upper_ms,
+            })
+    }
+}
+
+/// One route of an app.
+#[derive(Debug, Default)]
+pub(crate) struct Endpoint {
+    /// Listed by the app when it started.
+    pub(crate) declared: bool,
+    pub(crate) counts: Counts,
+    pub(crate) statuses: BTreeMap<u16, u64>,
+    pub(crate) response_times: Histogram,
+    pub(crate) request_bytes: u64,
+    pub(crate) response_bytes: u64,
+}
+
+/// One consumer of an app.
+#[derive(Debug, Default)]
+pub(crate) struct Consumer {
+    pub(crate) name: Option<String>,
+    pub(crate) group: Option<String>,
+    pub(crate) counts: Counts,
+}
+
+/// A message the hub refused, with why.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Rejection {
+    /// Unix seconds.
+    pub(crate) at: f64,
+    pub(crate) kind: String,
+    pub(crate) problems: Vec<String>,
+}
+
+/// Everything kept for one app.
+#[derive(Debug, Default)]
+pub(crate) struct App {
+    pub(crate) client: Option<String>,
+    pub(crate) versions: BTreeMap<String, String>,
+    pub(crate) instances: BTreeSet<String>,
+    message_ids: HashSet<String>,
+    message_id_order: VecDeque<String>,
+    /// Metrics batches accepted (hub v2: syncs).
+    pub(crate) batches: u64,
+    /// Metrics batches recognised as re-sent.
+    pub(crate) duplicates: u64,
+    pub(crate) endpoints: BTreeMap<(String, String), Endpoint>,
+    /// Per minute (Unix seconds / 60).
+    pub(crate) minutes: BTreeMap<i64, Counts>,
+    pub(crate) consumers: BTreeMap<String, Consumer>,
+    pub(crate) validation_errors: BTreeMap<ValidationError, u64>,
+    pub(crate) server_errors: BTreeMap<ServerError, u64>,
+    pub(crate) resources: Option<Resources>,
+    /// Newest first by request time.
+    pub(crate) request_logs: Vec<RequestLog>,
+    /// Request-log batches received (hub v2: files).
+    pub(crate) log_batches: u64,
+    /// The latest raw messages, oldest first.
+    pub(crate) received: VecDeque<Received>,
+    /// The latest raw message of each kind.
+    pub(crate) latest: BTreeMap<&'static str, Value>,
+    pub(crate) rejected: VecDeque<Rejection>,
+}
+
+impl App {
+    fn instance(&mut self, instance: Option<String>) {
+        if let Some(id) = instance {
+            if self.instances.len() < MAX_CONSUMERS {
+                self.instances.insert(id);
+            }
+        }
+    }
+
+    fn endpoint(&mut self, method: &str, route: &str) -> &mut Endpoint {
+        let key = (method.to_owned(), route.to_owned());
+        // The last place is kept for all the others.
+        let key = if self.endpoints.len() + 1 >= MAX_ENDPOINTS && !self.endpoints.contains_key(&key)
+        {
+            (OTHER_ENDPOINTS.0.to_owned(), OTHER_ENDPOINTS.1.to_owned())
+        } else {
+            key
+        };
+        self.endpoints.entry(key).or_default()
+    }
+
+    fn consumer(&mut self, identifier: &str) -> &mut Consumer {
+        let id = if self.consumers.len() + 1 >= MAX_CONSUMERS
+            && !self.consumers.contains_key(identifier)
+        {
+            OTHER_CONSUMERS
+        } else {
+            identifier
+        };
+        self.consumers.entry(id.to_owned()).or_default()
+    }
+
+    /// Whether a message with this id arrives for the first time (remembers it).
+    fn first_delivery(&mut self, id: &str) -> bool {
+        if !self.message_ids.insert(id.to_owned()) {
+            return false;
+        }
+        self.message_id_order.push_back(id.to_owned());
+        if self.message_id_order.len() > KEEP_MESSAGE_IDS {
+            if let Some(old) = self.message_id_order.pop_front() {
+                self.message_ids.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// All response times of the app.
+    pub(crate) fn response_times(&self) -> Histogram {
+        let mut all = Histogram::default();
+        for e in self.endpoints.values() {
+            all.merge(&e.response_times);
+        }
+        all
+    }
+}
+
+/// Everything the hub received, per app.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// When the hub started, Unix seconds.
+    pub(crate) started_at: f64,
+    /// Bumped on every change, so the page can skip unchanged data.
+    pub(crate) revision: u64,
+    pub(crate) apps: BTreeMap<String, App>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            started_at: now(),
+            revision: 0,
+            apps: BTreeMap::new(),
+        }
+    }
+}
+
+fn add_bounded<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, n: u64) {
+    if map.len() < MAX_DISTINCT_ERRORS || map.contains_key(&key) {
+        *map.entry(key).or_default() += n;
     }
 }
 
 impl State {
-    pub(crate) fn startup(&mut self, app: &str, payload: Value) {
-        let entry = self.apps.entry(app.to_owned()).or_default();
-        if let Some(uuid) = payload["instance_uuid"].as_str() {
-            entry.instances.insert(uuid.to_owned());
+    /// The app's entry, created on first use; `None` once [`MAX_APPS`] other apps exist.
+    fn app(&mut self, app: &str) -> Option<&mut App> {
+        self.revision += 1;
+        if self.apps.len() >= MAX_APPS && !self.apps.contains_key(app) {
+            return None;
         }
-        remember(&mut entry.payloads, payload.clone(), KEEP_PAYLOADS);
-        entry.startup = Some(payload);
+        Some(self.apps.entry(app.to_owned()).or_default())
     }
 
-    pub(crate) fn sync(&mut self, app: &str, payload: Value) {
-        let entry = self.apps.entry(app.to_owned()).or_default();
-        let message = payload["message_uuid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if !entry.message_uuids.insert(message) {
-            entry.duplicates += 1;
-            return;
+    /// An app started: who it is and which routes it serves.
+    pub(crate) fn startup(&mut self, app: &str, startup: Startup) {
+        let Some(a) = self.app(app) else { return };
+        a.instance(startup.instance);
+        if startup.client.is_some() {
+            a.client = startup.client;
         }
-        entry.syncs += 1;
-        if let Some(uuid) = payload["instance_uuid"].as_str() {
-            entry.instances.insert(uuid.to_owned());
+        if !startup.versions.is_empty() {
+            a.versions = startup.versions;
         }
-        for r in payload["requests"].as_array().into_iter().flatten() {
-            let key = (
-                r["method"].as_str().unwrap_or_default().to_owned(),
-                r["path"].as_str().unwrap_or_default().to_owned(),
-            );
-            let count = r["request_count"].as_u64().unwrap_or(0);
-            let status = r["status_code"].as_u64().unwrap_or(0);
-            let e = entry.endpoints.entry(key).or_default();
-            e.requests += count;
-            if status >= 500 {
-                e.server_errors += count;
-            } else if status >= 400 {
-                e.client_errors += count;
-            }
-            e.request_size_sum += r["request_size_sum"].as_u64().unwrap_or(0);
-            e.response_size_sum += r["response_size_sum"].as_u64().unwrap_or(0);
-            for (bin, n) in r["response_times"].as_object().into_iter().flatten() {
-                *e.response_times
-                    .entry(bin.parse().unwrap_or(0))
-                    .or_default() += n.as_u64().unwrap_or(0);
-            }
-            if let Some(consumer) = r["consumer"].as_str() {
-                let c = entry.consumer_stats.entry(consumer.to_owned()).or_default();
-                c.requests += count;
-                if status >= 400 {
-                    c.errors += count;
-                }
-            }
-        }
-        for (key, list) in [
-            ("validation_errors", &mut entry.validation_errors),
-            ("server_errors", &mut entry.server_errors),
-        ] {
-            for item in payload[key].as_array().into_iter().flatten() {
-                let mut id = item.clone();
-                let count = id["error_count"].take().as_u64().unwrap_or(0);
-                let slot = list.entry(id.to_string()).or_insert((id, 0));
-                slot.1 += count;
-            }
-        }
-        for c in payload["consumers"].as_array().into_iter().flatten() {
-            if let Some(id) = c["identifier"].as_str() {
-                entry
-                    .consumers
-                    .insert(id.to_owned(), (c["name"].clone(), c["group"].clone()));
-            }
-        }
-        if !payload["resources"].is_null() {
-            entry.resources = payload["resources"].clone();
-        }
-        remember(&mut entry.payloads, payload, KEEP_PAYLOADS);
-    }
-
-    pub(crate) fn logs(&mut self, app: &str, _query: &str, lines: Vec<Value>) {
-        let entry = self.apps.entry(app.to_owned()).or_default();
-        entry.log_files += 1;
-        for line in lines {
-            remember(&mut entry.request_logs, line, KEEP_LOGS);
+        for (method, route) in startup.endpoints {
+            a.endpoint(&method, &route).declared = true;
         }
     }
 
-    pub(crate) fn rejected(&mut self, app: &str, endpoint: &str, problems: &[String]) {
-        let entry = self.apps.entry(app.to_owned()).or_default();
-        entry
-            .rejected
-            .push(format!("{endpoint}: {}", problems.join("; ")));
+    /// Takes a batch of metrics. With a `message_id`, a batch seen before is counted as a
+    /// duplicate and otherwise ignored; returns whether it was taken.
+    pub(crate) fn metrics(&mut self, app: &str, message_id: Option<&str>, m: Metrics) -> bool {
+        let now = now();
+        let Some(a) = self.app(app) else { return false };
+        if let Some(id) = message_id {
+            if !a.first_delivery(id) {
+                a.duplicates += 1;
+                return false;
+            }
+        }
+        a.batches += 1;
+        a.instance(m.instance);
+        // Timestamps from the future (clock skew) count now.
+        let minute = (m.at.min(now) / 60.0).floor() as i64;
+        for r in &m.requests {
+            let e = a.endpoint(&r.method, &r.route);
+            e.counts.add(r.status, r.count);
+            *e.statuses.entry(r.status).or_default() += r.count;
+            e.request_bytes += r.request_size_sum;
+            e.response_bytes += r.response_size_sum;
+            for b in &r.response_times {
+                e.response_times.add(b);
+            }
+            a.minutes.entry(minute).or_default().add(r.status, r.count);
+            if let Some(c) = &r.consumer {
+                a.consumer(c).counts.add(r.status, r.count);
+            }
+        }
+        if let Some(newest) = a.minutes.keys().next_back().copied() {
+            a.minutes = a.minutes.split_off(&(newest - KEEP_MINUTES + 1));
+        }
+        for (v, n) in m.validation_errors {
+            add_bounded(&mut a.validation_errors, v, n);
+        }
+        for (s, n) in m.server_errors {
+            add_bounded(&mut a.server_errors, s, n);
+        }
+        for ConsumerInfo {
+            identifier,
+            name,
+            group,
+        } in m.consumers
+        {
+            let c = a.consumer(&identifier);
+            c.name = name;
+            c.group = group;
+        }
+        if m.resources.is_some() {
+            a.resources = m.resources;
+        }
+        true
     }
 
-    pub(crate) fn summary(&self) -> Summary {
-        let apps = self
-            .apps
-            .iter()
-            .map(|(name, app)| AppSummary {
-                app: name.clone(),
-                startup: app.startup.clone().unwrap_or(Value::Null),
-                instances: app.instances.iter().cloned().collect(),
-                syncs: app.syncs,
-                duplicates: app.duplicates,
-                endpoints: app
-                    .endpoints
-                    .iter()
-                    .map(|((method, path), e)| EndpointSummary {
-                        method: method.clone(),
-                        path: path.clone(),
-                        requests: e.requests,
-                        error_rate: rate(e.client_errors + e.server_errors, e.requests),
-                        server_errors: e.server_errors,
-                        p50_ms: percentile(&e.response_times, 0.5),
-                        p95_ms: percentile(&e.response_times, 0.95),
-                        request_bytes: e.request_size_sum,
-                        response_bytes: e.response_size_sum,
-                    })
-                    .collect(),
-                consumers: app
-                    .consumer_stats
-                    .iter()
-                    .map(|(id, c)| {
-                        let (name, group) = app
-                            .consumers
-                            .get(id)
-                            .cloned()
-                            .unwrap_or((Value::Null, Value::Null));
-                        ConsumerSummary {
-                            identifier: id.clone(),
-                            name,
-                            group,
-                            requests: c.requests,
-                            error_rate: rate(c.errors, c.requests),
-                        }
-                    })
-                    .collect(),
-                validation_errors: with_counts(&app.validation_errors),
-                server_errors: with_counts(&app.server_errors),
-                resources: app.resources.clone(),
-                log_files: app.log_files,
-                request_logs: app.request_logs.iter().cloned().collect(),
-                payloads: app.payloads.iter().cloned().collect(),
-                rejected: app.rejected.clone(),
-            })
-            .collect();
-        Summary { apps }
+    /// Takes request logs, keeping the newest [`KEEP_LOGS`] by request time. A log whose id is
+    /// already kept (a re-sent batch) is skipped.
+    pub(crate) fn request_logs(&mut self, app: &str, logs: Vec<RequestLog>) {
+        let Some(a) = self.app(app) else { return };
+        a.log_batches += 1;
+        for log in logs {
+            if a.request_logs.iter().any(|l| l.id == log.id) {
+                continue;
+            }
+            let at = a.request_logs.partition_point(|l| l.time >= log.time);
+            a.request_logs.insert(at, log);
+            a.request_logs.truncate(KEEP_LOGS);
+        }
     }
 
-    /// A compact text summary of one app, printed after each sync.
-    pub(crate) fn terminal_summary(&self, app: &str) -> String {
-        let summary = self.summary();
-        let Some(a) = summary.apps.iter().find(|a| a.app == app) else {
-            return String::new();
-        };
-        let mut out = format!(
-            "── sync #{} for {} ({} instance(s))\n{:<7} {:<32} {:>8} {:>7} {:>7} {:>7} {:>10}\n",
-            a.syncs,
-            a.app,
-            a.instances.len(),
-            "METHOD",
-            "PATH",
-            "REQS",
-            "ERR%",
-            "P50ms",
-            "P95ms",
-            "RESP B"
-        );
-        for e in &a.endpoints {
-            out.push_str(&format!(
-                "{:<7} {:<32} {:>8} {:>6.1}% {:>7} {:>7} {:>10}\n",
-                e.method,
-                e.path,
-                e.requests,
-                e.error_rate * 100.0,
-                e.p50_ms,
-                e.p95_ms,
-                e.response_bytes
-            ));
+    /// Keeps a message as received, for the "what left the app" view.
+    pub(crate) fn received(&mut self, app: &str, message: Received) {
+        let Some(a) = self.app(app) else { return };
+        a.latest.insert(message.kind, message.body.clone());
+        a.received.push_back(message);
+        while a.received.len() > KEEP_RECEIVED {
+            a.received.pop_front();
         }
-        if !a.consumers.is_empty() {
-            let list: Vec<String> = a
-                .consumers
-                .iter()
-                .map(|c| format!("{} ({})", c.identifier, c.requests))
-                .collect();
-            out.push_str(&format!("consumers: {}\n", list.join(", ")));
+    }
+
+    /// Notes a message the hub refused.
+    pub(crate) fn rejected(&mut self, app: &str, kind: &str, problems: &[String]) {
+        let Some(a) = self.app(app) else { return };
+        a.rejected.push_back(Rejection {
+            at: now(),
+            kind: kind.to_owned(),
+            problems: problems.to_vec(),
+        });
+        while a.rejected.len() > KEEP_REJECTED {
+            a.rejected.pop_front();
         }
-        out.push_str(&format!(
-            "validation errors: {}, server errors: {}, request-log files: {}",
-            a.validation_errors.len(),
-            a.server_errors.len(),
-            a.log_files
-        ));
-        out
     }
 }
 
-fn with_counts(map: &BTreeMap<String, (Value, u64)>) -> Vec<Value> {
-    map.values()
-        .map(|(item, count)| {
-            let mut item = item.clone();
-            item["error_count"] = (*count).into();
-            item
-        })
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Message, RequestCounts};
+
+    fn bucket(lower_ms: f64, upper_ms: f64, count: u64) -> Bucket {
+        Bucket {
+            lower_ms,
+            upper_ms,
+            count,
+        }
+    }
+
+    fn counts(route: &str, status: u16, count: u64, consumer: Option<&str>) -> RequestCounts {
+        RequestCounts {
+            method: "GET".into(),
+            route: route.into(),
+            status,
+            consumer: consumer.map(Into::into),
+            count,
+            request_size_sum: 0,
+            response_size_sum: 10 * count,
+            response_times: vec![bucket(0.0, 10.0, count)],
+        }
+    }
+
+    fn log(id: &str, time: f64) -> RequestLog {
+        RequestLog {
+            id: id.into(),
+            time,
+            method: "GET".into(),
+            url: "http://x/a".into(),
+            path: "/a".into(),
+            route: None,
+            status: 200,
+            duration_ms: 1.0,
+            consumer: None,
+            request: Message::default(),
+            response: Message::default(),
+            exception: None,
+            logs: vec![],
+            spans: vec![],
+            trace_id: None,
+            original: Value::Null,
+        }
+    }
+
+    #[test]
+    fn percentiles_name_the_bucket() {
+        let mut h = Histogram::default();
+        assert_eq!(h.percentile(0.5), None);
+        h.add(&bucket(0.0, 10.0, 8));
+        h.add(&bucket(120.0, 130.0, 2));
+        h.add(&bucket(0.0, 10.0, 1));
+        let r = |l, u| {
+            Some(Range {
+                lower_ms: l,
+                upper_ms: u,
+            })
+        };
+        assert_eq!(h.percentile(0.5), r(0.0, 10.0));
+        assert_eq!(h.percentile(0.8), r(0.0, 10.0)); // 9 of 11 under 10 ms
+        assert_eq!(h.percentile(0.95), r(120.0, 130.0));
+        assert_eq!(h.buckets().count(), 2);
+    }
+
+    #[test]
+    fn minutes_duplicates_and_consumers() {
+        let mut s = State::default();
+        let at = s.started_at;
+        let m = |at: f64| Metrics {
+            at,
+            requests: vec![
+                counts("/a", 200, 3, Some("c1")),
+                counts("/a", 404, 2, Some("c1")),
+                counts("/b", 500, 1, None),
+            ],
+            ..Metrics::default()
+        };
+        assert!(s.metrics("x/dev", Some("m1"), m(at - 60.0)));
+        assert!(!s.metrics("x/dev", Some("m1"), m(at - 60.0)));
+        assert!(s.metrics("x/dev", Some("m2"), m(at)));
+        // From the future: counted now.
+        assert!(s.metrics("x/dev", None, m(at + 3600.0)));
+        let a = &s.apps["x/dev"];
+        assert_eq!((a.batches, a.duplicates), (3, 1));
+        assert_eq!(a.minutes.len(), 2, "{:?}", a.minutes);
+        let total: u64 = a.minutes.values().map(|c| c.requests).sum();
+        assert_eq!(total, 18);
+        let e = &a.endpoints[&("GET".into(), "/a".into())];
+        assert_eq!(
+            e.counts,
+            Counts {
+                requests: 15,
+                client_errors: 6,
+                server_errors: 0
+            }
+        );
+        assert_eq!(e.statuses[&404], 6);
+        assert_eq!(a.consumers["c1"].counts.requests, 15);
+    }
+
+    #[test]
+    fn bounded() {
+        let mut s = State::default();
+        let at = s.started_at;
+        for i in 0..KEEP_MINUTES + 5 {
+            s.metrics(
+                "x/dev",
+                None,
+                Metrics {
+                    at: at - 60.0 * i as f64,
+                    requests: vec![counts("/a", 200, 1, None)],
+                    ..Metrics::default()
+                },
+            );
+        }
+        let requests = (0..MAX_ENDPOINTS + 3)
+            .map(|i| counts(&format!("/e{i}"), 200, 1, Some(&format!("c{i}"))))
+            .collect();
+        s.metrics(
+            "x/dev",
+            None,
+            Metrics {
+                at,
+                requests,
+                ..Metrics::default()
+            },
+        );
+        s.request_logs(
+            "x/dev",
+            (0..KEEP_LOGS + 10)
+                .map(|i| log(&i.to_string(), i as f64))
+                .collect(),
+        );
+        // A re-sent log is not kept twice; an old one does not push out newer ones.
+        s.request_logs("x/dev", vec![log("209", 209.0), log("old", 1.0)]);
+        let a = &s.apps["x/dev"];
+        assert_eq!(a.minutes.len() as i64, KEEP_MINUTES);
+        assert_eq!(a.endpoints.len(), MAX_ENDPOINTS);
+        assert_eq!(
+            a.endpoints[&(OTHER_ENDPOINTS.0.into(), OTHER_ENDPOINTS.1.into())]
+                .counts
+                .requests,
+            5
+        );
+        assert_eq!(a.request_logs.len(), KEEP_LOGS);
+        assert_eq!(a.request_logs[0].id, "209");
+        assert_eq!(a.request_logs[KEEP_LOGS - 1].id, "10");
+        for i in 0..MAX_APPS + 2 {
+            s.startup(&format!("app{i}"), Startup::default());
+        }
+        assert_eq!(s.apps.len(), MAX_APPS);
+    }
 }

@@ -1,0 +1,268 @@
+//! The dashboard in a real headless browser (Chromium): the DOM after its JavaScript ran, before
+//! and after traffic, and screenshots of both for a human to look at
+//! (`target/local-hub-before.png`, `target/local-hub-after.png`, and with a request log and an
+//! endpoint opened, `local-hub-log.png` and `local-hub-endpoint.png`).
+//!
+//! Needs `chromium` on `PATH` (or its path in `CHROMIUM`); `.ci/run` installs it.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use common::*;
+use local_hub::LocalHub;
+
+/// The browser, or a failure that says how to get one.
+fn chromium() -> String {
+    if let Ok(path) = std::env::var("CHROMIUM") {
+        return path;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Some(found) = std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+        {
+            return found.display().to_string();
+        }
+    }
+    panic!(
+        "this test needs Chromium to render the dashboard, and none was found on PATH.\n\
+         Install it with `apt-get update && apt-get install -y chromium` (CI's .ci/run does),\n\
+         or point CHROMIUM at a Chromium or Chrome binary."
+    );
+}
+
+/// Where screenshots go: `$CARGO_TARGET_DIR`, else the workspace's `target/`.
+fn target_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace.join(dir),
+        None => workspace.join("target"),
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs headless Chromium on `url` with `mode` (`--dump-dom` or `--screenshot=...`), bounded by
+/// `timeout`; returns its standard output.
+fn run_chromium(url: &str, mode: &str) -> String {
+    let profile = std::env::temp_dir().join(format!(
+        "local-hub-chromium-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    let out = Command::new("timeout")
+        .args(["-k", "5", "60", &chromium()])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            "--window-size=1280,2000",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(mode)
+        .arg(url)
+        .output()
+        .expect("running chromium");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "chromium failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn dump_dom(url: &str) -> String {
+    let dom = run_chromium(url, "--dump-dom");
+    assert!(
+        dom.contains("data-revision="),
+        "the page rendered no data:\n{dom}"
+    );
+    dom
+}
+
+fn screenshot(url: &str, name: &str) {
+    let path = target_dir().join(name);
+    let _ = std::fs::remove_file(&path);
+    run_chromium(url, &format!("--screenshot={}", path.display()));
+    let png = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "{} is not a PNG",
+        path.display()
+    );
+    eprintln!("screenshot: {}", path.display());
+}
+
+/// The start tags that carry `attr="value"` (the value as serialised: `&` → `&amp;`).
+fn tags<'a>(dom: &'a str, attr: &str, value: &str) -> Vec<&'a str> {
+    let needle = format!(" {attr}=\"{}\"", value.replace('&', "&amp;"));
+    dom.match_indices(&needle)
+        .map(|(at, _)| {
+            let start = dom[..at].rfind('<').unwrap();
+            let end = at + dom[at..].find('>').unwrap() + 1;
+            &dom[start..end]
+        })
+        .collect()
+}
+
+/// The value of `name` in a start tag.
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    Some(&tag[at..at + tag[at..].find('"')?])
+}
+
+/// The only element with `attr="value"`, from its start tag to its matching end tag.
+fn element<'a>(dom: &'a str, attr: &str, value: &str) -> &'a str {
+    let found = tags(dom, attr, value);
+    assert_eq!(
+        found.len(),
+        1,
+        "one element with {attr}={value:?}, found {found:?}"
+    );
+    let start = dom.find(found[0]).unwrap();
+    let name: String = found[0][1..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let (open, close) = (format!("<{name}"), format!("</{name}>"));
+    let (mut depth, mut pos) = (1, start + open.len());
+    while depth > 0 {
+        let next_close = pos + dom[pos..].find(&close).expect("an end tag");
+        match dom[pos..next_close].find(&open).map(|i| pos + i) {
+            Some(o) => {
+                // `<tr ...>` opens one, `<track` does not.
+                if dom[o + open.len()..].starts_with([' ', '>']) {
+                    depth += 1;
+                }
+                pos = o + open.len();
+            }
+            None => {
+                depth -= 1;
+                pos = next_close + close.len();
+            }
+        }
+    }
+    &dom[start..pos]
+}
+
+#[test]
+fn dashboard_in_a_browser() {
+    chromium();
+    let hub = LocalHub::start("127.0.0.1:0").unwrap();
+    let page = format!("{}/", hub.url());
+
+    // Before traffic: the routes from the startup data, none with requests.
+    post_json(hub.url(), "startup", &startup());
+    let dom = dump_dom(&page);
+    let rows = tags(&dom, "data-declared", "true");
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    assert!(rows.iter().all(|r| attr(r, "data-requests") == Some("0")));
+    assert_eq!(tags(&dom, "data-endpoint", "GET /items/{item_id}").len(), 1);
+    assert!(dom.contains("No requests yet"));
+    assert!(dom.contains("No request logs yet"));
+    screenshot(&page, "local-hub-before.png");
+
+    // Traffic: three syncs a minute apart and a request-log file.
+    let at = now();
+    for s in syncs(at) {
+        post_json(hub.url(), "sync", &s);
+    }
+    post_logs(hub.url(), &log_lines(at));
+    let linked = format!("{page}#log-{CREATE_LOG}");
+    let dom = dump_dom(&linked);
+
+    // The endpoint with its count.
+    let row = tags(&dom, "data-endpoint", "GET /items/{item_id}");
+    assert_eq!(attr(row[0], "data-requests"), Some("35"), "{row:?}");
+
+    // Requests per minute: one bar group per minute, three of them with traffic.
+    let chart = element(&dom, "id", "traffic-chart");
+    let busy: Vec<&str> = tags(chart, "class", "minute")
+        .into_iter()
+        .filter(|g| attr(g, "data-requests") != Some("0"))
+        .map(|g| attr(g, "data-requests").unwrap())
+        .collect();
+    assert_eq!(busy, ["8", "35", "2"]);
+    let errors = tags(chart, "data-requests", "35");
+    assert_eq!(attr(errors[0], "data-client-errors"), Some("32"));
+
+    // Its response-time distribution: the three non-empty 10 ms bins.
+    let histogram = element(&dom, "data-endpoint", "GET /items/{item_id}");
+    let bars = histogram.matches("data-bucket=").count();
+    assert_eq!(bars, 3, "{histogram}");
+    assert!(histogram.contains(r#"data-bars="3""#));
+    assert!(
+        histogram.contains("&lt; 10 ms"),
+        "p50 shows `< 10 ms`: {histogram}"
+    );
+
+    // The status breakdown names the 404s.
+    let status = element(&dom, "data-status-breakdown", "GET /items/{item_id}");
+    let code = tags(status, "data-status-code", "404");
+    assert_eq!(attr(code[0], "data-count"), Some("31"), "{status}");
+    let class = tags(status, "data-status-class", "4xx");
+    assert_eq!(attr(class[0], "data-count"), Some("31"));
+    let kpi = element(&dom, "id", "kpi-errors");
+    assert!(
+        kpi.contains("<b>404</b>"),
+        "the error rate says they are 404s: {kpi}"
+    );
+
+    // Request logs, newest first; the linked one expanded with its decoded body.
+    let logs: Vec<&str> = tags(&dom, "class", "log clickable")
+        .into_iter()
+        .map(|t| attr(t, "data-log-id").unwrap())
+        .collect();
+    assert_eq!(logs, [FAIL_LOG, HOSTILE_LOG, CREATE_LOG]);
+    let detail = element(&dom, "data-log-detail", CREATE_LOG);
+    assert!(
+        detail.contains("{\n  \"name\": \"Widget\",\n  \"price_cents\": 1999\n}"),
+        "the request body, decoded and indented: {detail}"
+    );
+    assert!(detail.contains(r#"data-body="response""#));
+    assert!(detail.contains("creating item 1 name=Widget"));
+    assert!(detail.contains(r#"data-span="store.insert""#));
+    assert!(
+        tags(&dom, "data-log-detail", HOSTILE_LOG).is_empty(),
+        "others stay folded"
+    );
+
+    // Consumers, validation errors, server errors with the traceback folded.
+    assert!(dom.contains(r#"data-consumer="acme""#) && dom.contains("Acme Corp"));
+    assert!(dom.contains(r#"data-validation-error="value_error""#));
+    let server = element(&dom, "data-server-error", "DatabaseDown");
+    assert!(server.contains("<details data-key=") && !server.contains(" open=\"\""));
+
+    // Hostile request data is shown as text, never parsed as markup.
+    assert!(dom.contains("/items/42?q=&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(dom.contains("&lt;img src=x onerror=alert(2)&gt;"));
+    assert_eq!(
+        dom.matches("<script").count(),
+        1,
+        "only the page's own script"
+    );
+    assert!(!dom.contains("<img"));
+
+    screenshot(&page, "local-hub-after.png");
+    screenshot(&linked, "local-hub-log.png");
+    screenshot(
+        &format!("{page}#endpoint-GET%20%2Fitems%2F%7Bitem_id%7D"),
+        "local-hub-endpoint.png",
+    );
+}
