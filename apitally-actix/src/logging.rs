@@ -158,13 +158,14 @@ impl LogStart {
         let proxied = copy_headers(headers, log_headers, &mut item.request.headers);
         {
             let (scheme, host) = scheme_and_host(req, proxied);
-            let scheme = if scheme == "http"
-                && proxied
-                && forwarded_https(|name| forwarded_header(headers, name))
+            // Scheme and host may come from the client (`Host`, proxy headers): the scheme is
+            // one of two words, and the host cannot reach into the path or the query.
+            let scheme = if scheme.eq_ignore_ascii_case("https")
+                || (proxied && forwarded_https(|name| forwarded_header(headers, name)))
             {
                 "https"
             } else {
-                scheme
+                "http"
             };
             let path_and_query = req
                 .uri()
@@ -175,13 +176,16 @@ impl LogStart {
             url.reserve(scheme.len() + 3 + host.len() + path_and_query.len());
             url.push_str(scheme);
             url.push_str("://");
-            url.push_str(host);
+            push_host(url, host);
             url.push_str(path_and_query);
         }
-        // The content type only matters for a body that is logged.
-        item.request_content_type = match request_body {
-            RequestBody::None => None,
-            _ => header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
+        // The content type and coding only matter for a body that is logged.
+        (item.request_content_type, item.request_content_encoding) = match request_body {
+            RequestBody::None => (None, None),
+            _ => (
+                header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
+                header_str(headers, header::CONTENT_ENCODING).map(str::to_owned),
+            ),
         };
         item.user_agent = header_str(headers, header::USER_AGENT).map(str::to_owned);
         item.request.timestamp = unix_now();
@@ -190,6 +194,35 @@ impl LogStart {
             item,
             trace,
             response_body: None,
+        }
+    }
+}
+
+/// The longest host written into a logged URL.
+const MAX_HOST_LEN: usize = 255;
+
+/// Appends `host` to a URL: bytes that cannot be part of a host and port (`?`, `#`, `/`, `@`,
+/// `%`, spaces, anything not ASCII, ...) are percent-encoded, so that a crafted `Host` or
+/// `X-Forwarded-Host` cannot turn the query into a fragment or into part of the host; at most
+/// [`MAX_HOST_LEN`] bytes of it are kept.
+pub(crate) fn push_host(url: &mut String, host: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let host = &host.as_bytes()[..host.len().min(MAX_HOST_LEN)];
+    if host.iter().all(|&b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_' | b'~')
+    }) {
+        // The common case: nothing to encode (and `host` is ASCII, so the cut is a boundary).
+        url.push_str(std::str::from_utf8(host).unwrap_or_default());
+        return;
+    }
+    for &b in host {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_' | b'~')
+        {
+            url.push(char::from(b));
+        } else {
+            url.push('%');
+            url.push(char::from(HEX[usize::from(b >> 4)]));
+            url.push(char::from(HEX[usize::from(b & 0xf)]));
         }
     }
 }
@@ -324,6 +357,9 @@ pub(crate) fn response_capture(
     }
 }
 
+/// The longest method written into a log line.
+const MAX_METHOD_LEN: usize = 32;
+
 /// Everything else the log item needs, known when the request completes.
 pub(crate) struct LogEnd<'a> {
     pub(crate) method: &'a str,
@@ -363,7 +399,10 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
     }
     let request = &mut item.request;
     request.method.clear();
-    request.method.push_str(end.method);
+    // Methods are client-chosen tokens: a long one is cut (they are ASCII).
+    request
+        .method
+        .push_str(end.method.get(..MAX_METHOD_LEN).unwrap_or(end.method));
     request.path = end.route.map(str::to_owned);
     request.size = end.request_size;
     request.consumer = end.consumer.map(str::to_owned);
@@ -399,6 +438,33 @@ mod tests {
         assert!(c.too_large);
         assert!(c.buf.capacity() == 0);
         assert_eq!(c.into_body(), BODY_TOO_LARGE);
+    }
+
+    #[test]
+    fn hosts_cannot_reach_into_the_path_or_query() {
+        let url = |host: &str| {
+            let mut url = String::from("http://");
+            push_host(&mut url, host);
+            url.push_str("/p?token=t");
+            url
+        };
+        assert_eq!(
+            url("api.example.com:8443"),
+            "http://api.example.com:8443/p?token=t"
+        );
+        assert_eq!(url("[::1]:80"), "http://[::1]:80/p?token=t");
+        assert_eq!(url("127.0.0.1#"), "http://127.0.0.1%23/p?token=t");
+        assert_eq!(url("127.0.0.1?x=1"), "http://127.0.0.1%3Fx%3D1/p?token=t");
+        assert_eq!(
+            url("evil.example/a b@c"),
+            "http://evil.example%2Fa%20b%40c/p?token=t"
+        );
+        assert_eq!(url("h\u{e9}"), "http://h%C3%A9/p?token=t");
+        assert_eq!(
+            url(&"a".repeat(1000)).len(),
+            "http:///p?token=t".len() + MAX_HOST_LEN
+        );
+        assert_eq!(apitally_core::url_path(&url("x#?y")), "/p");
     }
 
     /// The URL's scheme and host are read without building actix-web's `ConnectionInfo`, so

@@ -420,6 +420,20 @@ where
     }
 }
 
+/// Whether `method` is one of HTTP's own methods. Methods are client-chosen strings, and an
+/// app route without a method guard takes any: only these are endpoints.
+#[inline]
+fn is_standard(method: &Method) -> bool {
+    *method == Method::GET
+        || *method == Method::POST
+        || *method == Method::PUT
+        || *method == Method::DELETE
+        || *method == Method::PATCH
+        || *method == Method::HEAD
+        || *method == Method::TRACE
+        || *method == Method::CONNECT
+}
+
 /// The response exit: everything is read from the response and its request.
 fn on_response<B: MessageBody>(
     pending: &mut Pending,
@@ -431,11 +445,12 @@ fn on_response<B: MessageBody>(
     let status = res.status().as_u16();
     // A 405 without an error object is a resource's default service: the path matched, no
     // route took the method. (A handler that means 405 returns it as an error.)
-    let route = if status == 405 && res.response().error().is_none() {
-        None
-    } else {
-        worker.routes.matched(req, &pending.early_route)
-    };
+    let route =
+        if (status == 405 && res.response().error().is_none()) || !is_standard(&pending.method) {
+            None
+        } else {
+            worker.routes.matched(req, &pending.early_route)
+        };
     if route.is_none() && pending.log.is_none() {
         // Not an endpoint, not counted (and not logged: logging is off).
         return res.map_body(|_, body| ApitallyBody::new(body, None));
@@ -477,6 +492,10 @@ fn on_response<B: MessageBody>(
             &mut log.item.response.headers,
         );
         log.item.response_content_type = body.as_ref().and(content_type).map(str::to_owned);
+        log.item.response_content_encoding = body
+            .as_ref()
+            .and(header_str(headers, header::CONTENT_ENCODING))
+            .map(str::to_owned);
         log.response_body = body;
         log
     });
@@ -537,7 +556,9 @@ fn on_error(
     let server_error = panic.or_else(|| (status == 500).then(|| errors::server_error(err)));
     let record = Record {
         method: std::mem::replace(&mut pending.method, Method::GET),
-        route: pending.worker.route_without_request(&pending.early_route),
+        route: is_standard(&pending.method)
+            .then(|| pending.worker.route_without_request(&pending.early_route))
+            .flatten(),
         status,
         elapsed,
         request_size: std::mem::replace(&mut pending.request_size, RequestSize::Known(None)),

@@ -260,6 +260,11 @@ pub struct RequestLogItem {
     pub request_content_type: Option<String>,
     /// The response's `Content-Type`.
     pub response_content_type: Option<String>,
+    /// The request's `Content-Encoding`, when its body is logged: a `gzip` or `deflate` body
+    /// is decoded before it is masked.
+    pub request_content_encoding: Option<String>,
+    /// The response's `Content-Encoding`, when its body is logged.
+    pub response_content_encoding: Option<String>,
     /// The request's `User-Agent`, for the user-agent exclusions.
     pub user_agent: Option<String>,
     /// Application log records captured while the request was handled.
@@ -290,6 +295,8 @@ impl RequestLogItem {
             exception,
             request_content_type,
             response_content_type,
+            request_content_encoding,
+            response_content_encoding,
             user_agent,
             logs,
             spans,
@@ -332,6 +339,8 @@ impl RequestLogItem {
         *exception = None;
         *request_content_type = None;
         *response_content_type = None;
+        *request_content_encoding = None;
+        *response_content_encoding = None;
         *user_agent = None;
         // Captured logs and spans arrive as whole vectors (the trace's), so theirs are freed.
         *logs = Vec::new();
@@ -956,6 +965,8 @@ mod tests {
             exception: Some(LoggedException::default()),
             request_content_type: Some("application/json".into()),
             response_content_type: Some("application/json".into()),
+            request_content_encoding: Some("gzip".into()),
+            response_content_encoding: Some("gzip".into()),
             user_agent: Some("curl".into()),
             logs: vec![CapturedLog::default()],
             spans: vec![CapturedSpan::default()],
@@ -970,9 +981,11 @@ mod tests {
             (
                 &item.request_content_type,
                 &item.response_content_type,
+                &item.request_content_encoding,
+                &item.response_content_encoding,
                 &item.user_agent
             ),
-            (&None, &None, &None)
+            (&None, &None, &None, &None, &None)
         );
         assert!(item.logs.is_empty() && item.spans.is_empty() && item.trace_id.is_none());
         // The line of a cleared item is the line of a default one (apart from its uuid).

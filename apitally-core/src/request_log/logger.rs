@@ -22,6 +22,7 @@ use flate2::{write::GzEncoder, Compression};
 use uuid::Uuid;
 
 use super::{
+    body::{self, body_kind, BodyKind, Undecodable},
     config::RequestLoggingConfig,
     item::{to_line, RequestLogItem},
     mask::{self, Patterns},
@@ -75,31 +76,19 @@ const EXCLUDE_USER_AGENT_PATTERNS: [&str; 4] = [
     r"kube-probe",
 ];
 
-const SUPPORTED_CONTENT_TYPES: [&str; 7] = [
-    "application/json",
-    "application/ld+json",
-    "application/problem+json",
-    "application/vnd.api+json",
-    "application/x-ndjson",
-    "text/plain",
-    "text/html",
-];
-
-/// Whether bodies of this content type are logged (JSON variants, ndjson, plain text, HTML;
-/// compared case-insensitively by prefix).
+/// Whether bodies of this content type are logged: JSON (`application/json` and `+json`
+/// types), JSON lines (`application/x-ndjson`, `application/jsonl`), plain text and HTML;
+/// compared case-insensitively, parameters ignored. The same decision says how the body is
+/// masked, so that nothing is captured that masking cannot read.
 ///
 /// ```
 /// assert!(apitally_core::is_supported_content_type("Application/JSON; charset=utf-8"));
+/// assert!(apitally_core::is_supported_content_type("application/problem+json"));
+/// assert!(!apitally_core::is_supported_content_type("application/json5"));
 /// assert!(!apitally_core::is_supported_content_type("image/png"));
 /// ```
 pub fn is_supported_content_type(content_type: &str) -> bool {
-    if content_type.starts_with("application/json") {
-        return true;
-    }
-    let ct = content_type.trim_start().as_bytes();
-    SUPPORTED_CONTENT_TYPES
-        .iter()
-        .any(|s| ct.len() >= s.len() && ct[..s.len()].eq_ignore_ascii_case(s.as_bytes()))
+    body_kind(content_type).is_some()
 }
 
 /// Whether proxy headers say the original request was HTTPS: `X-Forwarded-Proto`,
@@ -628,17 +617,30 @@ impl RequestLogger {
                 }
             }
         }
-        let req_ct = item.request_content_type.as_deref();
-        let res_ct = item.response_content_type.as_deref();
-        if !c.log_request_body || !req_ct.is_some_and(is_supported_content_type) {
+        // Bodies: kept only for a content type masking can read; a compressed body is
+        // decoded first; then the mask callback, the size check, and field masking.
+        let request_kind = (c.log_request_body)
+            .then(|| item.request_content_type.as_deref().and_then(body_kind))
+            .flatten();
+        let response_kind = (c.log_response_body)
+            .then(|| item.response_content_type.as_deref().and_then(body_kind))
+            .flatten();
+        if request_kind.is_none() {
             item.request.body = None;
         }
-        if !c.log_response_body || !res_ct.is_some_and(is_supported_content_type) {
+        if response_kind.is_none() {
             item.response.body = None;
         }
-        // Body callbacks, then the size check, then field masking.
+        decode_body(
+            &mut item.request.body,
+            item.request_content_encoding.as_deref(),
+        );
+        decode_body(
+            &mut item.response.body,
+            item.response_content_encoding.as_deref(),
+        );
         if let (Some(callback), Some(body)) = (&c.mask_request_body, &item.request.body) {
-            if body != BODY_TOO_LARGE {
+            if !is_marker(body) {
                 item.request.body = Some(
                     catch_unwind(AssertUnwindSafe(|| callback(&item.request)))
                         .unwrap_or_else(|_| {
@@ -650,7 +652,7 @@ impl RequestLogger {
             }
         }
         if let (Some(callback), Some(body)) = (&c.mask_response_body, &item.response.body) {
-            if body != BODY_TOO_LARGE {
+            if !is_marker(body) {
                 item.response.body = Some(
                     catch_unwind(AssertUnwindSafe(|| callback(&item.request, &item.response)))
                         .unwrap_or_else(|_| {
@@ -661,41 +663,15 @@ impl RequestLogger {
                 );
             }
         }
-        for (body, ct) in [
-            (&mut item.request.body, req_ct),
-            (&mut item.response.body, res_ct),
+        for (body, kind) in [
+            (&mut item.request.body, request_kind),
+            (&mut item.response.body, response_kind),
         ] {
-            if let Some(bytes) = body.as_mut() {
+            if let (Some(bytes), Some(kind)) = (body.as_mut(), kind) {
                 if bytes.len() > MAX_BODY_SIZE {
                     *bytes = BODY_TOO_LARGE.to_vec();
-                } else if bytes.as_slice() != BODY_TOO_LARGE && bytes.as_slice() != BODY_MASKED {
-                    let masked = if mask::is_ndjson_content_type(ct) {
-                        mask::mask_ndjson(bytes, &self.masks.body)
-                    } else if mask::is_json_content_type(ct) {
-                        // A body that masking leaves as it is (borrowed, at most without
-                        // trailing whitespace) stays where it is.
-                        let masked = mask::mask_json(bytes, &self.masks.body).map(|m| match m {
-                            Cow::Owned(masked) => Ok(masked),
-                            Cow::Borrowed(kept) => {
-                                // Always a prefix of the body: truncating keeps exactly it.
-                                debug_assert_eq!(kept.as_ptr(), bytes.as_ptr());
-                                Err(kept.len())
-                            }
-                        });
-                        match masked {
-                            Some(Ok(masked)) => Some(masked),
-                            Some(Err(len)) => {
-                                bytes.truncate(len);
-                                None
-                            }
-                            None => None,
-                        }
-                    } else {
-                        None
-                    };
-                    if let Some(masked) = masked {
-                        *bytes = masked;
-                    }
+                } else if !is_marker(bytes) {
+                    mask_body(bytes, kind, &self.masks.body);
                 }
             }
         }
@@ -721,6 +697,51 @@ impl RequestLogger {
             item.exception = None;
         }
         true
+    }
+}
+
+/// Whether a body is one of the markers logged in place of a body.
+fn is_marker(body: &[u8]) -> bool {
+    body == BODY_TOO_LARGE || body == BODY_MASKED
+}
+
+/// Replaces a compressed body with what it decodes to, or with a marker when it cannot be
+/// decoded (another coding, corrupt, cut short) or is too large decoded: a compressed body is
+/// never logged as it is, since it would inflate to what masking never saw.
+fn decode_body(body: &mut Option<Vec<u8>>, content_encoding: Option<&str>) {
+    let Some(bytes) = body.as_mut() else {
+        return;
+    };
+    if is_marker(bytes) {
+        return;
+    }
+    match body::decode(content_encoding, bytes, MAX_BODY_SIZE) {
+        Ok(None) => {}
+        Ok(Some(decoded)) => *bytes = decoded,
+        Err(Undecodable::TooLarge) => *bytes = BODY_TOO_LARGE.to_vec(),
+        Err(Undecodable::Opaque) => *bytes = BODY_MASKED.to_vec(),
+    }
+}
+
+/// Masks a body of a loggable kind in place. JSON that does not parse is masked by the
+/// tolerant scan, or replaced by [`BODY_MASKED`] when no key can be told; text is kept.
+fn mask_body(bytes: &mut Vec<u8>, kind: BodyKind, fields: &Patterns) {
+    match kind {
+        BodyKind::Text => {}
+        BodyKind::Json => match mask::mask_json(bytes, fields) {
+            // A body that masking leaves as it is (borrowed, at most without trailing
+            // whitespace) stays where it is: always a prefix of the body.
+            Some(Cow::Borrowed(kept)) => {
+                debug_assert_eq!(kept.as_ptr(), bytes.as_ptr());
+                let len = kept.len();
+                bytes.truncate(len);
+            }
+            Some(Cow::Owned(masked)) => *bytes = masked,
+            None => {
+                *bytes = body::mask_tolerant(bytes, fields).unwrap_or_else(|| BODY_MASKED.to_vec());
+            }
+        },
+        BodyKind::Ndjson => *bytes = mask::mask_ndjson(bytes, fields),
     }
 }
 
@@ -905,10 +926,10 @@ mod tests {
         // Changed: a new buffer.
         let (_, _, in_place) = processed(b"{\"token\":\"t\"}", b"[1, 2]");
         assert_eq!(in_place, (false, false));
-        // Not JSON: logged unchanged.
+        // JSON that does not parse: masked where keys can be told, else not logged.
         let (req, res) = body(b"{\"password\": \"x\",}", b"01");
-        assert_eq!(req, b"{\"password\": \"x\",}");
-        assert_eq!(res, b"01");
+        assert_eq!(req, b"{\"password\": \"******\",}");
+        assert_eq!(res, BODY_MASKED);
         std::fs::remove_dir_all(dir).ok();
     }
 }

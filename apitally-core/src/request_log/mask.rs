@@ -5,13 +5,13 @@
 //! panics, whatever the input.
 
 use std::borrow::Cow;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 
 use hashbrown::HashMap;
 
 use super::item::Headers;
 
-use regex::{Regex, RegexSet};
+use regex::RegexSet;
 
 /// Default patterns for query parameter names whose values are masked.
 pub(crate) const QUERY_PARAM_PATTERNS: [&str; 6] =
@@ -107,9 +107,9 @@ impl Patterns {
 /// `serde_json::from_slice::<IgnoredAny>` accepts: any nesting depth, strings not checked for
 /// UTF-8). Otherwise the output is `body` without insignificant whitespace, with key order,
 /// duplicates, numbers and strings kept byte for byte, except that in every object, the string
-/// value of a key (compared after unescaping) that matches `fields` becomes `"******"`.
-/// Non-string values under such keys are kept (objects and arrays are masked inside). A body
-/// that comes out the same is borrowed, not copied.
+/// or number value of a key (compared after unescaping) that matches `fields` becomes
+/// `"******"`. Other values under such keys are kept (`true`, `null`; objects and arrays are
+/// masked inside). A body that comes out the same is borrowed, not copied.
 pub(crate) fn mask_json<'a>(body: &'a [u8], fields: &Patterns) -> Option<Cow<'a, [u8]>> {
     let mut scan = Scan {
         body,
@@ -205,6 +205,17 @@ impl Scan<'_> {
         self.copied = self.at;
     }
 
+    /// Appends the pending run of input up to `end` (not past `at`) to the output.
+    fn flush_to(&mut self, end: usize) {
+        if self.out.capacity() == 0 {
+            self.out.reserve(self.body.len());
+        }
+        if let Some(run) = self.body.get(self.copied..end) {
+            self.out.extend_from_slice(run);
+        }
+        self.copied = end;
+    }
+
     /// Expects `byte` as the next token and steps over it.
     fn expect(&mut self, byte: u8) -> Option<()> {
         (self.next_token()? == byte).then(|| self.at += 1)
@@ -236,7 +247,18 @@ impl Scan<'_> {
                 b'n' => self.literal(b"null")?,
                 b't' => self.literal(b"true")?,
                 b'f' => self.literal(b"false")?,
-                b'-' | b'0'..=b'9' => self.number()?,
+                b'-' | b'0'..=b'9' => {
+                    let start = self.at;
+                    self.number()?;
+                    if sensitive {
+                        // A number under a sensitive key (a PIN, a card number) is masked
+                        // like a string.
+                        self.flush_to(start);
+                        self.out.extend_from_slice(MASKED_VALUE);
+                        self.copied = self.at;
+                    }
+                    false
+                }
                 _ => return None,
             };
             sensitive = false;
@@ -453,7 +475,12 @@ fn scan_json(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
                     }
                     i += 1;
                 }
-                out.extend_from_slice(body.get(start..i)?);
+                let token = body.get(start..i)?;
+                if sensitive && matches!(token.first(), Some(b'-' | b'0'..=b'9')) {
+                    out.extend_from_slice(MASKED_VALUE);
+                } else {
+                    out.extend_from_slice(token);
+                }
                 sensitive = false;
             }
         }
@@ -476,7 +503,7 @@ fn string_end(body: &[u8], start: usize) -> Option<usize> {
 }
 
 /// Decodes the inside of a JSON string; invalid UTF-8 and lone surrogates become U+FFFD.
-fn unescape(raw: &[u8]) -> Cow<'_, str> {
+pub(crate) fn unescape(raw: &[u8]) -> Cow<'_, str> {
     if !raw.contains(&b'\\') {
         return match std::str::from_utf8(raw) {
             Ok(name) => Cow::Borrowed(name),
@@ -543,12 +570,11 @@ fn hex4(raw: &[u8], at: usize) -> Option<u32> {
 
 /// Masks a newline-delimited JSON body line by line with [`mask_json`].
 ///
-/// Lines that are not valid JSON, and empty lines, are kept unchanged, as are the newlines
-/// (a `\r` before a `\n` too). Returns `None` when no line is valid JSON, in which case the
-/// body would have come out unchanged.
-pub(crate) fn mask_ndjson(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
+/// Empty lines and the newlines are kept (a `\r` before a `\n` too). A line that is not valid
+/// JSON is masked by the tolerant scan ([`mask_tolerant`](super::body::mask_tolerant)), or
+/// replaced by the `<masked>` marker when no key can be told in it.
+pub(crate) fn mask_ndjson(body: &[u8], fields: &Patterns) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
-    let mut any_json = false;
     for (n, line) in body.split(|&b| b == b'\n').enumerate() {
         if n > 0 {
             out.push(b'\n');
@@ -557,18 +583,22 @@ pub(crate) fn mask_ndjson(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
             Some(content) => (content, true),
             None => (line, false),
         };
+        if content.iter().all(u8::is_ascii_whitespace) {
+            out.extend_from_slice(line);
+            continue;
+        }
         match mask_json(content, fields) {
-            Some(masked) if !content.is_empty() => {
-                any_json = true;
-                out.extend_from_slice(&masked);
-                if cr {
-                    out.push(b'\r');
-                }
-            }
-            _ => out.extend_from_slice(line),
+            Some(masked) => out.extend_from_slice(&masked),
+            None => match super::body::mask_tolerant(content, fields) {
+                Some(masked) => out.extend_from_slice(&masked),
+                None => out.extend_from_slice(super::BODY_MASKED),
+            },
+        }
+        if cr {
+            out.push(b'\r');
         }
     }
-    any_json.then_some(out)
+    out
 }
 
 /// Replaces with [`MASKED`] the value of every header whose name matches `patterns`.
@@ -576,78 +606,46 @@ pub(crate) fn mask_headers(headers: &mut Headers, patterns: &Patterns) {
     headers.mask(|name| patterns.matches(name));
 }
 
-/// Splits `url` into what precedes the query, the query (without `?`) and the fragment
-/// (with `#`, or empty).
-fn split_query(url: &str) -> Option<(&str, &str, &str)> {
-    let (before_fragment, fragment) = match url.find('#') {
-        Some(hash) => url.split_at(hash),
-        None => (url, ""),
-    };
-    let (path, query) = before_fragment.split_once('?')?;
-    Some((path, query, fragment))
+/// Splits `url` at its first `?` into what precedes the query and the query. A `#` is not
+/// treated as the start of a fragment: the URLs logged are built from the request target
+/// (which has none), and a `#` there must not hide parameters from masking.
+fn split_query(url: &str) -> Option<(&str, &str)> {
+    url.split_once('?')
 }
 
-/// Masks the values of query parameters whose (decoded) names match `params`.
+/// Masks the values of query parameters whose (percent-decoded) names match `params`.
 ///
-/// The query is decoded and re-encoded in `application/x-www-form-urlencoded` form, keeping
-/// parameter order and duplicates, and escaping as Python's `urlencode` does (so the mask
-/// reads `%2A%2A%2A%2A%2A%2A`, and `~` stays as it is); a parameter
-/// without `=` gets an empty value. A URL without a query is returned unchanged.
+/// Parameters are separated by `&` or `;` (as some servers read them). The query is decoded
+/// and re-encoded in `application/x-www-form-urlencoded` form, keeping parameter order and
+/// duplicates, and escaping as Python's `urlencode` does (so the mask reads
+/// `%2A%2A%2A%2A%2A%2A`, and `~` stays as it is); a parameter without `=` gets an empty value.
+/// A URL without a query is returned unchanged.
 pub(crate) fn mask_query(url: &str, params: &Patterns) -> String {
-    let Some((path, query, fragment)) = split_query(url) else {
+    let Some((path, query)) = split_query(url) else {
         return url.to_owned();
     };
     let mut encoded = form_urlencoded::Serializer::new(String::with_capacity(query.len()));
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-        let value = if params.matches(&name) {
-            MASKED
-        } else {
-            &value
-        };
-        encoded.append_pair(&name, value);
+    for pair in query.split(['&', ';']) {
+        for (name, value) in form_urlencoded::parse(pair.as_bytes()) {
+            let value = if params.matches(&name) {
+                MASKED
+            } else {
+                &value
+            };
+            encoded.append_pair(&name, value);
+        }
     }
     // As Python's `urlencode` (used by the official SDKs): `*` escaped, `~` not.
     let encoded = encoded.finish().replace('*', "%2A").replace("%7E", "~");
-    format!("{path}?{encoded}{fragment}")
+    format!("{path}?{encoded}")
 }
 
-/// Removes the query (from `?` up to any `#`) from `url`.
+/// Removes the query (from the first `?`) from `url`.
 pub(crate) fn strip_query(url: &str) -> String {
     match split_query(url) {
-        Some((path, _, fragment)) => format!("{path}{fragment}"),
+        Some((path, _)) => path.to_owned(),
         None => url.to_owned(),
     }
-}
-
-/// Matches the word `json` in a content type.
-static JSON_WORD: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(?i)\bjson\b").ok());
-
-/// Whether a body with this content type (or none) is treated as JSON.
-pub(crate) fn is_json_content_type(content_type: Option<&str>) -> bool {
-    match content_type {
-        None => true,
-        // The common case without the regex: `json` followed by the end or a non-word byte.
-        Some(ct)
-            if ct.starts_with("application/json")
-                && ct
-                    .as_bytes()
-                    .get(16)
-                    .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80)) =>
-        {
-            true
-        }
-        // Nor for the other common types (`text/plain`, `text/html`...): without a `j` (which
-        // has no other case forms in Unicode), the word cannot be there.
-        Some(ct) if memchr::memchr2(b'j', b'J', ct.as_bytes()).is_none() => false,
-        Some(ct) => JSON_WORD.as_ref().is_some_and(|re| re.is_match(ct)),
-    }
-}
-
-/// Whether the content type is `application/x-ndjson` (case-insensitive, parameters allowed).
-pub(crate) fn is_ndjson_content_type(ct: Option<&str>) -> bool {
-    const NDJSON: &str = "application/x-ndjson";
-    ct.and_then(|ct| ct.trim_start().get(..NDJSON.len()))
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(NDJSON))
 }
 
 #[cfg(test)]
@@ -744,15 +742,23 @@ mod tests {
             mask_query("https://h/p?pass%77ord=1&flag&q=a%20b", &p),
             "https://h/p?password=%2A%2A%2A%2A%2A%2A&flag=&q=a+b"
         );
+        // `;` separates too; a `#` hides nothing.
         assert_eq!(
-            mask_query("/p?Secret=s#frag?token=t", &p),
-            "/p?Secret=%2A%2A%2A%2A%2A%2A#frag?token=t"
+            mask_query("/p?a=1;token=t&b=2;TOKEN=u", &p),
+            "/p?a=1&token=%2A%2A%2A%2A%2A%2A&b=2&TOKEN=%2A%2A%2A%2A%2A%2A"
+        );
+        assert_eq!(
+            mask_query("/p?Secret=s#frag&token=t", &p),
+            "/p?Secret=%2A%2A%2A%2A%2A%2A&token=%2A%2A%2A%2A%2A%2A"
         );
         assert_eq!(
             mask_query("/p?q=%7E*~%2a&e=%C3%A9%25", &p),
             "/p?q=~%2A~%2A&e=%C3%A9%25"
         );
-        assert_eq!(mask_query("/p#a?token=t", &p), "/p#a?token=t");
+        assert_eq!(
+            mask_query("/p#a?token=t", &p),
+            "/p#a?token=%2A%2A%2A%2A%2A%2A"
+        );
         assert_eq!(mask_query("/p", &p), "/p");
         assert_eq!(mask_query("/p?", &p), "/p?");
     }
@@ -760,8 +766,8 @@ mod tests {
     #[test]
     fn strips_query() {
         assert_eq!(strip_query("/p?a=1&b=2"), "/p");
-        assert_eq!(strip_query("/p?a=1#f"), "/p#f");
-        assert_eq!(strip_query("/p#f?x"), "/p#f?x");
+        assert_eq!(strip_query("/p?a=1#f"), "/p");
+        assert_eq!(strip_query("/p#f?x"), "/p#f");
         assert_eq!(strip_query("/p"), "/p");
     }
 
@@ -770,7 +776,7 @@ mod tests {
         let body = r#"{"user":{"password":"hunter2","age":3},"items":[{"token":"t"},{"card_number":"4111"}],"password":5,"z":"keep"}"#;
         assert_eq!(
             masked_json(body),
-            r#"{"user":{"password":"******","age":3},"items":[{"token":"******"},{"card_number":"******"}],"password":5,"z":"keep"}"#
+            r#"{"user":{"password":"******","age":3},"items":[{"token":"******"},{"card_number":"******"}],"password":"******","z":"keep"}"#
         );
     }
 
@@ -785,8 +791,10 @@ mod tests {
     #[test]
     fn non_string_values_under_sensitive_keys_are_walked() {
         assert_eq!(
-            masked_json(r#"{"auth":{"token":"t","n":1},"pwd":["a",{"ssn":"1"}],"ccv":true}"#),
-            r#"{"auth":{"token":"******","n":1},"pwd":["a",{"ssn":"******"}],"ccv":true}"#
+            masked_json(
+                r#"{"auth":{"token":"t","n":1},"pwd":["a",{"ssn":"1"}],"ccv":true,"pin_token":-12.5e1}"#
+            ),
+            r#"{"auth":{"token":"******","n":1},"pwd":["a",{"ssn":"******"}],"ccv":true,"pin_token":"******"}"#
         );
     }
 
@@ -917,18 +925,6 @@ mod tests {
     }
 
     #[test]
-    fn only_j_and_upper_j_match_j_case_insensitively() {
-        // What the fast rejection of content types without a `j` relies on.
-        let j = Regex::new("(?i)^j$").unwrap();
-        let mut buf = [0; 4];
-        let matching: Vec<char> = (0..=u32::from(char::MAX))
-            .filter_map(char::from_u32)
-            .filter(|c| j.is_match(c.encode_utf8(&mut buf)))
-            .collect();
-        assert_eq!(matching, ['J', 'j']);
-    }
-
-    #[test]
     fn keys_that_are_not_utf8_are_matched_as_read_lossily() {
         let p = body_patterns();
         let out = mask_json(b"{\"\xfftoken\":\"x\",\"pass\xffword\":\"y\"}", &p).unwrap();
@@ -968,51 +964,18 @@ mod tests {
     #[test]
     fn masks_ndjson_line_by_line() {
         let p = body_patterns();
-        let body = "{\"token\": \"a\"}\n\nnot json\n{\"b\":1}\r\n[{\"secret\":\"s\"}]\n";
-        let out = mask_ndjson(body.as_bytes(), &p).unwrap();
+        let body =
+            "{\"token\": \"a\"}\n\nnot json\n{\"b\":1}\r\n[{\"secret\":\"s\"}]\n{\"pwd\": \"cut";
+        let out = mask_ndjson(body.as_bytes(), &p);
+        // Valid lines masked and compacted, a broken one masked as it is, a line that is not
+        // JSON at all replaced by the marker.
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"token\":\"******\"}\n\nnot json\n{\"b\":1}\r\n[{\"secret\":\"******\"}]\n"
+            "{\"token\":\"******\"}\n\n<masked>\n{\"b\":1}\r\n[{\"secret\":\"******\"}]\n{\"pwd\": \"******\""
         );
-        assert_eq!(mask_ndjson(b"{\"a\":1}", &p).unwrap(), b"{\"a\":1}");
-        assert_eq!(mask_ndjson(b"nope\n\n", &p), None);
-        assert_eq!(mask_ndjson(b"", &p), None);
-    }
-
-    #[test]
-    fn json_content_types() {
-        assert!(is_json_content_type(None));
-        for ct in [
-            "application/json",
-            "Application/JSON",
-            "application/problem+json",
-            "application/vnd.api+json; charset=utf-8",
-            "text/json",
-            "application/json-patch+json",
-            "application/json-seq",
-            "application/json,text/plain",
-            "application/json\t;charset=utf-8",
-        ] {
-            assert!(is_json_content_type(Some(ct)), "{ct}");
-        }
-        for ct in [
-            "application/jsonx",
-            "application/json_x",
-            "application/json\u{e9}",
-            "application/x-ndjson",
-            "text/plain",
-            "application/xjson",
-            "",
-        ] {
-            assert!(!is_json_content_type(Some(ct)), "{ct}");
-        }
-        assert!(is_ndjson_content_type(Some("application/x-ndjson")));
-        assert!(is_ndjson_content_type(Some(
-            "Application/X-NDJSON; charset=utf-8"
-        )));
-        assert!(!is_ndjson_content_type(Some("application/json")));
-        assert!(!is_ndjson_content_type(Some("applicatioé")));
-        assert!(!is_ndjson_content_type(None));
+        assert_eq!(mask_ndjson(b"{\"a\":1}", &p), b"{\"a\":1}");
+        assert_eq!(mask_ndjson(b"nope\n\n", &p), b"<masked>\n\n");
+        assert_eq!(mask_ndjson(b"", &p), b"");
     }
 
     /// A JSON value with ordered (possibly duplicate) object keys.
@@ -1099,7 +1062,7 @@ mod tests {
                         .iter()
                         .map(|(k, v)| {
                             let v = match v {
-                                Json::Str(_) if sensitive(&k.0) => {
+                                Json::Str(_) | Json::Number(_) if sensitive(&k.0) => {
                                     Json::Str(JsonStr(MASKED.to_owned(), false))
                                 }
                                 _ => v.masked(sensitive),
@@ -1185,7 +1148,7 @@ mod tests {
                 assert_eq!(i.len(), o.len());
                 for ((ik, iv), (ok, ov)) in i.iter().zip(o) {
                     assert_eq!(ik, ok);
-                    if iv.is_string() && sensitive(ik) {
+                    if (iv.is_string() || iv.is_number()) && sensitive(ik) {
                         assert_eq!(ov, MASKED);
                     } else {
                         assert_masked(iv, ov, sensitive);
@@ -1267,9 +1230,9 @@ mod tests {
             compact in any::<bool>(),
         ) {
             // An independent reference matcher: one regex per pattern.
-            let regexes: Vec<Regex> = BODY_FIELD_PATTERNS
+            let regexes: Vec<regex::Regex> = BODY_FIELD_PATTERNS
                 .iter()
-                .map(|p| Regex::new(&format!("(?i){p}")).unwrap())
+                .map(|p| regex::Regex::new(&format!("(?i){p}")).unwrap())
                 .collect();
             let sensitive = |key: &str| regexes.iter().any(|re| re.is_match(key));
 
@@ -1290,26 +1253,8 @@ mod tests {
             // The same document on two NDJSON lines (raw newlines only occur between tokens).
             let line = input.replace(['\r', '\n'], " ");
             let ndjson = format!("{line}\n{line}\n");
-            let out = mask_ndjson(ndjson.as_bytes(), &body_patterns()).expect("valid NDJSON");
+            let out = mask_ndjson(ndjson.as_bytes(), &body_patterns());
             prop_assert_eq!(out, format!("{expected}\n{expected}\n").into_bytes());
-        }
-
-        #[test]
-        fn json_content_type_fast_path_agrees_with_the_regex(suffix in "[ -~\u{e9}]{0,6}") {
-            let ct = format!("application/json{suffix}");
-            let regex = JSON_WORD.as_ref().unwrap().is_match(&ct);
-            prop_assert_eq!(is_json_content_type(Some(&ct)), regex, "{}", ct);
-        }
-
-        #[test]
-        fn json_content_type_fast_paths_agree_with_the_regex_anywhere(
-            ct in prop_oneof![
-                "[a-zA-Z/+;= _\u{17f}\u{212a}\u{e9}jJsSoOnN-]{0,24}",
-                any::<String>(),
-            ],
-        ) {
-            let regex = JSON_WORD.as_ref().unwrap().is_match(&ct);
-            prop_assert_eq!(is_json_content_type(Some(&ct)), regex, "{}", ct);
         }
 
         #[test]
@@ -1365,8 +1310,6 @@ mod tests {
                 let masked = mask_query(url, &p);
                 let _ = mask_query(&masked, &p);
                 let _ = strip_query(url);
-                let _ = is_json_content_type(Some(url));
-                let _ = is_ndjson_content_type(Some(url));
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Request logging (protocol.md section 9).
 
+mod body;
 mod config;
 mod item;
 mod logger;
