@@ -36,7 +36,7 @@ use std::net::IpAddr;
 use crate::ConfigError;
 
 /// Where the hub client's proxy setting comes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) enum ProxySetting {
     /// The environment's proxy variables (the default).
     #[default]
@@ -45,6 +45,17 @@ pub(crate) enum ProxySetting {
     Explicit(String),
     /// No proxy, whatever the environment says.
     Off,
+}
+
+impl std::fmt::Debug for ProxySetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FromEnv => f.write_str("FromEnv"),
+            // Never the credentials.
+            Self::Explicit(url) => write!(f, "Explicit({:?})", redact_url(url)),
+            Self::Off => f.write_str("Off"),
+        }
+    }
 }
 
 /// A parsed `http://` proxy URL.
@@ -209,6 +220,10 @@ pub(crate) fn redact_url(value: &str) -> String {
 /// - a CIDR block (`10.0.0.0/8`, `::1/128`) matches the addresses in it (IP hosts only; names
 ///   are not resolved);
 /// - any entry but `*` and a CIDR may end in `:port`, and then matches that port only.
+///
+/// Where curl and Go differ, `.example.com` matches `example.com` itself too (curl; Go matches
+/// only subdomains), and a `*` entry among others matches everything (Go; curl only honours a
+/// lone `*`). Names are never resolved to match an IP or CIDR entry (neither does either).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct NoProxy {
     all: bool,
@@ -585,6 +600,8 @@ mod tests {
         let bad = [("HTTPS_PROXY", "socks5://x")];
         assert!(Proxies::resolve(&ProxySetting::Off, &env(&bad)).is_ok());
         assert!(Proxies::resolve(&ProxySetting::FromEnv, &env(&bad)).is_err());
+        let setting = ProxySetting::Explicit("http://u:secret@cfg:3128".into());
+        assert_eq!(format!("{setting:?}"), r#"Explicit("http://***@cfg:3128")"#);
     }
 
     #[test]
