@@ -84,6 +84,50 @@ impl ApitallyConfig {
         self
     }
 
+    /// Sends the traffic to the hub through this HTTP proxy (`http://[name:password@]host[:port]`),
+    /// in a `CONNECT` tunnel; the credentials are sent as `Proxy-Authorization: Basic` and never
+    /// logged. Overrides `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`. Defaults to
+    /// those variables, read once at start; see [`ClientConfig::proxy`].
+    ///
+    /// ```
+    /// use apitally_actix::ApitallyConfig;
+    ///
+    /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
+    ///     .proxy("http://proxy.internal:3128");
+    /// assert!(config.validate().is_ok());
+    /// ```
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.client = self.client.proxy(url);
+        self
+    }
+
+    /// Connects to the hub directly, ignoring the environment's proxy variables. Defaults to
+    /// using them.
+    pub fn no_proxy(mut self) -> Self {
+        self.client = self.client.no_proxy();
+        self
+    }
+
+    /// Also trusts the CA certificates in this PEM text, for a hub or a TLS-inspecting proxy
+    /// whose certificate a private CA signed; see [`ClientConfig::ca_certificates_pem`]. The
+    /// webpki roots and the platform's (or `SSL_CERT_FILE` / `SSL_CERT_DIR`) are trusted in any
+    /// case. Defaults to none.
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn ca_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.client = self.client.ca_certificates_pem(pem);
+        self
+    }
+
+    /// Like [`ca_certificates_pem`](Self::ca_certificates_pem), from a PEM file read when the
+    /// configuration is checked. Defaults to none.
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn ca_certificates_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.client = self.client.ca_certificates_file(path);
+        self
+    }
+
     /// Sets how long [`Apitally::shutdown`](crate::Apitally::shutdown) may take for the final
     /// sync. Defaults to 10 seconds.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -225,8 +269,8 @@ impl ApitallyConfig {
         self
     }
 
-    /// Checks the client id, env and hub URL; see [`Apitally::try_new`](crate::Apitally::try_new)
-    /// to fail at startup.
+    /// Checks the client id, env, hub URL, proxy and CA certificates; see
+    /// [`Apitally::try_new`](crate::Apitally::try_new) to fail at startup.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.client.validate()
     }

@@ -2,7 +2,15 @@
 
 use std::{fmt, time::Duration};
 
-use crate::ConfigError;
+#[cfg(feature = "rustls")]
+use crate::client::tls::{CaSource, Trust};
+use crate::{
+    client::{
+        proxy::{redact_url, Proxies, ProxySetting},
+        transport::NetSettings,
+    },
+    ConfigError,
+};
 
 /// The hub the client reports to unless told otherwise.
 pub const DEFAULT_HUB_BASE_URL: &str = "https://hub.apitally.io";
@@ -41,6 +49,9 @@ pub struct ClientConfig {
     pub(crate) max_request_keys: usize,
     pub(crate) max_consumers: usize,
     pub(crate) request_logging: Option<crate::RequestLoggingConfig>,
+    pub(crate) proxy: ProxySetting,
+    #[cfg(feature = "rustls")]
+    pub(crate) ca_certificates: Vec<CaSource>,
     pub(crate) tuning: Tuning,
 }
 
@@ -54,6 +65,8 @@ pub(crate) struct Tuning {
     pub(crate) max_queue_len: usize,
     pub(crate) max_error_keys: usize,
     pub(crate) log_dir: Option<std::path::PathBuf>,
+    /// Replaces the process environment for the proxy and certificate variables.
+    pub(crate) net_env: Option<std::sync::Arc<[(String, String)]>>,
 }
 
 impl Default for Tuning {
@@ -66,6 +79,7 @@ impl Default for Tuning {
             max_queue_len: 400,
             max_error_keys: 1_000,
             log_dir: None,
+            net_env: None,
         }
     }
 }
@@ -82,6 +96,7 @@ impl fmt::Debug for ClientConfig {
             .field("max_request_keys", &self.max_request_keys)
             .field("max_consumers", &self.max_consumers)
             .field("request_logging", &self.request_logging)
+            .field("proxy", &self.proxy_for_debug())
             .finish_non_exhaustive()
     }
 }
@@ -104,7 +119,18 @@ impl ClientConfig {
             max_request_keys: 50_000,
             max_consumers: 50_000,
             request_logging: None,
+            proxy: ProxySetting::FromEnv,
+            #[cfg(feature = "rustls")]
+            ca_certificates: Vec::new(),
             tuning: Tuning::default(),
+        }
+    }
+
+    fn proxy_for_debug(&self) -> String {
+        match &self.proxy {
+            ProxySetting::FromEnv => "from the environment".to_owned(),
+            ProxySetting::Explicit(url) => redact_url(url),
+            ProxySetting::Off => "none".to_owned(),
         }
     }
 
@@ -171,6 +197,72 @@ impl ClientConfig {
         self
     }
 
+    /// Sends the traffic to the hub through this HTTP proxy, in a `CONNECT` tunnel (HTTPS
+    /// stays end-to-end between the client and the hub). Credentials in the URL
+    /// (`http://name:password@proxy.internal:3128`, `%`-escaped where needed) are sent as
+    /// `Proxy-Authorization: Basic` and never logged. Only `http://` proxy URLs are supported;
+    /// a URL without a port means port 80.
+    ///
+    /// Overrides the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`).
+    /// An invalid URL is a [`ConfigError::InvalidProxy`]. Defaults to the environment's proxy
+    /// variables, read once when the client starts: for an `https` hub `https_proxy`, else
+    /// `HTTPS_PROXY`, else `all_proxy` / `ALL_PROXY` (`http_proxy` / `HTTP_PROXY` for an `http`
+    /// hub), unless `no_proxy` / `NO_PROXY` lists the hub; the lowercase name wins where both
+    /// are set.
+    ///
+    /// ```
+    /// use apitally_core::ClientConfig;
+    ///
+    /// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
+    ///     .proxy("http://apitally:s3cret@proxy.internal:3128");
+    /// assert!(config.validate().is_ok());
+    /// assert!(!format!("{config:?}").contains("s3cret"));
+    /// ```
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxySetting::Explicit(url.into());
+        self
+    }
+
+    /// Connects to the hub directly, ignoring the environment's proxy variables. Defaults to
+    /// using them (see [`proxy`](Self::proxy)).
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::Off;
+        self
+    }
+
+    /// Also trusts the CA certificates in this PEM text (one or more `-----BEGIN
+    /// CERTIFICATE-----` blocks), for a hub or a TLS-inspecting proxy whose certificate a
+    /// private CA signed. Can be called more than once; each adds.
+    ///
+    /// Trusted in any case: the webpki roots, and the platform's store or, when set,
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR`. PEM that holds no usable certificate is a
+    /// [`ConfigError::InvalidCaCertificates`]. Defaults to none.
+    ///
+    /// ```no_run
+    /// use apitally_core::ClientConfig;
+    ///
+    /// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
+    ///     .ca_certificates_pem(std::fs::read("/etc/company/ca.pem")?);
+    /// config.validate()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn ca_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificates.push(CaSource::Pem(pem.into()));
+        self
+    }
+
+    /// Like [`ca_certificates_pem`](Self::ca_certificates_pem), from a PEM file read when the
+    /// configuration is checked (an unreadable file is a
+    /// [`ConfigError::InvalidCaCertificates`] naming it). Defaults to none.
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn ca_certificates_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_certificates.push(CaSource::File(path.into()));
+        self
+    }
+
     /// The client id as given.
     pub fn client_id(&self) -> &str {
         &self.client_id
@@ -181,7 +273,8 @@ impl ClientConfig {
         &self.env
     }
 
-    /// Checks the client id, the env and the hub base URL.
+    /// Checks the client id, the env, the hub base URL, the proxy (from the config or the
+    /// environment) and the CA certificates.
     ///
     /// ```
     /// use apitally_core::ClientConfig;
@@ -224,9 +317,19 @@ impl ClientConfig {
         if rest.is_none_or(|host| host.is_empty() || host.contains(char::is_whitespace)) {
             return Err(ConfigError::InvalidHubBaseUrl { value: base });
         }
+        let var = |name: &str| match &self.tuning.net_env {
+            Some(vars) => vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+            None => std::env::var(name).ok(),
+        };
+        let net = NetSettings {
+            proxies: Proxies::resolve(&self.proxy, &var)?,
+            #[cfg(feature = "rustls")]
+            trust: Trust::resolve(&self.ca_certificates, &var)?,
+        };
         Ok(ResolvedConfig {
             hub_url: format!("{base}/v2/{}/{}", self.client_id, self.env),
             config: self.clone(),
+            net,
         })
     }
 
@@ -273,6 +376,22 @@ impl ClientConfig {
     }
 
     #[doc(hidden)]
+    /// Test-only: these variables instead of the process environment for the proxy and
+    /// certificate variables (`HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`, ...), so that tests
+    /// in one process do not race on the environment.
+    pub fn __net_env<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.tuning.net_env = Some(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
+    }
+
+    #[doc(hidden)]
     /// Test-only: the most distinct validation-error and server-error keys per window (1,000).
     pub fn __max_error_keys(mut self, max: usize) -> Self {
         self.tuning.max_error_keys = max;
@@ -286,6 +405,8 @@ pub(crate) struct ResolvedConfig {
     /// `{base}/v2/{client_id}/{env}`
     pub(crate) hub_url: String,
     pub(crate) config: ClientConfig,
+    /// Proxies and trusted certificates, the environment read.
+    pub(crate) net: NetSettings,
 }
 
 /// `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`

@@ -35,4 +35,23 @@ pub enum ConfigError {
         /// The rejected value.
         value: String,
     },
+    /// A proxy URL, from the config or the environment, that cannot be used: not an `http://`
+    /// URL, or a bad host or port. Credentials in it are shown as `***`.
+    #[error("invalid proxy URL {value:?} from {origin}: {reason}; expected http://[name[:password]@]host[:port]")]
+    InvalidProxy {
+        /// Where it came from: `proxy` (the config) or the environment variable's name.
+        origin: String,
+        /// The rejected value, credentials replaced by `***`.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// CA certificates given in the config that cannot be read or hold no certificate.
+    #[error("invalid CA certificates from {origin}: {reason}")]
+    InvalidCaCertificates {
+        /// The option, and the file for `ca_certificates_file`.
+        origin: String,
+        /// What is wrong with them.
+        reason: String,
+    },
 }

@@ -2,7 +2,19 @@
 //!
 //! It runs a real actix-web `HttpServer` on its own thread, records every request it receives
 //! (JSON bodies parsed, gzip log files decoded) and answers `202 Accepted`, or what a test
-//! scripted for the next requests to an endpoint.
+//! scripted for the next requests to an endpoint. [`TestHub::start_tls`] serves HTTPS with a
+//! certificate signed by a CA made for the test. The crate also has a real `CONNECT` proxy
+//! ([`TestProxy`]) and a capture of the SDK's log lines ([`capture_logs`]).
+
+mod logs;
+mod proxy;
+mod tls;
+
+pub use self::{
+    logs::{capture_logs, CapturedLogs},
+    proxy::{ProxyMode, TestProxy},
+    tls::TestCa,
+};
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -60,6 +72,8 @@ pub struct Received {
     pub lines: Vec<Value>,
     /// The status the hub answered with.
     pub status: u16,
+    /// The address the request came from (the proxy's, when it came through one).
+    pub peer: Option<SocketAddr>,
 }
 
 impl Received {
@@ -91,6 +105,7 @@ struct State {
 /// The running test hub. Stopped on drop.
 pub struct TestHub {
     addr: SocketAddr,
+    ca: Option<TestCa>,
     state: Arc<State>,
     handle: Option<ServerHandle>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -131,6 +146,24 @@ impl TestHub {
 
     /// Starts a hub on the given port of 127.0.0.1 (0 for any free port).
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, None)
+    }
+
+    /// Starts an HTTPS hub on a free port of 127.0.0.1, with a certificate for `127.0.0.1`
+    /// and `localhost` signed by a CA made now; [`ca_pem`](Self::ca_pem) is that CA.
+    pub fn start_tls() -> Self {
+        Self::start_with(0, Some(TestCa::new()))
+    }
+
+    /// The PEM of the CA that signed an HTTPS hub's certificate.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca.as_ref().map(TestCa::pem)
+    }
+
+    fn start_with(port: u16, ca: Option<TestCa>) -> Self {
+        let tls = ca
+            .as_ref()
+            .map(|ca| ca.server_config(&["127.0.0.1", "localhost"]));
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind test hub");
         let addr = listener.local_addr().expect("test hub address");
         let state = Arc::new(State::default());
@@ -148,8 +181,11 @@ impl TestHub {
                 })
                 .workers(1)
                 .disable_signals()
-                .shutdown_timeout(1)
-                .listen(listener)
+                .shutdown_timeout(1);
+                let server = match tls {
+                    Some(tls) => server.listen_rustls_0_23(listener, tls),
+                    None => server.listen(listener),
+                }
                 .expect("listen")
                 .run();
                 tx.send(server.handle()).expect("send handle");
@@ -159,15 +195,18 @@ impl TestHub {
         let handle = rx.recv().expect("test hub started");
         Self {
             addr,
+            ca,
             state,
             handle: Some(handle),
             thread: Some(thread),
         }
     }
 
-    /// The base URL to configure the client with, e.g. `http://127.0.0.1:41234`.
+    /// The base URL to configure the client with, e.g. `http://127.0.0.1:41234` (`https://`
+    /// for a hub from [`start_tls`](Self::start_tls)).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The port the hub listens on.
@@ -333,6 +372,7 @@ async fn handle(
         json,
         lines,
         status: reply.status(),
+        peer: req.peer_addr(),
     });
     let status = actix_web::http::StatusCode::from_u16(reply.status()).unwrap();
     let mut response = HttpResponse::build(status);

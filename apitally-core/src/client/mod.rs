@@ -1,8 +1,12 @@
 //! For client documentation, see [`ApitallyClient`].
 
+mod connector;
 mod payload;
+pub(crate) mod proxy;
 mod sync_loop;
-mod transport;
+#[cfg(feature = "rustls")]
+pub(crate) mod tls;
+pub(crate) mod transport;
 
 use std::{
     fmt,
@@ -216,6 +220,7 @@ impl ApitallyClient {
 
     fn start(resolved: ResolvedConfig, startup: StartupData, key: (String, String)) -> Self {
         let config = &resolved.config;
+        let route = resolved.net.proxies.describe_route(&resolved.hub_url);
         let instance = InstanceId::acquire(&config.client_id, &config.env);
         let startup_body =
             payload::startup_body(&startup, instance.uuid, config.app_version.as_deref());
@@ -267,6 +272,7 @@ impl ApitallyClient {
         let tuning = config.tuning.clone();
         let shutdown_timeout = config.shutdown_timeout;
         let hub_url = resolved.hub_url.clone();
+        let net = resolved.net;
         let inner = Arc::new(Inner {
             shared: Some(shared),
             commands: Some(tx),
@@ -279,7 +285,7 @@ impl ApitallyClient {
             .spawn(move || {
                 let system = actix_rt::System::new();
                 system.block_on(async move {
-                    let transport = AwcTransport::new(tuning.request_timeout);
+                    let transport = AwcTransport::new(tuning.request_timeout, &net);
                     SyncLoop::new(thread_shared, transport, &hub_url, tuning, shutdown_timeout)
                         .run(rx, handle)
                         .await;
@@ -294,11 +300,12 @@ impl ApitallyClient {
         }
         if let (Some(shared), Some(key)) = (&inner.shared, &inner.key) {
             debug!(
-                "started for {} / {} as instance {} (slot file: {:?})",
+                "started for {} / {} as instance {} (slot file: {:?}); hub reached {}",
                 redact(&key.0),
                 key.1,
                 shared.instance.uuid,
-                shared.instance.path
+                shared.instance.path,
+                route
             );
         }
         Self { inner }

@@ -1,8 +1,13 @@
 //! The seam between the sync loop and HTTP: one POST to the hub.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, rc::Rc, time::Duration};
 
 use bytes::Bytes;
+
+use super::{
+    connector::{target, HubConnector, TunnelError},
+    proxy::Proxies,
+};
 
 /// What the hub answered.
 #[derive(Debug, Clone)]
@@ -14,13 +19,14 @@ pub(crate) struct HubResponse {
     pub(crate) body: String,
 }
 
-/// Why no answer came.
+/// Why no answer came. The message names the hub's host and port, and the proxy when one is
+/// used (never its credentials).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TransportError {
     #[error("{0}")]
     Request(String),
-    #[error("timed out")]
-    Timeout,
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
 }
 
 /// Posts bodies to the hub. The sync loop is generic over it so that another exporter can be
@@ -34,17 +40,26 @@ pub(crate) trait HubTransport {
     ) -> impl Future<Output = Result<HubResponse, TransportError>>;
 }
 
-/// The awc client, with rustls for HTTPS. Lives on the sync thread (awc is not `Send`).
+/// The awc client, with rustls for HTTPS and [`HubConnector`] under it for proxies. Lives on
+/// the sync thread (awc is not `Send`).
 pub(crate) struct AwcTransport {
     client: awc::Client,
     timeout: Duration,
+    proxies: Rc<Proxies>,
 }
 
 impl AwcTransport {
-    pub(crate) fn new(timeout: Duration) -> Self {
-        let connector = awc::Connector::new().timeout(timeout);
+    /// Builds the client; with TLS, this loads the trusted roots (file I/O, on the sync
+    /// thread).
+    pub(crate) fn new(timeout: Duration, net: &NetSettings) -> Self {
+        let proxies = Rc::new(net.proxies.clone());
+        let connector = awc::Connector::new()
+            .connector(HubConnector::new(Rc::clone(&proxies)))
+            // Bounds the TCP connect and a proxy's answer to CONNECT.
+            .timeout(timeout)
+            .handshake_timeout(timeout);
         #[cfg(feature = "rustls")]
-        let connector = match tls_config() {
+        let connector = match net.trust.client_config() {
             Some(config) => connector.rustls_0_23(std::sync::Arc::new(config)),
             None => connector,
         };
@@ -57,22 +72,56 @@ impl AwcTransport {
                 concat!("apitally-rust/", env!("CARGO_PKG_VERSION")),
             ))
             .finish();
-        Self { client, timeout }
+        Self {
+            client,
+            timeout,
+            proxies,
+        }
+    }
+
+    /// The error of a POST to `url`, said for a log line.
+    fn describe(&self, url: &str, err: &awc::error::SendRequestError) -> TransportError {
+        use awc::error::{ConnectError, SendRequestError};
+        let uri = url.parse::<awc::http::Uri>().ok();
+        let (https, host, port) = uri.as_ref().map_or((false, "", 0), target);
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let route = match self.proxies.for_target(https, host, port) {
+            Some(proxy) => format!("{authority} through proxy {}", proxy.display()),
+            None => authority.clone(),
+        };
+        match err {
+            SendRequestError::Timeout => TransportError::Timeout(route),
+            SendRequestError::Connect(ConnectError::Timeout) => {
+                TransportError::Timeout(format!("a connection to {route}"))
+            }
+            SendRequestError::Connect(ConnectError::Io(io)) => {
+                if let Some(tunnel) = io.get_ref().and_then(|e| e.downcast_ref::<TunnelError>()) {
+                    return TransportError::Request(tunnel.to_string());
+                }
+                #[cfg(feature = "rustls")]
+                if let Some(tls) = super::tls::describe_tls_error(io, &route) {
+                    return TransportError::Request(tls);
+                }
+                TransportError::Request(format!("cannot connect to {route}: {io}"))
+            }
+            SendRequestError::Connect(other) => {
+                TransportError::Request(format!("cannot connect to {route}: {other}"))
+            }
+            other => TransportError::Request(format!("POST to {route} failed: {other}")),
+        }
     }
 }
 
-/// rustls with ring and the webpki roots; `None` (HTTPS then fails per request, with an error)
-/// if the provider rejects its own defaults, which does not happen in practice.
-#[cfg(feature = "rustls")]
-fn tls_config() -> Option<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+/// What the transport needs from the configuration: proxies and trusted certificates.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NetSettings {
+    pub(crate) proxies: Proxies,
+    #[cfg(feature = "rustls")]
+    pub(crate) trust: super::tls::Trust,
 }
 
 impl HubTransport for AwcTransport {
@@ -86,10 +135,10 @@ impl HubTransport for AwcTransport {
         if let Some(ct) = content_type {
             request = request.insert_header(("content-type", ct));
         }
-        let mut response = request.send_body(body).await.map_err(|err| match err {
-            awc::error::SendRequestError::Timeout => TransportError::Timeout,
-            other => TransportError::Request(other.to_string()),
-        })?;
+        let mut response = request
+            .send_body(body)
+            .await
+            .map_err(|err| self.describe(url, &err))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

@@ -41,8 +41,19 @@ impl LocalHub {
     /// Starts the hub on `addr` (such as `127.0.0.1:8001`, or port 0 for any free port) on a
     /// thread of its own.
     pub fn start(addr: &str) -> std::io::Result<Self> {
+        Self::start_with(addr, None)
+    }
+
+    /// Like [`start`](Self::start), serving HTTPS with this rustls configuration (to try the
+    /// SDK's certificate options; `main` makes a CA and a certificate when `HUB_TLS=1`).
+    pub fn start_tls(addr: &str, tls: rustls::ServerConfig) -> std::io::Result<Self> {
+        Self::start_with(addr, Some(tls))
+    }
+
+    fn start_with(addr: &str, tls: Option<rustls::ServerConfig>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr)?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr()?);
         let state = Arc::new(Mutex::new(State::default()));
         let (tx, rx) = std::sync::mpsc::channel();
         let data = web::Data::from(Arc::clone(&state));
@@ -66,8 +77,11 @@ impl LocalHub {
                             )
                     })
                     .workers(1)
-                    .disable_signals()
-                    .listen(listener);
+                    .disable_signals();
+                    let server = match tls {
+                        Some(tls) => server.listen_rustls_0_23(listener, tls),
+                        None => server.listen(listener),
+                    };
                     let server = match server {
                         Ok(server) => server.run(),
                         Err(err) => {

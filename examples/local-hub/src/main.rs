@@ -1,8 +1,20 @@
-//! Runs the local hub on `HUB_BIND` (default `127.0.0.1:8001`) until Ctrl-C.
+//! Runs the local hub on `HUB_BIND` (default `127.0.0.1:8001`) until Ctrl-C; with `HUB_TLS=1`,
+//! over HTTPS with a certificate from a CA made at start (its PEM is written next to the temp
+//! files, for `SSL_CERT_FILE` or `ca_certificates_file`).
 
 fn main() -> std::io::Result<()> {
     let bind = std::env::var("HUB_BIND").unwrap_or_else(|_| "127.0.0.1:8001".into());
-    let hub = local_hub::LocalHub::start(&bind)?;
+    let hub = if std::env::var("HUB_TLS").is_ok_and(|v| v == "1") {
+        let ca = apitally_test_hub::TestCa::new();
+        let path = std::env::temp_dir().join("apitally-local-hub-ca.pem");
+        std::fs::write(&path, ca.pem())?;
+        let hub =
+            local_hub::LocalHub::start_tls(&bind, ca.server_config(&["127.0.0.1", "localhost"]))?;
+        println!("  CA certificate: {} (SSL_CERT_FILE=...)", path.display());
+        hub
+    } else {
+        local_hub::LocalHub::start(&bind)?
+    };
     println!("local Apitally hub on {}", hub.url());
     println!("  dashboard:  {}/", hub.url());
     println!(
