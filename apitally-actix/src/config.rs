@@ -15,12 +15,18 @@ pub(crate) type ConsumerCallback = Arc<dyn Fn(&HttpRequest) -> Option<Consumer> 
 /// [`from_env`](Self::from_env)); every setter states its default.
 ///
 /// ```
+/// use actix_web::HttpMessage;
 /// use apitally_actix::{ApitallyConfig, Consumer};
+///
+/// // Set by the app's auth layer once it has checked the credential.
+/// #[derive(Clone)]
+/// struct CustomerId(u64);
 ///
 /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
 ///     .app_version("1.4.0")
 ///     .identify_consumer(|req| {
-///         req.headers().get("x-api-key")?.to_str().ok().map(Consumer::new)
+///         let CustomerId(id) = req.extensions().get::<CustomerId>()?.clone();
+///         Some(Consumer::new(id.to_string()))
 ///     })
 ///     .route("GET", "/items")
 ///     .route("POST", "/items");

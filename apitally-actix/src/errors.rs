@@ -5,11 +5,17 @@ use std::{
     any::Any,
     backtrace::Backtrace,
     cell::{Cell, RefCell},
-    sync::Once,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Once,
+    },
 };
 
-use actix_web::error::{
-    Error, InternalError, JsonPayloadError, PathError, QueryPayloadError, UrlencodedError,
+use actix_web::{
+    error::{
+        Error, InternalError, JsonPayloadError, PathError, QueryPayloadError, UrlencodedError,
+    },
+    HttpRequest,
 };
 use apitally_core::{ServerError, ValidationError};
 
@@ -67,12 +73,15 @@ pub(crate) fn validation_errors(err: &Error) -> Option<Vec<ValidationError>> {
 
 /// Builds a validation error from a serde message such as "missing field `name` at line 1
 /// column 2": the field, when named, goes into `loc`; the position is dropped so that the same
-/// mistake groups together.
+/// mistake groups together; and the values the message quotes from the client's input are
+/// left out (see [`without_values`]).
 fn from_serde_message(scope: &str, message: &str, kind: Option<&str>) -> ValidationError {
     let msg = match message.rfind(" at line ") {
         Some(idx) if message[idx..].contains(" column ") => &message[..idx],
         _ => message,
     };
+    // The field a message names: ours (`missing field`, `duplicate field`) or the client's
+    // (`unknown field`, bounded when the error is recorded).
     let field = msg
         .split_once('`')
         .and_then(|(_, rest)| rest.split_once('`'))
@@ -97,7 +106,64 @@ fn from_serde_message(scope: &str, message: &str, kind: Option<&str>) -> Validat
         .map_or("value_error", |(_, kind)| kind)
     });
     let loc: Vec<&str> = std::iter::once(scope).chain(field).collect();
-    ValidationError::new(loc, msg, kind)
+    ValidationError::new(loc, without_values(msg), kind)
+}
+
+/// The words after which a serde message quotes the client's value in backticks (serde's
+/// `Unexpected` and its unknown-variant and unknown-field errors).
+const VALUE_WORDS: [&str; 6] = [
+    "boolean ",
+    "integer ",
+    "floating point ",
+    "character ",
+    "unknown variant ",
+    "unknown field ",
+];
+
+/// A serde message without the values it quotes from the input, which can be anything the
+/// client sent (a PIN in a field typed `u32`, a token in a path segment): strings quoted with
+/// `"` (`invalid type: string "8675309-SECRET", expected u32` becomes `invalid type: string,
+/// expected u32`; actix's `can not parse "abc" to a u32` becomes `can not parse to a u32`), and
+/// numbers, characters, booleans, variants and unknown field names quoted with backticks after
+/// the words that introduce them. What the app's types expect (`expected one of `a`, `b``) is
+/// kept.
+pub(crate) fn without_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(['"', '`']) {
+        let (before, from) = rest.split_at(i);
+        if from.starts_with('"') {
+            out.push_str(before.strip_suffix(' ').unwrap_or(before));
+            rest = after_quoted(from);
+        } else {
+            let end = from[1..].find('`').map_or(from.len(), |j| j + 2);
+            if VALUE_WORDS.iter().any(|w| before.ends_with(w)) {
+                out.push_str(before.trim_end());
+            } else {
+                out.push_str(before);
+                out.push_str(&from[..end]);
+            }
+            rest = &from[end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What follows a Debug-quoted string at the start of `s` (escapes skipped; the rest of `s`
+/// when it is not closed).
+fn after_quoted(s: &str) -> &str {
+    let mut chars = s.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '"' => return &s[i + 1..],
+            _ => {}
+        }
+    }
+    ""
 }
 
 /// A server error from an actix error: the leading name of its `Debug` text as the type (the
@@ -217,6 +283,64 @@ fn trim_panic_frames(backtrace: &str) -> &str {
     backtrace[start..].trim_end()
 }
 
+/// Whether a header of this (lowercase) name is masked in request logs by default.
+fn is_secret_header(name: &str) -> bool {
+    [
+        "auth", "api-key", "api_key", "apikey", "secret", "token", "cookie",
+    ]
+    .iter()
+    .any(|p| name.contains(p))
+}
+
+/// Whether a query parameter of this name is masked in request logs by default.
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "auth", "api-key", "api_key", "apikey", "secret", "token", "password", "pwd",
+    ]
+    .iter()
+    .any(|p| name.contains(p))
+}
+
+/// The header or query parameter of `req` whose value is `identifier`, when request logs mask
+/// it as a secret: the app names consumers by their credential, which then leaves the process
+/// in clear as the consumer identifier.
+pub(crate) fn secret_used_as_consumer(req: &HttpRequest, identifier: &str) -> Option<String> {
+    let matches = |value: &str| {
+        let value = value.trim();
+        value == identifier
+            || value
+                .split_once(' ')
+                .is_some_and(|(_, token)| token.trim() == identifier)
+    };
+    for (name, value) in req.headers() {
+        if is_secret_header(name.as_str()) && value.to_str().is_ok_and(matches) {
+            return Some(format!("header {name}"));
+        }
+    }
+    form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(name, value)| is_secret_param(name) && matches(value))
+        .map(|(name, _)| format!("query parameter {name}"))
+}
+
+/// Warns, once per process, when a consumer identifier is a secret of the request.
+pub(crate) fn warn_if_secret_consumer(req: &HttpRequest, identifier: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if WARNED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Some(source) = secret_used_as_consumer(req, identifier) {
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                target: "apitally",
+                "apitally: a consumer identifier is the value of the request's {source}, which \
+                 request logs mask as a secret; identifiers are sent in clear, so name consumers \
+                 by a customer id instead (see the README's consumers section)"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +359,7 @@ mod tests {
         let e = from_serde_message("query", "invalid type: string \"x\", expected u32", None);
         assert_eq!(e.loc(), ["query"]);
         assert_eq!(e.error_type(), "invalid_type");
+        assert_eq!(e.msg(), "invalid type: string, expected u32");
         let e = from_serde_message(
             "body",
             "expected value at line 1 column 1",
@@ -246,6 +371,83 @@ mod tests {
         );
         let e = from_serde_message("path", "invalid digit found in string", None);
         assert_eq!((e.loc().len(), e.error_type()), (1, "value_error"));
+    }
+
+    #[test]
+    fn messages_keep_their_meaning_without_the_clients_values() {
+        for (message, kept) in [
+            (
+                "invalid type: string \"8675309-SECRET-PIN\", expected u32",
+                "invalid type: string, expected u32",
+            ),
+            (
+                "invalid type: string \"a \\\"quoted\\\" SECRET\", expected u32",
+                "invalid type: string, expected u32",
+            ),
+            (
+                "invalid value: integer `8675309`, expected u8",
+                "invalid value: integer, expected u8",
+            ),
+            (
+                "invalid type: floating point `3.14159`, expected u32",
+                "invalid type: floating point, expected u32",
+            ),
+            (
+                "invalid type: character `s`, expected a boolean",
+                "invalid type: character, expected a boolean",
+            ),
+            (
+                "invalid type: boolean `true`, expected a string",
+                "invalid type: boolean, expected a string",
+            ),
+            (
+                "unknown variant `SECRET`, expected one of `a`, `b`",
+                "unknown variant, expected one of `a`, `b`",
+            ),
+            (
+                "unknown field `SECRET`, expected `name` or `id`",
+                "unknown field, expected `name` or `id`",
+            ),
+            (
+                "can not parse \"SECRET\" to a u32",
+                "can not parse to a u32",
+            ),
+            ("missing field `name`", "missing field `name`"),
+            ("expected `,` or `}`", "expected `,` or `}`"),
+            (
+                "invalid length 3, expected 2 elements",
+                "invalid length 3, expected 2 elements",
+            ),
+            (
+                "invalid type: string \"unterminated",
+                "invalid type: string",
+            ),
+            ("integer `unterminated", "integer"),
+        ] {
+            assert_eq!(without_values(message), kept, "{message}");
+        }
+        // The unknown field's name stays in `loc`, whatever the message says.
+        let e = from_serde_message("body", "unknown field `nme`, expected `name`", None);
+        assert_eq!(e.loc(), ["body", "nme"]);
+        assert_eq!(e.msg(), "unknown field, expected `name`");
+    }
+
+    #[test]
+    fn credentials_used_as_consumer_identifiers_are_found() {
+        use actix_web::test::TestRequest;
+        let req = TestRequest::get()
+            .uri("/x?page=2&api_key=k-123")
+            .insert_header(("x-api-key", "key-abc"))
+            .insert_header(("authorization", "Bearer tok-9"))
+            .insert_header(("x-team", "team-1"))
+            .to_http_request();
+        let found = |id| secret_used_as_consumer(&req, id);
+        assert_eq!(found("key-abc").as_deref(), Some("header x-api-key"));
+        assert_eq!(found("tok-9").as_deref(), Some("header authorization"));
+        assert_eq!(found("k-123").as_deref(), Some("query parameter api_key"));
+        assert_eq!(found("team-1"), None);
+        assert_eq!(found("customer-42"), None);
+        assert_eq!(found("2"), None);
     }
 
     #[test]

@@ -11,8 +11,15 @@
 //! ```
 //!
 //! ```no_run
-//! use actix_web::{get, App, HttpServer, Responder};
+//! use actix_web::{get, App, HttpMessage, HttpServer, Responder};
 //! use apitally_actix::{Apitally, ApitallyConfig, Consumer};
+//!
+//! /// What the app's auth layer stores in the request once it has checked the API key.
+//! #[derive(Clone)]
+//! struct Customer {
+//!     id: u64,
+//!     name: String,
+//! }
 //!
 //! #[get("/items")]
 //! async fn items() -> impl Responder {
@@ -23,8 +30,11 @@
 //! async fn main() -> std::io::Result<()> {
 //!     let config = ApitallyConfig::from_env() // APITALLY_CLIENT_ID, APITALLY_ENV
 //!         .app_version("1.4.0")
+//!         // Name consumers by who they are, never by their credential: the identifier is
+//!         // sent as it is.
 //!         .identify_consumer(|req| {
-//!             req.headers().get("x-api-key")?.to_str().ok().map(Consumer::new)
+//!             let customer = req.extensions().get::<Customer>()?.clone();
+//!             Some(Consumer::new(customer.id.to_string()).name(customer.name))
 //!         });
 //!     let apitally = Apitally::new(config);
 //!     HttpServer::new({

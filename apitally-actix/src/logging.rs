@@ -137,6 +137,10 @@ pub(crate) struct LogStart {
     pub(crate) trace: Option<Trace>,
     /// The response body as the body wrapper captures it, when it is logged.
     pub(crate) response_body: Option<BodyCapture>,
+    /// The response is an actix error's (`error_response()`): its text is the error's message,
+    /// which may quote the client's input (`Json deserialize error: invalid type: string
+    /// "..."`), so the values it quotes are left out as in validation errors.
+    pub(crate) error_response: bool,
 }
 
 impl LogStart {
@@ -194,6 +198,7 @@ impl LogStart {
             item,
             trace,
             response_body: None,
+            error_response: false,
         }
     }
 }
@@ -378,6 +383,7 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
         mut item,
         trace,
         response_body,
+        error_response,
     } = start;
     if let Some(trace) = trace {
         // `METHOD /route`, or the method alone for a request that matched no route (a raw
@@ -416,6 +422,20 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
     response.response_time = end.elapsed.as_secs_f64();
     response.size = end.response_size;
     response.body = response_body.map(BodyCapture::into_body);
+    let text = item.response_content_type.as_deref().is_some_and(|ct| {
+        ct.trim_start()
+            .get(..5)
+            .is_some_and(|t| t.eq_ignore_ascii_case("text/"))
+    });
+    if error_response && text {
+        if let Some(body) = response
+            .body
+            .as_mut()
+            .filter(|b| b.as_slice() != BODY_TOO_LARGE)
+        {
+            *body = crate::errors::without_values(&String::from_utf8_lossy(body)).into_bytes();
+        }
+    }
     item.exception = end.server_error.map(|e| LoggedException {
         error_type: e.error_type().to_owned(),
         message: e.msg().to_owned(),

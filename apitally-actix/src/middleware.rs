@@ -470,6 +470,12 @@ fn on_response<B: MessageBody>(
         }
         _ => None,
     };
+    if worker.check_consumer() {
+        let ext = req.extensions();
+        if let Some(consumer) = ext.get::<Consumer>().or(callback_consumer.as_ref()) {
+            errors::warn_if_secret_consumer(req, consumer.identifier());
+        }
+    }
     let (validation_errors, server_error) = match res.response().error() {
         Some(err) => (
             errors::validation_errors(err).unwrap_or_default(),
@@ -497,6 +503,7 @@ fn on_response<B: MessageBody>(
             .and(header_str(headers, header::CONTENT_ENCODING))
             .map(str::to_owned);
         log.response_body = body;
+        log.error_response = res.response().error().is_some();
         log
     });
     let record = Record {

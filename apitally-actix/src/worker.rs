@@ -1,7 +1,7 @@
 //! For the middleware's state in one worker, see [`Worker`].
 
 use std::{
-    cell::{OnceCell, RefCell},
+    cell::{Cell, OnceCell, RefCell},
     rc::Rc,
     sync::Arc,
 };
@@ -44,6 +44,8 @@ pub(crate) struct Worker {
         reason = "spares go back to the logger in their own allocation"
     )]
     spares: RefCell<Vec<Box<RequestLogItem>>>,
+    /// Responses seen, for sampling the check that consumers are not named by a credential.
+    responses: Cell<u32>,
 }
 
 impl Worker {
@@ -57,6 +59,7 @@ impl Worker {
             rmap: OnceCell::new(),
             streaming: RefCell::default(),
             spares: RefCell::default(),
+            responses: Cell::new(0),
         }
     }
 
@@ -93,6 +96,15 @@ impl Worker {
                 Some(self.routes.intern(route::normalize(pattern)))
             }
         }
+    }
+
+    /// Whether this response's consumer is checked against the request's credentials: the
+    /// first 64 responses of the worker, then one in 4,096 (the check reads every header).
+    #[inline]
+    pub(crate) fn check_consumer(&self) -> bool {
+        let n = self.responses.get().wrapping_add(1);
+        self.responses.set(n);
+        n <= 64 || n.is_multiple_of(4_096)
     }
 
     /// An empty log item to fill: a spare with its buffers when the logger has one.

@@ -16,6 +16,15 @@ use crate::consumer::truncate_chars;
 pub const MAX_MSG_CHARS: usize = 2048;
 /// Longest server-error traceback, in characters.
 pub const MAX_TRACEBACK_CHARS: usize = 65536;
+/// Longest validation-error type, in characters (protocol-v1.md §4.5).
+pub(crate) const MAX_TYPE_CHARS: usize = 128;
+/// Most `loc` segments of a validation error, and the longest segment, in characters.
+pub(crate) const MAX_LOC_SEGMENTS: usize = 16;
+pub(crate) const MAX_LOC_SEGMENT_CHARS: usize = 128;
+/// What one sync window's distinct validation errors may hold, in bytes of their strings.
+pub(crate) const MAX_VALIDATION_ERROR_BYTES: usize = 1 << 20;
+/// What one sync window's distinct server errors may hold (tracebacks included).
+pub(crate) const MAX_SERVER_ERROR_BYTES: usize = 4 << 20;
 const MSG_SUFFIX: &str = "... (truncated)";
 const TRACEBACK_SUFFIX: &str = "... (truncated) ...";
 
@@ -84,18 +93,29 @@ pub(crate) struct ErrorOrigin {
     pub(crate) path: Box<str>,
 }
 
-/// A counter of distinct keys per sync window, sharded, with a cap on distinct keys.
+impl ErrorOrigin {
+    /// The bytes its strings hold.
+    pub(crate) fn bytes(&self) -> usize {
+        self.consumer.as_deref().map_or(0, str::len) + self.method.len() + self.path.len()
+    }
+}
+
+/// A counter of distinct keys per sync window, sharded, with caps on distinct keys and on the
+/// bytes their strings hold (so that what the window keeps, and the payload it becomes, is
+/// bounded whatever the keys are).
 #[derive(Debug)]
 pub(crate) struct KeyedCounter<K, V> {
     shards: Shards<HashMap<K, (V, u64), DefaultHashBuilder>>,
     hasher: DefaultHashBuilder,
     len: AtomicUsize,
     max_keys: usize,
+    bytes: AtomicUsize,
+    max_bytes: usize,
     dropped: AtomicU64,
 }
 
 impl<K: Hash + Eq, V> KeyedCounter<K, V> {
-    pub(crate) fn new(max_keys: usize) -> Self {
+    pub(crate) fn new(max_keys: usize, max_bytes: usize) -> Self {
         let hasher = DefaultHashBuilder::default();
         Self {
             shards: std::array::from_fn(|_| {
@@ -104,12 +124,16 @@ impl<K: Hash + Eq, V> KeyedCounter<K, V> {
             hasher,
             len: AtomicUsize::new(0),
             max_keys,
+            bytes: AtomicUsize::new(0),
+            max_bytes,
             dropped: AtomicU64::new(0),
         }
     }
 
-    /// Counts one occurrence of `key`; `value` is kept from the first occurrence in the window.
-    pub(crate) fn add(&self, key: K, value: impl FnOnce() -> V) {
+    /// Counts one occurrence of `key`, whose strings (with the value's) hold `bytes`; `value`
+    /// is kept from the first occurrence in the window. A new key that would pass either cap is
+    /// not kept, and counted as dropped.
+    pub(crate) fn add(&self, key: K, bytes: usize, value: impl FnOnce() -> V) {
         let hash = self.hasher.hash_one(&key);
         let mut map = lock(&self.shards[shard_of(hash)]);
         if let Some((_, count)) = map.get_mut(&key) {
@@ -117,6 +141,12 @@ impl<K: Hash + Eq, V> KeyedCounter<K, V> {
             return;
         }
         if self.len.fetch_add(1, Ordering::Relaxed) >= self.max_keys {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > self.max_bytes {
+            self.bytes.fetch_sub(bytes, Ordering::Relaxed);
             self.len.fetch_sub(1, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -133,6 +163,9 @@ impl<K: Hash + Eq, V> KeyedCounter<K, V> {
             self.len.fetch_sub(map.len(), Ordering::Relaxed);
             out.extend(map.into_iter().map(|(k, (v, n))| (k, v, n)));
         }
+        // Keys of the next window that were added while the shards were swapped out are
+        // counted in the next window's bytes: close enough for a bound.
+        self.bytes.store(0, Ordering::Relaxed);
         (out, self.dropped.swap(0, Ordering::Relaxed))
     }
 }
@@ -215,14 +248,27 @@ mod tests {
 
     #[test]
     fn keyed_counter_caps_distinct_keys() {
-        let counter: KeyedCounter<u32, &str> = KeyedCounter::new(2);
+        let counter: KeyedCounter<u32, &str> = KeyedCounter::new(2, 1_000);
         for k in [1, 1, 2, 3, 3, 1] {
-            counter.add(k, || "first");
+            counter.add(k, 10, || "first");
         }
         let (mut entries, dropped) = counter.drain();
         entries.sort();
         assert_eq!(entries, vec![(1, "first", 3), (2, "first", 1)]);
         assert_eq!(dropped, 2);
         assert!(counter.drain().0.is_empty());
+        // And on their bytes: a key whose strings would pass the budget is not kept.
+        let counter: KeyedCounter<u32, ()> = KeyedCounter::new(100, 1_000);
+        counter.add(1, 600, || ());
+        counter.add(2, 600, || ());
+        counter.add(3, 400, || ());
+        counter.add(1, 600, || ());
+        let (mut entries, dropped) = counter.drain();
+        entries.sort();
+        assert_eq!(entries, vec![(1, (), 2), (3, (), 1)]);
+        assert_eq!(dropped, 1);
+        // The budget starts again with the next window.
+        counter.add(2, 600, || ());
+        assert_eq!(counter.drain().0.len(), 1);
     }
 }

@@ -14,12 +14,13 @@ pub(crate) use requests::{RequestItem, RequestOverflow};
 use self::{
     errors::{
         strip_addresses, truncate_msg, truncate_traceback, ErrorOrigin, KeyedCounter,
-        ServerErrorKey, ValidationKey,
+        ServerErrorKey, ValidationKey, MAX_LOC_SEGMENTS, MAX_LOC_SEGMENT_CHARS,
+        MAX_SERVER_ERROR_BYTES, MAX_TYPE_CHARS, MAX_VALIDATION_ERROR_BYTES,
     },
     requests::RequestCounter,
 };
 use crate::{
-    consumer::{ConsumerItem, ConsumerRegistry},
+    consumer::{truncate_chars, ConsumerItem, ConsumerRegistry},
     Consumer, RequestRecord, ServerError, ValidationError,
 };
 
@@ -110,8 +111,11 @@ impl Metrics {
     pub(crate) fn new(limits: Limits) -> Self {
         Self {
             requests: RequestCounter::new(limits.request_keys),
-            validation_errors: KeyedCounter::new(limits.validation_error_keys),
-            server_errors: KeyedCounter::new(limits.server_error_keys),
+            validation_errors: KeyedCounter::new(
+                limits.validation_error_keys,
+                MAX_VALIDATION_ERROR_BYTES,
+            ),
+            server_errors: KeyedCounter::new(limits.server_error_keys, MAX_SERVER_ERROR_BYTES),
             consumers: ConsumerRegistry::new(limits.consumers),
         }
     }
@@ -133,13 +137,22 @@ impl Metrics {
         consumer: Option<&Consumer>,
         error: &ValidationError,
     ) {
-        let key = (
-            origin(method, route, consumer),
-            error.loc.clone(),
-            error.msg.clone(),
-            error.error_type.clone(),
-        );
-        self.validation_errors.add(key, || ());
+        // Every string is bounded: messages, types and locations can carry client input.
+        let loc: Vec<String> = error
+            .loc
+            .iter()
+            .take(MAX_LOC_SEGMENTS)
+            .map(|s| truncate_chars(s, MAX_LOC_SEGMENT_CHARS).to_owned())
+            .collect();
+        let msg = truncate_msg(&error.msg);
+        let error_type = truncate_chars(error.error_type.trim(), MAX_TYPE_CHARS).to_owned();
+        let origin = origin(method, route, consumer);
+        let bytes = origin.bytes()
+            + loc.iter().map(String::len).sum::<usize>()
+            + msg.len()
+            + error_type.len();
+        self.validation_errors
+            .add((origin, loc, msg, error_type), bytes, || ());
     }
 
     pub(crate) fn record_server_error(
@@ -150,13 +163,14 @@ impl Metrics {
         error: &ServerError,
     ) {
         let traceback = truncate_traceback(&error.traceback);
-        let key = (
-            origin(method, route, consumer),
-            error.error_type.clone(),
-            truncate_msg(&error.msg),
-            strip_addresses(&traceback),
-        );
-        self.server_errors.add(key, || traceback);
+        let stripped = strip_addresses(&traceback);
+        let origin = origin(method, route, consumer);
+        let error_type = truncate_chars(&error.error_type, MAX_SERVER_ERROR_TYPE_CHARS).to_owned();
+        let msg = truncate_msg(&error.msg);
+        let bytes =
+            origin.bytes() + error_type.len() + msg.len() + stripped.len() + traceback.len();
+        self.server_errors
+            .add((origin, error_type, msg, stripped), bytes, || traceback);
     }
 
     /// Swaps the current window out.
@@ -206,6 +220,9 @@ impl Metrics {
         }
     }
 }
+
+/// Longest server-error type, in characters (protocol-v1.md §4.6).
+const MAX_SERVER_ERROR_TYPE_CHARS: usize = 256;
 
 fn origin(method: &str, route: &str, consumer: Option<&Consumer>) -> ErrorOrigin {
     ErrorOrigin {

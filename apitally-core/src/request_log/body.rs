@@ -187,8 +187,14 @@ pub(crate) fn mask_tolerant(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
                 at = quoted_end(body, at);
                 out.extend_from_slice(b"\"******\"");
             }
-            // Objects and arrays are walked: the keys inside are checked in turn.
-            Some(b'{' | b'[') | None => {}
+            // An array: every string and word in it is masked, to its closing bracket.
+            Some(b'[') => {
+                let end = array_end(body, at);
+                mask_all(&body[at..end], &mut out);
+                at = end;
+            }
+            // An object is walked: the keys inside are checked in turn.
+            Some(b'{') | None => {}
             Some(_) => {
                 let end = body[at..]
                     .iter()
@@ -208,6 +214,57 @@ pub(crate) fn mask_tolerant(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// The index after the array opening at `start` (brackets counted, strings skipped; the end
+/// of the body when it is not closed).
+fn array_end(body: &[u8], start: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < body.len() {
+        match body[i] {
+            b'"' | b'\'' => {
+                i = quoted_end(body, i);
+                continue;
+            }
+            b'[' => depth += 1,
+            b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    body.len()
+}
+
+/// Copies `part` with every string and every word or number in it replaced by `"******"`.
+fn mask_all(part: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < part.len() {
+        match part[i] {
+            b'"' | b'\'' => {
+                i = quoted_end(part, i);
+                out.extend_from_slice(b"\"******\"");
+            }
+            b if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.' | b'_') => {
+                while i < part.len()
+                    && (part[i].is_ascii_alphanumeric()
+                        || matches!(part[i], b'-' | b'+' | b'.' | b'_'))
+                {
+                    i += 1;
+                }
+                out.extend_from_slice(b"\"******\"");
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
 }
 
 /// The index after the string opening at `start` (its quote character closes it; a backslash
@@ -414,6 +471,15 @@ mod tests {
         assert_eq!(
             m("{\"token\":\"a\"}\n{\"token\":\"b\"}\n"),
             "{\"token\":\"******\"}\n{\"token\":\"******\"}\n"
+        );
+        // Arrays under sensitive keys are masked whole, to their closing bracket.
+        assert_eq!(
+            m(r#"{"tokens": ["a", 'b', 12, [x, "]"], {"k": "v"}], "n": 1,}"#),
+            r#"{"tokens": ["******", "******", "******", ["******", "******"], {"******": "******"}], "n": 1,}"#
+        );
+        assert_eq!(
+            m(r#"{"codes": 1, "tokens": ["a", "b"#),
+            r#"{"codes": 1, "tokens": ["******", "******""#
         );
         // Nested objects under sensitive keys are walked; escaped key names are matched.
         assert_eq!(

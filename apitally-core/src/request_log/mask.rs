@@ -108,8 +108,9 @@ impl Patterns {
 /// UTF-8). Otherwise the output is `body` without insignificant whitespace, with key order,
 /// duplicates, numbers and strings kept byte for byte, except that in every object, the string
 /// or number value of a key (compared after unescaping) that matches `fields` becomes
-/// `"******"`. Other values under such keys are kept (`true`, `null`; objects and arrays are
-/// masked inside). A body that comes out the same is borrowed, not copied.
+/// `"******"`, and so do the strings and numbers in an array under such a key (at any depth of
+/// arrays). Other values are kept (`true`, `null`; an object is masked by its own keys). A
+/// body that comes out the same is borrowed, not copied.
 pub(crate) fn mask_json<'a>(body: &'a [u8], fields: &Patterns) -> Option<Cow<'a, [u8]>> {
     let mut scan = Scan {
         body,
@@ -142,36 +143,47 @@ struct Scan<'a> {
     out: Vec<u8>,
 }
 
-/// The open containers: one bit each (set for an object), the innermost in the lowest bit;
-/// past 64 levels the outer bits move to `spill`, so any depth works without recursion.
+/// The open containers: one bit each (set for an object), the innermost in the lowest bit,
+/// and a second bit each (set for an array under a sensitive key, whose strings and numbers
+/// are masked); past 64 levels the outer bits move to `spill`, so any depth works without
+/// recursion.
 #[derive(Default)]
 struct Nesting {
     bits: u64,
+    sensitive: u64,
     depth: usize,
-    spill: Vec<u64>,
+    spill: Vec<(u64, u64)>,
 }
 
 impl Nesting {
-    fn push(&mut self, object: bool) {
+    fn push(&mut self, object: bool, sensitive: bool) {
         if self.depth > 0 && self.depth.is_multiple_of(64) {
-            self.spill.push(self.bits);
+            self.spill.push((self.bits, self.sensitive));
             self.bits = 0;
+            self.sensitive = 0;
         }
         self.bits = (self.bits << 1) | u64::from(object);
+        self.sensitive = (self.sensitive << 1) | u64::from(sensitive);
         self.depth += 1;
     }
 
     fn pop(&mut self) {
         self.depth -= 1;
         self.bits >>= 1;
+        self.sensitive >>= 1;
         if self.depth > 0 && self.depth.is_multiple_of(64) {
-            self.bits = self.spill.pop().unwrap_or_default();
+            (self.bits, self.sensitive) = self.spill.pop().unwrap_or_default();
         }
     }
 
     /// Whether the innermost container is an object (`None` at the top level).
     fn in_object(&self) -> Option<bool> {
         (self.depth > 0).then_some(self.bits & 1 == 1)
+    }
+
+    /// Whether the innermost container is an array under a sensitive key.
+    fn in_sensitive_array(&self) -> bool {
+        self.depth > 0 && self.bits & 1 == 0 && self.sensitive & 1 == 1
     }
 }
 
@@ -240,7 +252,10 @@ impl Scan<'_> {
                     false
                 }
                 b'{' | b'[' => {
-                    nesting.push(self.peek()? == b'{');
+                    let object = self.peek()? == b'{';
+                    // An array under a sensitive key (a list of recovery codes, say): its
+                    // strings and numbers are masked too.
+                    nesting.push(object, !object && sensitive);
                     self.at += 1;
                     true
                 }
@@ -261,8 +276,8 @@ impl Scan<'_> {
                 }
                 _ => return None,
             };
-            sensitive = false;
-            // What may follow it: a comma, the end of a container, or (just opened) a first
+            // What may follow it (each way out of this loop says whether the next value is
+            // sensitive): a comma, the end of a container, or (just opened) a first
             // member; at the top level, nothing but whitespace.
             let mut first = opened;
             loop {
@@ -279,15 +294,19 @@ impl Scan<'_> {
                     b'}' if object => {}
                     b',' if !first => {
                         self.at += 1;
-                        if object {
-                            sensitive = self.key(fields)?;
-                        }
+                        sensitive = if object {
+                            self.key(fields)?
+                        } else {
+                            nesting.in_sensitive_array()
+                        };
                         break;
                     }
                     _ if first => {
-                        if object {
-                            sensitive = self.key(fields)?;
-                        }
+                        sensitive = if object {
+                            self.key(fields)?
+                        } else {
+                            nesting.in_sensitive_array()
+                        };
                         break;
                     }
                     _ => return None,
@@ -416,32 +435,47 @@ fn mask_json_two_pass(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
 #[cfg(test)]
 fn scan_json(body: &[u8], fields: &Patterns) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(body.len());
-    // For each open container, whether it is an object.
-    let mut open: Vec<bool> = Vec::new();
+    // For each open container, whether it is an object, and whether it is an array under a
+    // sensitive key.
+    let mut open: Vec<(bool, bool)> = Vec::new();
     // The next string is an object key.
     let mut expect_key = false;
-    // The value about to start belongs to a sensitive key.
+    // The value about to start belongs to a sensitive key (or a sensitive array).
     let mut sensitive = false;
     let mut i = 0;
     while let Some(&byte) = body.get(i) {
         match byte {
             b' ' | b'\t' | b'\n' | b'\r' => i += 1,
-            b'{' | b'[' => {
+            b'{' => {
                 out.push(byte);
-                open.push(byte == b'{');
-                expect_key = byte == b'{';
+                open.push((true, false));
+                expect_key = true;
                 sensitive = false;
+                i += 1;
+            }
+            b'[' => {
+                out.push(byte);
+                open.push((false, sensitive));
+                expect_key = false;
                 i += 1;
             }
             b'}' | b']' => {
                 out.push(byte);
                 open.pop();
                 expect_key = false;
+                sensitive = false;
                 i += 1;
             }
             b',' => {
                 out.push(byte);
-                expect_key = open.last() == Some(&true);
+                match open.last() {
+                    Some((true, _)) => {
+                        expect_key = true;
+                        sensitive = false;
+                    }
+                    Some((false, array)) => sensitive = *array,
+                    None => {}
+                }
                 i += 1;
             }
             b':' => {
@@ -792,9 +826,9 @@ mod tests {
     fn non_string_values_under_sensitive_keys_are_walked() {
         assert_eq!(
             masked_json(
-                r#"{"auth":{"token":"t","n":1},"pwd":["a",{"ssn":"1"}],"ccv":true,"pin_token":-12.5e1}"#
+                r#"{"auth":{"token":"t","n":1},"pwd":["a",{"ssn":"1","x":"k"},[2,null]],"ccv":true,"pin_token":-12.5e1}"#
             ),
-            r#"{"auth":{"token":"******","n":1},"pwd":["a",{"ssn":"******"}],"ccv":true,"pin_token":"******"}"#
+            r#"{"auth":{"token":"******","n":1},"pwd":["******",{"ssn":"******","x":"k"},["******",null]],"ccv":true,"pin_token":"******"}"#
         );
     }
 
@@ -1051,6 +1085,21 @@ mod tests {
             }
         }
 
+        /// What masking should make of this value under a sensitive key: strings and numbers
+        /// masked, arrays masked element by element, objects masked by their own keys.
+        fn masked_under_sensitive_key(&self, sensitive: &dyn Fn(&str) -> bool) -> Json {
+            match self {
+                Json::Str(_) | Json::Number(_) => Json::Str(JsonStr(MASKED.to_owned(), false)),
+                Json::Array(items) => Json::Array(
+                    items
+                        .iter()
+                        .map(|i| i.masked_under_sensitive_key(sensitive))
+                        .collect(),
+                ),
+                other => other.masked(sensitive),
+            }
+        }
+
         /// What masking should make of this value.
         fn masked(&self, sensitive: &dyn Fn(&str) -> bool) -> Json {
             match self {
@@ -1061,11 +1110,10 @@ mod tests {
                     members
                         .iter()
                         .map(|(k, v)| {
-                            let v = match v {
-                                Json::Str(_) | Json::Number(_) if sensitive(&k.0) => {
-                                    Json::Str(JsonStr(MASKED.to_owned(), false))
-                                }
-                                _ => v.masked(sensitive),
+                            let v = if sensitive(&k.0) {
+                                v.masked_under_sensitive_key(sensitive)
+                            } else {
+                                v.masked(sensitive)
                             };
                             (k.clone(), v)
                         })
@@ -1141,26 +1189,33 @@ mod tests {
         })
     }
 
-    /// Walks input and output in parallel: same structure, sensitive strings masked.
+    /// Walks input and output in parallel: same structure, sensitive strings and numbers
+    /// masked (in arrays under sensitive keys too).
     fn assert_masked(input: &Value, output: &Value, sensitive: &dyn Fn(&str) -> bool) {
+        assert_masked_in(input, output, sensitive, false);
+    }
+
+    fn assert_masked_in(
+        input: &Value,
+        output: &Value,
+        sensitive: &dyn Fn(&str) -> bool,
+        masking: bool,
+    ) {
         match (input, output) {
             (Value::Object(i), Value::Object(o)) => {
                 assert_eq!(i.len(), o.len());
                 for ((ik, iv), (ok, ov)) in i.iter().zip(o) {
                     assert_eq!(ik, ok);
-                    if (iv.is_string() || iv.is_number()) && sensitive(ik) {
-                        assert_eq!(ov, MASKED);
-                    } else {
-                        assert_masked(iv, ov, sensitive);
-                    }
+                    assert_masked_in(iv, ov, sensitive, sensitive(ik));
                 }
             }
             (Value::Array(i), Value::Array(o)) => {
                 assert_eq!(i.len(), o.len());
                 for (iv, ov) in i.iter().zip(o) {
-                    assert_masked(iv, ov, sensitive);
+                    assert_masked_in(iv, ov, sensitive, masking);
                 }
             }
+            (i, o) if masking && (i.is_string() || i.is_number()) => assert_eq!(o, MASKED),
             (i, o) => assert_eq!(i, o),
         }
     }
@@ -1264,7 +1319,7 @@ mod tests {
         ) {
             // Each level wraps the one inside it, with a sensitive string value before and
             // after it (so the 64-level boundaries of `Nesting` are crossed both ways), and a
-            // plain one in arrays.
+            // plain object in arrays.
             let mut inner = String::new();
             value.write(&mut inner, &mut std::iter::empty());
             for (depth, (object, key)) in levels.iter().enumerate() {
@@ -1273,7 +1328,9 @@ mod tests {
                 inner = if *object {
                     format!(r#"{{"password":"LEAK-a{depth}",{name}:{inner},"Api-Key":"LEAK-b{depth}"}}"#)
                 } else {
-                    format!(r#"[{{"secret":"LEAK-c{depth}"}},{inner},"kept-{depth}"]"#)
+                    // (An object in the array: kept whether the array is under a sensitive
+                    // key or not.)
+                    format!(r#"[{{"secret":"LEAK-c{depth}"}},{inner},{{"kept":"kept-{depth}"}}]"#)
                 };
             }
             let p = body_patterns();
