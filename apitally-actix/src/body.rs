@@ -34,7 +34,7 @@ impl Slot {
     fn complete(self, sent: u64) {
         let streaming = self.worker.streaming.borrow_mut().try_remove(self.key);
         if let Some(streaming) = streaming {
-            streaming.finish(&self.worker.shared.client, sent);
+            streaming.finish(&self.worker.shared, sent);
         }
     }
 

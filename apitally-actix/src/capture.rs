@@ -15,7 +15,7 @@ use tracing::{
     Event, Subscriber,
 };
 use tracing_log::NormalizeEvent;
-use tracing_subscriber::{layer::Context, registry::LookupSpan, Layer};
+use tracing_subscriber::{filter::LevelFilter, layer::Context, registry::LookupSpan, Layer};
 
 /// Name of the root span the middleware opens for each logged request.
 pub(crate) const ROOT_SPAN: &str = "apitally.request";
@@ -70,11 +70,13 @@ pub(crate) struct RequestTrace {
 impl RequestTrace {
     /// Opens the root span; `None` when no [`tracing_layer`] is installed (nothing would be
     /// collected).
-    pub(crate) fn start(capture_logs: bool, capture_traces: bool) -> Option<Self> {
+    /// `trace_id` is the request's (sampling decided on it): the incoming `traceparent`'s, or a
+    /// random one.
+    pub(crate) fn start(capture_logs: bool, capture_traces: bool, trace_id: u128) -> Option<Self> {
         let capture = Arc::new(RequestCapture {
             capture_logs,
             capture_traces,
-            trace_id: Mutex::new(hex(fastrand::u128(1..), 32)),
+            trace_id: Mutex::new(hex(trace_id, 32)),
             root_id: hex_id(fastrand::u64(1..)),
             root_name: Mutex::new(String::new()),
             logs: Mutex::new(Vec::new()),
@@ -199,9 +201,36 @@ impl Visit for Fields {
 
 /// The [`tracing_subscriber`] layer that attaches application logs and spans to request logs;
 /// see [`tracing_layer`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ApitallyLayer {
-    _private: (),
+    max_level: LevelFilter,
+}
+
+impl Default for ApitallyLayer {
+    fn default() -> Self {
+        Self {
+            max_level: LevelFilter::INFO,
+        }
+    }
+}
+
+impl ApitallyLayer {
+    /// Sets the most verbose level of the log records captured. Defaults to `INFO`, whatever
+    /// the app's console shows: `DEBUG` and `TRACE` events (of actix and other dependencies
+    /// among them) stay out of request logs unless this is lowered. Spans are captured at
+    /// every level.
+    ///
+    /// ```
+    /// use tracing_subscriber::{filter::LevelFilter, prelude::*};
+    ///
+    /// let layer = apitally_actix::tracing_layer().max_level(LevelFilter::DEBUG);
+    /// # let _ = tracing_subscriber::registry().with(layer);
+    /// ```
+    #[must_use]
+    pub fn max_level(mut self, level: LevelFilter) -> Self {
+        self.max_level = level;
+        self
+    }
 }
 
 /// A `tracing_subscriber` layer that collects, for each logged request, the `tracing` events
@@ -216,6 +245,28 @@ pub struct ApitallyLayer {
 ///     .with(apitally_actix::tracing_layer())
 ///     // .with(tracing_subscriber::fmt::layer())
 ///     .init();
+/// ```
+///
+/// Log records of level `INFO` and above are captured by default
+/// ([`max_level`](ApitallyLayer::max_level) lowers it), and per-target filters compose the
+/// `tracing-subscriber` way, with `with_filter` (let the `apitally` target through at `INFO`:
+/// the request's root span is there):
+///
+/// ```
+/// use tracing::Level;
+/// use tracing_subscriber::{filter::Targets, prelude::*};
+///
+/// tracing_subscriber::registry()
+///     .with(
+///         apitally_actix::tracing_layer().with_filter(
+///             Targets::new()
+///                 .with_default(Level::INFO)
+///                 .with_target("apitally", Level::INFO)
+///                 .with_target("sqlx", Level::WARN),
+///         ),
+///     )
+///     .with(tracing_subscriber::fmt::layer().with_filter(Targets::new().with_default(Level::INFO)))
+/// #   ;
 /// ```
 ///
 /// Each request handled with capture on runs inside a root span `apitally.request` (INFO, target
@@ -308,12 +359,15 @@ where
         if !capture.capture_logs {
             return;
         }
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        if *meta.level() > self.max_level {
+            return;
+        }
         let mut logs = lock(&capture.logs);
         if logs.len() >= MAX_CAPTURED_PER_REQUEST {
             return;
         }
-        let normalized = event.normalized_metadata();
-        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let mut fields = Fields::default();
         event.record(&mut fields);
         let mut message = fields.message;

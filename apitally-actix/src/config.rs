@@ -5,6 +5,8 @@ use std::{fmt, sync::Arc, time::Duration};
 use actix_web::HttpRequest;
 use apitally_core::{ClientConfig, ConfigError, Consumer, PathItem};
 
+use crate::sampling::{SampleRequest, SampleResponse, Sampling};
+
 /// A callback that names the consumer of a request; see
 /// [`ApitallyConfig::identify_consumer`].
 pub(crate) type ConsumerCallback = Arc<dyn Fn(&HttpRequest) -> Option<Consumer> + Send + Sync>;
@@ -40,6 +42,7 @@ pub struct ApitallyConfig {
     pub(crate) paths: Vec<PathItem>,
     pub(crate) openapi: Option<String>,
     pub(crate) catch_panics: bool,
+    pub(crate) sampling: Sampling,
 }
 
 impl fmt::Debug for ApitallyConfig {
@@ -50,6 +53,9 @@ impl fmt::Debug for ApitallyConfig {
             .field("paths", &self.paths.len())
             .field("openapi", &self.openapi.is_some())
             .field("catch_panics", &self.catch_panics)
+            .field("sample_rate", &self.sampling.rate)
+            .field("sample_on_request", &self.sampling.on_request.is_some())
+            .field("sample_on_response", &self.sampling.on_response.is_some())
             .finish()
     }
 }
@@ -74,6 +80,7 @@ impl ApitallyConfig {
             paths: Vec::new(),
             openapi: None,
             catch_panics: true,
+            sampling: Sampling::new(1.0),
         }
     }
 
@@ -275,9 +282,87 @@ impl ApitallyConfig {
         self
     }
 
-    /// Checks the client id, env, hub URL, proxy and CA certificates; see
+    /// Sets the share of requests whose log is kept, from `0.0` (none) to `1.0` (all, the
+    /// default). The decision is made on the request's trace id (the incoming W3C
+    /// `traceparent`'s, else a random one), so a request's log, its spans and its captured
+    /// logs are kept or dropped together, and a service that samples the same trace at the same
+    /// rate this way (as OpenTelemetry's ratio sampler does) keeps the same requests. Metrics
+    /// count every request whatever is sampled. A value outside `0.0..=1.0` fails
+    /// [`Apitally::try_new`](crate::Apitally::try_new).
+    ///
+    /// Sampling is how request logging stays within Apitally's request-log quota: at 1,000
+    /// requests per second, `sample_rate(0.01)` logs about 10 per second. A request dropped by
+    /// the rate (and no response callback) costs a trace-id lookup and nothing else.
+    ///
+    /// ```
+    /// use apitally_actix::{ApitallyConfig, RequestLoggingConfig};
+    ///
+    /// let config = ApitallyConfig::from_env()
+    ///     .request_logging(RequestLoggingConfig::new())
+    ///     .sample_rate(0.05)
+    ///     // ... but every server error and every slow request.
+    ///     .sample_on_response(|res| {
+    ///         (res.status() >= 500 || res.duration().as_secs() >= 2).then_some(1.0)
+    ///     });
+    /// # let _ = config;
+    /// ```
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.sampling.rate = rate;
+        self
+    }
+
+    /// Decides, before the handler runs, at what rate this request's log is kept (`Some(1.0)`
+    /// keeps it, `Some(0.0)` drops it), or `None` for the sample rate. A request it drops costs
+    /// nothing further: no capture, no buffering. It sees the method, path, headers and a
+    /// consumer set by an outer middleware. A panic in it drops the request's log (the request
+    /// and its metrics are untouched). Defaults to none.
+    ///
+    /// ```
+    /// use apitally_actix::ApitallyConfig;
+    ///
+    /// // Never log the internal admin API; every request of one consumer.
+    /// let config = ApitallyConfig::from_env().sample_on_request(|req| {
+    ///     if req.path().starts_with("/admin/") {
+    ///         return Some(0.0);
+    ///     }
+    ///     req.consumer()
+    ///         .filter(|c| c.identifier() == "customer-42")
+    ///         .map(|_| 1.0)
+    /// });
+    /// # let _ = config;
+    /// ```
+    pub fn sample_on_request<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&SampleRequest<'_>) -> Option<f64> + Send + Sync + 'static,
+    {
+        self.sampling.on_request = Some(Arc::new(callback));
+        self
+    }
+
+    /// Decides, once the status is known, at what rate this request's log is kept, overriding
+    /// the sample rate (`None` leaves it to the sample rate): keep every 5xx, every slow
+    /// request, every request of one consumer. It sees the method, path, route, status, time to
+    /// the response head, consumer and headers. With it, every request the request stage keeps
+    /// is captured, so that it can be kept: it saves quota, not the capture's cost. A panic in
+    /// it drops the request's log. Defaults to none.
+    pub fn sample_on_response<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&SampleResponse<'_>) -> Option<f64> + Send + Sync + 'static,
+    {
+        self.sampling.on_response = Some(Arc::new(callback));
+        self
+    }
+
+    /// Checks the client id, env, hub URL, proxy and CA certificates, and the sample rate; see
     /// [`Apitally::try_new`](crate::Apitally::try_new) to fail at startup.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(0.0..=1.0).contains(&self.sampling.rate) {
+            return Err(ConfigError::InvalidOption {
+                option: "sample_rate",
+                value: self.sampling.rate.to_string(),
+                expected: "a number from 0.0 to 1.0".into(),
+            });
+        }
         self.client.validate()
     }
 

@@ -68,6 +68,8 @@ mod middleware;
 mod notes;
 mod record;
 mod route;
+mod sampling;
+mod shared;
 mod worker;
 
 #[doc(hidden)]
@@ -126,4 +128,5 @@ pub use self::{
     ext::{ConsumerExt, ValidationErrorExt},
     extractor::{ApitallyConsumer, ConsumerExtractionError},
     middleware::{Apitally, ApitallyMiddleware, ApitallyResponse},
+    sampling::{SampleRequest, SampleResponse},
 };

@@ -22,6 +22,8 @@ use apitally_core::{
 use futures_core::Stream;
 use pin_project_lite::pin_project;
 
+use crate::sampling::{Decision, TraceContext};
+
 /// A body captured up to [`MAX_BODY_SIZE`]; past it, the buffer is freed and only the fact is
 /// kept.
 #[derive(Debug, Default)]
@@ -108,7 +110,7 @@ pub(crate) enum Trace {}
 
 #[cfg(not(feature = "tracing"))]
 impl Trace {
-    pub(crate) fn start(_logs: bool, _traces: bool) -> Option<Self> {
+    pub(crate) fn start(_logs: bool, _traces: bool, _trace_id: u128) -> Option<Self> {
         None
     }
 
@@ -137,6 +139,10 @@ pub(crate) struct LogStart {
     pub(crate) trace: Option<Trace>,
     /// The response body as the body wrapper captures it, when it is logged.
     pub(crate) response_body: Option<BodyCapture>,
+    /// The request's trace context, which sampling decided on.
+    pub(crate) trace_context: TraceContext,
+    /// What sampling's request stage decided.
+    pub(crate) decision: Decision,
     /// The response is an actix error's (`error_response()`): its text is the error's message,
     /// which may quote the client's input (`Json deserialize error: invalid type: string
     /// "..."`), so the values it quotes are left out as in validation errors.
@@ -149,10 +155,16 @@ impl LogStart {
         request_body: RequestBody,
         config: &apitally_core::RequestLoggingConfig,
         mut item: Box<RequestLogItem>,
+        trace_context: TraceContext,
+        decision: Decision,
     ) -> Self {
         let log_headers = config.logs_request_headers();
         let trace = if config.captures_logs() || config.captures_traces() {
-            Trace::start(config.captures_logs(), config.captures_traces())
+            Trace::start(
+                config.captures_logs(),
+                config.captures_traces(),
+                trace_context.trace_id,
+            )
         } else {
             None
         };
@@ -198,6 +210,8 @@ impl LogStart {
             item,
             trace,
             response_body: None,
+            trace_context,
+            decision,
             error_response: false,
         }
     }
@@ -384,6 +398,8 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
         trace,
         response_body,
         error_response,
+        trace_context: _,
+        decision: _,
     } = start;
     if let Some(trace) = trace {
         // `METHOD /route`, or the method alone for a request that matched no route (a raw

@@ -34,7 +34,9 @@ use crate::{
     },
     notes::Tracked,
     record::{Record, Reported, RequestSize, Streaming},
-    worker::{EarlyRoute, Shared, Worker},
+    sampling::{Sampling, TraceContext},
+    shared::Shared,
+    worker::{EarlyRoute, Worker},
 };
 
 /// The client string sent to the hub.
@@ -126,7 +128,7 @@ impl Apitally {
                     target: "apitally",
                     "apitally: {err}; Apitally is disabled and requests pass through untouched"
                 );
-                Self::from_client(ApitallyClient::disabled(), None, false)
+                Self::from_client(ApitallyClient::disabled(), None, false, Sampling::new(1.0))
             }
         }
     }
@@ -140,6 +142,7 @@ impl Apitally {
     /// assert!(Apitally::try_new(ApitallyConfig::new("not-a-uuid", "prod")).is_err());
     /// ```
     pub fn try_new(config: ApitallyConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
         let startup = StartupData::new(CLIENT)
             .paths(config.paths)
             .version("actix-web", env!("APITALLY_ACTIX_WEB_VERSION"))
@@ -153,6 +156,7 @@ impl Apitally {
             client,
             config.identify_consumer,
             config.catch_panics,
+            config.sampling,
         ))
     }
 
@@ -160,6 +164,7 @@ impl Apitally {
         client: ApitallyClient,
         identify_consumer: Option<ConsumerCallback>,
         catch_panics: bool,
+        sampling: Sampling,
     ) -> Self {
         if catch_panics && client.is_enabled() {
             errors::install_panic_hook();
@@ -173,6 +178,7 @@ impl Apitally {
                 identify_consumer,
                 catch_panics,
                 captures_response_bodies,
+                sampling,
             }),
         }
     }
@@ -279,7 +285,13 @@ where
             .client
             .request_logger()
             .filter(|logger| logger.is_logging())
-            .map(|logger| {
+            .and_then(|logger| {
+                // Sampled on the request's trace id, before anything is captured.
+                let trace = TraceContext::of(req.headers());
+                let Some(decision) = shared.sampling.on_request(&req, trace.trace_id) else {
+                    logger.note_sampled_out();
+                    return None;
+                };
                 let log_body = logger.config().logs_request_body()
                     && !no_payload
                     && header_str(req.headers(), header::CONTENT_TYPE)
@@ -295,7 +307,14 @@ where
                     RequestBody::Captured(shared_capture)
                 };
                 let item = worker.spare_item(logger);
-                Box::new(LogStart::new(&req, request_body, logger.config(), item))
+                Some(Box::new(LogStart::new(
+                    &req,
+                    request_body,
+                    logger.config(),
+                    item,
+                    trace,
+                    decision,
+                )))
             });
         // A request without a body needs no second header lookup. (A chunked request whose
         // payload an outer middleware already took is counted without size, as its handler can
@@ -525,7 +544,7 @@ fn on_response<B: MessageBody>(
                 req,
                 callback_consumer: callback_consumer.as_ref(),
             };
-            record.finish(&worker.shared.client, reported, Some(size));
+            record.finish(&worker.shared, reported, Some(size));
             return res.map_body(|_, body| ApitallyBody::new(body, None));
         }
     }
@@ -575,7 +594,7 @@ fn on_error(
     };
     let notes = pending.tracked.take();
     record.finish(
-        &pending.worker.shared.client,
+        &pending.worker.shared,
         Reported::Noted(&notes),
         response_size,
     );

@@ -3,12 +3,14 @@
 use std::{cell::Cell, rc::Rc, time::Duration};
 
 use actix_web::{http::Method, HttpMessage, HttpRequest};
-use apitally_core::{ApitallyClient, Consumer, RequestRecord, ServerError, ValidationError};
+use apitally_core::{Consumer, RequestRecord, ServerError, ValidationError};
 
 use crate::{
     ext::ReportedValidationErrors,
     logging::{build_item, LogEnd, LogStart},
     notes::Notes,
+    sampling::SampleResponse,
+    shared::Shared,
 };
 
 /// How the request body size is known.
@@ -53,12 +55,12 @@ pub(crate) struct Streaming {
 }
 
 impl Streaming {
-    pub(crate) fn finish(self, client: &ApitallyClient, response_size: u64) {
+    pub(crate) fn finish(self, shared: &Shared, response_size: u64) {
         let reported = Reported::Request {
             req: &self.req,
             callback_consumer: self.callback_consumer.as_ref(),
         };
-        self.record.finish(client, reported, Some(response_size));
+        self.record.finish(shared, reported, Some(response_size));
     }
 }
 
@@ -83,10 +85,11 @@ impl Record {
     /// Records the request (and logs it), now that `response_size` bytes were sent.
     pub(crate) fn finish(
         self,
-        client: &ApitallyClient,
+        shared: &Shared,
         reported: Reported<'_>,
         response_size: Option<u64>,
     ) {
+        let client = &shared.client;
         let request_size = self.request_size.get();
         let method = self.method.as_str();
         let ext = match reported {
@@ -129,6 +132,26 @@ impl Record {
         let Some(logger) = client.request_logger() else {
             return;
         };
+        // The response stage of sampling, now that everything about the request is known.
+        let view = SampleResponse {
+            method,
+            path: apitally_core::url_path(&log.item.request.url),
+            route: self.route.as_deref(),
+            status: self.status,
+            duration: self.elapsed,
+            consumer,
+            headers: match reported {
+                Reported::Request { req, .. } => Some(req.headers()),
+                Reported::Noted(_) => None,
+            },
+        };
+        if !shared
+            .sampling
+            .on_response(log.decision, log.trace_context.trace_id, &view)
+        {
+            logger.note_sampled_out();
+            return;
+        }
         let consumer_id = consumer.map(|c| c.identifier().to_owned());
         // The request's extensions are released before the item is built.
         drop(ext);

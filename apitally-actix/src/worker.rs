@@ -10,20 +10,11 @@ use actix_web::{
     dev::{ResourceMap, ServiceRequest},
     HttpRequest,
 };
-use apitally_core::{ApitallyClient, RequestLogItem, RequestLogger};
+use apitally_core::{RequestLogItem, RequestLogger};
 use hashbrown::{HashMap, HashSet};
 use slab::Slab;
 
-use crate::{config::ConsumerCallback, record::Streaming, route};
-
-/// State shared by every worker's middleware: the process-wide client and the hooks.
-pub(crate) struct Shared {
-    pub(crate) client: ApitallyClient,
-    pub(crate) identify_consumer: Option<ConsumerCallback>,
-    pub(crate) catch_panics: bool,
-    /// Whether response bodies may be captured for request logs (checked per chunk).
-    pub(crate) captures_response_bodies: bool,
-}
+use crate::{record::Streaming, route, shared::Shared};
 
 /// The middleware's state in one worker (one `App` instance). Nothing in it refers to a
 /// request once that request has ended.
@@ -279,10 +270,11 @@ mod tests {
 
     fn worker() -> Rc<Worker> {
         Rc::new(Worker::new(Arc::new(Shared {
-            client: ApitallyClient::disabled(),
+            client: apitally_core::ApitallyClient::disabled(),
             identify_consumer: None,
             catch_panics: false,
             captures_response_bodies: false,
+            sampling: crate::sampling::Sampling::new(1.0),
         })))
     }
 

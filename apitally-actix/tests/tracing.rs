@@ -171,10 +171,8 @@ async fn logs_and_spans_are_attached_to_their_own_request() {
     assert!(!all.contains("outside any request"));
 
     let nested = line(&lines, "/nested");
-    assert_eq!(
-        messages(nested),
-        ["inside the query", "from a spawned task"]
-    );
+    // "inside the query" is a DEBUG event: below the default level of captured records.
+    assert_eq!(messages(nested), ["from a spawned task"]);
     let trace_id = nested["trace_id"].as_str().unwrap();
     assert_eq!(trace_id.len(), 32);
     assert!(trace_id
@@ -345,4 +343,133 @@ async fn unmatched_requests_root_span_is_named_by_the_method() {
         .collect();
     roots.sort();
     assert_eq!(roots, ["DELETE", "GET", "GET", "GET /items/{id}"]);
+}
+
+/// Captured records default to INFO and above; the level can be lowered, records can be masked
+/// or dropped by `mask_log_record`, and per-target filters compose with `with_filter`.
+#[actix_web::test]
+async fn levels_filters_and_masked_log_records() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    init();
+    let app_with = |apitally: Apitally| {
+        App::new().wrap(apitally).route(
+            "/work",
+            web::get().to(|| async {
+                tracing::debug!(target: "hyper::proto", "dependency chatter");
+                tracing::info!(target: "sqlx::query", "SELECT 1");
+                tracing::info!("charged card=4111111111111111");
+                tracing::warn!("drop me: internal detail");
+                tracing::error!("kept as it is");
+                HttpResponse::Ok().finish()
+            }),
+        )
+    };
+    let capturing_masked = |hub: &TestHub| {
+        Apitally::try_new(
+            common::config(hub).request_logging(
+                RequestLoggingConfig::new()
+                    .capture_logs(true)
+                    .mask_log_record(|record| {
+                        if record.message.contains("card=") {
+                            record.message = "charged card=<redacted>".into();
+                        }
+                        if record.message.starts_with("drop me") {
+                            return false;
+                        }
+                        if record.message == "kept as it is" && record.logger == "nobody" {
+                            panic!("never reached");
+                        }
+                        true
+                    }),
+            ),
+        )
+        .unwrap()
+    };
+    let run = |subscriber: Option<tracing::Dispatch>| async move {
+        let hub = TestHub::start();
+        let apitally = capturing_masked(&hub);
+        let _guard = subscriber.as_ref().map(tracing::dispatcher::set_default);
+        let app = test::init_service(app_with(apitally.clone())).await;
+        test::call_and_read_body(&app, test::TestRequest::get().uri("/work").to_request()).await;
+        apitally.shutdown().await;
+        let lines = lines(&hub);
+        assert_eq!(lines.len(), 1);
+        let all = serde_json::to_string(&lines).unwrap();
+        assert!(!all.contains("4111111111111111"), "{all}");
+        assert!(!all.contains("internal detail"), "{all}");
+        messages(&lines[0])
+    };
+    // The default layer (installed globally by `init`): INFO and above.
+    assert_eq!(
+        run(None).await,
+        ["SELECT 1", "charged card=<redacted>", "kept as it is"]
+    );
+    // Lowered to DEBUG: the dependency's DEBUG event is captured.
+    let debug = tracing_subscriber::registry()
+        .with(apitally_actix::tracing_layer().max_level(LevelFilter::DEBUG));
+    assert_eq!(
+        run(Some(debug.into())).await,
+        [
+            "dependency chatter",
+            "SELECT 1",
+            "charged card=<redacted>",
+            "kept as it is"
+        ]
+    );
+    // A per-target filter on the layer: `sqlx` only from WARN, the root span let through.
+    let filtered = tracing_subscriber::registry().with(
+        apitally_actix::tracing_layer()
+            .max_level(LevelFilter::DEBUG)
+            .with_filter(
+                Targets::new()
+                    .with_default(LevelFilter::DEBUG)
+                    .with_target("apitally", LevelFilter::INFO)
+                    .with_target("sqlx", LevelFilter::WARN),
+            ),
+    );
+    assert_eq!(
+        run(Some(filtered.into())).await,
+        [
+            "dependency chatter",
+            "charged card=<redacted>",
+            "kept as it is"
+        ]
+    );
+}
+
+/// A panic in `mask_log_record` drops that record, never the request or its other records.
+#[actix_web::test]
+async fn a_panicking_log_record_mask_drops_only_the_record() {
+    init();
+    let hub = TestHub::start();
+    let apitally = Apitally::try_new(
+        common::config(&hub).request_logging(
+            RequestLoggingConfig::new()
+                .capture_logs(true)
+                .mask_log_record(|record| {
+                    assert!(!record.message.contains("boom"), "the mask panics");
+                    true
+                }),
+        ),
+    )
+    .unwrap();
+    let app = test::init_service(App::new().wrap(apitally.clone()).route(
+        "/mixed",
+        web::get().to(|| async {
+            tracing::info!("fine");
+            tracing::info!("boom");
+            tracing::info!("also fine");
+            HttpResponse::Ok().finish()
+        }),
+    ))
+    .await;
+    // (The response is dropped at once: its record is finished when its body goes.)
+    let status = test::call_service(&app, test::TestRequest::get().uri("/mixed").to_request())
+        .await
+        .status();
+    assert_eq!(status, 200);
+    apitally.shutdown().await;
+    let lines = lines(&hub);
+    assert_eq!(messages(&lines[0]), ["fine", "also fine"]);
+    assert_eq!(common::count(&hub, "GET", "/mixed", Some(200), None), 1);
 }

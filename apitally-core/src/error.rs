@@ -46,6 +46,17 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An option whose value cannot be used: a pattern that is not a valid regular expression,
+    /// a sample rate outside `0.0..=1.0`, a document that is not JSON, ...
+    #[error("invalid {option} {value:?}: expected {expected}")]
+    InvalidOption {
+        /// The option, as its builder method is named.
+        option: &'static str,
+        /// The rejected value (cut to 200 characters).
+        value: String,
+        /// What is expected, and why the value is not it.
+        expected: String,
+    },
     /// CA certificates given in the config that cannot be read or hold no certificate.
     #[error("invalid CA certificates from {origin}: {reason}")]
     InvalidCaCertificates {

@@ -163,14 +163,23 @@ impl<T: HubTransport> SyncLoop<T> {
         let Some(logger) = self.shared.logger.clone() else {
             return true;
         };
-        let dropped = logger.take_dropped();
-        if dropped > 0 {
+        logger.flush();
+        let left_out = logger.take_left_out();
+        if left_out.buffer_full > 0 {
             log::warn!(
                 target: "apitally",
-                "apitally: {dropped} request(s) were not logged because the request log buffer was full"
+                "apitally: {} request(s) were not logged because the request log buffer was full",
+                left_out.buffer_full
             );
         }
-        logger.flush();
+        debug!(
+            "request logs since the last sync: {} sampled out, {} excluded, {} dropped (buffer \
+             full), {} log record(s) dropped by mask_log_record",
+            left_out.sampled_out,
+            left_out.excluded,
+            left_out.buffer_full,
+            left_out.log_records_dropped
+        );
         logger.rotate();
         for i in 0..crate::request_log::MAX_FILES_PER_CYCLE {
             let Some(file) = logger.next_file() else {

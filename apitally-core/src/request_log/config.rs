@@ -2,12 +2,13 @@
 
 use std::{fmt, sync::Arc};
 
-use super::item::{LoggedRequest, LoggedResponse};
+use super::item::{CapturedLog, LoggedRequest, LoggedResponse};
 
 type RequestBodyCallback = Arc<dyn Fn(&LoggedRequest) -> Option<Vec<u8>> + Send + Sync>;
 type ResponseBodyCallback =
     Arc<dyn Fn(&LoggedRequest, &LoggedResponse) -> Option<Vec<u8>> + Send + Sync>;
 type ExcludeCallback = Arc<dyn Fn(&LoggedRequest, &LoggedResponse) -> bool + Send + Sync>;
+type LogRecordCallback = Arc<dyn Fn(&mut CapturedLog) -> bool + Send + Sync>;
 
 /// Request logging: individual requests with headers and bodies, masked, sent to Apitally.
 ///
@@ -52,6 +53,7 @@ pub struct RequestLoggingConfig {
     pub(crate) mask_response_body: Option<ResponseBodyCallback>,
     pub(crate) exclude_paths: Vec<String>,
     pub(crate) exclude: Option<ExcludeCallback>,
+    pub(crate) mask_log_record: Option<LogRecordCallback>,
     pub(crate) max_buffer_bytes: usize,
     pub(crate) max_file_size: u64,
 }
@@ -74,6 +76,7 @@ impl fmt::Debug for RequestLoggingConfig {
             .field("mask_response_body", &self.mask_response_body.is_some())
             .field("exclude_paths", &self.exclude_paths)
             .field("exclude", &self.exclude.is_some())
+            .field("mask_log_record", &self.mask_log_record.is_some())
             .field("max_buffer_bytes", &self.max_buffer_bytes)
             .finish()
     }
@@ -104,6 +107,7 @@ impl RequestLoggingConfig {
             mask_response_body: None,
             exclude_paths: Vec::new(),
             exclude: None,
+            mask_log_record: None,
             max_buffer_bytes: 16 << 20,
             max_file_size: super::logger::MAX_FILE_SIZE,
         }
@@ -247,6 +251,32 @@ impl RequestLoggingConfig {
         F: Fn(&LoggedRequest, &LoggedResponse) -> bool + Send + Sync + 'static,
     {
         self.exclude = Some(Arc::new(callback));
+        self
+    }
+
+    /// A callback that sees each captured application log record before it leaves the app: it
+    /// may redact it in place (the message, the logger name), and returns false to drop it.
+    /// Runs on the background thread, after the record was captured; a panic in it drops the
+    /// record (never the request), with one error log. Defaults to none.
+    ///
+    /// ```
+    /// use apitally_core::RequestLoggingConfig;
+    ///
+    /// let logging = RequestLoggingConfig::new()
+    ///     .capture_logs(true)
+    ///     .mask_log_record(|record| {
+    ///         if record.message.contains("card=") {
+    ///             record.message = "card details redacted".into();
+    ///         }
+    ///         record.logger != "noisy_dependency"
+    ///     });
+    /// # let _ = logging;
+    /// ```
+    pub fn mask_log_record<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&mut CapturedLog) -> bool + Send + Sync + 'static,
+    {
+        self.mask_log_record = Some(Arc::new(callback));
         self
     }
 

@@ -129,6 +129,19 @@ pub fn forwarded_https<'a>(header: impl Fn(&str) -> Option<&'a str>) -> bool {
             .any(|n| header(n).is_some_and(|v| v.trim().eq_ignore_ascii_case("on")))
 }
 
+/// Requests (and log records) left out of request logs over a sync window.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LeftOut {
+    /// By sampling.
+    pub(crate) sampled_out: u64,
+    /// By the exclusions (paths, user agents, the `exclude` callback).
+    pub(crate) excluded: u64,
+    /// Because the log buffer was full.
+    pub(crate) buffer_full: u64,
+    /// Captured log records that `mask_log_record` dropped (or panicked on).
+    pub(crate) log_records_dropped: u64,
+}
+
 /// A closed log file waiting for upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogFile {
@@ -227,6 +240,11 @@ pub struct RequestLogger {
     queued_bytes: AtomicUsize,
     wake: Condvar,
     dropped: AtomicU64,
+    /// Requests not logged this window by sampling, by exclusions, and captured log records
+    /// dropped by `mask_log_record`: reported once per sync.
+    sampled_out: AtomicU64,
+    excluded: AtomicU64,
+    log_records_dropped: AtomicU64,
     files: Mutex<Files>,
     /// Unix milliseconds until which logging is suspended (402 from the hub); 0 when not.
     suspended_until: AtomicU64,
@@ -289,6 +307,9 @@ impl RequestLogger {
             queued_bytes: AtomicUsize::new(0),
             wake: Condvar::new(),
             dropped: AtomicU64::new(0),
+            sampled_out: AtomicU64::new(0),
+            excluded: AtomicU64::new(0),
+            log_records_dropped: AtomicU64::new(0),
             files: Mutex::new(Files::default()),
             suspended_until: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -363,9 +384,21 @@ impl RequestLogger {
         lock(&self.queue).is_empty()
     }
 
-    /// Items dropped because the buffer was full, since the last call.
-    pub(crate) fn take_dropped(&self) -> u64 {
-        self.dropped.swap(0, Ordering::Relaxed)
+    /// Counts a request that sampling left out of request logs (on the request path: one
+    /// atomic add).
+    #[inline]
+    pub fn note_sampled_out(&self) {
+        self.sampled_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What was left out of request logs since the last call, and why.
+    pub(crate) fn take_left_out(&self) -> LeftOut {
+        LeftOut {
+            sampled_out: self.sampled_out.swap(0, Ordering::Relaxed),
+            excluded: self.excluded.swap(0, Ordering::Relaxed),
+            buffer_full: self.dropped.swap(0, Ordering::Relaxed),
+            log_records_dropped: self.log_records_dropped.swap(0, Ordering::Relaxed),
+        }
     }
 
     /// The writer thread: drains the queue as items arrive (at least every second).
@@ -598,19 +631,21 @@ impl RequestLogger {
             Some(path) => path.as_str(),
             None => url_path(&item.request.url),
         };
-        if self.masks.exclude_paths.matches(path) {
-            return false;
-        }
-        if item
-            .user_agent
-            .as_deref()
-            .is_some_and(|ua| self.masks.exclude_user_agents.matches(ua))
+        if self.masks.exclude_paths.matches(path)
+            || item
+                .user_agent
+                .as_deref()
+                .is_some_and(|ua| self.masks.exclude_user_agents.matches(ua))
         {
+            self.excluded.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         if let Some(exclude) = &c.exclude {
             match catch_unwind(AssertUnwindSafe(|| exclude(&item.request, &item.response))) {
-                Ok(true) => return false,
+                Ok(true) => {
+                    self.excluded.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
                 Ok(false) => {}
                 Err(_) => {
                     log::error!(target: "apitally", "apitally: the request logging exclude callback panicked; the request is logged")
@@ -695,6 +730,24 @@ impl RequestLogger {
         }
         if !c.log_exception {
             item.exception = None;
+        }
+        if let Some(mask) = &c.mask_log_record {
+            let before = item.logs.len();
+            item.logs.retain_mut(|record| {
+                catch_unwind(AssertUnwindSafe(|| mask(record))).unwrap_or_else(|_| {
+                    static WARNED: AtomicBool = AtomicBool::new(false);
+                    if !WARNED.swap(true, Ordering::Relaxed) {
+                        log::error!(target: "apitally", "apitally: the mask_log_record callback panicked; the record is dropped");
+                    }
+                    false
+                })
+            });
+            // A record's message may have grown: the bound holds after masking too.
+            for record in &mut item.logs {
+                super::item::truncate_log_message(&mut record.message);
+            }
+            self.log_records_dropped
+                .fetch_add((before - item.logs.len()) as u64, Ordering::Relaxed);
         }
         true
     }
