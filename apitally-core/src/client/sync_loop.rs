@@ -47,7 +47,7 @@ struct Queued {
 enum Outcome {
     /// 2xx.
     Sent,
-    /// 422: the hub will never take this payload; it is dropped.
+    /// 422 or 413: the hub will never take this payload; it is dropped.
     Rejected,
     /// 404: the client id is unknown; everything stops.
     Disable,
@@ -583,8 +583,14 @@ impl<T: HubTransport> SyncLoop<T> {
                 }
                 Ok(r) if r.status == 404 => return Outcome::Disable,
                 Ok(r) if r.status == 402 => return Outcome::PaymentRequired(r.retry_after),
-                Ok(r) if r.status == 422 => {
-                    let why = "as invalid (HTTP 422)";
+                // Sent again, it would be refused again (and a 413 would keep a payload queued
+                // until it ages out): dropped, with one warning.
+                Ok(r) if r.status == 422 || r.status == 413 => {
+                    let why = if r.status == 413 {
+                        "as too large (HTTP 413 Payload Too Large)"
+                    } else {
+                        "as invalid (HTTP 422)"
+                    };
                     let detail: String = r.body.trim().chars().take(500).collect();
                     log::warn!(
                         target: "apitally",
