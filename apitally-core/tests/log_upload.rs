@@ -115,6 +115,7 @@ fn the_shutdown_warning_names_exactly_what_was_not_delivered() {
         2
     );
     assert!(files_in(&dir).is_empty(), "deleted at shutdown");
+    std::fs::remove_dir_all(dir).ok();
 
     // Syncs fail, log uploads do not: only the sync payloads are named.
     let hub = TestHub::start();
@@ -134,6 +135,7 @@ fn the_shutdown_warning_names_exactly_what_was_not_delivered() {
         "{}",
         warnings[1]
     );
+    std::fs::remove_dir_all(dir).ok();
 
     // Everything delivered: no warning.
     let hub = TestHub::start();
