@@ -270,6 +270,82 @@ fn hub_422_drops_the_payload() {
 }
 
 #[test]
+fn hub_413_drops_startup_sync_and_log_payloads_with_one_warning_each() {
+    let logs = apitally_test_hub::capture_logs();
+    let hub = TestHub::start();
+    for endpoint in ["startup", "sync", "log"] {
+        hub.script(endpoint, [Reply::Status(413)]);
+    }
+    let dir = common::log_dir();
+    let client = ApitallyClient::try_new(
+        common::logging_config(&hub.url(), &dir),
+        StartupData::new("rust:test"),
+    )
+    .unwrap();
+    common::log_request(&client, 1);
+    assert!(hub.wait_until(WAIT, |r| r
+        .iter()
+        .any(|r| r.endpoint == "log" && r.status == 413)));
+    common::log_request(&client, 2);
+    assert!(hub.wait_until(WAIT, |_| common::logged(&hub) == [2]));
+    client.record_request(&get("/after", 200, 1));
+    assert!(hub.wait_until(WAIT, |_| hub.request_count(Some("/after")) == 1));
+    // A few more cycles: nothing refused comes back.
+    let syncs = hub.received_at("sync").len();
+    assert!(
+        hub.wait_until(WAIT, |r| r.iter().filter(|r| r.endpoint == "sync").count()
+            >= syncs + 3)
+    );
+    client.shutdown_blocking();
+    // Startup: refused once, marked sent, never re-sent.
+    assert_eq!(hub.received_at("startup").len(), 1);
+    // The refused sync payload was sent once.
+    let refused = hub
+        .received_at("sync")
+        .into_iter()
+        .find(|r| r.status == 413)
+        .unwrap();
+    let uuid = &refused.json.as_ref().unwrap()["message_uuid"];
+    let sent = hub
+        .received_at("sync")
+        .iter()
+        .filter(|r| &r.json.as_ref().unwrap()["message_uuid"] == uuid)
+        .count();
+    assert_eq!(sent, 1);
+    // The refused log file was sent once, and deleted.
+    let refused = hub
+        .received_at("log")
+        .into_iter()
+        .find(|r| r.status == 413)
+        .unwrap();
+    assert_eq!(
+        hub.arrivals("log")
+            .iter()
+            .filter(|q| **q == refused.query)
+            .count(),
+        1
+    );
+    assert_eq!(common::logged(&hub), [2]);
+    assert!(common::files_in(&dir).is_empty());
+    // One warning each, naming the status and the size.
+    let warnings = logs.matching(log::Level::Warn, "HTTP 413");
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    for (what, received) in [
+        ("the startup data", &hub.received_at("startup")[0]),
+        ("a sync payload", &hub.received_at("sync")[0]),
+        ("a request log file with 1 request(s)", &refused),
+    ] {
+        let expected = format!(
+            "apitally: the hub refused {what} ({} bytes) as too large (HTTP 413 Payload Too \
+             Large); it is dropped",
+            received.body.len()
+        );
+        assert!(warnings.contains(&expected), "{expected} in {warnings:#?}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn server_errors_are_retried_then_queued_with_the_same_message_uuid() {
     let hub = TestHub::start();
     let client = start(&hub);

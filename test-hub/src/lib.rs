@@ -98,6 +98,9 @@ struct State {
     tally_only: std::sync::atomic::AtomicBool,
     tally: Mutex<HashMap<String, u64>>,
     received: Mutex<Vec<Received>>,
+    /// (endpoint, query) of every request as it arrived, before it is answered (not kept
+    /// when tallying).
+    arrived: Mutex<Vec<(String, String)>>,
     scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
     defaults: Mutex<HashMap<String, Reply>>,
 }
@@ -240,6 +243,21 @@ impl TestHub {
         self.state.received.lock().unwrap().clone()
     }
 
+    /// The query strings of the requests to `endpoint` in the order they arrived, recorded
+    /// before the hub answers (and before a scripted [`Reply::Delay`]): a request the client
+    /// stopped waiting for is here even when [`received`](Self::received) never gets it. A
+    /// tallying hub keeps none.
+    pub fn arrivals(&self, endpoint: &str) -> Vec<String> {
+        self.state
+            .arrived
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(e, _)| e == endpoint)
+            .map(|(_, q)| q.clone())
+            .collect()
+    }
+
     /// Received requests to `endpoint`.
     pub fn received_at(&self, endpoint: &str) -> Vec<Received> {
         self.received()
@@ -340,6 +358,11 @@ async fn handle(
         }
         return HttpResponse::Accepted().finish();
     }
+    state
+        .arrived
+        .lock()
+        .unwrap()
+        .push((endpoint.clone(), req.query_string().to_owned()));
     let json = serde_json::from_slice(&body).ok();
     let lines = if endpoint == "log" {
         let mut text = String::new();

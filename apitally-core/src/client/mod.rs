@@ -405,7 +405,9 @@ impl ApitallyClient {
     }
 
     /// Stops the client after a final sync of everything recorded, bounded by the shutdown
-    /// timeout (10 s by default). Call it once the server has stopped:
+    /// timeout (10 s by default): the last window, queued payloads, and every request-log file,
+    /// one attempt each. What could not be delivered is named in one warning and deleted. Call
+    /// it once the server has stopped:
     ///
     /// ```no_run
     /// # async fn run(client: apitally_core::ApitallyClient, server: actix_web::dev::Server) -> std::io::Result<()> {

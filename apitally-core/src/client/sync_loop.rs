@@ -7,14 +7,20 @@ use std::{
 };
 
 use bytes::Bytes;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::{mpsc::UnboundedReceiver, watch};
 
 use super::{
     payload::{unix_timestamp, SyncPayload},
     transport::HubTransport,
     Command, Inner, Shared,
 };
-use crate::{config::Tuning, diag::debug, metrics::lock, resources::ResourceMonitor};
+use crate::{
+    config::Tuning,
+    diag::debug,
+    metrics::lock,
+    request_log::{Cleared, LogFile, MAX_FILES, MAX_FILES_PER_CYCLE},
+    resources::ResourceMonitor,
+};
 
 /// Sync interval during the first hour after start.
 pub(crate) const INITIAL_SYNC_INTERVAL: Duration = Duration::from_secs(10);
@@ -41,7 +47,7 @@ struct Queued {
 enum Outcome {
     /// 2xx.
     Sent,
-    /// 422: the hub will never take this payload; it is dropped.
+    /// 422 or 413: the hub will never take this payload; it is dropped.
     Rejected,
     /// 404: the client id is unknown; everything stops.
     Disable,
@@ -49,6 +55,26 @@ enum Outcome {
     PaymentRequired(Option<u64>),
     /// Anything else: keep the payload and try again next cycle.
     Retry(String),
+}
+
+/// How a round of log uploads ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Uploads {
+    /// No closed file is left.
+    AllSent,
+    /// The per-cycle limit was reached; files wait for the next cycle.
+    MoreWaiting,
+    /// An upload failed (the file is kept for later), the hub stopped logging (402) or the
+    /// client (404), or a shutdown interrupted the cycle.
+    Stopped,
+}
+
+/// Request-log files that could not be read for upload, since the last report.
+#[derive(Debug, Default)]
+struct Unreadable {
+    files: u64,
+    lines: u64,
+    last_error: String,
 }
 
 pub(crate) struct SyncLoop<T> {
@@ -63,6 +89,10 @@ pub(crate) struct SyncLoop<T> {
     monitor: ResourceMonitor,
     hub_ok: bool,
     stopped: bool,
+    /// Set when a shutdown arrives during a cycle: the cycle lets the request in flight finish,
+    /// then returns without starting another (see [`run`](Self::run)).
+    interrupt: watch::Receiver<bool>,
+    unreadable: Unreadable,
 }
 
 impl<T: HubTransport> SyncLoop<T> {
@@ -85,6 +115,9 @@ impl<T: HubTransport> SyncLoop<T> {
             monitor: ResourceMonitor::default(),
             hub_ok: true,
             stopped: false,
+            // Replaced by `run`; a receiver whose sender is gone never interrupts.
+            interrupt: watch::channel(false).1,
+            unreadable: Unreadable::default(),
         }
     }
 
@@ -105,18 +138,37 @@ impl<T: HubTransport> SyncLoop<T> {
     ) {
         let started = Instant::now();
         let mut orphaned_since: Option<Instant> = None;
+        let (interrupt, interrupted) = watch::channel(false);
+        self.interrupt = interrupted;
+        let budget = self.shutdown_timeout;
         loop {
             let cycle_start = Instant::now();
-            let interrupted = {
+            let shutdown = {
                 let cycle = self.cycle();
                 tokio::pin!(cycle);
                 tokio::select! {
                     () = &mut cycle => None,
-                    command = commands.recv() => Some(command),
+                    command = commands.recv() => {
+                        // A shutdown during a cycle does not drop the cycle where it is: a log
+                        // upload cut off mid-request may well have reached the hub, and the
+                        // final flush would send the same file again (a sync payload too,
+                        // though the hub de-duplicates those by `message_uuid`). The cycle is
+                        // told to stop instead: the request in flight finishes (bounded by its
+                        // own timeout and by the shutdown budget, which starts now), backoff and
+                        // jitter waits end at once, and nothing new starts; its file is then
+                        // deleted (sent) or back at the front of the queue (failed), so the
+                        // final flush sends each file once.
+                        let deadline = Instant::now() + budget;
+                        interrupt.send_replace(true);
+                        if tokio::time::timeout_at(deadline.into(), &mut cycle).await.is_err() {
+                            debug!("the shutdown budget ran out during a sync cycle");
+                        }
+                        Some((command, deadline))
+                    }
                 }
             };
-            if let Some(command) = interrupted {
-                return self.stop(command).await;
+            if let Some((command, deadline)) = shutdown {
+                return self.stop(command, deadline).await;
             }
             if self.stopped {
                 return;
@@ -126,7 +178,9 @@ impl<T: HubTransport> SyncLoop<T> {
             while Instant::now() < next {
                 let tick = next.min(Instant::now() + Duration::from_secs(1));
                 tokio::select! {
-                    command = commands.recv() => return self.stop(command).await,
+                    command = commands.recv() => {
+                        return self.stop(command, Instant::now() + budget).await;
+                    }
                     () = tokio::time::sleep_until(tick.into()) => {}
                 }
                 if super::is_orphaned(&handle) {
@@ -134,7 +188,7 @@ impl<T: HubTransport> SyncLoop<T> {
                     if since.elapsed() >= super::ORPHAN_GRACE && super::release_if_orphaned(&handle)
                     {
                         debug!("every client handle is gone; final sync");
-                        return self.stop(None).await;
+                        return self.stop(None, Instant::now() + budget).await;
                     }
                 } else {
                     orphaned_since = None;
@@ -143,120 +197,225 @@ impl<T: HubTransport> SyncLoop<T> {
         }
     }
 
+    /// Whether a shutdown asked the running cycle to stop.
+    fn interrupted(&self) -> bool {
+        *self.interrupt.borrow()
+    }
+
+    /// Sleeps for `wait`, or until a shutdown interrupts the cycle; false when interrupted.
+    async fn pause(&self, wait: Duration) -> bool {
+        let mut interrupt = self.interrupt.clone();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            Ok(_) = interrupt.wait_for(|set| *set) => false,
+        }
+    }
+
     /// One sync cycle: startup data if not yet delivered, then this window's payload and
-    /// whatever is queued. Dropping it at any await loses nothing: payloads leave the queue only
-    /// once the hub has answered for them.
+    /// whatever is queued, then up to [`MAX_FILES_PER_CYCLE`] request-log files. Dropping it at
+    /// any await loses nothing: payloads leave the queue only once the hub has answered for
+    /// them, and a file being uploaded goes back to the front of its queue.
     async fn cycle(&mut self) {
         self.send_startup(MAX_ATTEMPTS).await;
-        if self.stopped {
+        if self.stopped || self.interrupted() {
             return;
         }
         self.enqueue_window();
         self.drain_queue(true, MAX_ATTEMPTS).await;
         if !self.stopped {
-            self.upload_logs(true, MAX_ATTEMPTS).await;
+            self.upload_logs(Some(MAX_FILES_PER_CYCLE), true, MAX_ATTEMPTS)
+                .await;
         }
+        self.report_losses();
     }
 
-    /// Writes what is queued, closes the current file, and uploads up to 10 files (§3.9).
-    async fn upload_logs(&mut self, jitter: bool, attempts: u32) -> bool {
+    /// Writes what is queued, closes the current file, and uploads closed files oldest first,
+    /// at most `limit` of them (§3.9: 10 per cycle; no limit in the final flush), until none
+    /// is left or one fails.
+    async fn upload_logs(&mut self, limit: Option<usize>, jitter: bool, attempts: u32) -> Uploads {
         let Some(logger) = self.shared.logger.clone() else {
-            return true;
+            return Uploads::AllSent;
         };
         logger.flush();
         let left_out = logger.take_left_out();
-        if left_out.buffer_full > 0 {
-            log::warn!(
-                target: "apitally",
-                "apitally: {} request(s) were not logged because the request log buffer was full",
-                left_out.buffer_full
-            );
-        }
         debug!(
-            "request logs since the last sync: {} sampled out, {} excluded, {} dropped (buffer \
-             full), {} log record(s) dropped by mask_log_record",
-            left_out.sampled_out,
-            left_out.excluded,
-            left_out.buffer_full,
-            left_out.log_records_dropped
+            "request logs since the last sync: {} sampled out, {} excluded, {} log record(s) \
+             dropped by mask_log_record",
+            left_out.sampled_out, left_out.excluded, left_out.log_records_dropped
         );
         logger.rotate();
-        for i in 0..crate::request_log::MAX_FILES_PER_CYCLE {
-            let Some(file) = logger.next_file() else {
-                return true;
-            };
-            if i > 0 && jitter {
-                let ms = fastrand::u64(100..=500);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+        let mut sent = 0;
+        loop {
+            if self.interrupted() {
+                return Uploads::Stopped;
             }
+            if limit.is_some_and(|limit| sent >= limit) {
+                return if logger.has_closed_files() {
+                    Uploads::MoreWaiting
+                } else {
+                    Uploads::AllSent
+                };
+            }
+            // Out of the queue while it is read and sent, so that the writer thread's limit on
+            // closed files cannot delete it meanwhile; dropped, it goes back to the front.
+            let Some(taken) = logger.take_file() else {
+                return Uploads::AllSent;
+            };
+            if sent > 0 && jitter {
+                let wait = Duration::from_millis(fastrand::u64(100..=500));
+                if !self.pause(wait).await {
+                    return Uploads::Stopped;
+                }
+            }
+            let file = taken.file().clone();
             let body = match std::fs::read(&file.path) {
                 Ok(body) => body,
                 Err(err) => {
-                    log::warn!(target: "apitally", "apitally: cannot read request log file {}: {err}", file.path.display());
-                    logger.uploaded(&file);
+                    self.note_unreadable(&file, &err);
+                    taken.remove();
                     continue;
                 }
             };
+            sent += 1;
             let url = format!("{}?uuid={}", self.log_url, file.uuid);
-            match self.send(&url, None, Bytes::from(body), attempts).await {
-                Outcome::Sent | Outcome::Rejected => logger.uploaded(&file),
+            let what = format!("a request log file with {} request(s)", file.lines);
+            match self
+                .send(&url, None, Bytes::from(body), attempts, &what)
+                .await
+            {
+                Outcome::Sent | Outcome::Rejected => taken.remove(),
                 Outcome::Disable => {
                     self.disable();
-                    return false;
+                    return Uploads::Stopped;
                 }
                 Outcome::PaymentRequired(retry_after) => {
+                    taken.remove();
                     logger.suspend(retry_after.filter(|s| *s > 0).unwrap_or(3600));
-                    return false;
+                    return Uploads::Stopped;
                 }
                 Outcome::Retry(reason) => {
+                    drop(taken);
                     self.note_failure("request log upload", &reason);
-                    return false;
+                    return Uploads::Stopped;
                 }
             }
         }
-        logger.next_file().is_none()
+    }
+
+    /// The final flush's uploads: every closed file, one attempt each, until none is left
+    /// (items written meanwhile included) or one fails; the caller bounds it by the budget.
+    async fn flush_logs(&mut self) {
+        let Some(logger) = self.shared.logger.clone() else {
+            return;
+        };
+        while self.upload_logs(None, false, 1).await == Uploads::AllSent && !logger.is_idle() {}
+    }
+
+    fn note_unreadable(&mut self, file: &LogFile, err: &std::io::Error) {
+        let u = &mut self.unreadable;
+        u.files += 1;
+        u.lines += file.lines as u64;
+        u.last_error = format!("{}: {err}", file.path.display());
+    }
+
+    /// Logs what request logging lost since the last report, in one line: files deleted over
+    /// the limit, files that could not be read, items the full buffer refused.
+    fn report_losses(&mut self) {
+        let Some(logger) = &self.shared.logger else {
+            return;
+        };
+        let losses = logger.take_losses();
+        let unreadable = std::mem::take(&mut self.unreadable);
+        let mut parts = Vec::new();
+        if losses.deleted_files > 0 {
+            parts.push(format!(
+                "deleted {} request log file(s) ({} requests) over the limit of {MAX_FILES} \
+                 files waiting for upload",
+                losses.deleted_files, losses.deleted_lines
+            ));
+        }
+        if unreadable.files > 0 {
+            parts.push(format!(
+                "{} request log file(s) ({} requests) could not be read (last: {})",
+                unreadable.files, unreadable.lines, unreadable.last_error
+            ));
+        }
+        if losses.dropped > 0 {
+            parts.push(format!(
+                "{} request(s) not logged because the request log buffer was full",
+                losses.dropped
+            ));
+        }
+        if !parts.is_empty() {
+            log::warn!(
+                target: "apitally",
+                "apitally: request logs lost since the last sync: {}",
+                parts.join("; ")
+            );
+        }
     }
 
     /// Final sync, on shutdown (`Some`) or when every handle is gone (`None`): one attempt per
-    /// payload, within the shutdown budget.
-    async fn stop(mut self, command: Option<Command>) {
-        let budget = self.shutdown_timeout;
-        let flushed = tokio::time::timeout(budget, async {
+    /// payload and file, until `deadline` (the shutdown budget). What is left then is deleted
+    /// and named in one warning.
+    async fn stop(mut self, command: Option<Command>, deadline: Instant) {
+        // The final flush is not interrupted (a receiver whose sender is gone never is).
+        self.interrupt = watch::channel(false).1;
+        let timed_out = tokio::time::timeout_at(deadline.into(), async {
             self.send_startup(1).await;
             if self.stopped {
-                return false;
+                return;
             }
             self.enqueue_window();
-            let synced = self.drain_queue(false, 1).await;
-            // Write what is pending, close the file, and upload until nothing is left (10
-            // files per round) or an upload fails.
-            let mut logs = self.upload_logs(false, 1).await;
-            while logs
-                && self
-                    .shared
-                    .logger
-                    .as_ref()
-                    .is_some_and(|l| l.next_file().is_some() || !l.is_empty())
-            {
-                logs = self.upload_logs(false, 1).await;
+            self.drain_queue(false, 1).await;
+            if !self.stopped {
+                self.flush_logs().await;
             }
-            synced && logs
         })
         .await
-        .unwrap_or(false);
-        if let Some(logger) = &self.shared.logger {
-            logger.stop();
-            logger.clear();
-        }
+        .is_err();
         self.shared.enabled.store(false, Ordering::Relaxed);
+        let cleared = match &self.shared.logger {
+            Some(logger) => {
+                logger.stop();
+                logger.clear()
+            }
+            None => Cleared::default(),
+        };
+        self.report_losses();
+        let startup = lock(&self.shared.startup).is_some();
+        let mut left = Vec::new();
+        if startup {
+            left.push("the startup data".to_owned());
+        }
+        if !self.queue.is_empty() {
+            left.push(format!("{} sync payload(s)", self.queue.len()));
+        }
+        if cleared.files > 0 {
+            left.push(format!(
+                "{} request-log file(s) ({} requests)",
+                cleared.files, cleared.lines
+            ));
+        }
+        if cleared.pending > 0 {
+            left.push(format!(
+                "{} logged request(s) still queued in memory",
+                cleared.pending
+            ));
+        }
+        let flushed = left.is_empty() && !self.stopped;
         if flushed {
             debug!("final sync delivered");
         } else if !self.stopped {
+            let why = if timed_out {
+                format!("the shutdown budget of {:?} ran out", self.shutdown_timeout)
+            } else {
+                "the hub did not take them".to_owned()
+            };
             log::warn!(
                 target: "apitally",
-                "apitally: shutdown: {} sync payload(s) could not be delivered within {:?}",
-                self.queue.len().max(1),
-                budget
+                "apitally: shutdown: not delivered ({why}): {}",
+                left.join(", ")
             );
         }
         if let Some(Command::Shutdown(reply)) = command {
@@ -269,7 +428,13 @@ impl<T: HubTransport> SyncLoop<T> {
             return;
         };
         match self
-            .send(&self.startup_url.clone(), JSON, body.clone(), attempts)
+            .send(
+                &self.startup_url.clone(),
+                JSON,
+                body.clone(),
+                attempts,
+                "the startup data",
+            )
             .await
         {
             Outcome::Sent | Outcome::Rejected => {
@@ -339,6 +504,9 @@ impl<T: HubTransport> SyncLoop<T> {
     async fn drain_queue(&mut self, jitter: bool, attempts: u32) -> bool {
         let mut first = true;
         while let Some(front) = self.queue.front() {
+            if self.interrupted() {
+                return false;
+            }
             if front.created.elapsed() > self.tuning.max_queue_age {
                 self.queue.pop_front();
                 log::warn!(
@@ -348,14 +516,22 @@ impl<T: HubTransport> SyncLoop<T> {
                 );
                 continue;
             }
+            let body = front.body.clone();
             if !first && jitter {
-                let ms = fastrand::u64(100..=500);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+                let wait = Duration::from_millis(fastrand::u64(100..=500));
+                if !self.pause(wait).await {
+                    return false;
+                }
             }
             first = false;
-            let body = front.body.clone();
             match self
-                .send(&self.sync_url.clone(), JSON, body, attempts)
+                .send(
+                    &self.sync_url.clone(),
+                    JSON,
+                    body,
+                    attempts,
+                    "a sync payload",
+                )
                 .await
             {
                 Outcome::Sent | Outcome::Rejected => {
@@ -381,13 +557,15 @@ impl<T: HubTransport> SyncLoop<T> {
         true
     }
 
-    /// One POST with up to `attempts` tries, exponential backoff with jitter between them.
+    /// One POST with up to `attempts` tries, exponential backoff with jitter between them (no
+    /// further try once a shutdown interrupted the cycle). `what` names the body in a warning.
     async fn send(
         &mut self,
         url: &str,
         content_type: Option<&'static str>,
         body: Bytes,
         attempts: u32,
+        what: &str,
     ) -> Outcome {
         let mut last = String::new();
         let mut retry_after = None;
@@ -400,7 +578,9 @@ impl<T: HubTransport> SyncLoop<T> {
                 let wait = retry_after.map_or(wait, |secs: u64| {
                     Duration::from_secs(secs).min(MAX_RETRY_AFTER).max(wait)
                 });
-                tokio::time::sleep(wait).await;
+                if !self.pause(wait).await {
+                    break;
+                }
             }
             match self.transport.post(url, content_type, body.clone()).await {
                 Ok(r) if (200..300).contains(&r.status) => {
@@ -409,11 +589,20 @@ impl<T: HubTransport> SyncLoop<T> {
                 }
                 Ok(r) if r.status == 404 => return Outcome::Disable,
                 Ok(r) if r.status == 402 => return Outcome::PaymentRequired(r.retry_after),
-                Ok(r) if r.status == 422 => {
+                // Sent again, it would be refused again (and a 413 would keep a payload queued
+                // until it ages out): dropped, with one warning.
+                Ok(r) if r.status == 422 || r.status == 413 => {
+                    let why = if r.status == 413 {
+                        "as too large (HTTP 413 Payload Too Large)"
+                    } else {
+                        "as invalid (HTTP 422)"
+                    };
+                    let detail: String = r.body.trim().chars().take(500).collect();
                     log::warn!(
                         target: "apitally",
-                        "apitally: the hub rejected a payload as invalid (HTTP 422), dropping it: {}",
-                        r.body.chars().take(500).collect::<String>()
+                        "apitally: the hub refused {what} ({} bytes) {why}; it is dropped{}{detail}",
+                        body.len(),
+                        if detail.is_empty() { "" } else { ": " }
                     );
                     return Outcome::Rejected;
                 }

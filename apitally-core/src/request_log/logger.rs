@@ -129,15 +129,14 @@ pub fn forwarded_https<'a>(header: impl Fn(&str) -> Option<&'a str>) -> bool {
             .any(|n| header(n).is_some_and(|v| v.trim().eq_ignore_ascii_case("on")))
 }
 
-/// Requests (and log records) left out of request logs over a sync window.
+/// Requests (and log records) left out of request logs on purpose over a sync window (what was
+/// lost is in [`Losses`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LeftOut {
     /// By sampling.
     pub(crate) sampled_out: u64,
     /// By the exclusions (paths, user agents, the `exclude` callback).
     pub(crate) excluded: u64,
-    /// Because the log buffer was full.
-    pub(crate) buffer_full: u64,
     /// Captured log records that `mask_log_record` dropped (or panicked on).
     pub(crate) log_records_dropped: u64,
 }
@@ -147,6 +146,62 @@ pub(crate) struct LeftOut {
 pub(crate) struct LogFile {
     pub(crate) uuid: Uuid,
     pub(crate) path: PathBuf,
+    /// The logged requests (lines) in it.
+    pub(crate) lines: usize,
+}
+
+/// A closed file taken out of the queue for its upload, so that the writer thread's limit on
+/// closed files ([`MAX_FILES`]) cannot delete it while it is read and sent (it deletes the
+/// oldest files *in the queue*). Dropped, the file goes back to the front of the queue: its
+/// upload failed or was cut short. [`remove`](Self::remove) deletes it.
+#[derive(Debug)]
+pub(crate) struct TakenFile<'a> {
+    logger: &'a RequestLogger,
+    file: Option<LogFile>,
+}
+
+impl TakenFile<'_> {
+    pub(crate) fn file(&self) -> &LogFile {
+        // Only `remove` and `drop` take it, and both consume the guard.
+        self.file
+            .as_ref()
+            .expect("a taken file is held until removed or dropped")
+    }
+
+    /// Deletes the file: uploaded, refused for good, unreadable, or to be dropped.
+    pub(crate) fn remove(mut self) {
+        if let Some(file) = self.file.take() {
+            remove(&file.path);
+        }
+    }
+}
+
+impl Drop for TakenFile<'_> {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            lock(&self.logger.files).closed.push_front(file);
+        }
+    }
+}
+
+/// Request logs lost since the last call of [`RequestLogger::take_losses`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Losses {
+    /// Closed files deleted because more than [`MAX_FILES`] waited for upload.
+    pub(crate) deleted_files: u64,
+    /// The requests in them.
+    pub(crate) deleted_lines: u64,
+    /// Items not queued because the buffer was full.
+    pub(crate) dropped: u64,
+}
+
+/// What [`RequestLogger::clear`] deleted: files (closed and current), the requests in them,
+/// and items still queued (not yet written).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cleared {
+    pub(crate) files: usize,
+    pub(crate) lines: usize,
+    pub(crate) pending: usize,
 }
 
 /// Counts bytes written through it: the compressed size of the current file.
@@ -178,6 +233,9 @@ struct Current {
 struct Files {
     current: Option<Current>,
     closed: VecDeque<LogFile>,
+    /// Files (and their lines) deleted over [`MAX_FILES`] since the last report.
+    deleted_files: u64,
+    deleted_lines: u64,
 }
 
 /// Buffers the writer reuses: the batch taken from the queue (swapped with the queue, so
@@ -379,9 +437,15 @@ impl RequestLogger {
         }
     }
 
-    /// Whether no item is waiting to be written.
-    pub(crate) fn is_empty(&self) -> bool {
-        lock(&self.queue).is_empty()
+    /// What was lost since the last call: files deleted over the limit and items dropped
+    /// because the buffer was full. The sync loop reports them in one line per cycle.
+    pub(crate) fn take_losses(&self) -> Losses {
+        let mut files = lock(&self.files);
+        Losses {
+            deleted_files: std::mem::take(&mut files.deleted_files),
+            deleted_lines: std::mem::take(&mut files.deleted_lines),
+            dropped: self.dropped.swap(0, Ordering::Relaxed),
+        }
     }
 
     /// Counts a request that sampling left out of request logs (on the request path: one
@@ -396,9 +460,24 @@ impl RequestLogger {
         LeftOut {
             sampled_out: self.sampled_out.swap(0, Ordering::Relaxed),
             excluded: self.excluded.swap(0, Ordering::Relaxed),
-            buffer_full: self.dropped.swap(0, Ordering::Relaxed),
             log_records_dropped: self.log_records_dropped.swap(0, Ordering::Relaxed),
         }
+    }
+
+    /// Whether nothing waits to be written or uploaded: no queued item (nor a batch the
+    /// writer thread is writing), no current file, no closed file.
+    pub(crate) fn is_idle(&self) -> bool {
+        let _writing = lock(&self.writing);
+        if !lock(&self.queue).is_empty() {
+            return false;
+        }
+        let files = lock(&self.files);
+        files.current.is_none() && files.closed.is_empty()
+    }
+
+    /// Whether closed files wait for upload.
+    pub(crate) fn has_closed_files(&self) -> bool {
+        !lock(&self.files).closed.is_empty()
     }
 
     /// The writer thread: drains the queue as items arrive (at least every second).
@@ -532,7 +611,11 @@ impl RequestLogger {
             let path = self.dir.join(format!("request_logs_{uuid}.gz"));
             let file = File::create(&path)?;
             files.current = Some(Current {
-                file: LogFile { uuid, path },
+                file: LogFile {
+                    uuid,
+                    path,
+                    lines: 0,
+                },
                 encoder: GzEncoder::new(Counting { file, written: 0 }, Compression::fast()),
                 lines: 0,
                 unflushed: 0,
@@ -562,7 +645,10 @@ impl RequestLogger {
     fn rotate_locked(&self, files: &mut Files) {
         if let Some(current) = files.current.take() {
             match current.encoder.finish() {
-                Ok(_) if current.lines > 0 => files.closed.push_back(current.file),
+                Ok(_) if current.lines > 0 => files.closed.push_back(LogFile {
+                    lines: current.lines,
+                    ..current.file
+                }),
                 Ok(_) => remove(&current.file.path),
                 Err(err) => {
                     log::warn!(target: "apitally", "apitally: cannot close a request log file: {err}");
@@ -570,58 +656,64 @@ impl RequestLogger {
                 }
             }
         }
-        let mut deleted = 0;
+        // Counted, and reported once per sync cycle (a busy app rotates many times a second).
+        // A file taken for upload is not in the queue, so never deleted here.
         while files.closed.len() > MAX_FILES {
             if let Some(old) = files.closed.pop_front() {
                 remove(&old.path);
-                deleted += 1;
+                files.deleted_files += 1;
+                files.deleted_lines += old.lines as u64;
             }
         }
-        if deleted > 0 {
-            log::warn!(
-                target: "apitally",
-                "apitally: deleted {deleted} request log file(s) over the limit of {MAX_FILES} that could not be uploaded"
-            );
-        }
     }
 
-    /// The oldest closed file, to upload next.
-    pub(crate) fn next_file(&self) -> Option<LogFile> {
-        lock(&self.files).closed.front().cloned()
-    }
-
-    /// Deletes an uploaded file.
-    pub(crate) fn uploaded(&self, file: &LogFile) {
-        lock(&self.files).closed.retain(|f| f != file);
-        remove(&file.path);
+    /// Takes the oldest closed file out of the queue, to upload it (see [`TakenFile`]).
+    pub(crate) fn take_file(&self) -> Option<TakenFile<'_>> {
+        let file = lock(&self.files).closed.pop_front()?;
+        Some(TakenFile {
+            logger: self,
+            file: Some(file),
+        })
     }
 
     /// Suspends logging for `seconds` (the hub answered 402) and deletes everything buffered.
     pub(crate) fn suspend(&self, seconds: u64) {
         self.suspended_until
             .store(now_ms() + seconds.saturating_mul(1000), Ordering::Relaxed);
-        self.clear();
+        let _ = self.clear();
         log::warn!(
             target: "apitally",
             "apitally: the hub does not accept more request logs (HTTP 402); request logging is suspended for {seconds} s"
         );
     }
 
-    /// Deletes pending items, the current file and every closed file.
-    pub(crate) fn clear(&self) {
+    /// Deletes pending items, the current file and every closed file, and says how many.
+    /// Waits for a batch the writer thread is writing, so that its items are counted (in the
+    /// current file) rather than written after the count.
+    pub(crate) fn clear(&self) -> Cleared {
+        let _writing = lock(&self.writing);
         let pending = std::mem::take(&mut *lock(&self.queue));
         self.queued_bytes.fetch_sub(
             pending.iter().map(|item| item.weight()).sum(),
             Ordering::Relaxed,
         );
+        let mut cleared = Cleared {
+            pending: pending.len(),
+            ..Cleared::default()
+        };
         let mut files = lock(&self.files);
         if let Some(current) = files.current.take() {
             drop(current.encoder.finish());
             remove(&current.file.path);
+            cleared.files += 1;
+            cleared.lines += current.lines;
         }
         for file in files.closed.drain(..) {
             remove(&file.path);
+            cleared.files += 1;
+            cleared.lines += file.lines;
         }
+        cleared
     }
 
     /// Masks an item and decides whether it is logged at all (§9.2 steps 4 to 8).
@@ -801,7 +893,7 @@ fn mask_body(bytes: &mut Vec<u8>, kind: BodyKind, fields: &Patterns) {
 impl Drop for RequestLogger {
     fn drop(&mut self) {
         // Files that were never uploaded are not left behind in the temp dir.
-        self.clear();
+        let _ = self.clear();
         debug!("request logger closed");
     }
 }
@@ -938,6 +1030,70 @@ mod tests {
         drop(spares);
         std::fs::remove_dir_all(dir).ok();
         std::fs::remove_dir_all(small_dir).ok();
+    }
+
+    /// The writer thread deletes the oldest closed files over [`MAX_FILES`] while the sync
+    /// thread uploads the oldest: a file taken for upload must not be among them (it was, and
+    /// its upload failed with "cannot read request log file", or its requests were counted as
+    /// lost after all).
+    #[test]
+    fn a_file_taken_for_upload_is_never_deleted_over_the_limit() {
+        use std::io::Read;
+        let dir = std::env::temp_dir().join(format!("apitally-taken-{}", Uuid::new_v4()));
+        // A file per item.
+        let config = RequestLoggingConfig::new().__max_file_size(1);
+        let logger = RequestLogger::new(config, dir.clone()).unwrap();
+        for i in 0..MAX_FILES {
+            logger.log(filled(i));
+        }
+        logger.flush();
+        assert_eq!(lock(&logger.files).closed.len(), MAX_FILES);
+        let taken = logger.take_file().unwrap();
+        assert_eq!(taken.file().lines, 1);
+        // While it is uploaded, the writer closes three more files: two over the limit.
+        for i in 0..3 {
+            logger.log(filled(100 + i));
+        }
+        logger.flush();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(
+            File::open(&taken.file().path).expect("the file being uploaded is still there"),
+        )
+        .read_to_string(&mut text)
+        .unwrap();
+        assert!(text.contains("http://localhost/items/0\""), "{text}");
+        assert_eq!(
+            logger.take_losses(),
+            Losses {
+                deleted_files: 2,
+                deleted_lines: 2,
+                dropped: 0
+            }
+        );
+        assert_eq!(logger.take_losses(), Losses::default());
+        // An upload that fails puts it back at the front; one that succeeds deletes it.
+        let uuid = taken.file().uuid;
+        drop(taken);
+        assert_eq!(lock(&logger.files).closed.len(), MAX_FILES + 1);
+        let taken = logger.take_file().unwrap();
+        assert_eq!(taken.file().uuid, uuid);
+        let path = taken.file().path.clone();
+        taken.remove();
+        assert!(!path.exists());
+        // What is left is counted when cleared.
+        logger.log(filled(200));
+        logger.log(filled(201));
+        assert_eq!(
+            logger.clear(),
+            Cleared {
+                files: MAX_FILES,
+                lines: MAX_FILES,
+                pending: 2
+            }
+        );
+        assert!(logger.is_idle());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

@@ -25,3 +25,57 @@ pub fn start(hub: &TestHub) -> ApitallyClient {
 }
 
 pub const WAIT: Duration = Duration::from_secs(15);
+
+/// A directory of its own for a test's request-log files.
+pub fn log_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("apitally-test-{}", uuid::Uuid::new_v4()))
+}
+
+/// [`config`] with request logging into `dir`, every logged request in a file of its own.
+pub fn logging_config(hub_url: &str, dir: &std::path::Path) -> ClientConfig {
+    config(hub_url)
+        .__log_dir(dir)
+        .request_logging(apitally_core::RequestLoggingConfig::new().__max_file_size(1))
+}
+
+/// Logs a request whose URL carries `n` (`?n=<n>`).
+pub fn log_request(client: &ApitallyClient, n: u64) {
+    let mut item = apitally_core::RequestLogItem::default();
+    item.request.method.push_str("GET");
+    item.request.url = format!("http://localhost/items?n={n}");
+    item.response.status_code = 200;
+    client
+        .request_logger()
+        .expect("request logging is on")
+        .log(item);
+}
+
+/// The `n` of every line in the log files the hub accepted, each file once (by its `uuid`
+/// query, as the real hub de-duplicates), sorted.
+pub fn logged(hub: &TestHub) -> Vec<u64> {
+    let mut seen = std::collections::HashSet::new();
+    let mut ns: Vec<u64> = hub
+        .received_at("log")
+        .into_iter()
+        .filter(|r| r.accepted() && seen.insert(r.query.clone()))
+        .flat_map(|r| r.lines)
+        .filter_map(|line| {
+            let url = line["request"]["url"].as_str()?.to_owned();
+            url.split_once("?n=")?.1.parse().ok()
+        })
+        .collect();
+    ns.sort_unstable();
+    ns
+}
+
+/// The `.gz` files in `dir`.
+pub fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "gz"))
+                .collect()
+        })
+        .unwrap_or_default()
+}

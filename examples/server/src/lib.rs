@@ -51,14 +51,17 @@ pub fn apitally_config(config: ApitallyConfig) -> ApitallyConfig {
         .route("GET", "/report")
         .route("GET", "/fail")
         .route("GET", "/panic")
-        .request_logging(
-            RequestLoggingConfig::new()
-                .log_request_headers(true)
-                .log_request_body(true)
-                .log_response_body(true)
-                .capture_logs(true)
-                .capture_traces(true),
-        )
+        .request_logging(request_logging())
+}
+
+/// The example's request logging: headers, bodies, and each request's logs and spans.
+pub fn request_logging() -> RequestLoggingConfig {
+    RequestLoggingConfig::new()
+        .log_request_headers(true)
+        .log_request_body(true)
+        .log_response_body(true)
+        .capture_logs(true)
+        .capture_traces(true)
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -3,10 +3,26 @@
 //! With `APITALLY_CLIENT_ID` set it reports to Apitally (`APITALLY_ENV`, `APITALLY_HUB_BASE_URL`
 //! are read too); without it, it starts the local hub on `HUB_BIND` (default `127.0.0.1:8001`)
 //! and reports there, so everything works offline and without an account.
+//! `APITALLY_SHUTDOWN_TIMEOUT` (seconds) bounds the final sync; `EXAMPLE_LOG_FILE_BYTES` closes
+//! request-log files at that many compressed bytes instead of 1 MB (a test knob: many files).
+
+use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpServer};
 use apitally::{Apitally, ApitallyConfig};
-use example_server::{apitally_config, authenticate, configure, Store, API_KEYS};
+use example_server::{apitally_config, authenticate, configure, request_logging, Store, API_KEYS};
+
+/// A number from the environment, when set and valid.
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let value = std::env::var(name).ok()?;
+    match value.trim().parse() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            eprintln!("ignoring {name}={value:?}: not a number");
+            None
+        }
+    }
+}
 
 /// The client id used with the local hub (any UUID works there).
 const DEMO_CLIENT_ID: &str = "00000000-0000-4000-8000-000000000000";
@@ -34,7 +50,16 @@ async fn main() -> std::io::Result<()> {
         let config = ApitallyConfig::new(DEMO_CLIENT_ID, env).hub_base_url(hub.url());
         (config, Some(hub))
     };
-    let apitally = Apitally::new(apitally_config(config));
+    let mut config = apitally_config(config);
+    if let Some(secs) = env_number::<f64>("APITALLY_SHUTDOWN_TIMEOUT") {
+        if let Ok(timeout) = Duration::try_from_secs_f64(secs) {
+            config = config.shutdown_timeout(timeout);
+        }
+    }
+    if let Some(bytes) = env_number::<u64>("EXAMPLE_LOG_FILE_BYTES") {
+        config = config.request_logging(request_logging().__max_file_size(bytes));
+    }
+    let apitally = Apitally::new(config);
     let store = web::Data::new(Store::default());
 
     let server = HttpServer::new({

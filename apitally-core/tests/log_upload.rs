@@ -1,0 +1,227 @@
+//! Request-log uploads against a real HTTP hub on 127.0.0.1: the final flush uploads every
+//! file once, a shutdown during an upload does not send it twice, what shutdown could not
+//! deliver is named exactly, and what request logging lost is reported in one line.
+
+mod common;
+
+use std::{collections::HashSet, time::Duration};
+
+use apitally_core::{ApitallyClient, StartupData};
+use apitally_test_hub::{capture_logs, Reply, TestHub};
+use common::{files_in, log_dir, log_request, logged, logging_config, WAIT};
+use log::Level;
+
+fn start_logging(hub: &TestHub, dir: &std::path::Path, interval: Duration) -> ApitallyClient {
+    ApitallyClient::try_new(
+        logging_config(&hub.url(), dir)
+            .__sync_interval(interval)
+            .shutdown_timeout(Duration::from_secs(30)),
+        StartupData::new("rust:test"),
+    )
+    .unwrap()
+}
+
+/// Waits for the first cycle's sync, so that what a test logs next goes to the final flush
+/// (with an hour between cycles).
+fn first_sync(hub: &TestHub) {
+    assert!(hub.wait_until(WAIT, |r| r.iter().any(|r| r.endpoint == "sync")));
+}
+
+/// Every file uploaded at most once (by its `uuid` query).
+fn assert_each_file_once(hub: &TestHub) {
+    let arrivals = hub.arrivals("log");
+    let distinct: HashSet<_> = arrivals.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        arrivals.len(),
+        "a file was sent twice: {arrivals:#?}"
+    );
+}
+
+#[test]
+fn shutdown_uploads_every_file_not_ten() {
+    let hub = TestHub::start();
+    let dir = log_dir();
+    let client = start_logging(&hub, &dir, Duration::from_secs(3600));
+    first_sync(&hub);
+    // 30 files: more than the 10 an ordinary cycle uploads.
+    for n in 0..30 {
+        log_request(&client, n);
+    }
+    client.shutdown_blocking();
+    assert_eq!(logged(&hub), (0..30).collect::<Vec<_>>());
+    assert_each_file_once(&hub);
+    assert_eq!(hub.arrivals("log").len(), 30);
+    assert!(files_in(&dir).is_empty());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_shutdown_during_an_upload_lets_it_finish_and_sends_each_file_once() {
+    let hub = TestHub::start();
+    // The first upload takes the hub a while to answer: the shutdown arrives meanwhile.
+    hub.script("log", [Reply::Delay(Duration::from_secs(2), 202)]);
+    let dir = log_dir();
+    let client = ApitallyClient::try_new(
+        logging_config(&hub.url(), &dir)
+            .__sync_interval(Duration::from_millis(200))
+            // Longer than the hub's delay: the upload does not time out.
+            .__request_timeout(Duration::from_secs(20))
+            .shutdown_timeout(Duration::from_secs(30)),
+        StartupData::new("rust:test"),
+    )
+    .unwrap();
+    for n in 0..3 {
+        log_request(&client, n);
+    }
+    assert!(hub.wait_until(WAIT, |_| !hub.arrivals("log").is_empty()));
+    client.shutdown_blocking();
+    assert_each_file_once(&hub);
+    assert_eq!(logged(&hub), [0, 1, 2]);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The shutdown warnings logged so far.
+fn shutdown_warnings() -> Vec<String> {
+    capture_logs().matching(Level::Warn, "apitally: shutdown:")
+}
+
+#[test]
+fn the_shutdown_warning_names_exactly_what_was_not_delivered() {
+    capture_logs();
+    // Log uploads fail: the files and their requests are named, not the sync payloads.
+    let hub = TestHub::start();
+    hub.set_default("log", Reply::Status(500));
+    let dir = log_dir();
+    let client = start_logging(&hub, &dir, Duration::from_secs(3600));
+    first_sync(&hub);
+    for n in 0..5 {
+        log_request(&client, n);
+    }
+    client.shutdown_blocking();
+    let warnings = shutdown_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].ends_with("(the hub did not take them): 5 request-log file(s) (5 requests)"),
+        "{}",
+        warnings[0]
+    );
+    // The final flush stopped at the first failure, one attempt.
+    assert_eq!(
+        hub.received_at("sync")
+            .iter()
+            .filter(|r| r.accepted())
+            .count(),
+        2
+    );
+    assert!(files_in(&dir).is_empty(), "deleted at shutdown");
+    std::fs::remove_dir_all(dir).ok();
+
+    // Syncs fail, log uploads do not: only the sync payloads are named.
+    let hub = TestHub::start();
+    hub.set_default("sync", Reply::Status(500));
+    let dir = log_dir();
+    let client = start_logging(&hub, &dir, Duration::from_secs(3600));
+    first_sync(&hub);
+    for n in 0..2 {
+        log_request(&client, n);
+    }
+    client.shutdown_blocking();
+    assert_eq!(logged(&hub), [0, 1]);
+    let warnings = shutdown_warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[1].ends_with("(the hub did not take them): 2 sync payload(s)"),
+        "{}",
+        warnings[1]
+    );
+    std::fs::remove_dir_all(dir).ok();
+
+    // Everything delivered: no warning.
+    let hub = TestHub::start();
+    let dir = log_dir();
+    let client = start_logging(&hub, &dir, Duration::from_secs(3600));
+    first_sync(&hub);
+    log_request(&client, 7);
+    client.shutdown_blocking();
+    assert_eq!(logged(&hub), [7]);
+    assert_eq!(shutdown_warnings().len(), 2);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The (files, requests) of a "deleted N request log file(s) (M requests)" report.
+fn deleted_counts(line: &str) -> (u64, u64) {
+    let rest = line.split_once("deleted ").unwrap().1;
+    let (files, rest) = rest.split_once(" request log file(s) (").unwrap();
+    let requests = rest.split_once(' ').unwrap().0;
+    (files.parse().unwrap(), requests.parse().unwrap())
+}
+
+#[test]
+fn files_over_the_limit_are_reported_in_one_line_with_counts() {
+    let logs = capture_logs();
+    let hub = TestHub::start();
+    let dir = log_dir();
+    let client = start_logging(&hub, &dir, Duration::from_secs(3600));
+    first_sync(&hub);
+    // 70 files, one rotation each, while none is uploaded: at least 20 go over the limit of
+    // 50 (the first cycle may still have taken up to 10).
+    for n in 0..70 {
+        log_request(&client, n);
+    }
+    client.shutdown_blocking();
+    let reports = logs.matching(Level::Warn, "over the limit");
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert!(
+        reports[0].starts_with("apitally: request logs lost since the last sync: deleted "),
+        "{}",
+        reports[0]
+    );
+    assert!(
+        reports[0].contains("over the limit of 50 files"),
+        "{}",
+        reports[0]
+    );
+    let (files, requests) = deleted_counts(&reports[0]);
+    let uploaded = logged(&hub);
+    assert_eq!(files, requests);
+    assert!(files >= 10, "{files}");
+    assert_eq!(files + uploaded.len() as u64, 70, "{uploaded:?}");
+    // The oldest went.
+    assert_eq!(uploaded.last(), Some(&69));
+    assert!(shutdown_warnings().is_empty());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn unreadable_files_are_reported_in_one_line_with_counts() {
+    let logs = capture_logs();
+    let hub = TestHub::start();
+    let dir = log_dir();
+    let client = start_logging(&hub, &dir, Duration::from_secs(3600));
+    first_sync(&hub);
+    for n in 0..4 {
+        log_request(&client, n);
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while files_in(&dir).len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "files not written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Something else deletes two of them before they are uploaded.
+    for file in files_in(&dir).iter().take(2) {
+        std::fs::remove_file(file).unwrap();
+    }
+    client.shutdown_blocking();
+    assert_eq!(logged(&hub).len(), 2);
+    let reports = logs.matching(Level::Warn, "apitally: request logs lost");
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert!(
+        reports[0].contains(": 2 request log file(s) (2 requests) could not be read (last: "),
+        "{}",
+        reports[0]
+    );
+    assert!(logs.matching(Level::Warn, "cannot read").is_empty());
+    assert!(shutdown_warnings().is_empty());
+    std::fs::remove_dir_all(dir).ok();
+}
