@@ -244,14 +244,15 @@ impl OtlpHistogramPoint {
     /// The non-empty positive buckets as `(lower, upper, count)` in the metric's unit (lower
     /// bound exclusive, upper inclusive).
     pub fn buckets(&self) -> Vec<(f64, f64, u64)> {
-        let base = 2f64.powf(2f64.powi(-self.scale));
+        // 2^(i * 2^-scale) rather than base^i: exact at powers of two.
+        let bound = |i: f64| 2f64.powf(i * 2f64.powi(-self.scale));
         self.positive_bucket_counts
             .iter()
             .enumerate()
             .filter(|(_, n)| **n > 0)
             .map(|(k, n)| {
                 let i = f64::from(self.positive_offset) + k as f64;
-                (base.powf(i), base.powf(i + 1.0), *n)
+                (bound(i), bound(i + 1.0), *n)
             })
             .collect()
     }
@@ -618,6 +619,13 @@ mod tests {
         let (lower, upper, _) = d.buckets()[0];
         let min = d.min.unwrap();
         assert!(lower < min && min <= upper, "{lower} < {min} <= {upper}");
+        // Bounds at powers of two are exact: bucket -25 ends at 2^-3.
+        let p = OtlpHistogramPoint {
+            positive_offset: -25,
+            positive_bucket_counts: vec![1],
+            ..d.clone()
+        };
+        assert_eq!(p.buckets()[0].1, 0.125);
         let sizes = points
             .iter()
             .find(|p| p.metric == "http.server.response.body.size")
