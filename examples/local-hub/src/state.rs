@@ -503,7 +503,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Message, RequestCounts};
+    use crate::model::{Message, RequestCounts, Span};
 
     fn bucket(lower_ms: f64, upper_ms: f64, count: u64) -> Bucket {
         Bucket {
@@ -600,6 +600,85 @@ mod tests {
         );
         assert_eq!(e.statuses[&404], 6);
         assert_eq!(a.consumers["c1"].counts.requests, 15);
+    }
+
+    fn span(id: &str, parent: Option<&str>, start: f64) -> Span {
+        Span {
+            id: id.into(),
+            parent_id: parent.map(Into::into),
+            name: id.into(),
+            kind: None,
+            start,
+            end: start + 0.001,
+            status: None,
+            attributes: vec![],
+        }
+    }
+
+    fn traced(id: &str, trace: &str, time: f64) -> RequestLog {
+        RequestLog {
+            trace_id: Some(trace.into()),
+            spans: vec![span(id, None, time)],
+            ..log(id, time)
+        }
+    }
+
+    fn child(trace: &str, id: &str, parent: &str, start: f64) -> Attachment {
+        Attachment {
+            trace_id: trace.into(),
+            request_id: None,
+            near_span: Some(parent.into()),
+            item: Attached::Span(span(id, Some(parent), start)),
+        }
+    }
+
+    #[test]
+    fn spans_and_logs_find_their_request_log_in_any_order() {
+        use crate::model::LogRecord;
+        let mut s = State::default();
+        let record = |request: &str| Attachment {
+            trace_id: "t1".into(),
+            request_id: Some(request.into()),
+            near_span: None,
+            item: Attached::Log(LogRecord {
+                time: Some(1.0),
+                level: "INFO".into(),
+                logger: None,
+                message: format!("for {request}"),
+                location: None,
+            }),
+        };
+        // Before their request logs: they wait.
+        s.attach("x/dev", vec![record("b"), child("t1", "b1", "b", 2.0)]);
+        assert_eq!(s.apps["x/dev"].pending.len(), 2);
+        // Two requests of one trace (the app called itself): each gets its own.
+        s.request_logs(
+            "x/dev",
+            vec![traced("a", "t1", 1.0), traced("b", "t1", 2.0)],
+        );
+        s.attach(
+            "x/dev",
+            vec![
+                child("t1", "a1", "a", 1.1),
+                child("t1", "a2", "a1", 1.05),
+                // Re-sent: kept once.
+                child("t1", "a1", "a", 1.1),
+                child("t9", "z", "zz", 1.0),
+            ],
+        );
+        let a = &s.apps["x/dev"];
+        let by_id = |id: &str| a.request_logs.iter().find(|l| l.id == id).unwrap();
+        let names = |l: &RequestLog| l.spans.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        assert_eq!(names(by_id("a")), ["a", "a2", "a1"], "by start time");
+        assert_eq!(names(by_id("b")), ["b", "b1"]);
+        assert_eq!(by_id("b").logs[0].message, "for b");
+        assert!(by_id("a").logs.is_empty());
+        assert_eq!(a.pending.len(), 1, "the span of an unknown trace waits");
+
+        for i in 0..KEEP_PENDING + 5 {
+            s.attach("x/dev", vec![child("t9", &i.to_string(), "zz", 1.0)]);
+        }
+        assert_eq!(s.apps["x/dev"].pending.len(), KEEP_PENDING);
     }
 
     #[test]
