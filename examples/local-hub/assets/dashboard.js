@@ -22,7 +22,9 @@
     logsApp: null,
     deepLink: null,
   };
-  // `#log-<id>` opens a request log, `#endpoint-<METHOD> <route>` an endpoint.
+  // `?app=<app>` picks an app; `#log-<id>` opens a request log (in whichever app has it),
+  // `#endpoint-<METHOD> <route>` an endpoint.
+  ui.app = new URLSearchParams(location.search).get('app');
   const hash = decodeURIComponent(location.hash);
   if (hash.startsWith('#log-')) {
     ui.deepLink = hash.slice(5);
@@ -258,15 +260,19 @@
     root.replaceChildren(...[draw()].flat(Infinity).filter(Boolean));
   }
 
+  const isOtlp = (app) => app.protocol === 'OTLP 1.x';
+
   function appInfo(app) {
+    const otlp = isOtlp(app);
     const bits = [
       h('h1', null, app.app),
+      app.protocol ? h('span', { class: 'tag protocol', 'data-protocol': app.protocol, title: 'How the app reports to the hub' }, `protocol: ${app.protocol}`) : null,
       app.client ? h('span', { class: 'tag' }, app.client) : null,
       Object.entries(app.versions).map(([k, v]) => h('span', { class: 'tag light' }, `${k} ${v}`)),
       h('span', { class: 'muted' }, [
-        plural(app.instances.length, 'instance'), ' · ', plural(app.batches, 'sync'),
+        plural(app.instances.length, 'instance'), ' · ', plural(app.batches, otlp ? 'metrics collection' : 'sync'),
         app.duplicates ? ` (${plural(app.duplicates, 're-sent duplicate')} ignored)` : '',
-        ' · ', plural(app.log_batches, 'log file'),
+        ' · ', plural(app.log_batches, otlp ? 'traces export' : 'log file'),
         app.resources ? ` · CPU ${app.resources.cpu_percent.toFixed(1)} % · memory ${bytes(app.resources.memory_bytes)}` : '',
       ]),
     ];
@@ -496,7 +502,11 @@
       ? `Newest first · ${plural(app.request_logs.length, 'request')} (the latest ${ui.data.limits.request_logs} are kept) · click a row for headers, bodies, logs and spans`
       : '';
     if (!app.request_logs.length) {
-      if (!root.querySelector('.none')) root.replaceChildren(muted('No request logs yet. Turn on request logging in the SDK to see each request here.'));
+      const hint = isOtlp(app)
+        ? 'No request logs yet: each request the SDK keeps arrives as a span with the next traces export.'
+        : 'No request logs yet. Turn on request logging in the SDK to see each request here.';
+      const shown = root.querySelector('.none');
+      if (!shown || shown.textContent !== hint) root.replaceChildren(muted(hint));
       return;
     }
     let tbody = root.querySelector('tbody');
@@ -553,8 +563,13 @@
     byId('empty').hidden = apps.length > 0;
     byId('dashboard').hidden = apps.length === 0;
     if (!apps.length) {
-      byId('empty-hint').textContent = `APITALLY_HUB_BASE_URL=${location.origin} \\\nAPITALLY_CLIENT_ID=00000000-0000-4000-8000-000000000000 your-app`;
+      byId('empty-hint').textContent = `# hub v2 (SDK 0.x)\nAPITALLY_HUB_BASE_URL=${location.origin} \\\nAPITALLY_CLIENT_ID=00000000-0000-4000-8000-000000000000 your-app\n\n`
+        + `# OTLP (SDK 1.x)\nAPITALLY_OTLP_ENDPOINT=${location.origin} \\\nAPITALLY_WRITE_TOKEN=apt_000000000000000000000000 your-app`;
       return;
+    }
+    if (ui.deepLink) {
+      const owner = apps.find((a) => a.request_logs.some((l) => l.id === ui.deepLink));
+      if (owner) ui.app = owner.app;
     }
     if (!apps.some((a) => a.app === ui.app)) ui.app = apps[0].app;
     const picker = byId('app-select');
@@ -563,7 +578,7 @@
     picker.value = ui.app;
     const app = apps.find((a) => a.app === ui.app);
 
-    section('app-info', [app.app, app.client, app.versions, app.instances, app.batches, app.duplicates, app.log_batches, app.resources], () => appInfo(app));
+    section('app-info', [app.app, app.protocol, app.client, app.versions, app.instances, app.batches, app.duplicates, app.log_batches, app.resources], () => appInfo(app));
     section('rejected', [app.app, app.rejected], () => rejected(app));
     section('kpis', [app.app, app.totals, app.consumers.length, app.request_logs.length, app.endpoints.map((e) => e.requests)], () => kpis(app));
     const width = Math.max(320, byId('traffic').clientWidth || 900);
@@ -623,6 +638,7 @@
   });
   byId('app-select').addEventListener('change', (e) => {
     ui.app = e.target.value;
+    history.replaceState(null, '', '?app=' + encodeURIComponent(ui.app) + location.hash);
     render();
   });
   let resizeTimer = null;

@@ -38,6 +38,8 @@ struct Limits {
 #[derive(Debug, Serialize)]
 struct AppView<'a> {
     app: &'a str,
+    /// `hub v2` or `OTLP 1.x`, as the app last reported.
+    protocol: Option<&'a str>,
     client: Option<&'a str>,
     versions: &'a BTreeMap<String, String>,
     instances: Vec<&'a str>,
@@ -234,6 +236,7 @@ impl State {
                     let all_times = a.response_times();
                     AppView {
                         app: name,
+                        protocol: a.protocol,
                         client: a.client.as_deref(),
                         versions: &a.versions,
                         instances: a.instances.iter().map(String::as_str).collect(),

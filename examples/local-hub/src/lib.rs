@@ -1,14 +1,17 @@
-//! A local Apitally hub (hub v2) for trying the SDK without an account and without internet.
+//! A local Apitally hub for trying the SDK without an account and without internet, for both
+//! protocols: hub v2 and 1.x (OTLP).
 //!
 //! It accepts `POST /v2/{client_id}/{env}/startup`, `/sync` and `/log?uuid=`, checks every
-//! payload against the protocol (answering `422` with the problems, as the hub does), and shows
+//! payload against the protocol (answering `422` with the problems, as the hub does), accepts
+//! `POST /v1/traces`, `/v1/logs` and `/v1/metrics` (OTLP/HTTP protobuf with a write token,
+//! answering `400` with the problems when the real server would refuse them), and shows
 //! what it received on a live dashboard at `/`: requests and errors per minute, per endpoint the
 //! request count, status codes and response-time distribution, consumers, validation errors,
 //! server errors with their traceback, request logs with decoded bodies, and the raw payloads,
 //! so a privacy review can see exactly what leaves the app. The page reads `/api/dashboard`;
 //! `/api/summary` serves the [`Summary`]; a text summary is printed after each sync.
 //!
-//! Receivers (today `v2.rs`) convert payloads into protocol-neutral values (`model.rs`); the
+//! Receivers (`v2.rs`, `v1.rs`) convert payloads into protocol-neutral values (`model.rs`); the
 //! state, the page and the JSON endpoints know only those.
 
 mod check;
@@ -17,6 +20,7 @@ mod model;
 mod page;
 mod state;
 mod summary;
+mod v1;
 mod v2;
 
 use std::{
@@ -75,6 +79,7 @@ impl LocalHub {
                                 "/v2/{client_id}/{env}/{endpoint}",
                                 web::post().to(v2::receive),
                             )
+                            .route("/v1/{signal}", web::post().to(v1::receive))
                     })
                     .workers(1)
                     .disable_signals();

@@ -18,7 +18,11 @@ fn main() -> std::io::Result<()> {
     println!("local Apitally hub on {}", hub.url());
     println!("  dashboard:  {}/", hub.url());
     println!(
-        "  point the SDK at it with APITALLY_HUB_BASE_URL={}",
+        "  point the SDK at it with APITALLY_HUB_BASE_URL={} (hub v2, SDK 0.x)",
+        hub.url()
+    );
+    println!(
+        "  or APITALLY_OTLP_ENDPOINT={} APITALLY_WRITE_TOKEN=apt_000000000000000000000000 (OTLP, SDK 1.x)",
         hub.url()
     );
     hub.wait();

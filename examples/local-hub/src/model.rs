@@ -1,6 +1,7 @@
-//! What the hub understands, whatever the wire protocol: each protocol's receiver (today only
-//! [`crate::v2`]) converts its payloads into these values and hands them to
-//! [`State`](crate::state::State). Nothing here knows about JSON field names of a protocol.
+//! What the hub understands, whatever the wire protocol: each protocol's receiver
+//! ([`crate::v2`] for hub v2, [`crate::v1`] for OTLP 1.x) converts its payloads into these
+//! values and hands them to [`State`](crate::state::State). Nothing here knows about field
+//! names of a protocol.
 
 use std::collections::BTreeMap;
 
@@ -178,14 +179,34 @@ pub(crate) struct RequestLog {
     pub(crate) original: Value,
 }
 
+/// A span or log record that belongs to a request log but may arrive apart from it (OTLP sends
+/// spans and logs in separate exports): the state attaches it to its request log, or keeps it
+/// until that arrives.
+#[derive(Debug, Clone)]
+pub(crate) struct Attachment {
+    pub(crate) trace_id: String,
+    /// The id of the request log it belongs to, when the item names it.
+    pub(crate) request_id: Option<String>,
+    /// A span of the request it is near: a span's parent, a log record's span.
+    pub(crate) near_span: Option<String>,
+    pub(crate) item: Attached,
+}
+
+/// What an [`Attachment`] adds to its request log.
+#[derive(Debug, Clone)]
+pub(crate) enum Attached {
+    Span(Span),
+    Log(LogRecord),
+}
+
 /// A message as it arrived, for seeing exactly what left the app.
 #[derive(Debug, Clone)]
 pub(crate) struct Received {
     /// Unix seconds.
     pub(crate) at: f64,
-    /// Such as `startup` or `sync`.
+    /// Such as `startup`, `sync` or `traces`.
     pub(crate) kind: &'static str,
-    /// Such as `hub v2`.
+    /// `hub v2` or `OTLP 1.x`.
     pub(crate) protocol: &'static str,
     pub(crate) body: Value,
 }

@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::{
-    Bucket, ConsumerInfo, Metrics, Received, RequestLog, Resources, ServerError, Startup,
-    ValidationError,
+    Attached, Attachment, Bucket, ConsumerInfo, Metrics, Received, RequestLog, Resources,
+    ServerError, Startup, ValidationError,
 };
 
 /// Request logs kept per app, the newest by request time.
@@ -28,6 +28,10 @@ const MAX_ENDPOINTS: usize = 500;
 const MAX_CONSUMERS: usize = 1_000;
 const MAX_DISTINCT_ERRORS: usize = 500;
 const MAX_BUCKETS: usize = 2_000;
+/// Spans and log records waiting for their request log, per app.
+const KEEP_PENDING: usize = 2_000;
+/// Spans, and log records, kept per request log (as many as the SDKs send at most).
+const MAX_PER_REQUEST: usize = 1_000;
 
 /// Where requests beyond [`MAX_ENDPOINTS`] are counted.
 const OTHER_ENDPOINTS: (&str, &str) = ("*", "(more endpoints than the local hub keeps)");
@@ -165,14 +169,16 @@ pub(crate) struct Rejection {
 /// Everything kept for one app.
 #[derive(Debug, Default)]
 pub(crate) struct App {
+    /// How the app reports: `hub v2` or `OTLP 1.x` (the latest seen).
+    pub(crate) protocol: Option<&'static str>,
     pub(crate) client: Option<String>,
     pub(crate) versions: BTreeMap<String, String>,
     pub(crate) instances: BTreeSet<String>,
     message_ids: HashSet<String>,
     message_id_order: VecDeque<String>,
-    /// Metrics batches accepted (hub v2: syncs).
+    /// Metrics batches accepted (hub v2: syncs; OTLP: collections).
     pub(crate) batches: u64,
-    /// Metrics batches recognised as re-sent.
+    /// Messages recognised as re-sent (hub v2: syncs; OTLP: exports of any signal).
     pub(crate) duplicates: u64,
     pub(crate) endpoints: BTreeMap<(String, String), Endpoint>,
     /// Per minute (Unix seconds / 60).
@@ -183,8 +189,10 @@ pub(crate) struct App {
     pub(crate) resources: Option<Resources>,
     /// Newest first by request time.
     pub(crate) request_logs: Vec<RequestLog>,
-    /// Request-log batches received (hub v2: files).
+    /// Request-log batches received (hub v2: files; OTLP: traces exports).
     pub(crate) log_batches: u64,
+    /// Spans and log records whose request log has not arrived (yet), oldest first.
+    pending: VecDeque<Attachment>,
     /// The latest raw messages, oldest first.
     pub(crate) received: VecDeque<Received>,
     /// The latest raw message of each kind.
@@ -238,6 +246,58 @@ impl App {
         true
     }
 
+    /// The kept request log `a` belongs to: the one it names, else one of its trace holding
+    /// the span it is near, else the first of its trace.
+    fn request_log_for(&self, a: &Attachment) -> Option<usize> {
+        if let Some(id) = &a.request_id {
+            return self.request_logs.iter().position(|l| &l.id == id);
+        }
+        let same_trace = |l: &RequestLog| l.trace_id.as_deref() == Some(a.trace_id.as_str());
+        a.near_span
+            .as_ref()
+            .and_then(|near| {
+                self.request_logs
+                    .iter()
+                    .position(|l| same_trace(l) && l.spans.iter().any(|s| &s.id == near))
+            })
+            .or_else(|| self.request_logs.iter().position(same_trace))
+    }
+
+    /// Adds `a` to its request log; gives it back when that is not kept.
+    fn attach(&mut self, a: Attachment) -> Option<Attachment> {
+        let Some(i) = self.request_log_for(&a) else {
+            return Some(a);
+        };
+        let log = &mut self.request_logs[i];
+        match a.item {
+            Attached::Span(span) => {
+                if log.spans.len() < MAX_PER_REQUEST && !log.spans.iter().any(|s| s.id == span.id) {
+                    let at = log.spans.partition_point(|s| s.start <= span.start);
+                    log.spans.insert(at, span);
+                }
+            }
+            Attached::Log(record) => {
+                if log.logs.len() < MAX_PER_REQUEST {
+                    let at = log
+                        .logs
+                        .partition_point(|l| l.time.unwrap_or(0.0) <= record.time.unwrap_or(0.0));
+                    log.logs.insert(at, record);
+                }
+            }
+        }
+        None
+    }
+
+    /// Attaches what was waiting for request logs that arrived since.
+    fn attach_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for a in pending {
+            if let Some(a) = self.attach(a) {
+                self.pending.push_back(a);
+            }
+        }
+    }
+
     /// All response times of the app.
     pub(crate) fn response_times(&self) -> Histogram {
         let mut all = Histogram::default();
@@ -282,6 +342,24 @@ impl State {
             return None;
         }
         Some(self.apps.entry(app.to_owned()).or_default())
+    }
+
+    /// Notes how the app reports.
+    pub(crate) fn protocol(&mut self, app: &str, protocol: &'static str) {
+        if let Some(a) = self.app(app) {
+            a.protocol = Some(protocol);
+        }
+    }
+
+    /// Whether the message with this id (such as a hash of its body) arrives for the first
+    /// time; a repeat is counted as a duplicate.
+    pub(crate) fn first_delivery(&mut self, app: &str, id: &str) -> bool {
+        let Some(a) = self.app(app) else { return false };
+        if a.first_delivery(id) {
+            return true;
+        }
+        a.duplicates += 1;
+        false
     }
 
     /// An app started: who it is and which routes it serves.
@@ -331,26 +409,39 @@ impl State {
         if let Some(newest) = a.minutes.keys().next_back().copied() {
             a.minutes = a.minutes.split_off(&(newest - KEEP_MINUTES + 1));
         }
-        for (v, n) in m.validation_errors {
+        if m.resources.is_some() {
+            a.resources = m.resources;
+        }
+        self.events(app, m.validation_errors, m.server_errors, m.consumers);
+        true
+    }
+
+    /// Takes counted errors and consumer data that arrive apart from request counts (OTLP
+    /// sends them as log events; hub v2 inside each sync).
+    pub(crate) fn events(
+        &mut self,
+        app: &str,
+        validation_errors: Vec<(ValidationError, u64)>,
+        server_errors: Vec<(ServerError, u64)>,
+        consumers: Vec<ConsumerInfo>,
+    ) {
+        let Some(a) = self.app(app) else { return };
+        for (v, n) in validation_errors {
             add_bounded(&mut a.validation_errors, v, n);
         }
-        for (s, n) in m.server_errors {
+        for (s, n) in server_errors {
             add_bounded(&mut a.server_errors, s, n);
         }
         for ConsumerInfo {
             identifier,
             name,
             group,
-        } in m.consumers
+        } in consumers
         {
             let c = a.consumer(&identifier);
             c.name = name;
             c.group = group;
         }
-        if m.resources.is_some() {
-            a.resources = m.resources;
-        }
-        true
     }
 
     /// Takes request logs, keeping the newest [`KEEP_LOGS`] by request time. A log whose id is
@@ -365,6 +456,23 @@ impl State {
             let at = a.request_logs.partition_point(|l| l.time >= log.time);
             a.request_logs.insert(at, log);
             a.request_logs.truncate(KEEP_LOGS);
+        }
+        if !a.pending.is_empty() {
+            a.attach_pending();
+        }
+    }
+
+    /// Adds spans and log records to their request logs; those whose request log is not kept
+    /// wait for it (the latest [`KEEP_PENDING`]).
+    pub(crate) fn attach(&mut self, app: &str, items: Vec<Attachment>) {
+        let Some(a) = self.app(app) else { return };
+        for item in items {
+            if let Some(waiting) = a.attach(item) {
+                a.pending.push_back(waiting);
+                if a.pending.len() > KEEP_PENDING {
+                    a.pending.pop_front();
+                }
+            }
         }
     }
 
@@ -395,7 +503,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Message, RequestCounts};
+    use crate::model::{Message, RequestCounts, Span};
 
     fn bucket(lower_ms: f64, upper_ms: f64, count: u64) -> Bucket {
         Bucket {
@@ -492,6 +600,85 @@ mod tests {
         );
         assert_eq!(e.statuses[&404], 6);
         assert_eq!(a.consumers["c1"].counts.requests, 15);
+    }
+
+    fn span(id: &str, parent: Option<&str>, start: f64) -> Span {
+        Span {
+            id: id.into(),
+            parent_id: parent.map(Into::into),
+            name: id.into(),
+            kind: None,
+            start,
+            end: start + 0.001,
+            status: None,
+            attributes: vec![],
+        }
+    }
+
+    fn traced(id: &str, trace: &str, time: f64) -> RequestLog {
+        RequestLog {
+            trace_id: Some(trace.into()),
+            spans: vec![span(id, None, time)],
+            ..log(id, time)
+        }
+    }
+
+    fn child(trace: &str, id: &str, parent: &str, start: f64) -> Attachment {
+        Attachment {
+            trace_id: trace.into(),
+            request_id: None,
+            near_span: Some(parent.into()),
+            item: Attached::Span(span(id, Some(parent), start)),
+        }
+    }
+
+    #[test]
+    fn spans_and_logs_find_their_request_log_in_any_order() {
+        use crate::model::LogRecord;
+        let mut s = State::default();
+        let record = |request: &str| Attachment {
+            trace_id: "t1".into(),
+            request_id: Some(request.into()),
+            near_span: None,
+            item: Attached::Log(LogRecord {
+                time: Some(1.0),
+                level: "INFO".into(),
+                logger: None,
+                message: format!("for {request}"),
+                location: None,
+            }),
+        };
+        // Before their request logs: they wait.
+        s.attach("x/dev", vec![record("b"), child("t1", "b1", "b", 2.0)]);
+        assert_eq!(s.apps["x/dev"].pending.len(), 2);
+        // Two requests of one trace (the app called itself): each gets its own.
+        s.request_logs(
+            "x/dev",
+            vec![traced("a", "t1", 1.0), traced("b", "t1", 2.0)],
+        );
+        s.attach(
+            "x/dev",
+            vec![
+                child("t1", "a1", "a", 1.1),
+                child("t1", "a2", "a1", 1.05),
+                // Re-sent: kept once.
+                child("t1", "a1", "a", 1.1),
+                child("t9", "z", "zz", 1.0),
+            ],
+        );
+        let a = &s.apps["x/dev"];
+        let by_id = |id: &str| a.request_logs.iter().find(|l| l.id == id).unwrap();
+        let names = |l: &RequestLog| l.spans.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        assert_eq!(names(by_id("a")), ["a", "a2", "a1"], "by start time");
+        assert_eq!(names(by_id("b")), ["b", "b1"]);
+        assert_eq!(by_id("b").logs[0].message, "for b");
+        assert!(by_id("a").logs.is_empty());
+        assert_eq!(a.pending.len(), 1, "the span of an unknown trace waits");
+
+        for i in 0..KEEP_PENDING + 5 {
+            s.attach("x/dev", vec![child("t9", &i.to_string(), "zz", 1.0)]);
+        }
+        assert_eq!(s.apps["x/dev"].pending.len(), KEEP_PENDING);
     }
 
     #[test]

@@ -47,15 +47,15 @@ pub struct ConsumerSummary {
 /// Everything received for one app.
 #[derive(Debug, Clone, Serialize)]
 pub struct AppSummary {
-    /// `client_id/env`.
+    /// `client_id/env` (hub v2), `apt_0000…/env` (OTLP: the write token's first 8 characters).
     pub app: String,
     /// The latest startup payload, as received, if any.
     pub startup: Value,
     /// Instance UUIDs seen.
     pub instances: Vec<String>,
-    /// Sync payloads accepted (each message UUID once).
+    /// Sync payloads accepted (each message UUID once); OTLP: metrics collections.
     pub syncs: u64,
-    /// Re-sent payloads recognised by their message UUID.
+    /// Re-sent payloads recognised by their message UUID (OTLP: exports by their body).
     pub duplicates: u64,
     /// Per endpoint (including those listed at startup that had no traffic yet).
     pub endpoints: Vec<EndpointSummary>,
@@ -67,7 +67,7 @@ pub struct AppSummary {
     pub server_errors: Vec<Value>,
     /// The last resources sample, in hub v2 shape.
     pub resources: Value,
-    /// Request-log files received.
+    /// Request-log files received (OTLP: traces exports).
     pub log_files: u64,
     /// The kept request-log lines, as received, oldest first.
     pub request_logs: Vec<Value>,
@@ -80,7 +80,7 @@ pub struct AppSummary {
 /// What the hub received.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Summary {
-    /// Per app (client id / env).
+    /// Per app (client id / env, or write-token prefix / env).
     pub apps: Vec<AppSummary>,
 }
 

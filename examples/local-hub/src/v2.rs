@@ -75,6 +75,7 @@ pub(crate) async fn receive(
         other => return HttpResponse::NotFound().body(format!("no endpoint {other:?}")),
     };
     if problems.is_empty() {
+        state.protocol(&app, PROTOCOL);
         HttpResponse::Accepted().finish()
     } else {
         eprintln!("local hub: rejected {endpoint} from {app}: {problems:?}");
@@ -231,7 +232,7 @@ fn path_of(url: &str) -> String {
 
 /// JSON text re-indented by two spaces, keeping key order and number spelling; `None` when
 /// `text` is not a JSON object or array.
-fn pretty_json(text: &str) -> Option<String> {
+pub(crate) fn pretty_json(text: &str) -> Option<String> {
     let trimmed = text.trim();
     if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
         return None;
@@ -300,7 +301,13 @@ fn body(base64: &str) -> Body {
             bytes: 0,
         };
     };
-    match std::str::from_utf8(&bytes) {
+    readable_body(&bytes)
+}
+
+/// Body bytes for reading: UTF-8 text (JSON indented, cut at [`MAX_BODY_TEXT`]), or a note
+/// naming binary data by its size.
+pub(crate) fn readable_body(bytes: &[u8]) -> Body {
+    match std::str::from_utf8(bytes) {
         Ok(text) => {
             let mut text = pretty_json(text).unwrap_or_else(|| text.to_owned());
             let truncated = text.len() > MAX_BODY_TEXT;

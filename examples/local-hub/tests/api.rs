@@ -363,3 +363,250 @@ fn the_page_and_its_files_are_served_with_a_strict_policy() {
     let js = String::from_utf8(get(hub.url(), "/dashboard.js").body).unwrap();
     assert!(!js.contains("innerHTML") && !js.contains("insertAdjacentHTML"));
 }
+
+fn app<'a>(d: &'a Value, name: &str) -> &'a Value {
+    d["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == name)
+        .unwrap_or_else(|| panic!("no app {name} in {:#}", d["apps"]))
+}
+
+#[test]
+fn an_otlp_app_is_shown_like_a_v2_app() {
+    let hub = LocalHub::start("127.0.0.1:0").unwrap();
+    let at = now();
+    // A v2 app beside it keeps its own label.
+    post_json(hub.url(), "startup", &startup());
+    post_otlp(hub.url(), &otlp_startup(at - 180.0));
+    let d = dashboard(hub.url());
+    assert_eq!(app(&d, APP)["protocol"], "hub v2");
+    let a = app(&d, OTLP_APP);
+    assert_eq!(a["protocol"], "OTLP 1.x");
+    assert_eq!(a["client"], "actix-web");
+    assert_eq!(a["versions"]["actix-web"], "4.11.0");
+    assert_eq!(a["versions"]["apitally-rs"], "0.1.0");
+    assert_eq!(a["instances"], json!([OTLP_INSTANCE]));
+    let declared: Vec<&Value> = a["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["declared"] == true && e["requests"] == 0)
+        .collect();
+    assert_eq!(declared.len(), 6, "the routes before any traffic");
+    // Newest first: the logs export, and the startup event it held.
+    assert_eq!(a["received"][0]["kind"], "logs");
+    assert_eq!(a["received"][1]["kind"], "startup");
+    assert_eq!(a["received"][1]["protocol"], "OTLP 1.x");
+    assert!(a["received"][1]["text"]
+        .as_str()
+        .unwrap()
+        .contains("\"framework\": \"actix-web\""));
+
+    // A cycle: the app's logs arrive before the spans they belong to, then the traces, then
+    // the metrics: one collection, then a backlog of two in one body, then a re-send.
+    post_otlp(hub.url(), &otlp_logs(at));
+    post_otlp(hub.url(), &otlp_traces(at));
+    let collections = otlp_collections(at);
+    post_otlp(hub.url(), &collections[0]);
+    let backlog =
+        otlp::gzip(&[collections[1].to_protobuf(), collections[2].to_protobuf()].concat());
+    assert_eq!(
+        post_otlp_body(hub.url(), "metrics", TOKEN, &backlog).status,
+        200
+    );
+    assert_eq!(
+        post_otlp_body(hub.url(), "metrics", TOKEN, &backlog).status,
+        200
+    );
+
+    let d = dashboard(hub.url());
+    let a = app(&d, OTLP_APP);
+    assert_eq!(
+        (a["batches"].as_u64(), a["duplicates"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(a["totals"]["requests"], 45);
+    assert_eq!(a["totals"]["client_errors"], 32);
+    assert_eq!(a["totals"]["server_errors"], 1);
+    assert_eq!(
+        a["totals"]["status_codes"][0],
+        json!({"code": 404, "count": 31})
+    );
+    // 1 ms falls into bucket -80 at scale 3: (2^(-80/8), 2^(-79/8)] s.
+    let p50 = &a["totals"]["p50"];
+    let (lower, upper) = (
+        p50["lower_ms"].as_f64().unwrap(),
+        p50["upper_ms"].as_f64().unwrap(),
+    );
+    assert!((lower - 1000.0 * 2f64.powf(-10.0)).abs() < 1e-9, "{p50}");
+    assert!((upper - 1000.0 * 2f64.powf(-9.875)).abs() < 1e-9, "{p50}");
+    assert_eq!(
+        a["resources"],
+        json!({"cpu_percent": 2.5, "memory_bytes": 48_234_496})
+    );
+
+    // Per minute, by each collection's time.
+    let busy: Vec<u64> = a["minutes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["requests"].as_u64().unwrap())
+        .filter(|n| *n > 0)
+        .collect();
+    assert_eq!(busy, [8, 35, 2]);
+
+    let get_item = endpoint(a, "GET", "/items/{item_id}");
+    assert_eq!(get_item["requests"], 35);
+    assert_eq!(
+        get_item["status_codes"],
+        json!([{"code": 404, "count": 31}, {"code": 200, "count": 4}])
+    );
+    let times = get_item["response_times"].as_array().unwrap();
+    let counted: u64 = times.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 35);
+    // 3, 4, 15 and 125 ms each in a bucket of its own, above the 31 at 1 ms.
+    assert_eq!(times.len(), 5, "{times:#?}");
+    assert_eq!(times[0]["count"], 31);
+    let slowest = times.last().unwrap();
+    let (l, u) = (
+        slowest["lower_ms"].as_f64().unwrap(),
+        slowest["upper_ms"].as_f64().unwrap(),
+    );
+    assert!(l < 125.0 && 125.0 <= u, "{slowest}");
+    assert_eq!(get_item["response_bytes"], 35 * 120);
+    assert_eq!(endpoint(a, "GET", "/fail")["server_errors"], 1);
+    assert_eq!(endpoint(a, "GET", "/health")["requests"], 0);
+
+    let consumers = a["consumers"].as_array().unwrap();
+    assert_eq!(
+        consumers[0],
+        json!({"identifier": "acme", "name": "Acme Corp", "group": "Enterprise",
+               "requests": 5, "client_errors": 0, "server_errors": 0})
+    );
+    assert_eq!(consumers[1]["name"], "<img src=x onerror=alert(2)>");
+    assert_eq!(
+        a["validation_errors"],
+        json!([{"method": "POST", "route": "/items", "consumer": null, "location": ["body", "name"],
+                "message": "must not be blank", "type": "value_error", "count": 1}])
+    );
+    assert_eq!(a["server_errors"][0]["type"], "DatabaseDown");
+    assert!(a["server_errors"][0]["traceback"]
+        .as_str()
+        .unwrap()
+        .contains(SCRIPT));
+
+    // Request logs from the SERVER spans, newest first, with their child span and app log.
+    assert_eq!(a["log_batches"], 1);
+    let logs = a["request_logs"].as_array().unwrap();
+    let ids: Vec<&str> = logs.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [OTLP_FAIL_LOG, OTLP_HOSTILE_LOG, OTLP_CREATE_LOG]);
+    let create = &logs[2];
+    assert_eq!(create["url"], "http://127.0.0.1:8000/items");
+    assert_eq!(
+        (create["route"].as_str(), create["status"].as_u64()),
+        (Some("/items"), Some(201))
+    );
+    assert!((create["duration_ms"].as_f64().unwrap() - 12.3).abs() < 1e-3);
+    assert_eq!(create["consumer"], "acme");
+    assert_eq!(create["trace_id"], OTLP_TRACE);
+    assert_eq!(
+        create["request"]["headers"],
+        json!([
+            ["content-type", "application/json"],
+            ["x-api-key", "[REDACTED]"]
+        ])
+    );
+    assert_eq!(
+        create["request"]["body"],
+        json!({"text": "{\n  \"name\": \"Widget\",\n  \"price_cents\": 1999\n}",
+               "binary": false, "truncated": false, "bytes": 36})
+    );
+    assert_eq!(create["request"]["size"], 36);
+    assert_eq!(
+        create["logs"].as_array().unwrap().len(),
+        1,
+        "attached once it arrived"
+    );
+    assert_eq!(
+        create["logs"][0],
+        json!({"time": create["logs"][0]["time"], "level": "INFO", "logger": "example_server",
+               "message": "creating item 1 name=Widget", "location": "src/lib.rs:140"})
+    );
+    let spans: Vec<(&str, Option<&str>)> = create["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["parent_id"].as_str()))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            ("POST /items", None),
+            ("store.insert", Some(OTLP_CREATE_LOG))
+        ]
+    );
+    assert_eq!(
+        create["spans"][1]["attributes"],
+        json!([["item.name", "Widget"]])
+    );
+    let hostile = &logs[1];
+    assert_eq!(hostile["path"], format!("/items/42?q={SCRIPT}"));
+    assert_eq!(
+        hostile["request"]["headers"][0][1],
+        "<img src=x onerror=alert(3)>"
+    );
+    let fail = &logs[0];
+    assert_eq!(fail["exception"]["type"], "DatabaseDown");
+    assert_eq!(fail["spans"][0]["status"], "ERROR");
+
+    // What left the app, as OTLP/JSON; the token never shows.
+    let kinds: Vec<&str> = a["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["metrics", "metrics", "traces", "logs", "logs", "startup"]
+    );
+    assert!(a["received"][2]["text"]
+        .as_str()
+        .unwrap()
+        .contains("store.insert"));
+    let everything = get(hub.url(), "/api/dashboard").body;
+    assert!(!String::from_utf8_lossy(&everything).contains(TOKEN));
+    assert_eq!(hub.summary().apps.len(), 2);
+}
+
+#[test]
+fn otlp_exports_the_server_would_refuse_are_listed() {
+    let hub = LocalHub::start("127.0.0.1:0").unwrap();
+    let secret = "apt_0123456789abcdefSECRET!!";
+    let res = post_otlp_body(hub.url(), "traces", secret, &otlp_traces(now()).to_gzip());
+    assert_eq!(res.status, 400);
+    assert!(res.json()["detail"][0]
+        .as_str()
+        .unwrap()
+        .contains("write token"));
+    let res = post_otlp_body(hub.url(), "logs", TOKEN, b"not gzip");
+    assert_eq!(res.status, 400);
+    assert!(res.json()["detail"][0]
+        .as_str()
+        .unwrap()
+        .contains("not gzip"));
+    assert_eq!(
+        post_otlp_body(hub.url(), "profiles", TOKEN, b"").status,
+        404
+    );
+
+    let d = dashboard(hub.url());
+    let refused = app(&d, "apt_0123…/dev");
+    assert_eq!(refused["rejected"][0]["kind"], "traces");
+    assert_eq!(refused["request_logs"], json!([]));
+    assert_eq!(app(&d, OTLP_APP)["rejected"][0]["kind"], "logs");
+    let body = String::from_utf8(get(hub.url(), "/api/dashboard").body).unwrap();
+    assert!(!body.contains("SECRET") && !body.contains(TOKEN));
+}

@@ -1,7 +1,8 @@
 //! The dashboard in a real headless browser (Chromium): the DOM after its JavaScript ran, before
 //! and after traffic, and screenshots of both for a human to look at
 //! (`target/local-hub-before.png`, `target/local-hub-after.png`, and with a request log and an
-//! endpoint opened, `local-hub-log.png` and `local-hub-endpoint.png`).
+//! endpoint opened, `local-hub-log.png` and `local-hub-endpoint.png`); then a second app that
+//! reports OTLP 1.x in the same views (`local-hub-otlp.png`, `local-hub-otlp-log.png`).
 //!
 //! Needs `chromium` on `PATH` (or its path in `CHROMIUM`); `.ci/run` installs it.
 
@@ -265,4 +266,88 @@ fn dashboard_in_a_browser() {
         &format!("{page}#endpoint-GET%20%2Fitems%2F%7Bitem_id%7D"),
         "local-hub-endpoint.png",
     );
+
+    otlp_app_in_the_same_views(&hub, &page);
+}
+
+/// A second app, reporting OTLP 1.x with the same traffic, shown with the same views; its
+/// request log's link picks it.
+fn otlp_app_in_the_same_views(hub: &LocalHub, page: &str) {
+    let at = now();
+    post_otlp(hub.url(), &otlp_startup(at - 180.0));
+    post_otlp(hub.url(), &otlp_logs(at));
+    post_otlp(hub.url(), &otlp_traces(at));
+    for collection in otlp_collections(at) {
+        post_otlp(hub.url(), &collection);
+    }
+    let linked = format!("{page}#log-{OTLP_CREATE_LOG}");
+    let dom = dump_dom(&linked);
+
+    // The app, its protocol, and the picker for the two apps; never the token.
+    let info = element(&dom, "id", "app-info");
+    assert!(info.contains(&format!("<h1>{OTLP_APP}</h1>")), "{info}");
+    assert_eq!(tags(info, "data-protocol", "OTLP 1.x").len(), 1);
+    assert!(info.contains("actix-web"));
+    assert!(!dom.contains(TOKEN));
+    let picker = tags(&dom, "id", "app-picker");
+    assert!(!picker[0].contains(" hidden"), "{picker:?}");
+
+    // Endpoints: the six declared routes, with the traffic of the metrics exports.
+    assert_eq!(tags(&dom, "data-declared", "true").len(), 6);
+    let row = tags(&dom, "data-endpoint", "GET /items/{item_id}");
+    assert_eq!(attr(row[0], "data-requests"), Some("35"), "{row:?}");
+
+    // The chart: the three collections in their minutes.
+    let chart = element(&dom, "id", "traffic-chart");
+    let busy: Vec<&str> = tags(chart, "class", "minute")
+        .into_iter()
+        .filter_map(|g| attr(g, "data-requests"))
+        .filter(|n| *n != "0")
+        .collect();
+    assert_eq!(busy, ["8", "35", "2"]);
+
+    // The response-time distribution from the exponential buckets: 1, 3, 4, 15 and 125 ms.
+    let endpoint = element(&dom, "data-endpoint", "GET /items/{item_id}");
+    assert!(endpoint.contains(r#"data-bars="5""#), "{endpoint}");
+    assert!(
+        endpoint.contains("0.98–1.1 ms"),
+        "p50 names the bucket of 1 ms: {endpoint}"
+    );
+
+    // The status breakdown.
+    let status = element(&dom, "data-status-breakdown", "GET /items/{item_id}");
+    let code = tags(status, "data-status-code", "404");
+    assert_eq!(attr(code[0], "data-count"), Some("31"), "{status}");
+    assert!(element(&dom, "id", "kpi-errors").contains("<b>404</b>"));
+
+    // The request log, expanded: decoded body, the app log record and the child span.
+    let logs: Vec<&str> = tags(&dom, "class", "log clickable")
+        .into_iter()
+        .map(|t| attr(t, "data-log-id").unwrap())
+        .collect();
+    assert_eq!(logs, [OTLP_FAIL_LOG, OTLP_HOSTILE_LOG, OTLP_CREATE_LOG]);
+    let detail = element(&dom, "data-log-detail", OTLP_CREATE_LOG);
+    assert!(
+        detail.contains("{\n  \"name\": \"Widget\",\n  \"price_cents\": 1999\n}"),
+        "{detail}"
+    );
+    assert!(detail.contains("http://127.0.0.1:8000/items"));
+    assert!(detail.contains("creating item 1 name=Widget"));
+    assert!(detail.contains(r#"data-span="store.insert""#));
+    assert!(detail.contains(r#"data-span="POST /items""#));
+
+    // Hostile values stay text here too.
+    assert!(dom.contains("/items/42?q=&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_eq!(dom.matches("<script").count(), 1);
+    assert!(!dom.contains("<img"));
+
+    screenshot(&linked, "local-hub-otlp-log.png");
+    let app = OTLP_APP.replace('…', "%E2%80%A6").replace('/', "%2F");
+    let dom = dump_dom(&format!("{page}?app={app}"));
+    assert_eq!(
+        tags(&dom, "data-protocol", "OTLP 1.x").len(),
+        1,
+        "?app= picks it"
+    );
+    screenshot(&format!("{page}?app={app}"), "local-hub-otlp.png");
 }

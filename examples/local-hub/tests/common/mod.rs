@@ -1,4 +1,5 @@
-//! Shared by the tests: a small HTTP client and payloads shaped like the SDK's (hub v2).
+//! Shared by the tests: a small HTTP client and payloads shaped like the SDK's: hub v2, and the
+//! same traffic as OTLP 1.x exports (`otlp_*`).
 
 #![allow(dead_code)]
 
@@ -51,15 +52,29 @@ pub(crate) fn http(
     content_type: &str,
     body: &[u8],
 ) -> Response {
+    http_with(base, method, path, &[("Content-Type", content_type)], body)
+}
+
+/// One HTTP/1.1 request with these headers.
+pub(crate) fn http_with(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let addr = base.trim_start_matches("http://");
     let mut conn = TcpStream::connect(addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    );
+    ));
     conn.write_all(head.as_bytes()).unwrap();
     conn.write_all(body).unwrap();
     let mut raw = Vec::new();
@@ -289,4 +304,341 @@ pub(crate) fn log_lines(at: f64) -> Vec<Value> {
                 "traceback": "   0: example_server::fail"}
         }),
     ]
+}
+
+// ---- OTLP 1.x -------------------------------------------------------------------------------
+
+/// The write token of the 1.x app.
+pub(crate) const TOKEN: &str = "apt_000000000000000000000000";
+/// How the hub names the 1.x app: the token's first 8 characters and the env.
+pub(crate) const OTLP_APP: &str = "apt_0000…/dev";
+pub(crate) const OTLP_INSTANCE: &str = "7d3b6f1e-3c52-4a8e-9a53-0f6f2b1c9e11";
+/// SERVER span ids: the request logs of a created item, a hostile 404 and a failure.
+pub(crate) const OTLP_CREATE_LOG: &str = "088da258bb30717c";
+pub(crate) const OTLP_HOSTILE_LOG: &str = "5f0c8e1a9a434d0e";
+pub(crate) const OTLP_FAIL_LOG: &str = "0b6e4d527e0a4c8e";
+pub(crate) const OTLP_TRACE: &str = "a05fa684ea768afbdd6cbf511932aeb2";
+/// The child span of the created item's request.
+pub(crate) const OTLP_CHILD_SPAN: &str = "1f22f83258192619";
+
+pub(crate) use apitally_test_hub::{otlp, OtlpExport};
+
+/// Posts a body to `/v1/{signal}` as the SDK does and returns the answer.
+pub(crate) fn post_otlp_body(base: &str, signal: &str, token: &str, body: &[u8]) -> Response {
+    let auth = format!("Bearer {token}");
+    http_with(
+        base,
+        "POST",
+        &format!("/v1/{signal}"),
+        &[
+            ("Authorization", &auth),
+            ("Apitally-Env", "dev"),
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+            ("User-Agent", "apitally-rs/0.1.0"),
+        ],
+        body,
+    )
+}
+
+/// Posts an export as the SDK does and expects `200`.
+pub(crate) fn post_otlp(base: &str, export: &OtlpExport) {
+    let res = post_otlp_body(base, export.signal(), TOKEN, &export.to_gzip());
+    assert_eq!(
+        res.status,
+        200,
+        "{}: {}",
+        export.signal(),
+        String::from_utf8_lossy(&res.body)
+    );
+}
+
+/// A JSON object's entries as OTLP key-values: strings, integers, doubles, booleans, arrays
+/// and objects as their `AnyValue`s, `null` as an empty one.
+pub(crate) fn attrs(object: Value) -> Value {
+    fn any(v: &Value) -> Value {
+        match v {
+            Value::String(s) => json!({"stringValue": s}),
+            Value::Bool(b) => json!({"boolValue": b}),
+            Value::Number(n) if n.is_i64() || n.is_u64() => json!({"intValue": n.to_string()}),
+            Value::Number(n) => json!({"doubleValue": n}),
+            Value::Array(a) => {
+                json!({"arrayValue": {"values": a.iter().map(any).collect::<Vec<_>>()}})
+            }
+            Value::Object(_) => json!({"kvlistValue": {"values": attrs(v.clone())}}),
+            Value::Null => json!({}),
+        }
+    }
+    Value::Array(
+        object
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": any(v)}))
+            .collect(),
+    )
+}
+
+fn resource() -> Value {
+    json!({"attributes": attrs(json!({
+        "service.name": "unknown_service",
+        "service.instance.id": OTLP_INSTANCE,
+        "deployment.environment.name": "dev",
+        "telemetry.distro.name": "apitally-rs",
+        "telemetry.distro.version": "0.1.0",
+    }))})
+}
+
+fn nanos(seconds: f64) -> String {
+    ((seconds * 1e9) as u64).to_string()
+}
+
+/// The startup event of the 1.x app: the same routes as [`startup`].
+pub(crate) fn otlp_startup(at: f64) -> OtlpExport {
+    let body = json!({
+        "framework": "actix-web",
+        "versions": {"rust": "1.89.0", "actix-web": "4.11.0"},
+        "config": {"capture_logs": true},
+        "paths": startup()["paths"],
+    });
+    OtlpExport::from_otlp_json(
+        "logs",
+        &json!({"resourceLogs": [{"resource": resource(), "scopeLogs": [{"scope": {"name": "apitally"},
+            "logRecords": [{"timeUnixNano": nanos(at), "observedTimeUnixNano": nanos(at),
+                "eventName": "apitally.app.startup", "body": {"stringValue": body.to_string()}}]}]}]}),
+    )
+    .unwrap()
+}
+
+/// One `http.server.request.duration` point (and a response-size point of 120 bytes per
+/// request) for these durations in seconds, bucketed at scale 3 as the SDK does.
+fn request_points(
+    method: &str,
+    route: &str,
+    status: u16,
+    consumer: Option<&str>,
+    durations: &[f64],
+    at: f64,
+) -> (Value, Value) {
+    let mut a = json!({"http.request.method": method, "http.route": route,
+        "http.response.status_code": status, "url.scheme": "http"});
+    if let Some(c) = consumer {
+        a["apitally.consumer.identifier"] = json!(c);
+    }
+    let indices: Vec<i32> = durations
+        .iter()
+        .map(|d| otlp::exponential_bucket_index(*d, 3))
+        .collect();
+    let (low, high) = (
+        *indices.iter().min().unwrap(),
+        *indices.iter().max().unwrap(),
+    );
+    let mut counts = vec![0u64; (high - low + 1) as usize];
+    for i in indices {
+        counts[(i - low) as usize] += 1;
+    }
+    let n = durations.len();
+    let point = |sum: f64, offset: i32, counts: Vec<u64>, min: f64, max: f64| {
+        json!({"attributes": attrs(a.clone()), "startTimeUnixNano": nanos(at - 60.0),
+            "timeUnixNano": nanos(at), "count": n.to_string(), "sum": sum, "scale": 3,
+            "zeroCount": "0", "min": min, "max": max,
+            "positive": {"offset": offset,
+                "bucketCounts": counts.iter().map(u64::to_string).collect::<Vec<_>>()}})
+    };
+    let duration = point(
+        durations.iter().sum(),
+        low,
+        counts,
+        durations.iter().copied().fold(f64::MAX, f64::min),
+        durations.iter().copied().fold(0.0, f64::max),
+    );
+    let size = point(
+        120.0 * n as f64,
+        otlp::exponential_bucket_index(120.0, 3),
+        vec![n as u64],
+        120.0,
+        120.0,
+    );
+    (duration, size)
+}
+
+/// One collection: the process gauges and the request histograms, as the SDK appends them.
+/// Method, route, status, consumer and the requests' durations in seconds.
+type Requests<'a> = (&'a str, &'a str, u16, Option<&'a str>, Vec<f64>);
+
+fn otlp_collection(at: f64, requests: &[Requests<'_>]) -> OtlpExport {
+    let (durations, sizes): (Vec<Value>, Vec<Value>) = requests
+        .iter()
+        .map(|(m, r, s, c, d)| request_points(m, r, *s, *c, d, at))
+        .unzip();
+    let gauge = |name: &str, unit: &str, value: Value| {
+        let mut point = json!({"timeUnixNano": nanos(at), "startTimeUnixNano": nanos(at - 60.0)});
+        for (k, v) in value.as_object().unwrap() {
+            point[k] = v.clone();
+        }
+        json!({"name": name, "unit": unit, "gauge": {"dataPoints": [point]}})
+    };
+    let histogram = |name: &str, unit: &str, points: Vec<Value>| {
+        json!({"name": name, "unit": unit, "exponentialHistogram": {
+            "aggregationTemporality": "AGGREGATION_TEMPORALITY_DELTA", "dataPoints": points}})
+    };
+    OtlpExport::from_otlp_json(
+        "metrics",
+        &json!({"resourceMetrics": [
+            {"resource": resource(), "scopeMetrics": [{"scope": {"name": "apitally"}, "metrics": [
+                gauge("process.uptime", "s", json!({"asDouble": 12.5})),
+                gauge("process.cpu.utilization", "1", json!({"asDouble": 0.025})),
+                gauge("process.memory.usage", "By", json!({"asInt": "48234496"})),
+            ]}]},
+            {"resource": resource(), "scopeMetrics": [{"scope": {"name": "apitally"}, "metrics": [
+                histogram("http.server.request.duration", "s", durations),
+                histogram("http.server.response.body.size", "By", sizes),
+            ]}]}
+        ]}),
+    )
+    .unwrap()
+}
+
+/// The traffic of [`syncs`] as three collections a minute apart, the last at `at`: 8, 35 and
+/// 2 requests; `GET /items/{item_id}` gets 35 (31 of them 404s).
+pub(crate) fn otlp_collections(at: f64) -> Vec<OtlpExport> {
+    vec![
+        otlp_collection(
+            at - 120.0,
+            &[
+                ("GET", "/items", 200, None, vec![0.002; 5]),
+                (
+                    "GET",
+                    "/items/{item_id}",
+                    200,
+                    Some("acme"),
+                    vec![0.003, 0.004, 0.015],
+                ),
+            ],
+        ),
+        otlp_collection(
+            at - 60.0,
+            &[
+                ("GET", "/items/{item_id}", 404, None, vec![0.001; 31]),
+                ("POST", "/items", 201, Some("acme"), vec![0.012; 2]),
+                ("POST", "/items", 422, None, vec![0.002]),
+                ("GET", "/items", 200, Some("mallory"), vec![0.002]),
+            ],
+        ),
+        otlp_collection(
+            at,
+            &[
+                ("GET", "/items/{item_id}", 200, None, vec![0.125]),
+                ("GET", "/fail", 500, None, vec![0.002]),
+            ],
+        ),
+    ]
+}
+
+/// The request logs of [`log_lines`] as spans: three SERVER spans and a child span.
+pub(crate) fn otlp_traces(at: f64) -> OtlpExport {
+    let server = |id: &str, trace: &str, start: f64, ms: f64, attributes: Value| {
+        json!({"traceId": trace, "spanId": id, "name": format!("{} {}",
+                attributes["http.request.method"].as_str().unwrap(),
+                attributes["http.route"].as_str().unwrap()),
+            "kind": "SPAN_KIND_SERVER", "startTimeUnixNano": nanos(start),
+            "endTimeUnixNano": nanos(start + ms / 1000.0), "flags": 257, "status": {},
+            "attributes": attrs(attributes)})
+    };
+    let create = server(
+        OTLP_CREATE_LOG,
+        OTLP_TRACE,
+        at - 3.0,
+        12.3,
+        json!({
+            "http.request.method": "POST", "url.scheme": "http", "url.path": "/items",
+            "server.address": "127.0.0.1", "server.port": 8000, "client.address": "127.0.0.1",
+            "http.response.status_code": 201, "http.route": "/items",
+            "http.request.body.size": 36, "http.response.body.size": 46,
+            "apitally.consumer.identifier": "acme",
+            "http.request.header.content-type": ["application/json"],
+            "http.request.header.x-api-key": ["[REDACTED]"],
+            "http.response.header.content-type": ["application/json"],
+            "apitally.request.body": r#"{"name":"Widget","price_cents":1999}"#,
+            "apitally.response.body": r#"{"id":1,"name":"Widget","price_cents":1999}"#,
+        }),
+    );
+    let hostile = server(
+        OTLP_HOSTILE_LOG,
+        "b15fa684ea768afbdd6cbf511932aeb2",
+        at - 2.0,
+        0.4,
+        json!({
+            "http.request.method": "GET", "url.scheme": "http", "url.path": "/items/42",
+            "url.query": format!("q={SCRIPT}"), "server.address": "127.0.0.1", "server.port": 8000,
+            "http.response.status_code": 404, "http.route": "/items/{item_id}",
+            "http.request.header.x-evil": ["<img src=x onerror=alert(3)>"],
+            "http.response.header.content-type": ["text/html"],
+            "apitally.response.body": format!("<html><body>{SCRIPT}</body></html>"),
+        }),
+    );
+    let mut fail = server(
+        OTLP_FAIL_LOG,
+        "c25fa684ea768afbdd6cbf511932aeb2",
+        at - 1.0,
+        2.1,
+        json!({
+            "http.request.method": "GET", "url.scheme": "http", "url.path": "/fail",
+            "server.address": "127.0.0.1", "server.port": 8000,
+            "http.response.status_code": 500, "http.route": "/fail",
+        }),
+    );
+    fail["status"] = json!({"code": "STATUS_CODE_ERROR"});
+    fail["events"] = json!([{"name": "exception", "timeUnixNano": nanos(at - 0.999),
+        "attributes": attrs(json!({"exception.type": "DatabaseDown",
+            "exception.message": "the database is not reachable",
+            "exception.stacktrace": "   0: example_server::fail"}))}]);
+    let child = json!({"traceId": OTLP_TRACE, "spanId": OTLP_CHILD_SPAN,
+        "parentSpanId": OTLP_CREATE_LOG, "name": "store.insert", "kind": "SPAN_KIND_INTERNAL",
+        "startTimeUnixNano": nanos(at - 3.0 + 0.002), "endTimeUnixNano": nanos(at - 3.0 + 0.009),
+        "flags": 257, "status": {}, "attributes": attrs(json!({"item.name": "Widget"}))});
+    OtlpExport::from_otlp_json(
+        "traces",
+        &json!({"resourceSpans": [{"resource": resource(), "scopeSpans": [
+            {"scope": {"name": "apitally"}, "spans": [child]},
+            {"scope": {"name": "apitally-actix", "version": "0.1.0"},
+                "spans": [create, hostile, fail]}]}]}),
+    )
+    .unwrap()
+}
+
+/// The app's events and request logs of the cycle: an application log record of the created
+/// item's request, consumer updates, a validation error and a server error.
+pub(crate) fn otlp_logs(at: f64) -> OtlpExport {
+    let event = |name: &str, body: Value| {
+        json!({"timeUnixNano": nanos(at), "observedTimeUnixNano": nanos(at), "eventName": name,
+            "body": {"kvlistValue": {"values": attrs(body)}}})
+    };
+    let app_log = json!({"timeUnixNano": nanos(at - 2.99), "observedTimeUnixNano": nanos(at - 2.99),
+        "severityNumber": "SEVERITY_NUMBER_INFO", "severityText": "INFO",
+        "body": {"stringValue": "creating item 1 name=Widget"},
+        "traceId": OTLP_TRACE, "spanId": OTLP_CHILD_SPAN, "flags": 1,
+        "attributes": attrs(json!({"apitally.request.server_span_id": OTLP_CREATE_LOG,
+            "code.file.path": "src/lib.rs", "code.line.number": 140,
+            "code.function.name": "create_item"}))});
+    OtlpExport::from_otlp_json(
+        "logs",
+        &json!({"resourceLogs": [{"resource": resource(), "scopeLogs": [
+            {"scope": {"name": "example_server"}, "logRecords": [app_log]},
+            {"scope": {"name": "apitally"}, "logRecords": [
+                event("apitally.consumer.update",
+                    json!({"identifier": "acme", "name": "Acme Corp", "group": "Enterprise"})),
+                event("apitally.consumer.update",
+                    json!({"identifier": "mallory", "name": "<img src=x onerror=alert(2)>"})),
+                event("apitally.request.validation_error", json!({"method": "POST",
+                    "path": "/items", "source": "body", "field": "name",
+                    "message": "must not be blank", "type": "value_error",
+                    "counts": [{"count": 1}]})),
+                event("apitally.request.server_error", json!({"method": "GET", "path": "/fail",
+                    "type": "DatabaseDown", "message": "the database is not reachable",
+                    "stacktrace": format!("   0: example_server::fail\n             at ./src/lib.rs:200:5\n   1: {SCRIPT}"),
+                    "counts": [{"count": 1}]})),
+            ]}]}]}),
+    )
+    .unwrap()
 }
