@@ -528,7 +528,7 @@ impl Drop for TestHub {
 async fn handle(
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    body: web::Bytes,
+    RawBody(body): RawBody,
     state: web::Data<State>,
 ) -> HttpResponse {
     let (client_id, env, endpoint) = path.into_inner();
@@ -636,7 +636,7 @@ fn headers_of(req: &HttpRequest) -> Vec<(String, String)> {
 async fn handle_otlp(
     req: HttpRequest,
     signal: web::Path<String>,
-    body: web::Bytes,
+    RawBody(body): RawBody,
     state: web::Data<State>,
 ) -> HttpResponse {
     let endpoint = signal.into_inner();
@@ -700,4 +700,28 @@ async fn handle_otlp(
         peer: req.peer_addr(),
     });
     respond(reply, true)
+}
+
+/// A request body exactly as it was sent. actix-web's `Bytes` extractor decodes a
+/// `Content-Encoding: gzip` body when actix-web's `compress-gzip` feature is on (and a
+/// workspace-wide build turns it on for every crate): a hub must see what the client sent.
+#[derive(Debug, Clone)]
+pub struct RawBody(pub web::Bytes);
+
+impl actix_web::FromRequest for RawBody {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        // The raw stream (`web::Payload` takes it undecoded).
+        let raw = <web::Payload as actix_web::FromRequest>::from_request(req, payload);
+        Box::pin(async move {
+            let body = raw
+                .await?
+                .to_bytes_limited(64 << 20)
+                .await
+                .map_err(|_| actix_web::error::ErrorPayloadTooLarge("over 64 MiB"))??;
+            Ok(RawBody(body))
+        })
+    }
 }

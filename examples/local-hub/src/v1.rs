@@ -51,7 +51,7 @@ const MAX_SHOWN_ITEMS: usize = 10;
 pub(crate) async fn receive(
     req: HttpRequest,
     signal: web::Path<String>,
-    body: web::Bytes,
+    apitally_test_hub::RawBody(body): apitally_test_hub::RawBody,
     state: web::Data<Mutex<State>>,
 ) -> HttpResponse {
     let signal = signal.into_inner();

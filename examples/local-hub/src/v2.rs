@@ -25,7 +25,7 @@ const BIN_MS: f64 = 10.0;
 /// Receives one hub v2 post.
 pub(crate) async fn receive(
     path: web::Path<(String, String, String)>,
-    body: web::Bytes,
+    apitally_test_hub::RawBody(body): apitally_test_hub::RawBody,
     state: web::Data<Mutex<State>>,
 ) -> HttpResponse {
     let (client_id, env, endpoint) = path.into_inner();
