@@ -41,8 +41,13 @@
 //! 4. Per request: `RequestMetrics::record` for every routed, non-`OPTIONS` request
 //!    (sampling and exclusions do not apply to metrics).
 
+pub(crate) mod encode;
+pub(crate) mod events;
 pub(crate) mod histogram;
 pub(crate) mod metrics;
+pub(crate) mod model;
+pub(crate) mod resource;
+pub(crate) mod spool;
 
 /// Scope name of the internal events and the metrics (§4.2, §5.4), sent without version.
 pub(crate) const APITALLY_SCOPE: &str = "apitally";
