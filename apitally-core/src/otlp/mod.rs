@@ -43,6 +43,7 @@
 
 pub(crate) mod encode;
 pub(crate) mod events;
+pub(crate) mod export;
 pub(crate) mod histogram;
 pub(crate) mod metrics;
 pub(crate) mod model;

@@ -669,7 +669,7 @@ pub(crate) fn cleanup_orphans(dir: &Path, now: SystemTime) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Read;
 
     use flate2::read::GzDecoder;
