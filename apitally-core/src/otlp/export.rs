@@ -516,7 +516,10 @@ mod tests {
 
     /// A Collect hook recording when it ran and appending what a test queued.
     #[derive(Debug, Clone, Default)]
-    struct Collector(Rc<RefCell<(Vec<Instant>, Vec<(Signal, Vec<u8>)>)>>);
+    struct Collector(Rc<RefCell<CollectorState>>);
+
+    /// When the hook ran, and what it appends next.
+    type CollectorState = (Vec<Instant>, Vec<(Signal, Vec<u8>)>);
 
     impl Collector {
         fn queue(&self, signal: Signal, payload: &[u8]) {
@@ -916,6 +919,34 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn each_ordinary_cycle_refreshes_the_mtime_of_waiting_files() {
+        let dir = crate::otlp::spool::tests::temp_dir("export-touch");
+        let spool = Arc::new(Spool::new_in(dir.clone()));
+        closed_files(&spool, Signal::Traces, 1);
+        let old = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+        let path = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let (mut worker, transport, _collector) = worker(&spool);
+        transport.then([Step::Status(503)]);
+        worker.cycle().await;
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert!(modified > old + Duration::from_secs(3600));
+        drop(worker);
+        drop(spool);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_unreadable_file_is_deleted_with_a_warning_and_sending_goes_on() {
         let dir = crate::otlp::spool::tests::temp_dir("export-unreadable");
         let spool = Arc::new(Spool::new_in(dir.clone()));
@@ -967,6 +998,8 @@ mod tests {
         let spool = Arc::new(Spool::in_memory());
         let (mut worker, transport, collector) = worker(&spool);
         closed_files(&spool, Signal::Logs, 14);
+        // An ordinary rotation in between: an ordinary cap would now be 10 + 2.
+        assert_eq!(spool.rotate_for_export(), 14);
         // Collected and closed by the drain itself.
         collector.queue(Signal::Metrics, b"last metrics");
         spool.append(Signal::Traces, b"open traces");

@@ -12,13 +12,13 @@ pub(crate) const SCALE: i32 = 3;
 /// `x <= 2^(k/8)` exactly when `x <= BOUNDARIES[k-1]`. Derived with exact integer arithmetic
 /// (the tests re-derive them).
 const BOUNDARIES: [u64; 7] = [
-    0x0_172b_83c7_d517a,
-    0x0_306f_e0a3_1b715,
-    0x0_4bfd_ad53_62a27,
-    0x0_6a09_e667_f3bcc,
-    0x0_8ace_5422_aa0db,
-    0x0_ae89_f995_ad3ad,
-    0x0_d581_8dcf_ba487,
+    0x0001_72b8_3c7d_517a,
+    0x0003_06fe_0a31_b715,
+    0x0004_bfda_d536_2a27,
+    0x0006_a09e_667f_3bcc,
+    0x0008_ace5_422a_a0db,
+    0x000a_e89f_995a_d3ad,
+    0x000d_5818_dcfb_a487,
 ];
 
 const FRACTION_MASK: u64 = (1 << 52) - 1;

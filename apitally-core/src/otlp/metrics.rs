@@ -2,7 +2,7 @@
 //! [`ProcessMonitor`] (protocol-v1.md §5).
 
 use std::{
-    hash::{BuildHasher, Hash, Hasher},
+    hash::{BuildHasher, Hash},
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Mutex,
@@ -208,9 +208,7 @@ impl RequestMetrics {
             https: sample.https,
             consumer,
         };
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let hash = h.finish();
+        let hash = self.hasher.hash_one(key);
 
         let mut table = lock(&self.shards[thread_shard()]);
         if let Some(entry) = table.find_mut(hash, |e| e.matches(&key)) {
@@ -363,7 +361,7 @@ impl ProcessMonitor {
 
 /// CPU seconds used over `wall` seconds, as a share of all `cpus`, clamped to [0, 1].
 pub(crate) fn cpu_utilization(cpu: f64, wall: f64, cpus: usize) -> Option<f64> {
-    if !(wall > 0.0) || !cpu.is_finite() {
+    if wall.is_nan() || wall <= 0.0 || !cpu.is_finite() {
         return None;
     }
     Some((cpu / wall / cpus.max(1) as f64).clamp(0.0, 1.0))

@@ -49,6 +49,8 @@ pub(crate) mod metrics;
 pub(crate) mod model;
 pub(crate) mod resource;
 pub(crate) mod spool;
+#[cfg(test)]
+mod testing;
 
 /// Scope name of the internal events and the metrics (§4.2, §5.4), sent without version.
 pub(crate) const APITALLY_SCOPE: &str = "apitally";
