@@ -185,6 +185,7 @@ struct State {
     write_error_warned: bool,
     oversize_warned: bool,
     next_id: u64,
+    unlogged: Vec<String>,
     #[cfg(test)]
     warnings: Vec<String>,
     #[cfg(test)]
@@ -192,10 +193,12 @@ struct State {
 }
 
 impl State {
+    /// Queues a warning, logged once the lock is released (a logger that feeds telemetry
+    /// back into the spool must not find it locked).
     fn warn(&mut self, message: String) {
-        log::warn!(target: "apitally", "{message}");
         #[cfg(test)]
-        self.warnings.push(message);
+        self.warnings.push(message.clone());
+        self.unlogged.push(message);
     }
 
     /// Fails when a test asked for write errors.
@@ -205,6 +208,36 @@ impl State {
             return Err(io::Error::other("injected write error"));
         }
         Ok(())
+    }
+}
+
+/// The locked state; logs the warnings queued under the lock after releasing it.
+struct Locked<'a>(Option<std::sync::MutexGuard<'a, State>>);
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.0.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.0.as_deref_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let messages = self
+            .0
+            .as_mut()
+            .map(|state| std::mem::take(&mut state.unlogged))
+            .unwrap_or_default();
+        drop(self.0.take());
+        for message in messages {
+            log::warn!(target: "apitally", "{message}");
+        }
     }
 }
 
@@ -253,7 +286,7 @@ impl Spool {
             Self::with(Some(dir), MAX_SIZE_DISK)
         } else {
             let spool = Self::with(None, MAX_SIZE_MEMORY);
-            lock(&spool.state).warn(
+            spool.lock().warn(
                 "Unable to create temporary files, buffering telemetry in memory (max 10 MB)"
                     .to_owned(),
             );
@@ -275,6 +308,7 @@ impl Spool {
                 write_error_warned: false,
                 oversize_warned: false,
                 next_id: 0,
+                unlogged: Vec::new(),
                 #[cfg(test)]
                 warnings: Vec::new(),
                 #[cfg(test)]
@@ -283,6 +317,10 @@ impl Spool {
             dir,
             max_size,
         }
+    }
+
+    fn lock(&self) -> Locked<'_> {
+        Locked(Some(lock(&self.state)))
     }
 
     /// Whether the spool fell back to memory.
@@ -296,7 +334,7 @@ impl Spool {
     /// A write error drops the signal's current file (its messages are lost) and warns once
     /// until a write succeeds again; the spool does not switch to memory.
     pub(crate) fn append(&self, signal: Signal, payload: &[u8]) {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         if payload.len() > MAX_FILE_UNCOMPRESSED {
             if !state.oversize_warned {
                 state.oversize_warned = true;
@@ -331,7 +369,12 @@ impl Spool {
         self.evict_locked(&mut state);
     }
 
-    fn write_locked(&self, state: &mut State, signal: Signal, payload: &[u8]) -> io::Result<()> {
+    fn write_locked(
+        &self,
+        state: &mut Locked<'_>,
+        signal: Signal,
+        payload: &[u8],
+    ) -> io::Result<()> {
         state.injected_failure()?;
         let slot = signal.index();
         if state.current[slot].is_none() {
@@ -363,7 +406,7 @@ impl Spool {
     }
 
     /// Closes the signal's current file; a failure drops it (warning once).
-    fn rotate_locked(&self, state: &mut State, signal: Signal) {
+    fn rotate_locked(&self, state: &mut Locked<'_>, signal: Signal) {
         let Some(current) = state.current[signal.index()].take() else {
             return;
         };
@@ -404,7 +447,7 @@ impl Spool {
         state.closed_since_rotation += 1;
     }
 
-    fn discard_current_locked(&self, state: &mut State, signal: Signal) {
+    fn discard_current_locked(&self, state: &mut Locked<'_>, signal: Signal) {
         if let Some(current) = state.current[signal.index()].take() {
             if let Some(path) = current.path().map(Path::to_path_buf) {
                 drop(current);
@@ -413,7 +456,7 @@ impl Spool {
         }
     }
 
-    fn evict_locked(&self, state: &mut State) {
+    fn evict_locked(&self, state: &mut Locked<'_>) {
         let now = Instant::now();
         let mut i = 0;
         while i < state.closed.len() {
@@ -455,7 +498,7 @@ impl Spool {
     /// per cycle), evicts, and returns how many files were closed since the previous call,
     /// size rotations included (the cycle's extra send budget).
     pub(crate) fn rotate_for_export(&self) -> usize {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         for signal in Signal::ALL {
             let waiting = state.closed.iter().any(|f| f.signal == signal);
             if state.current[signal.index()].is_some() && !waiting {
@@ -468,7 +511,7 @@ impl Spool {
 
     /// The final cycle's rotation: closes every current file.
     pub(crate) fn close_current_files(&self) {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         for signal in Signal::ALL {
             self.rotate_locked(&mut state, signal);
         }
@@ -477,16 +520,12 @@ impl Spool {
 
     /// The closed files, oldest first.
     pub(crate) fn pending(&self) -> Vec<PendingFile> {
-        lock(&self.state)
-            .closed
-            .iter()
-            .map(Closed::pending)
-            .collect()
+        self.lock().closed.iter().map(Closed::pending).collect()
     }
 
     /// Records the start of a send, the first time only.
     pub(crate) fn mark_attempt(&self, id: FileId) {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         if let Some(file) = state.closed.iter_mut().find(|f| f.id == id) {
             file.first_attempt.get_or_insert_with(Instant::now);
         }
@@ -495,7 +534,7 @@ impl Spool {
     /// The bytes of a closed file, to send verbatim.
     pub(crate) fn read(&self, id: FileId) -> Result<Bytes, ReadError> {
         let path = {
-            let state = lock(&self.state);
+            let state = self.lock();
             match state.closed.iter().find(|f| f.id == id).map(|f| &f.data) {
                 None => return Err(ReadError::Gone),
                 Some(Data::Memory(bytes)) => return Ok(bytes.clone()),
@@ -504,14 +543,14 @@ impl Spool {
         };
         match std::fs::read(&path) {
             Ok(body) => Ok(Bytes::from(body)),
-            Err(_) if !lock(&self.state).closed.iter().any(|f| f.id == id) => Err(ReadError::Gone),
+            Err(_) if !self.lock().closed.iter().any(|f| f.id == id) => Err(ReadError::Gone),
             Err(err) => Err(ReadError::Io(err)),
         }
     }
 
     /// Deletes a closed file (sent, rejected, unreadable or expired).
     pub(crate) fn delete(&self, id: FileId) {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         if let Some(i) = state.closed.iter().position(|f| f.id == id) {
             if let Some(file) = state.closed.remove(i) {
                 delete_data(file.data);
@@ -522,7 +561,7 @@ impl Spool {
     /// Refreshes the mtime of every spool file, so that no other process's orphan cleanup
     /// takes them.
     pub(crate) fn touch_files(&self) {
-        let state = lock(&self.state);
+        let state = self.lock();
         let now = SystemTime::now();
         for current in state.current.iter().flatten() {
             if let Sink::File { file, .. } = current.encoder.get_ref() {
@@ -541,12 +580,12 @@ impl Spool {
 
     /// Compressed bytes held: closed files plus what current files have written so far.
     pub(crate) fn total_size(&self) -> u64 {
-        total_size(&lock(&self.state))
+        total_size(&self.lock())
     }
 
     /// Files and bytes held per signal.
     pub(crate) fn contents(&self) -> SpoolContents {
-        let state = lock(&self.state);
+        let state = self.lock();
         let mut contents = SpoolContents::default();
         for file in &state.closed {
             contents.files[file.signal.index()] += 1;
@@ -563,7 +602,7 @@ impl Spool {
 
     /// Deletes everything (after the final drain).
     pub(crate) fn clear(&self) {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         for signal in Signal::ALL {
             self.discard_current_locked(&mut state, signal);
         }
@@ -574,12 +613,12 @@ impl Spool {
 
     #[cfg(test)]
     pub(crate) fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut lock(&self.state).warnings)
+        std::mem::take(&mut self.lock().warnings)
     }
 
     #[cfg(test)]
     fn set_fail_writes(&self, fail: bool) {
-        lock(&self.state).fail_writes = fail;
+        self.lock().fail_writes = fail;
     }
 
     #[cfg(test)]
