@@ -40,6 +40,10 @@
 //!    `final_drain(budget)` once `stop` resolved (shutdown or the last handle gone).
 //! 4. Per request: `RequestMetrics::record` for every routed, non-`OPTIONS` request
 //!    (sampling and exclusions do not apply to metrics).
+//! 5. Not here yet: the validated endpoint and write token (§1.2, §1.4), the transport
+//!    (`AwcTransport::new(export::REQUEST_TIMEOUT, &net)`), span and log capture with their
+//!    batch queues, the error-group aggregation (at most 100 groups per interval, counts per
+//!    consumer, §4.5-§4.6) and the consumer-update LRU of 10,000 identifiers (§4.4).
 
 pub(crate) mod encode;
 pub(crate) mod events;
