@@ -116,6 +116,36 @@ impl AwcTransport {
     }
 }
 
+impl AwcTransport {
+    /// One POST with the given request headers (replacing defaults of the same name, such as
+    /// the v2 user agent): the status and the value of `read_header`. At most 64 KiB of the
+    /// response body is read, and discarded, so that the connection can be reused.
+    pub(crate) async fn post_with_headers(
+        &self,
+        url: &str,
+        headers: &[(&'static str, &str)],
+        body: Bytes,
+        read_header: &'static str,
+    ) -> Result<(u16, Option<String>), TransportError> {
+        let mut request = self.client.post(url);
+        for &(name, value) in headers {
+            request = request.insert_header((name, value));
+        }
+        let mut response = request
+            .send_body(body)
+            .await
+            .map_err(|err| self.describe(url, &err))?;
+        let status = response.status().as_u16();
+        let value = response
+            .headers()
+            .get(read_header)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let _ = tokio::time::timeout(self.timeout, response.body().limit(64 * 1024)).await;
+        Ok((status, value))
+    }
+}
+
 /// What the transport needs from the configuration: proxies and trusted certificates.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NetSettings {

@@ -1,0 +1,1147 @@
+//! For the export worker, see [`ExportWorker`] (protocol-v1.md §1.3, §1.6-§1.8, §1.11).
+
+use std::{collections::HashSet, fmt, future::Future, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+
+use super::spool::{PendingFile, ReadError, Signal, Spool, SpoolContents};
+use crate::{
+    client::transport::{AwcTransport, TransportError},
+    diag::debug,
+};
+
+/// The first cycle runs this long after the worker starts.
+pub(crate) const INITIAL_DELAY: Duration = Duration::from_secs(2);
+/// The interval until a server answer says otherwise.
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+/// Bounds of a server-set interval, seconds.
+pub(crate) const MIN_INTERVAL_SECS: u64 = 5;
+pub(crate) const MAX_INTERVAL_SECS: u64 = 60;
+/// The response header that sets the interval.
+pub(crate) const EXPORT_INTERVAL_HEADER: &str = "Apitally-Export-Interval";
+/// Total time of one POST.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Files sent per ordinary cycle, plus those closed since the previous cycle.
+pub(crate) const MAX_BACKLOG_SENDS_PER_CYCLE: usize = 10;
+/// `User-Agent` of every POST.
+pub(crate) const USER_AGENT: &str = concat!("apitally-rs/", env!("CARGO_PKG_VERSION"));
+
+/// The request headers of every POST (§1.3): `Authorization`, `Apitally-Env`, `Content-Type`,
+/// `Content-Encoding` and `User-Agent`. `Debug` does not show the token.
+#[derive(Clone)]
+pub(crate) struct ExportHeaders {
+    authorization: String,
+    env: String,
+}
+
+impl ExportHeaders {
+    pub(crate) fn new(write_token: &str, env: &str) -> Self {
+        Self {
+            authorization: format!("Bearer {write_token}"),
+            env: env.to_owned(),
+        }
+    }
+
+    /// The five headers, names as the protocol spells them.
+    pub(crate) fn pairs(&self) -> [(&'static str, &str); 5] {
+        [
+            ("Authorization", &self.authorization),
+            ("Apitally-Env", &self.env),
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+            ("User-Agent", USER_AGENT),
+        ]
+    }
+}
+
+impl fmt::Debug for ExportHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportHeaders")
+            .field("authorization", &"Bearer [REDACTED]")
+            .field("env", &self.env)
+            .finish()
+    }
+}
+
+/// What the server answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExportResponse {
+    pub(crate) status: u16,
+    /// The raw `Apitally-Export-Interval` header, if any.
+    pub(crate) export_interval: Option<String>,
+}
+
+/// Posts a spool file. A [`TransportError::Request`] (connection refused or reset, TLS, ...)
+/// is retried once at once; a [`TransportError::Timeout`] is not.
+pub(crate) trait ExportTransport {
+    fn post(
+        &self,
+        url: &str,
+        headers: &ExportHeaders,
+        body: Bytes,
+    ) -> impl Future<Output = Result<ExportResponse, TransportError>>;
+}
+
+impl ExportTransport for AwcTransport {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &ExportHeaders,
+        body: Bytes,
+    ) -> Result<ExportResponse, TransportError> {
+        let (status, export_interval) = self
+            .post_with_headers(url, &headers.pairs(), body, EXPORT_INTERVAL_HEADER)
+            .await?;
+        Ok(ExportResponse {
+            status,
+            export_interval,
+        })
+    }
+}
+
+/// The wiring's part of a cycle: append this cycle's encoded traces, logs and metrics to the
+/// spool, in the order of §1.7 steps 2-5 (span batches; validation-error and server-error
+/// events; log batches; metrics). Synchronous, so a shutdown never interrupts it halfway.
+pub(crate) trait Collect {
+    fn collect(&mut self, spool: &Spool);
+}
+
+impl<F: FnMut(&Spool)> Collect for F {
+    fn collect(&mut self, spool: &Spool) {
+        self(spool);
+    }
+}
+
+/// Where and as whom to export.
+#[derive(Clone)]
+pub(crate) struct ExportSettings {
+    /// Base URL, validated (`http://` or `https://`); trailing `/` allowed.
+    pub(crate) endpoint: String,
+    pub(crate) write_token: String,
+    pub(crate) env: String,
+}
+
+impl fmt::Debug for ExportSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportSettings")
+            .field("endpoint", &self.endpoint)
+            .field("write_token", &"[REDACTED]")
+            .field("env", &self.env)
+            .finish()
+    }
+}
+
+/// Why sending stopped before the spool was empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// 408, 429 or 5xx: the file stays for the next cycle.
+    Status(u16),
+    /// No answer (after the retry, for a connection error).
+    Transport(String),
+    /// The shutdown budget ran out.
+    Budget,
+}
+
+/// What the final drain delivered and what it could not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DrainReport {
+    /// Files the server accepted (2xx).
+    pub(crate) delivered: usize,
+    /// What was left when sending stopped (deleted afterwards: no process sends it later).
+    pub(crate) undelivered: SpoolContents,
+    /// Why sending stopped early; `None` when everything was delivered or rejected.
+    pub(crate) stopped: Option<Stop>,
+}
+
+/// How one file went.
+enum Sent {
+    /// Delivered, rejected, unreadable or gone: go on with the next file.
+    Next { delivered: bool },
+    /// Retryable: keep the file, stop the cycle.
+    Stop(Stop),
+}
+
+/// The export worker: one cycle every interval, never overlapping (§1.6-§1.8).
+///
+/// A cycle runs the [`Collect`] hook, rotates the spool (closing each signal's file unless one
+/// is already waiting; evicting), refreshes the files' mtimes, then POSTs closed files verbatim,
+/// oldest first, at most 10 plus the files closed since the previous cycle, pausing
+/// U(0.1 s, 0.5 s) between two sends. A file first attempted over 59 minutes ago is dropped
+/// unsent. 2xx deletes the file; 408, 429, 5xx and transport errors keep it and end the cycle
+/// (one probe per cycle during an outage); any other status deletes it with one warning per
+/// status and process. Each POST is bounded by 10 s; a connection error is retried once at
+/// once. Every answer may set the interval (`Apitally-Export-Interval`, clamped to 5-60 s).
+pub(crate) struct ExportWorker<T, C> {
+    spool: Arc<Spool>,
+    transport: T,
+    collect: C,
+    urls: [String; 3],
+    headers: ExportHeaders,
+    interval: Duration,
+    rng: fastrand::Rng,
+    warned_statuses: HashSet<u16>,
+    #[cfg(test)]
+    warnings: Vec<String>,
+}
+
+impl<T, C> fmt::Debug for ExportWorker<T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportWorker")
+            .field("urls", &self.urls)
+            .field("headers", &self.headers)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
+    pub(crate) fn new(
+        spool: Arc<Spool>,
+        transport: T,
+        collect: C,
+        settings: &ExportSettings,
+    ) -> Self {
+        let base = settings.endpoint.trim_end_matches('/');
+        Self {
+            spool,
+            transport,
+            collect,
+            urls: Signal::ALL.map(|s| format!("{base}/v1/{}", s.as_str())),
+            headers: ExportHeaders::new(&settings.write_token, &settings.env),
+            interval: DEFAULT_INTERVAL,
+            rng: fastrand::Rng::new(),
+            warned_statuses: HashSet::new(),
+            #[cfg(test)]
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The current interval (15 s until the server sets another).
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Runs cycles until `stop` resolves: the first 2 s after the call, each next one
+    /// `interval × U(0.9, 1.1)` after the previous one completed. `stop` also interrupts a
+    /// cycle at its next await (a pause or a POST; never the collection): files leave the spool
+    /// only once answered, so nothing is lost. Call [`final_drain`](Self::final_drain) next.
+    pub(crate) async fn run(&mut self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut delay = INITIAL_DELAY;
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut stop => return,
+                () = tokio::time::sleep(delay) => {}
+            }
+            tokio::select! {
+                biased;
+                () = &mut stop => return,
+                () = self.cycle() => {}
+            }
+            // Jitter desynchronises processes that started together.
+            delay = self.interval.mul_f64(0.9 + 0.2 * self.rng.f64());
+        }
+    }
+
+    /// One ordinary cycle (§1.7).
+    pub(crate) async fn cycle(&mut self) {
+        self.collect.collect(&self.spool);
+        let closed = self.spool.rotate_for_export();
+        self.spool.touch_files();
+        let _ = self
+            .send_pending(Some(MAX_BACKLOG_SENDS_PER_CYCLE + closed), true)
+            .await;
+    }
+
+    /// The final cycle (§1.11): collects, closes every current file and sends everything,
+    /// without pauses or cap, until the first retryable failure or until `budget` has passed.
+    /// Then the spool is cleared; the report says what was not delivered.
+    pub(crate) async fn final_drain(&mut self, budget: Duration) -> DrainReport {
+        self.collect.collect(&self.spool);
+        self.spool.close_current_files();
+        let mut delivered = 0;
+        let outcome = tokio::time::timeout(
+            budget,
+            self.send_pending_counting(None, false, &mut delivered),
+        )
+        .await;
+        let stopped = match outcome {
+            Err(_) => Some(Stop::Budget),
+            Ok(stopped) => stopped,
+        };
+        let undelivered = self.spool.contents();
+        self.spool.clear();
+        DrainReport {
+            delivered,
+            undelivered,
+            stopped,
+        }
+    }
+
+    async fn send_pending(&mut self, max_sends: Option<usize>, pause: bool) -> Option<Stop> {
+        let mut delivered = 0;
+        self.send_pending_counting(max_sends, pause, &mut delivered)
+            .await
+    }
+
+    /// Sends closed files oldest first; `Some` when a retryable failure stopped it.
+    async fn send_pending_counting(
+        &mut self,
+        max_sends: Option<usize>,
+        pause: bool,
+        delivered: &mut usize,
+    ) -> Option<Stop> {
+        let mut sent = 0;
+        for file in self.spool.pending() {
+            if max_sends.is_some_and(|max| sent >= max) {
+                return None;
+            }
+            if sent > 0 && pause {
+                let ms = self.rng.u64(100..=500);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            if file.is_expired(tokio::time::Instant::now()) {
+                // A retry landing outside the server's dedup window could double-ingest.
+                self.warn(format!(
+                    "Buffered {} could not be delivered within an hour and was dropped",
+                    file.signal.as_str()
+                ));
+                self.spool.delete(file.id);
+                continue;
+            }
+            sent += 1;
+            match self.send_file(file).await {
+                Sent::Next { delivered: true } => *delivered += 1,
+                Sent::Next { delivered: false } => {}
+                Sent::Stop(stop) => return Some(stop),
+            }
+        }
+        None
+    }
+
+    async fn send_file(&mut self, file: PendingFile) -> Sent {
+        self.spool.mark_attempt(file.id);
+        let signal = file.signal.as_str();
+        let body = match self.spool.read(file.id) {
+            Ok(body) => body,
+            Err(ReadError::Gone) => return Sent::Next { delivered: false },
+            Err(ReadError::Io(err)) => {
+                self.warn(format!(
+                    "Error reading buffered {signal}, dropping it: {err}"
+                ));
+                self.spool.delete(file.id);
+                return Sent::Next { delivered: false };
+            }
+        };
+        let url = &self.urls[file.signal as usize];
+        let mut result = self.post(url, body.clone()).await;
+        if let Err(TransportError::Request(reason)) = &result {
+            // The server may have closed an idle keep-alive connection: retry once.
+            debug!("sending buffered {signal} failed, retrying at once: {reason}");
+            result = self.post(url, body).await;
+        }
+        let response = match result {
+            Ok(response) => response,
+            Err(err) => {
+                debug!("sending buffered {signal} to Apitally failed, will retry: {err}");
+                return Sent::Stop(Stop::Transport(err.to_string()));
+            }
+        };
+        if let Some(interval) = response
+            .export_interval
+            .as_deref()
+            .and_then(parse_export_interval)
+        {
+            self.interval = interval;
+        }
+        match response.status {
+            200..=299 => {
+                self.spool.delete(file.id);
+                Sent::Next { delivered: true }
+            }
+            408 | 429 | 500.. => {
+                debug!(
+                    "sending buffered {signal} to Apitally failed with HTTP {}, will retry",
+                    response.status
+                );
+                Sent::Stop(Stop::Status(response.status))
+            }
+            status => {
+                if self.warned_statuses.insert(status) {
+                    self.warn(format!(
+                        "Apitally rejected buffered {signal} with HTTP {status}, dropping it"
+                    ));
+                }
+                self.spool.delete(file.id);
+                Sent::Next { delivered: false }
+            }
+        }
+    }
+
+    /// One POST, bounded by [`REQUEST_TIMEOUT`] whatever the transport does.
+    async fn post(&self, url: &str, body: Bytes) -> Result<ExportResponse, TransportError> {
+        match tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            self.transport.post(url, &self.headers, body),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::Timeout(url.to_owned())),
+        }
+    }
+
+    fn warn(&mut self, message: String) {
+        log::warn!(target: "apitally", "{message}");
+        #[cfg(test)]
+        self.warnings.push(message);
+    }
+}
+
+/// `Apitally-Export-Interval`: an integer number of seconds (sign and surrounding white space
+/// allowed, as py's `int()`), clamped to [5, 60]; anything else is ignored.
+pub(crate) fn parse_export_interval(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seconds = if value.starts_with('-') {
+        MIN_INTERVAL_SECS
+    } else {
+        // Too many digits for a u64 is far above the maximum.
+        digits
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+            .clamp(MIN_INTERVAL_SECS, MAX_INTERVAL_SECS)
+    };
+    Some(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{cell::RefCell, collections::VecDeque, rc::Rc};
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::otlp::spool::MAX_RETRY_AFTER_FIRST_ATTEMPT;
+
+    /// How the scripted transport answers one POST.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Status(u16),
+        WithInterval(u16, &'static str),
+        Refused,
+        TimedOut,
+        /// Answers 200 after this long.
+        Slow(Duration),
+        /// Never answers.
+        Hang,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Call {
+        at: Instant,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    }
+
+    #[derive(Debug, Default)]
+    struct Script {
+        steps: VecDeque<Step>,
+        calls: Vec<Call>,
+    }
+
+    /// Answers from a script (200 once it is used up), recording each call.
+    #[derive(Debug, Clone, Default)]
+    struct Scripted(Rc<RefCell<Script>>);
+
+    impl Scripted {
+        fn then(&self, steps: impl IntoIterator<Item = Step>) -> &Self {
+            self.0.borrow_mut().steps.extend(steps);
+            self
+        }
+
+        fn calls(&self) -> Vec<Call> {
+            self.0.borrow().calls.clone()
+        }
+    }
+
+    impl ExportTransport for Scripted {
+        async fn post(
+            &self,
+            url: &str,
+            headers: &ExportHeaders,
+            body: Bytes,
+        ) -> Result<ExportResponse, TransportError> {
+            let step = {
+                let mut script = self.0.borrow_mut();
+                script.calls.push(Call {
+                    at: Instant::now(),
+                    url: url.to_owned(),
+                    headers: headers
+                        .pairs()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    body,
+                });
+                script.steps.pop_front().unwrap_or(Step::Status(200))
+            };
+            let ok = |status| {
+                Ok(ExportResponse {
+                    status,
+                    export_interval: None,
+                })
+            };
+            match step {
+                Step::Status(status) => ok(status),
+                Step::WithInterval(status, interval) => Ok(ExportResponse {
+                    status,
+                    export_interval: Some(interval.to_owned()),
+                }),
+                Step::Refused => Err(TransportError::Request("connection refused".into())),
+                Step::TimedOut => Err(TransportError::Timeout("otlp".into())),
+                Step::Slow(delay) => {
+                    tokio::time::sleep(delay).await;
+                    ok(200)
+                }
+                Step::Hang => std::future::pending().await,
+            }
+        }
+    }
+
+    /// A Collect hook recording when it ran and appending what a test queued.
+    #[derive(Debug, Clone, Default)]
+    struct Collector(Rc<RefCell<CollectorState>>);
+
+    /// When the hook ran, and what it appends next.
+    type CollectorState = (Vec<Instant>, Vec<(Signal, Vec<u8>)>);
+
+    impl Collector {
+        fn queue(&self, signal: Signal, payload: &[u8]) {
+            self.0.borrow_mut().1.push((signal, payload.to_vec()));
+        }
+
+        fn times(&self) -> Vec<Instant> {
+            self.0.borrow().0.clone()
+        }
+    }
+
+    impl Collect for Collector {
+        fn collect(&mut self, spool: &Spool) {
+            let mut inner = self.0.borrow_mut();
+            inner.0.push(Instant::now());
+            for (signal, payload) in inner.1.drain(..) {
+                spool.append(signal, &payload);
+            }
+        }
+    }
+
+    const TOKEN: &str = "apt_abcdefghijklmnopqrstuvwx";
+
+    fn worker(spool: &Arc<Spool>) -> (ExportWorker<Scripted, Collector>, Scripted, Collector) {
+        let transport = Scripted::default();
+        let collector = Collector::default();
+        let mut worker = ExportWorker::new(
+            Arc::clone(spool),
+            transport.clone(),
+            collector.clone(),
+            &ExportSettings {
+                endpoint: "https://otlp.example.test/".to_owned(),
+                write_token: TOKEN.to_owned(),
+                env: "prod".to_owned(),
+            },
+        );
+        worker.rng = fastrand::Rng::with_seed(7);
+        (worker, transport, collector)
+    }
+
+    /// `n` closed files of `signal`, each with a distinct payload.
+    fn closed_files(spool: &Spool, signal: Signal, n: usize) {
+        for i in 0..n {
+            spool.append(signal, format!("{} {i}", signal.as_str()).as_bytes());
+            spool.close_current_files();
+        }
+    }
+
+    fn decompressed(body: &[u8]) -> String {
+        use std::io::Read;
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(body)
+            .read_to_string(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn constants_of_protocol_v1() {
+        assert_eq!(INITIAL_DELAY, Duration::from_secs(2));
+        assert_eq!(DEFAULT_INTERVAL, Duration::from_secs(15));
+        assert_eq!((MIN_INTERVAL_SECS, MAX_INTERVAL_SECS), (5, 60));
+        assert_eq!(REQUEST_TIMEOUT, Duration::from_secs(10));
+        assert_eq!(MAX_BACKLOG_SENDS_PER_CYCLE, 10);
+        assert_eq!(EXPORT_INTERVAL_HEADER, "Apitally-Export-Interval");
+        assert_eq!(
+            USER_AGENT,
+            format!("apitally-rs/{}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[test]
+    fn headers_are_exact_and_debug_hides_the_token() {
+        let headers = ExportHeaders::new(TOKEN, "prod");
+        assert_eq!(
+            headers.pairs(),
+            [
+                ("Authorization", "Bearer apt_abcdefghijklmnopqrstuvwx"),
+                ("Apitally-Env", "prod"),
+                ("Content-Type", "application/x-protobuf"),
+                ("Content-Encoding", "gzip"),
+                ("User-Agent", USER_AGENT),
+            ]
+        );
+        let debug = format!("{headers:?}");
+        assert!(!debug.contains(TOKEN), "{debug}");
+        let settings = ExportSettings {
+            endpoint: "https://x".into(),
+            write_token: TOKEN.into(),
+            env: "dev".into(),
+        };
+        assert!(!format!("{settings:?}").contains(TOKEN));
+    }
+
+    #[test]
+    fn export_interval_header_is_an_integer_clamped_to_5_to_60_seconds() {
+        let secs = |v| parse_export_interval(v).map(|d| d.as_secs());
+        assert_eq!(secs("30"), Some(30));
+        assert_eq!(secs(" 30 "), Some(30));
+        assert_eq!(secs("+30"), Some(30));
+        assert_eq!(secs("1"), Some(5));
+        assert_eq!(secs("0"), Some(5));
+        assert_eq!(secs("-7"), Some(5));
+        assert_eq!(secs("600"), Some(60));
+        assert_eq!(secs("99999999999999999999999"), Some(60));
+        for ignored in ["", " ", "abc", "1.5", "15s", "+", "--5", "5 5"] {
+            assert_eq!(secs(ignored), None, "{ignored:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cycle_collects_rotates_and_posts_each_file_verbatim_with_the_headers() {
+        let spool = Arc::new(Spool::in_memory());
+        let (mut worker, transport, collector) = worker(&spool);
+        collector.queue(Signal::Traces, b"spans");
+        collector.queue(Signal::Logs, b"logs");
+        collector.queue(Signal::Metrics, b"metrics");
+        worker.cycle().await;
+        let calls = transport.calls();
+        let urls: Vec<_> = calls.iter().map(|c| c.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://otlp.example.test/v1/traces",
+                "https://otlp.example.test/v1/logs",
+                "https://otlp.example.test/v1/metrics",
+            ]
+        );
+        assert_eq!(decompressed(&calls[0].body), "spans");
+        assert_eq!(decompressed(&calls[2].body), "metrics");
+        for call in &calls {
+            let headers: Vec<_> = call
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(headers, ExportHeaders::new(TOKEN, "prod").pairs());
+        }
+        // Delivered files are deleted.
+        assert!(spool.pending().is_empty());
+        assert_eq!(spool.total_size(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_cycle_after_2s_then_interval_with_jitter_after_each_cycle_completes() {
+        let spool = Arc::new(Spool::in_memory());
+        let (mut worker, transport, collector) = worker(&spool);
+        // Each cycle sends one file that takes 3 s to answer.
+        let start = Instant::now();
+        let stop_at = start + Duration::from_secs(200);
+        transport.then(std::iter::repeat_n(Step::Slow(Duration::from_secs(3)), 20));
+        let collect_file = collector.clone();
+        let run = async {
+            loop {
+                collect_file.queue(Signal::Metrics, b"m");
+                tokio::task::yield_now().await;
+                if Instant::now() >= stop_at {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        };
+        tokio::join!(worker.run(tokio::time::sleep_until(stop_at)), run);
+        let times = collector.times();
+        assert_eq!(times[0], start + INITIAL_DELAY);
+        let mut delays = Vec::new();
+        for pair in times.windows(2) {
+            // Measured from the end of the previous cycle (its POST took 3 s).
+            let delay = pair[1] - (pair[0] + Duration::from_secs(3));
+            assert!(
+                delay >= DEFAULT_INTERVAL.mul_f64(0.9) && delay <= DEFAULT_INTERVAL.mul_f64(1.1),
+                "{delay:?}"
+            );
+            delays.push(delay);
+        }
+        assert!(delays.len() >= 8, "{}", delays.len());
+        delays.dedup();
+        assert!(delays.len() > 1, "no jitter");
+        // Never overlapping: each cycle's POST ends before the next collection.
+        let calls = transport.calls();
+        for (call, next_collect) in calls.iter().zip(&times[1..]) {
+            assert!(call.at + Duration::from_secs(3) <= *next_collect);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_server_sets_the_interval_from_every_response_clamped() {
+        let spool = Arc::new(Spool::in_memory());
+        let (mut worker, transport, collector) = worker(&spool);
+        for (step, expected) in [
+            (Step::WithInterval(200, "30"), 30),
+            (Step::WithInterval(503, "1"), 5),
+            (Step::WithInterval(400, "600"), 60),
+            (Step::WithInterval(200, "soon"), 60),
+            (Step::WithInterval(429, "20"), 20),
+        ] {
+            transport.then([step]);
+            collector.queue(Signal::Metrics, b"m");
+            worker.cycle().await;
+            assert_eq!(worker.interval(), Duration::from_secs(expected));
+            // Empty the spool for the next step.
+            spool.clear();
+        }
+        // And the next cycle waits for it.
+        transport.then([Step::WithInterval(200, "40")]);
+        collector.queue(Signal::Metrics, b"m");
+        let start = Instant::now();
+        worker
+            .run(tokio::time::sleep_until(start + Duration::from_secs(100)))
+            .await;
+        let times = collector.times();
+        let last_two = &times[times.len() - 2..];
+        let delay = last_two[1] - last_two[0];
+        assert!(
+            delay >= Duration::from_secs(36) && delay <= Duration::from_secs(44),
+            "{delay:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn files_go_oldest_first_with_pauses_between_sends_only() {
+        let spool = Arc::new(Spool::in_memory());
+        closed_files(&spool, Signal::Logs, 2);
+        closed_files(&spool, Signal::Traces, 1);
+        closed_files(&spool, Signal::Logs, 1);
+        let (mut worker, transport, collector) = worker(&spool);
+        worker.cycle().await;
+        let calls = transport.calls();
+        let bodies: Vec<_> = calls.iter().map(|c| decompressed(&c.body)).collect();
+        assert_eq!(bodies, ["logs 0", "logs 1", "traces 0", "logs 0"]);
+        // No pause before the first send, U(0.1 s, 0.5 s) between two.
+        assert_eq!(calls[0].at, collector.times()[0]);
+        for pair in calls.windows(2) {
+            let pause = pair[1].at - pair[0].at;
+            assert!(
+                pause >= Duration::from_millis(100) && pause <= Duration::from_millis(500),
+                "{pause:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_is_10_plus_the_files_closed_since_the_previous_cycle() {
+        let spool = Arc::new(Spool::in_memory());
+        let (mut worker, transport, _collector) = worker(&spool);
+        // 13 files closed before the first cycle: all count as new, all are sent.
+        closed_files(&spool, Signal::Logs, 13);
+        worker.cycle().await;
+        assert_eq!(transport.calls().len(), 13);
+        // An outage keeps 12 files back (one probe per cycle).
+        closed_files(&spool, Signal::Logs, 12);
+        transport.then([Step::Status(503)]);
+        worker.cycle().await;
+        assert_eq!(transport.calls().len(), 14);
+        assert_eq!(spool.pending().len(), 12);
+        // Nothing new closed since: 10 files this cycle, the other 2 the next.
+        worker.cycle().await;
+        assert_eq!(transport.calls().len(), 24);
+        assert_eq!(spool.pending().len(), 2);
+        worker.cycle().await;
+        assert!(spool.pending().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retryable_answers_keep_the_file_and_end_the_cycle() {
+        for step in [
+            Step::Status(408),
+            Step::Status(429),
+            Step::Status(500),
+            Step::Status(503),
+            Step::Status(599),
+            Step::TimedOut,
+        ] {
+            let spool = Arc::new(Spool::in_memory());
+            closed_files(&spool, Signal::Traces, 3);
+            let (mut worker, transport, _collector) = worker(&spool);
+            transport.then([step.clone()]);
+            worker.cycle().await;
+            // One probe; the file stays first in line and the others wait.
+            assert_eq!(transport.calls().len(), 1, "{step:?}");
+            let pending = spool.pending();
+            assert_eq!(pending.len(), 3, "{step:?}");
+            assert!(pending[0].first_attempt.is_some());
+            // Next cycle, it is sent again byte for byte.
+            worker.cycle().await;
+            let calls = transport.calls();
+            assert_eq!(calls[1].body, calls[0].body);
+            assert!(spool.pending().is_empty(), "{step:?}");
+            assert!(worker.warnings.is_empty());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_error_is_retried_once_at_once_and_a_timeout_never() {
+        let spool = Arc::new(Spool::in_memory());
+        closed_files(&spool, Signal::Logs, 1);
+        let (mut worker, transport, _collector) = worker(&spool);
+        transport.then([Step::Refused, Step::Status(200)]);
+        worker.cycle().await;
+        let calls = transport.calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].at, calls[1].at);
+        assert_eq!(calls[0].body, calls[1].body);
+        assert!(spool.pending().is_empty());
+
+        // Refused twice: retryable, kept.
+        closed_files(&spool, Signal::Logs, 2);
+        transport.then([Step::Refused, Step::Refused]);
+        worker.cycle().await;
+        assert_eq!(transport.calls().len(), 4);
+        assert_eq!(spool.pending().len(), 2);
+        spool.clear();
+
+        // A timeout reported by the transport, or no answer within 10 s: no second try.
+        for step in [Step::TimedOut, Step::Hang] {
+            closed_files(&spool, Signal::Logs, 1);
+            let before = transport.calls().len();
+            transport.then([step.clone(), Step::Status(200)]);
+            let start = Instant::now();
+            worker.cycle().await;
+            assert_eq!(transport.calls().len(), before + 1, "{step:?}");
+            assert_eq!(spool.pending().len(), 1);
+            if matches!(step, Step::Hang) {
+                assert_eq!(Instant::now() - start, REQUEST_TIMEOUT);
+            }
+            // The scripted 200 answers the next cycle.
+            worker.cycle().await;
+            assert!(spool.pending().is_empty());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_statuses_delete_the_file_with_one_warning_per_status() {
+        let spool = Arc::new(Spool::in_memory());
+        closed_files(&spool, Signal::Traces, 5);
+        closed_files(&spool, Signal::Metrics, 1);
+        let (mut worker, transport, _collector) = worker(&spool);
+        transport.then([
+            Step::Status(401),
+            Step::Status(402),
+            Step::Status(401),
+            Step::Status(413),
+            Step::Status(302),
+            Step::Status(204),
+        ]);
+        worker.cycle().await;
+        assert_eq!(transport.calls().len(), 6);
+        assert!(spool.pending().is_empty());
+        assert_eq!(
+            worker.warnings,
+            [
+                "Apitally rejected buffered traces with HTTP 401, dropping it",
+                "Apitally rejected buffered traces with HTTP 402, dropping it",
+                "Apitally rejected buffered traces with HTTP 413, dropping it",
+                "Apitally rejected buffered traces with HTTP 302, dropping it",
+            ]
+        );
+        // Per process: a later 401 of another signal does not warn again.
+        closed_files(&spool, Signal::Logs, 1);
+        transport.then([Step::Status(401)]);
+        worker.cycle().await;
+        assert_eq!(worker.warnings.len(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_file_first_attempted_over_59_minutes_ago_is_dropped_unsent() {
+        let spool = Arc::new(Spool::in_memory());
+        closed_files(&spool, Signal::Logs, 1);
+        let (mut worker, transport, _collector) = worker(&spool);
+        // Fails for 59 minutes: one probe each cycle, kept.
+        let probes = 59 * 4;
+        transport.then(std::iter::repeat_n(Step::Status(503), probes));
+        for _ in 0..probes {
+            worker.cycle().await;
+            tokio::time::advance(Duration::from_secs(15)).await;
+        }
+        assert_eq!(transport.calls().len(), probes);
+        assert_eq!(spool.pending().len(), 1);
+        // 59 minutes after the first attempt, plus a little.
+        let first = transport.calls()[0].at;
+        tokio::time::advance(
+            first + MAX_RETRY_AFTER_FIRST_ATTEMPT + Duration::from_millis(1) - Instant::now(),
+        )
+        .await;
+        closed_files(&spool, Signal::Metrics, 1);
+        worker.cycle().await;
+        // Dropped without a POST; the next file goes.
+        let calls = transport.calls();
+        assert_eq!(calls.len(), probes + 1);
+        assert!(calls[probes].url.ends_with("/v1/metrics"));
+        assert!(spool.pending().is_empty());
+        let warnings = spool.take_warnings();
+        assert_eq!(
+            warnings,
+            ["Buffered logs could not be delivered within an hour and was dropped"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_ordinary_cycle_refreshes_the_mtime_of_waiting_files() {
+        let dir = crate::otlp::spool::tests::temp_dir("export-touch");
+        let spool = Arc::new(Spool::new_in(dir.clone()));
+        closed_files(&spool, Signal::Traces, 1);
+        let old = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+        let path = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let (mut worker, transport, _collector) = worker(&spool);
+        transport.then([Step::Status(503)]);
+        worker.cycle().await;
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert!(modified > old + Duration::from_secs(3600));
+        drop(worker);
+        drop(spool);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreadable_file_is_deleted_with_a_warning_and_sending_goes_on() {
+        let dir = crate::otlp::spool::tests::temp_dir("export-unreadable");
+        let spool = Arc::new(Spool::new_in(dir.clone()));
+        closed_files(&spool, Signal::Traces, 1);
+        let unreadable: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        closed_files(&spool, Signal::Logs, 1);
+        for path in unreadable {
+            std::fs::remove_file(path).unwrap();
+        }
+        let (mut worker, transport, _collector) = worker(&spool);
+        worker.cycle().await;
+        let calls = transport.calls();
+        assert_eq!(calls.len(), 1);
+        assert!(calls[0].url.ends_with("/v1/logs"));
+        assert!(spool.pending().is_empty());
+        assert_eq!(worker.warnings.len(), 1);
+        assert!(worker.warnings[0].starts_with("Error reading buffered traces, dropping it"));
+        drop(spool);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ordinary_cycles_keep_a_backlog_in_one_growing_file() {
+        let spool = Arc::new(Spool::in_memory());
+        let (mut worker, transport, collector) = worker(&spool);
+        transport.then([Step::Status(503), Step::Status(503), Step::Status(503)]);
+        for payload in [&b"a"[..], b"b", b"c"] {
+            collector.queue(Signal::Traces, payload);
+            worker.cycle().await;
+        }
+        // The first file waits; b and c went into one current file.
+        assert_eq!(spool.pending().len(), 1);
+        assert_eq!(spool.contents().files, [2, 0, 0]);
+        worker.cycle().await;
+        worker.cycle().await;
+        let bodies: Vec<_> = transport
+            .calls()
+            .iter()
+            .map(|c| decompressed(&c.body))
+            .collect();
+        assert_eq!(bodies, ["a", "a", "a", "a", "bc"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn final_drain_sends_everything_at_once_without_cap() {
+        let spool = Arc::new(Spool::in_memory());
+        let (mut worker, transport, collector) = worker(&spool);
+        closed_files(&spool, Signal::Logs, 14);
+        // An ordinary rotation in between: an ordinary cap would now be 10 + 2.
+        assert_eq!(spool.rotate_for_export(), 14);
+        // Collected and closed by the drain itself.
+        collector.queue(Signal::Metrics, b"last metrics");
+        spool.append(Signal::Traces, b"open traces");
+        let start = Instant::now();
+        let report = worker.final_drain(Duration::from_secs(10)).await;
+        let calls = transport.calls();
+        assert_eq!(calls.len(), 16);
+        assert!(calls.iter().all(|c| c.at == start), "paused between sends");
+        assert_eq!(decompressed(&calls[15].body), "last metrics");
+        assert_eq!(
+            report,
+            DrainReport {
+                delivered: 16,
+                undelivered: SpoolContents::default(),
+                stopped: None,
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn final_drain_stops_at_the_first_retryable_failure_and_reports_the_rest() {
+        let spool = Arc::new(Spool::in_memory());
+        let (mut worker, transport, _collector) = worker(&spool);
+        closed_files(&spool, Signal::Logs, 2);
+        closed_files(&spool, Signal::Metrics, 2);
+        transport.then([Step::Status(200), Step::Status(400), Step::Status(502)]);
+        let report = worker.final_drain(Duration::from_secs(10)).await;
+        assert_eq!(transport.calls().len(), 3);
+        assert_eq!(report.delivered, 1);
+        assert_eq!(report.stopped, Some(Stop::Status(502)));
+        assert_eq!(report.undelivered.files, [0, 0, 2]);
+        assert!(report.undelivered.bytes[2] > 0);
+        // Nothing is left behind.
+        assert_eq!(spool.contents(), SpoolContents::default());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn final_drain_is_bounded_by_the_budget() {
+        let spool = Arc::new(Spool::in_memory());
+        let (mut worker, transport, _collector) = worker(&spool);
+        closed_files(&spool, Signal::Traces, 3);
+        transport.then([Step::Status(200), Step::Slow(Duration::from_secs(8))]);
+        let start = Instant::now();
+        let report = worker.final_drain(Duration::from_secs(5)).await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(5));
+        assert_eq!(report.delivered, 1);
+        assert_eq!(report.stopped, Some(Stop::Budget));
+        assert_eq!(report.undelivered.files, [2, 0, 0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_returns_when_stopped_even_mid_cycle_and_loses_nothing() {
+        let spool = Arc::new(Spool::in_memory());
+        let (mut worker, transport, collector) = worker(&spool);
+        collector.queue(Signal::Logs, b"l");
+        transport.then([Step::Hang]);
+        let start = Instant::now();
+        worker
+            .run(tokio::time::sleep_until(start + Duration::from_secs(3)))
+            .await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(3));
+        // The POST in flight was abandoned; the file is still there for the final drain.
+        assert_eq!(transport.calls().len(), 1);
+        let report = worker.final_drain(Duration::from_secs(10)).await;
+        assert_eq!(report.delivered, 1);
+        assert_eq!(transport.calls()[1].body, transport.calls()[0].body);
+    }
+
+    #[test]
+    fn awc_transport_sends_the_headers_and_reads_the_interval() {
+        use std::sync::Mutex;
+
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+        type Seen = Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>;
+        let seen: Seen = Arc::default();
+        let seen_server = Arc::clone(&seen);
+        actix_rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || {
+                let seen = Arc::clone(&seen_server);
+                App::new().route(
+                    "/v1/{signal}",
+                    web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                        let seen = Arc::clone(&seen);
+                        async move {
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| {
+                                    (k.to_string(), v.to_str().unwrap_or_default().to_owned())
+                                })
+                                .collect();
+                            seen.lock().unwrap().push((headers, body.to_vec()));
+                            HttpResponse::Accepted()
+                                .insert_header(("Apitally-Export-Interval", "30"))
+                                .body("ok")
+                        }
+                    }),
+                )
+            })
+            .workers(1)
+            .bind(("127.0.0.1", 0))
+            .unwrap();
+            let port = server.addrs()[0].port();
+            let server = server.run();
+            let handle = server.handle();
+            actix_rt::spawn(server);
+            let transport = AwcTransport::new(
+                REQUEST_TIMEOUT,
+                &crate::client::transport::NetSettings::default(),
+            );
+            let headers = ExportHeaders::new(TOKEN, "prod");
+            let response = ExportTransport::post(
+                &transport,
+                &format!("http://127.0.0.1:{port}/v1/traces"),
+                &headers,
+                Bytes::from_static(b"\x1f\x8bbody"),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                response,
+                ExportResponse {
+                    status: 202,
+                    export_interval: Some("30".to_owned()),
+                }
+            );
+            handle.stop(false).await;
+        });
+        let seen = seen.lock().unwrap();
+        let (headers, body) = &seen[0];
+        assert_eq!(body, b"\x1f\x8bbody");
+        let header = |name: &str| {
+            let values: Vec<_> = headers.iter().filter(|(k, _)| k == name).collect();
+            assert_eq!(values.len(), 1, "{name}: {values:?}");
+            values[0].1.clone()
+        };
+        assert_eq!(header("authorization"), format!("Bearer {TOKEN}"));
+        assert_eq!(header("apitally-env"), "prod");
+        assert_eq!(header("content-type"), "application/x-protobuf");
+        assert_eq!(header("content-encoding"), "gzip");
+        assert_eq!(header("user-agent"), USER_AGENT);
+        assert_eq!(header("content-length"), "6");
+    }
+}
