@@ -1082,7 +1082,7 @@ mod tests {
                 let seen = Arc::clone(&seen_server);
                 App::new().route(
                     "/v1/{signal}",
-                    web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                    web::post().to(move |req: HttpRequest, apitally_test_hub::RawBody(body)| {
                         let seen = Arc::clone(&seen);
                         async move {
                             let headers = req
