@@ -72,12 +72,17 @@ impl RequestTrace {
     /// collected).
     /// `trace_id` is the request's (sampling decided on it): the incoming `traceparent`'s, or a
     /// random one.
-    pub(crate) fn start(capture_logs: bool, capture_traces: bool, trace_id: u128) -> Option<Self> {
+    pub(crate) fn start(
+        capture_logs: bool,
+        capture_traces: bool,
+        trace_id: u128,
+        span_id: u64,
+    ) -> Option<Self> {
         let capture = Arc::new(RequestCapture {
             capture_logs,
             capture_traces,
             trace_id: Mutex::new(hex(trace_id, 32)),
-            root_id: hex_id(fastrand::u64(1..)),
+            root_id: hex_id(span_id),
             root_name: Mutex::new(String::new()),
             logs: Mutex::new(Vec::new()),
             spans: Mutex::new(Vec::new()),

@@ -67,10 +67,33 @@ impl ApitallyConfig {
         Self::from_client(ClientConfig::new(client_id, env))
     }
 
-    /// Reads `APITALLY_CLIENT_ID`, `APITALLY_ENV` (default `"dev"`) and `APITALLY_HUB_BASE_URL`
-    /// from the environment.
+    /// Reports as the app with the write token `token` (`apt_...`, on the app's setup page in
+    /// the Apitally dashboard) in environment `env`: Apitally 1.x, which receives OpenTelemetry
+    /// data (OTLP). Everything else (consumers, errors, request logging, sampling, shutdown) is
+    /// configured as with a client id; switching is this one line.
+    ///
+    /// ```
+    /// use apitally_actix::ApitallyConfig;
+    ///
+    /// let config = ApitallyConfig::with_write_token("apt_0123456789abcdefghijABCD", "prod");
+    /// assert!(config.validate().is_ok());
+    /// ```
+    pub fn with_write_token(token: impl Into<String>, env: impl Into<String>) -> Self {
+        Self::from_client(ClientConfig::with_write_token(token, env))
+    }
+
+    /// Reads the credential from the environment: `APITALLY_WRITE_TOKEN` (Apitally 1.x) or
+    /// `APITALLY_CLIENT_ID` (the hub; both set is a configuration error), `APITALLY_ENV` (default
+    /// `"dev"`), and `APITALLY_OTLP_ENDPOINT` / `APITALLY_HUB_BASE_URL`.
     pub fn from_env() -> Self {
         Self::from_client(ClientConfig::from_env())
+    }
+
+    /// Sets where Apitally 1.x data goes, for tests and a local hub. Defaults to
+    /// `APITALLY_OTLP_ENDPOINT` when set, else `https://otlp.apitally.io`.
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.client = self.client.otlp_endpoint(url);
+        self
     }
 
     fn from_client(client: ClientConfig) -> Self {

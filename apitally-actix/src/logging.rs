@@ -110,7 +110,12 @@ pub(crate) enum Trace {}
 
 #[cfg(not(feature = "tracing"))]
 impl Trace {
-    pub(crate) fn start(_logs: bool, _traces: bool, _trace_id: u128) -> Option<Self> {
+    pub(crate) fn start(
+        _logs: bool,
+        _traces: bool,
+        _trace_id: u128,
+        _span_id: u64,
+    ) -> Option<Self> {
         None
     }
 
@@ -157,17 +162,30 @@ impl LogStart {
         mut item: Box<RequestLogItem>,
         trace_context: TraceContext,
         decision: Decision,
+        otlp: bool,
     ) -> Self {
         let log_headers = config.logs_request_headers();
+        // The request's own span id: the root of its captured spans, and in Apitally 1.x the
+        // SERVER span's.
+        let span_id = fastrand::u64(1..);
         let trace = if config.captures_logs() || config.captures_traces() {
             Trace::start(
                 config.captures_logs(),
                 config.captures_traces(),
                 trace_context.trace_id,
+                span_id,
             )
         } else {
             None
         };
+        item.trace_context = Some(apitally_core::TraceIds {
+            trace_id: trace_context.trace_id,
+            span_id,
+            parent_span_id: trace_context.parent_span_id,
+        });
+        if otlp {
+            item.client_address = req.peer_addr().map(|addr| addr.ip().to_string());
+        }
         let headers = req.headers();
         // One pass over the headers: copied when logged, and checked for proxy headers (most
         // requests carry none, which saves a dozen lookups).
@@ -385,6 +403,8 @@ pub(crate) struct LogEnd<'a> {
     pub(crate) route: Option<&'a str>,
     pub(crate) status: u16,
     pub(crate) elapsed: Duration,
+    /// To the last byte sent, when Apitally 1.x measures it.
+    pub(crate) duration: Option<Duration>,
     pub(crate) consumer: Option<&'a str>,
     pub(crate) request_size: Option<u64>,
     pub(crate) response_size: Option<u64>,
@@ -436,6 +456,7 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
     let response = &mut item.response;
     response.status_code = end.status;
     response.response_time = end.elapsed.as_secs_f64();
+    item.duration = end.duration;
     response.size = end.response_size;
     response.body = response_body.map(BodyCapture::into_body);
     let text = item.response_content_type.as_deref().is_some_and(|ct| {

@@ -143,10 +143,20 @@ impl Apitally {
     /// ```
     pub fn try_new(config: ApitallyConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let startup = StartupData::new(CLIENT)
+        let mut startup = StartupData::new(CLIENT)
+            .framework("actix-web")
+            .config("sample_rate", config.sampling.rate.into())
             .paths(config.paths)
             .version("actix-web", env!("APITALLY_ACTIX_WEB_VERSION"))
             .version("apitally", env!("CARGO_PKG_VERSION"));
+        for (name, set) in [
+            ("sample_on_request", config.sampling.on_request.is_some()),
+            ("sample_on_response", config.sampling.on_response.is_some()),
+        ] {
+            if set {
+                startup = startup.config(name, true.into());
+            }
+        }
         let startup = match config.openapi {
             Some(doc) => startup.openapi(doc),
             None => startup,
@@ -172,12 +182,14 @@ impl Apitally {
         let captures_response_bodies = client
             .request_logger()
             .is_some_and(|l| l.config().logs_response_body());
+        let otlp = client.protocol() == Some(apitally_core::Protocol::Otlp);
         Self {
             shared: Arc::new(Shared {
                 client,
                 identify_consumer,
                 catch_panics,
                 captures_response_bodies,
+                otlp,
                 sampling,
             }),
         }
@@ -226,6 +238,7 @@ pub struct ApitallyMiddleware<S> {
 struct Pending {
     worker: Rc<Worker>,
     start: Instant,
+    https: bool,
     method: Method,
     early_route: EarlyRoute,
     request_size: RequestSize,
@@ -314,6 +327,7 @@ where
                     item,
                     trace,
                     decision,
+                    shared.otlp,
                 )))
             });
         // A request without a body needs no second header lookup. (A chunked request whose
@@ -341,6 +355,7 @@ where
             tracked: Tracked::begin(req.head()),
             worker: Rc::clone(worker),
             start: Instant::now(),
+            https: req.app_config().secure(),
             method: req.method().clone(),
             request_size,
             log,
@@ -530,6 +545,8 @@ fn on_response<B: MessageBody>(
         route,
         status,
         elapsed,
+        started: pending.start,
+        https: pending.https,
         request_size: std::mem::replace(&mut pending.request_size, RequestSize::Known(None)),
         validation_errors,
         server_error,
@@ -587,6 +604,8 @@ fn on_error(
             .flatten(),
         status,
         elapsed,
+        started: pending.start,
+        https: pending.https,
         request_size: std::mem::replace(&mut pending.request_size, RequestSize::Known(None)),
         validation_errors: errors::validation_errors(err).unwrap_or_default(),
         server_error,

@@ -1,6 +1,10 @@
 //! For the record of one request, see [`Record`].
 
-use std::{cell::Cell, rc::Rc, time::Duration};
+use std::{
+    cell::Cell,
+    rc::Rc,
+    time::{Duration, Instant},
+};
 
 use actix_web::{http::Method, HttpMessage, HttpRequest};
 use apitally_core::{Consumer, RequestRecord, ServerError, ValidationError};
@@ -74,6 +78,10 @@ pub(crate) struct Record {
     pub(crate) status: u16,
     /// Time to the response head.
     pub(crate) elapsed: Duration,
+    /// When the middleware saw the request (Apitally 1.x measures to the last byte).
+    pub(crate) started: Instant,
+    /// Whether the request came over TLS (as the app's listener says).
+    pub(crate) https: bool,
     pub(crate) request_size: RequestSize,
     /// Validation errors of actix's extractors (the app's own are [`Reported`]).
     pub(crate) validation_errors: Vec<ValidationError>,
@@ -91,6 +99,8 @@ impl Record {
     ) {
         let client = &shared.client;
         let request_size = self.request_size.get();
+        // Apitally 1.x's duration runs to the last byte sent (one more clock read).
+        let duration = shared.otlp.then(|| self.started.elapsed());
         let method = self.method.as_str();
         let ext = match reported {
             Reported::Request { req, .. } => Some(req.extensions()),
@@ -115,6 +125,8 @@ impl Record {
         if let Some(route) = &self.route {
             client.record_request(
                 &RequestRecord::new(method, route, self.status, self.elapsed)
+                    .duration(duration)
+                    .https(self.https)
                     .consumer(consumer)
                     .request_size(request_size)
                     .response_size(response_size),
@@ -162,6 +174,7 @@ impl Record {
                 route: self.route.as_deref(),
                 status: self.status,
                 elapsed: self.elapsed,
+                duration,
                 consumer: consumer_id.as_deref(),
                 request_size,
                 response_size,

@@ -13,4 +13,6 @@ pub(crate) struct Shared {
     pub(crate) captures_response_bodies: bool,
     /// Which requests' logs are kept.
     pub(crate) sampling: Sampling,
+    /// The client speaks Apitally 1.x (OTLP): requests carry what its spans need.
+    pub(crate) otlp: bool,
 }

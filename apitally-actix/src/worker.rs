@@ -275,6 +275,7 @@ mod tests {
             catch_panics: false,
             captures_response_bodies: false,
             sampling: crate::sampling::Sampling::new(1.0),
+            otlp: false,
         })))
     }
 

@@ -20,6 +20,20 @@ pub const DEFAULT_ENV: &str = "dev";
 pub(crate) const ENV_CLIENT_ID: &str = "APITALLY_CLIENT_ID";
 pub(crate) const ENV_ENV: &str = "APITALLY_ENV";
 pub(crate) const ENV_HUB_BASE_URL: &str = "APITALLY_HUB_BASE_URL";
+pub(crate) const ENV_WRITE_TOKEN: &str = "APITALLY_WRITE_TOKEN";
+pub(crate) const ENV_OTLP_ENDPOINT: &str = "APITALLY_OTLP_ENDPOINT";
+/// Where Apitally 1.x data goes unless told otherwise.
+pub const DEFAULT_OTLP_ENDPOINT: &str = "https://otlp.apitally.io";
+
+/// The wire protocol a client speaks, decided by the credential of its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// The Apitally hub (client id): JSON syncs every 10 to 60 s (the 0.x SDKs' protocol).
+    Hub,
+    /// Apitally 1.x (write token): OpenTelemetry OTLP/HTTP protobuf, every ~15 s.
+    Otlp,
+}
 
 /// Configuration of the Apitally client: which app and environment to report as, and where.
 ///
@@ -42,6 +56,9 @@ pub(crate) const ENV_HUB_BASE_URL: &str = "APITALLY_HUB_BASE_URL";
 #[must_use]
 pub struct ClientConfig {
     pub(crate) client_id: String,
+    /// The 1.x credential; with it the client exports OTLP instead of posting to the hub.
+    pub(crate) write_token: Option<String>,
+    pub(crate) otlp_endpoint: Option<String>,
     pub(crate) env: String,
     pub(crate) app_version: Option<String>,
     pub(crate) hub_base_url: Option<String>,
@@ -89,6 +106,11 @@ impl fmt::Debug for ClientConfig {
         // The client id is the only credential: show just enough to recognise it.
         f.debug_struct("ClientConfig")
             .field("client_id", &redact(&self.client_id))
+            .field(
+                "write_token",
+                &self.write_token.as_deref().map(|t| redact(t.trim())),
+            )
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .field("env", &self.env)
             .field("app_version", &self.app_version)
             .field("hub_base_url", &self.hub_base_url)
@@ -112,6 +134,8 @@ impl ClientConfig {
     pub fn new(client_id: impl Into<String>, env: impl Into<String>) -> Self {
         Self {
             client_id: client_id.into(),
+            write_token: None,
+            otlp_endpoint: None,
             env: env.into(),
             app_version: None,
             hub_base_url: None,
@@ -134,11 +158,23 @@ impl ClientConfig {
         }
     }
 
-    /// Reads `APITALLY_CLIENT_ID` and `APITALLY_ENV` (default `"dev"`) from the environment.
+    /// Configures the client for the app with the write token `token` (`apt_` and 24 letters
+    /// or digits, on the app's setup page in the Apitally dashboard) in the environment `env`:
+    /// Apitally 1.x, which exports OpenTelemetry data (OTLP) to `https://otlp.apitally.io`.
+    /// Everything else is configured as with a client id.
+    pub fn with_write_token(token: impl Into<String>, env: impl Into<String>) -> Self {
+        let mut config = Self::new(String::new(), env);
+        config.write_token = Some(token.into());
+        config
+    }
+
+    /// Reads `APITALLY_WRITE_TOKEN` (Apitally 1.x) or `APITALLY_CLIENT_ID` (the hub), and
+    /// `APITALLY_ENV` (default `"dev"`), from the environment.
     ///
-    /// A missing client id is reported like an invalid one, when the client starts or by
-    /// [`validate`](Self::validate). `APITALLY_HUB_BASE_URL` is read in any case (see
-    /// [`hub_base_url`](Self::hub_base_url)).
+    /// Setting both credentials is a configuration error (no silent choice); setting neither is
+    /// reported like an invalid value, when the client starts or by
+    /// [`validate`](Self::validate). `APITALLY_HUB_BASE_URL` and `APITALLY_OTLP_ENDPOINT` are
+    /// read in any case (see [`hub_base_url`](Self::hub_base_url)).
     pub fn from_env() -> Self {
         let var = |name| {
             std::env::var(name)
@@ -146,10 +182,22 @@ impl ClientConfig {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        Self::new(
+        let mut config = Self::new(
             var(ENV_CLIENT_ID).unwrap_or_default(),
             var(ENV_ENV).unwrap_or_else(|| DEFAULT_ENV.to_owned()),
-        )
+        );
+        config.write_token = var(ENV_WRITE_TOKEN);
+        config
+    }
+
+    /// The protocol this configuration speaks: Apitally 1.x (OTLP) with a write token, else
+    /// the hub with a client id.
+    pub fn protocol(&self) -> Protocol {
+        if self.write_token.is_some() {
+            Protocol::Otlp
+        } else {
+            Protocol::Hub
+        }
     }
 
     /// Sets the app's version, sent as `versions.app` in the startup data (trimmed; empty means
@@ -164,6 +212,14 @@ impl ClientConfig {
     /// blank, else to `https://hub.apitally.io`. A trailing `/` is removed.
     pub fn hub_base_url(mut self, url: impl Into<String>) -> Self {
         self.hub_base_url = Some(url.into());
+        self
+    }
+
+    /// Sets where Apitally 1.x data goes (write-token configurations; for tests and a local
+    /// hub). Defaults to `APITALLY_OTLP_ENDPOINT` when that is set and not blank, else to
+    /// `https://otlp.apitally.io`.
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(url.into());
         self
     }
 
@@ -289,34 +345,73 @@ impl ClientConfig {
     }
 
     pub(crate) fn resolve(&self) -> Result<ResolvedConfig, ConfigError> {
-        if self.client_id.trim().is_empty() {
-            return Err(ConfigError::MissingClientId);
-        }
-        if !is_canonical_uuid(&self.client_id) {
-            return Err(ConfigError::InvalidClientId {
-                value: self.client_id.clone(),
-            });
-        }
-        if !is_valid_env(&self.env) {
-            return Err(ConfigError::InvalidEnv {
-                value: self.env.clone(),
-            });
-        }
-        let base = match &self.hub_base_url {
-            Some(url) => url.trim().to_owned(),
-            None => std::env::var(ENV_HUB_BASE_URL)
-                .ok()
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| DEFAULT_HUB_BASE_URL.to_owned()),
+        let var = |name: &str| match &self.tuning.net_env {
+            Some(vars) => vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+            None => std::env::var(name).ok(),
         };
-        let base = base.trim_end_matches('/').to_owned();
-        let rest = base
-            .strip_prefix("https://")
-            .or_else(|| base.strip_prefix("http://"));
-        if rest.is_none_or(|host| host.is_empty() || host.contains(char::is_whitespace)) {
-            return Err(ConfigError::InvalidHubBaseUrl { value: base });
-        }
+        let target = if let Some(token) = &self.write_token {
+            let token = token.trim();
+            if !self.client_id.trim().is_empty() {
+                return Err(ConfigError::ConflictingCredentials);
+            }
+            if !is_write_token(token) {
+                return Err(ConfigError::InvalidWriteToken {
+                    start: token.chars().take(8).collect(),
+                });
+            }
+            if !is_valid_otlp_env(&self.env) {
+                return Err(ConfigError::InvalidEnv {
+                    value: self.env.clone(),
+                });
+            }
+            let endpoint = match &self.otlp_endpoint {
+                Some(url) => url.trim().to_owned(),
+                None => var(ENV_OTLP_ENDPOINT)
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_owned()),
+            };
+            let endpoint = endpoint.trim_end_matches('/').to_owned();
+            if !is_http_url(&endpoint) {
+                return Err(ConfigError::InvalidOption {
+                    option: "otlp_endpoint",
+                    value: endpoint,
+                    expected: "an http:// or https:// URL, such as https://otlp.apitally.io".into(),
+                });
+            }
+            Target::Otlp {
+                endpoint,
+                write_token: token.to_owned(),
+            }
+        } else {
+            if self.client_id.trim().is_empty() {
+                return Err(ConfigError::MissingClientId);
+            }
+            if !is_canonical_uuid(&self.client_id) {
+                return Err(ConfigError::InvalidClientId {
+                    value: self.client_id.clone(),
+                });
+            }
+            if !is_valid_env(&self.env) {
+                return Err(ConfigError::InvalidEnv {
+                    value: self.env.clone(),
+                });
+            }
+            let base = match &self.hub_base_url {
+                Some(url) => url.trim().to_owned(),
+                None => var(ENV_HUB_BASE_URL)
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| DEFAULT_HUB_BASE_URL.to_owned()),
+            };
+            let base = base.trim_end_matches('/').to_owned();
+            if !is_http_url(&base) {
+                return Err(ConfigError::InvalidHubBaseUrl { value: base });
+            }
+            Target::Hub {
+                hub_url: format!("{base}/v2/{}/{}", self.client_id, self.env),
+            }
+        };
         let var = |name: &str| match &self.tuning.net_env {
             Some(vars) => vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
             None => std::env::var(name).ok(),
@@ -327,7 +422,7 @@ impl ClientConfig {
             trust: Trust::resolve(&self.ca_certificates, &var)?,
         };
         Ok(ResolvedConfig {
-            hub_url: format!("{base}/v2/{}/{}", self.client_id, self.env),
+            target,
             config: self.clone(),
             net,
         })
@@ -402,11 +497,53 @@ impl ClientConfig {
 /// A configuration that passed validation, with the hub URL prefix resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct ResolvedConfig {
-    /// `{base}/v2/{client_id}/{env}`
-    pub(crate) hub_url: String,
+    pub(crate) target: Target,
     pub(crate) config: ClientConfig,
     /// Proxies and trusted certificates, the environment read.
     pub(crate) net: NetSettings,
+}
+
+/// Where the client sends, by protocol.
+#[derive(Clone)]
+pub(crate) enum Target {
+    /// `{base}/v2/{client_id}/{env}`
+    Hub { hub_url: String },
+    /// The OTLP base URL (without `/v1/...`) and the write token.
+    Otlp {
+        endpoint: String,
+        write_token: String,
+    },
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Hub { hub_url } => f.debug_struct("Hub").field("hub_url", hub_url).finish(),
+            Target::Otlp { endpoint, .. } => f
+                .debug_struct("Otlp")
+                .field("endpoint", endpoint)
+                .field("write_token", &"[REDACTED]")
+                .finish(),
+        }
+    }
+}
+
+/// An `http://` or `https://` URL with a host and no whitespace.
+fn is_http_url(url: &str) -> bool {
+    url.strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .is_some_and(|host| !host.is_empty() && !host.contains(char::is_whitespace))
+}
+
+/// `^apt_[a-zA-Z0-9]{24}$` (protocol-v1.md §1.4).
+pub(crate) fn is_write_token(s: &str) -> bool {
+    s.len() == 28 && s.starts_with("apt_") && s.bytes().skip(4).all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Apitally 1.x creates any environment the client names (§1.4); it travels in a header, so
+/// it is 1 to 64 visible ASCII characters.
+fn is_valid_otlp_env(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
@@ -476,7 +613,10 @@ mod tests {
             .hub_base_url(" http://127.0.0.1:9/ ")
             .resolve()
             .unwrap();
-        assert_eq!(resolved.hub_url, format!("http://127.0.0.1:9/v2/{ID}/prod"));
+        assert!(matches!(
+            resolved.target,
+            Target::Hub { hub_url } if hub_url == format!("http://127.0.0.1:9/v2/{ID}/prod")
+        ));
         for bad in ["ftp://x", "hub.apitally.io", "https://", "https://a b"] {
             let err = ClientConfig::new(ID, "prod")
                 .hub_base_url(bad)

@@ -15,8 +15,18 @@
 #[non_exhaustive]
 pub enum ConfigError {
     /// No client id was given (nor `APITALLY_CLIENT_ID` set).
-    #[error("no client id: pass one to the config or set APITALLY_CLIENT_ID (find it in the Apitally dashboard)")]
+    #[error("no credential: pass a write token (Apitally 1.x) or a client id to the config, or set APITALLY_WRITE_TOKEN or APITALLY_CLIENT_ID (find them in the Apitally dashboard)")]
     MissingClientId,
+    /// Both a client id and a write token were given (`APITALLY_CLIENT_ID` and
+    /// `APITALLY_WRITE_TOKEN`, say): the client speaks one protocol, so there is no silent choice.
+    #[error("both a client id (Apitally hub) and a write token (Apitally 1.x) are set: keep the write token for 1.x (unset APITALLY_CLIENT_ID) or the client id for the hub (unset APITALLY_WRITE_TOKEN)")]
+    ConflictingCredentials,
+    /// The write token is not `apt_` followed by 24 letters or digits. Only its start is kept.
+    #[error("invalid write token {start:?}...: expected apt_ followed by 24 letters or digits, as shown on the app's setup page in the Apitally dashboard")]
+    InvalidWriteToken {
+        /// Its first 8 characters (a token is never shown whole).
+        start: String,
+    },
     /// The client id is not a UUID in its canonical form.
     #[error("invalid client id {value:?}: expected a UUID of 36 characters, 8-4-4-4-12 hexadecimal digits with dashes, such as 3cd8948c-b589-40a2-a33f-a4e604425c81")]
     InvalidClientId {

@@ -33,6 +33,16 @@ pub(crate) struct InstanceId {
 }
 
 impl InstanceId {
+    /// The instance of an Apitally 1.x process: `service.instance.id`, random per process and
+    /// not persisted (protocol-v1.md §2).
+    pub(crate) fn per_process(uuid: Uuid) -> Self {
+        Self {
+            uuid,
+            _lock: None,
+            path: None,
+        }
+    }
+
     /// Acquires a slot in `<temp dir>/apitally`.
     pub(crate) fn acquire(client_id: &str, env: &str) -> Self {
         Self::acquire_in(&std::env::temp_dir().join("apitally"), client_id, env)

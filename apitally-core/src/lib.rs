@@ -39,7 +39,6 @@ mod diag;
 mod error;
 mod instance;
 mod metrics;
-#[allow(dead_code)] // Building blocks of the v1 exporter; the wiring comes next.
 mod otlp;
 mod record;
 mod request_log;
@@ -47,7 +46,7 @@ mod resources;
 
 pub use self::{
     client::{ApitallyClient, PathItem, StartupData, DEFAULT_CLIENT},
-    config::{ClientConfig, DEFAULT_ENV, DEFAULT_HUB_BASE_URL},
+    config::{ClientConfig, Protocol, DEFAULT_ENV, DEFAULT_HUB_BASE_URL, DEFAULT_OTLP_ENDPOINT},
     consumer::{Consumer, MAX_IDENTIFIER_CHARS, MAX_NAME_CHARS},
     error::ConfigError,
     metrics::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS},
@@ -55,7 +54,7 @@ pub use self::{
     request_log::{
         forwarded_https, is_supported_content_type, truncate_log_message, url_path, CapturedLog,
         CapturedSpan, Headers, LoggedException, LoggedRequest, LoggedResponse, RequestLogItem,
-        RequestLogger, RequestLoggingConfig, BODY_MASKED, BODY_TOO_LARGE, MAX_BODY_SIZE,
+        RequestLogger, RequestLoggingConfig, TraceIds, BODY_MASKED, BODY_TOO_LARGE, MAX_BODY_SIZE,
         MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,
     },
 };

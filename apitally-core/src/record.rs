@@ -28,6 +28,8 @@ pub struct RequestRecord<'a> {
     pub(crate) response_time: Duration,
     pub(crate) request_size: Option<u64>,
     pub(crate) response_size: Option<u64>,
+    pub(crate) duration: Option<Duration>,
+    pub(crate) https: bool,
 }
 
 impl<'a> RequestRecord<'a> {
@@ -43,7 +45,27 @@ impl<'a> RequestRecord<'a> {
             response_time,
             request_size: None,
             response_size: None,
+            duration: None,
+            https: false,
         }
+    }
+
+    /// Sets the time from the request to the response's last byte, which Apitally 1.x
+    /// measures (the hub takes the time to the response head). Defaults to the response time.
+    #[inline]
+    #[must_use]
+    pub fn duration(mut self, duration: Option<Duration>) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    /// Sets whether the request came over HTTPS (`url.scheme` in Apitally 1.x). Defaults to
+    /// false.
+    #[inline]
+    #[must_use]
+    pub fn https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
     }
 
     /// Sets the consumer; an anonymous one (empty identifier) counts as none. Defaults to none.

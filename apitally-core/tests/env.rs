@@ -11,6 +11,8 @@ fn from_env_and_hub_base_url_override() {
     std::env::remove_var("APITALLY_CLIENT_ID");
     std::env::remove_var("APITALLY_ENV");
     std::env::remove_var("APITALLY_HUB_BASE_URL");
+    std::env::remove_var("APITALLY_WRITE_TOKEN");
+    std::env::remove_var("APITALLY_OTLP_ENDPOINT");
     assert_eq!(
         ClientConfig::from_env().validate(),
         Err(ConfigError::MissingClientId)
@@ -62,4 +64,40 @@ fn from_env_and_hub_base_url_override() {
         .hub_base_url(hub.url())
         .validate()
         .is_ok());
+
+    std::env::remove_var("APITALLY_HUB_BASE_URL");
+
+    // The 1.x credential: a write token; with the client id too, a clear error, not a choice.
+    std::env::set_var("APITALLY_WRITE_TOKEN", " apt_0123456789abcdefghijABCD ");
+    assert_eq!(
+        ClientConfig::from_env().validate(),
+        Err(ConfigError::ConflictingCredentials)
+    );
+    std::env::remove_var("APITALLY_CLIENT_ID");
+    let config = ClientConfig::from_env();
+    assert_eq!(config.protocol(), apitally_core::Protocol::Otlp);
+    assert!(config.validate().is_ok());
+    // Never shown whole.
+    assert!(!format!("{config:?}").contains("0123456789abcdefghijABCD"));
+    std::env::set_var("APITALLY_WRITE_TOKEN", "apt_tooshort");
+    let err = ClientConfig::from_env().validate().unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::InvalidWriteToken {
+            start: "apt_toos".into()
+        }
+    );
+    std::env::set_var("APITALLY_WRITE_TOKEN", "apt_0123456789abcdefghijABCD");
+    std::env::set_var("APITALLY_OTLP_ENDPOINT", "otlp.example");
+    assert!(matches!(
+        ClientConfig::from_env().validate(),
+        Err(ConfigError::InvalidOption {
+            option: "otlp_endpoint",
+            ..
+        })
+    ));
+    std::env::set_var("APITALLY_OTLP_ENDPOINT", " ");
+    assert!(ClientConfig::from_env().validate().is_ok());
+    std::env::remove_var("APITALLY_WRITE_TOKEN");
+    std::env::remove_var("APITALLY_OTLP_ENDPOINT");
 }

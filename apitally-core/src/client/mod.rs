@@ -24,6 +24,16 @@ use uuid::Uuid;
 pub use self::payload::{PathItem, StartupData, DEFAULT_CLIENT};
 use self::{sync_loop::SyncLoop, transport::AwcTransport};
 use crate::{
+    config::Target,
+    otlp::{
+        encode::Encoder,
+        export::ExportSettings,
+        resource,
+        runtime::{self, Otlp, OtlpSink},
+        spool::Spool,
+    },
+};
+use crate::{
     config::{redact, ResolvedConfig},
     diag::debug,
     instance::InstanceId,
@@ -42,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) client_id: String,
     pub(crate) app_version: Option<String>,
     pub(crate) logger: Option<Arc<RequestLogger>>,
+    /// Apitally 1.x: what is recorded and exported instead of `metrics`.
+    pub(crate) otlp: Option<Arc<Otlp>>,
 }
 
 pub(crate) enum Command {
@@ -220,17 +232,62 @@ impl ApitallyClient {
 
     fn start(resolved: ResolvedConfig, startup: StartupData, key: (String, String)) -> Self {
         let config = &resolved.config;
-        let route = resolved.net.proxies.describe_route(&resolved.hub_url);
-        let instance = InstanceId::acquire(&config.client_id, &config.env);
+        let (route, otlp_settings) = match &resolved.target {
+            Target::Hub { hub_url } => (resolved.net.proxies.describe_route(hub_url), None),
+            Target::Otlp {
+                endpoint,
+                write_token,
+            } => (
+                resolved.net.proxies.describe_route(endpoint),
+                Some(ExportSettings {
+                    endpoint: endpoint.clone(),
+                    write_token: write_token.clone(),
+                    env: config.env.clone(),
+                }),
+            ),
+        };
+        // 1.x: one spool and encoder per process; a random instance id per process.
+        let sink = otlp_settings.as_ref().map(|_| {
+            let spool = match &config.tuning.log_dir {
+                Some(dir) => Spool::new_in(dir.clone()),
+                None => Spool::new(),
+            };
+            Arc::new(OtlpSink {
+                spool: Arc::new(spool),
+                encoder: Encoder::new(&resource::resource_attributes(&config.env, |k| {
+                    std::env::var(k).ok()
+                })),
+            })
+        });
+        let instance = match &sink {
+            Some(_) => InstanceId::per_process(
+                resource::instance_id()
+                    .parse()
+                    .unwrap_or_else(|_| Uuid::new_v4()),
+            ),
+            None => InstanceId::acquire(&config.client_id, &config.env),
+        };
         let startup_body =
             payload::startup_body(&startup, instance.uuid, config.app_version.as_deref());
-        let logger = config.request_logging.clone().and_then(|logging| {
+        // 1.x logs every request by default (traces and application logs); the hub only when
+        // asked to.
+        let logging = match (&config.request_logging, &sink) {
+            (Some(logging), _) => Some(logging.clone()),
+            (None, Some(_)) => Some(
+                crate::RequestLoggingConfig::new()
+                    .capture_logs(true)
+                    .capture_traces(true),
+            ),
+            (None, None) => None,
+        };
+        let logging_config = logging.clone();
+        let logger = logging.and_then(|logging| {
             let dir = config
                 .tuning
                 .log_dir
                 .clone()
                 .unwrap_or_else(|| std::env::temp_dir().join("apitally"));
-            match RequestLogger::new(logging, dir) {
+            match RequestLogger::with_sink(logging, dir, sink.clone()) {
                 Ok(logger) => Some(Arc::new(logger)),
                 Err(err) => {
                     log::error!(
@@ -253,6 +310,34 @@ impl ApitallyClient {
                 );
             }
         }
+        let otlp = sink.map(|sink| {
+            let mut versions: Vec<(String, String)> = startup
+                .versions
+                .iter()
+                .filter(|(k, _)| k.as_str() != "apitally")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let rust = env!("APITALLY_RUSTC_VERSION");
+            if !rust.is_empty() && !versions.iter().any(|(k, _)| k == "rust") {
+                versions.push(("rust".into(), rust.into()));
+            }
+            if let Some(app) = &config.app_version {
+                versions.push(("app".into(), app.clone()));
+            }
+            let mut startup_config = logging_config
+                .as_ref()
+                .map(crate::RequestLoggingConfig::startup_config)
+                .unwrap_or_default();
+            startup_config.extend(startup.config.iter().cloned());
+            let record = runtime::startup_record(
+                &startup.framework_name(),
+                &versions,
+                &startup_config,
+                &startup.paths,
+                startup.openapi.as_deref(),
+            );
+            Arc::new(Otlp::new(sink, record))
+        });
         let shared = Arc::new(Shared {
             logger,
             enabled: AtomicBool::new(true),
@@ -266,12 +351,13 @@ impl ApitallyClient {
             startup: Mutex::new(Some(Bytes::from(startup_body))),
             client_id: config.client_id.clone(),
             app_version: config.app_version.clone(),
+            otlp,
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let thread_shared = Arc::clone(&shared);
         let tuning = config.tuning.clone();
         let shutdown_timeout = config.shutdown_timeout;
-        let hub_url = resolved.hub_url.clone();
+        let target = resolved.target.clone();
         let net = resolved.net;
         let inner = Arc::new(Inner {
             shared: Some(shared),
@@ -285,10 +371,34 @@ impl ApitallyClient {
             .spawn(move || {
                 let system = actix_rt::System::new();
                 system.block_on(async move {
-                    let transport = AwcTransport::new(tuning.request_timeout, &net);
-                    SyncLoop::new(thread_shared, transport, &hub_url, tuning, shutdown_timeout)
-                        .run(rx, handle)
-                        .await;
+                    match (target, otlp_settings) {
+                        (_, Some(settings)) => {
+                            let transport =
+                                AwcTransport::new(crate::otlp::export::REQUEST_TIMEOUT, &net);
+                            run_otlp(
+                                thread_shared,
+                                transport,
+                                settings,
+                                rx,
+                                handle,
+                                shutdown_timeout,
+                            )
+                            .await;
+                        }
+                        (Target::Hub { hub_url }, None) => {
+                            let transport = AwcTransport::new(tuning.request_timeout, &net);
+                            SyncLoop::new(
+                                thread_shared,
+                                transport,
+                                &hub_url,
+                                tuning,
+                                shutdown_timeout,
+                            )
+                            .run(rx, handle)
+                            .await;
+                        }
+                        (Target::Otlp { .. }, None) => {}
+                    }
                 });
             });
         if let Err(err) = spawned {
@@ -299,8 +409,13 @@ impl ApitallyClient {
             return Self::disabled();
         }
         if let (Some(shared), Some(key)) = (&inner.shared, &inner.key) {
+            let protocol = if shared.otlp.is_some() {
+                "Apitally 1.x (OTLP)"
+            } else {
+                "the hub"
+            };
             debug!(
-                "started for {} / {} as instance {} (slot file: {:?}); hub reached {}",
+                "started for {} / {} as instance {} (slot file: {:?}); {protocol} reached {}",
                 redact(&key.0),
                 key.1,
                 shared.instance.uuid,
@@ -359,8 +474,21 @@ impl ApitallyClient {
     #[inline]
     pub fn record_request(&self, record: &RequestRecord<'_>) {
         if let Some(shared) = self.active() {
-            shared.metrics.record_request(record);
+            match &shared.otlp {
+                Some(otlp) => otlp.record_request(record),
+                None => shared.metrics.record_request(record),
+            }
         }
+    }
+
+    /// The protocol the client speaks, `None` for a disabled client.
+    pub fn protocol(&self) -> Option<crate::Protocol> {
+        let shared = self.inner.shared.as_ref()?;
+        Some(if shared.otlp.is_some() {
+            crate::Protocol::Otlp
+        } else {
+            crate::Protocol::Hub
+        })
     }
 
     /// Adds a validation error seen on a request to `route`.
@@ -372,9 +500,12 @@ impl ApitallyClient {
         error: &ValidationError,
     ) {
         if let Some(shared) = self.active() {
-            shared
-                .metrics
-                .record_validation_error(method, route, consumer, error);
+            match &shared.otlp {
+                Some(otlp) => otlp.record_validation_error(method, route, consumer, error),
+                None => shared
+                    .metrics
+                    .record_validation_error(method, route, consumer, error),
+            }
         }
     }
 
@@ -387,9 +518,12 @@ impl ApitallyClient {
         error: &ServerError,
     ) {
         if let Some(shared) = self.active() {
-            shared
-                .metrics
-                .record_server_error(method, route, consumer, error);
+            match &shared.otlp {
+                Some(otlp) => otlp.record_server_error(method, route, consumer, error),
+                None => shared
+                    .metrics
+                    .record_server_error(method, route, consumer, error),
+            }
         }
     }
 
@@ -433,5 +567,67 @@ impl ApitallyClient {
         if self.begin_shutdown(Reply::Blocking(tx)) {
             let _ = rx.recv_timeout(self.inner.shutdown_timeout + Duration::from_secs(1));
         }
+    }
+}
+
+/// The 1.x export thread: cycles until shutdown (or until every handle has been gone for
+/// [`ORPHAN_GRACE`]), then the final drain within the shutdown budget.
+async fn run_otlp(
+    shared: Arc<Shared>,
+    transport: AwcTransport,
+    settings: ExportSettings,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    handle: Weak<Inner>,
+    budget: Duration,
+) {
+    let Some(otlp) = shared.otlp.clone() else {
+        return;
+    };
+    let reply = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let stop = {
+        let reply = std::rc::Rc::clone(&reply);
+        async move {
+            let mut orphaned_since: Option<std::time::Instant> = None;
+            loop {
+                tokio::select! {
+                    command = commands.recv() => {
+                        if let Some(Command::Shutdown(r)) = command {
+                            *reply.borrow_mut() = Some(r);
+                        }
+                        return;
+                    }
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                if is_orphaned(&handle) {
+                    let since = *orphaned_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= ORPHAN_GRACE && release_if_orphaned(&handle) {
+                        debug!("every client handle is gone; final export");
+                        return;
+                    }
+                } else {
+                    orphaned_since = None;
+                }
+            }
+        }
+    };
+    let delivered = runtime::run(
+        otlp,
+        shared.logger.clone(),
+        transport,
+        settings,
+        stop,
+        budget,
+    )
+    .await;
+    if let Some(logger) = &shared.logger {
+        logger.clear();
+    }
+    shared.enabled.store(false, Ordering::Relaxed);
+    if delivered {
+        debug!("final export delivered");
+    }
+    let reply = reply.borrow_mut().take();
+    if let Some(reply) = reply {
+        reply.send(delivered);
     }
 }

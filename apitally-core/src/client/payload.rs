@@ -87,10 +87,12 @@ impl PathItem {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StartupData {
-    paths: Vec<PathItem>,
-    versions: BTreeMap<String, String>,
+    pub(crate) paths: Vec<PathItem>,
+    pub(crate) versions: BTreeMap<String, String>,
     client: String,
-    openapi: Option<String>,
+    pub(crate) openapi: Option<String>,
+    pub(crate) framework: String,
+    pub(crate) config: Vec<(String, serde_json::Value)>,
 }
 
 impl StartupData {
@@ -136,6 +138,33 @@ impl StartupData {
     pub fn openapi(mut self, document: impl Into<String>) -> Self {
         self.openapi = Some(document.into());
         self
+    }
+
+    /// Sets the framework's name in Apitally 1.x's startup event (`actix-web`). Defaults to the
+    /// part of the client string after `:`.
+    #[must_use]
+    pub fn framework(mut self, framework: impl Into<String>) -> Self {
+        self.framework = framework.into();
+        self
+    }
+
+    /// Adds an entry to Apitally 1.x's startup event's `config` (the options the app set, by
+    /// their snake-case names; callbacks as `true`). Defaults to none.
+    #[must_use]
+    pub fn config(mut self, name: impl Into<String>, value: serde_json::Value) -> Self {
+        self.config.push((name.into(), value));
+        self
+    }
+
+    /// The framework name for Apitally 1.x.
+    pub(crate) fn framework_name(&self) -> String {
+        if !self.framework.is_empty() {
+            return self.framework.clone();
+        }
+        self.client
+            .split_once(':')
+            .map_or(self.client.as_str(), |(_, f)| f)
+            .to_owned()
     }
 
     /// The routes that will be sent.

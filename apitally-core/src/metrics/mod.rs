@@ -7,15 +7,15 @@ mod requests;
 
 use std::sync::{Mutex, MutexGuard};
 
-pub(crate) use errors::{ServerErrorItem, ValidationErrorItem};
+pub(crate) use errors::{strip_addresses, ServerErrorItem, ValidationErrorItem};
 pub use errors::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS};
 pub(crate) use requests::{RequestItem, RequestOverflow};
 
 use self::{
     errors::{
-        strip_addresses, truncate_msg, truncate_traceback, ErrorOrigin, KeyedCounter,
-        ServerErrorKey, ValidationKey, MAX_LOC_SEGMENTS, MAX_LOC_SEGMENT_CHARS,
-        MAX_SERVER_ERROR_BYTES, MAX_TYPE_CHARS, MAX_VALIDATION_ERROR_BYTES,
+        truncate_msg, truncate_traceback, ErrorOrigin, KeyedCounter, ServerErrorKey, ValidationKey,
+        MAX_LOC_SEGMENTS, MAX_LOC_SEGMENT_CHARS, MAX_SERVER_ERROR_BYTES, MAX_TYPE_CHARS,
+        MAX_VALIDATION_ERROR_BYTES,
     },
     requests::RequestCounter,
 };

@@ -217,6 +217,7 @@ impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
     }
 
     /// The current interval (15 s until the server sets another).
+    #[cfg(test)]
     pub(crate) fn interval(&self) -> Duration {
         self.interval
     }

@@ -52,6 +52,7 @@ pub(crate) mod histogram;
 pub(crate) mod metrics;
 pub(crate) mod model;
 pub(crate) mod resource;
+pub(crate) mod runtime;
 pub(crate) mod spool;
 #[cfg(test)]
 mod testing;

@@ -294,6 +294,7 @@ impl Spool {
         }
     }
 
+    #[cfg(test)]
     /// A spool in memory.
     pub(crate) fn in_memory() -> Self {
         Self::with(None, MAX_SIZE_MEMORY)
@@ -323,6 +324,7 @@ impl Spool {
         Locked(Some(lock(&self.state)))
     }
 
+    #[cfg(test)]
     /// Whether the spool fell back to memory.
     pub(crate) fn is_in_memory(&self) -> bool {
         self.dir.is_none()
@@ -578,6 +580,7 @@ impl Spool {
         }
     }
 
+    #[cfg(test)]
     /// Compressed bytes held: closed files plus what current files have written so far.
     pub(crate) fn total_size(&self) -> u64 {
         total_size(&self.lock())

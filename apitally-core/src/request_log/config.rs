@@ -144,6 +144,68 @@ impl RequestLoggingConfig {
         self
     }
 
+    /// Apitally 1.x's name for [`log_request_headers`](Self::log_request_headers).
+    pub fn capture_request_headers(self, on: bool) -> Self {
+        self.log_request_headers(on)
+    }
+
+    /// Apitally 1.x's name for [`log_request_body`](Self::log_request_body).
+    pub fn capture_request_body(self, on: bool) -> Self {
+        self.log_request_body(on)
+    }
+
+    /// Apitally 1.x's name for [`log_response_headers`](Self::log_response_headers).
+    pub fn capture_response_headers(self, on: bool) -> Self {
+        self.log_response_headers(on)
+    }
+
+    /// Apitally 1.x's name for [`log_response_body`](Self::log_response_body).
+    pub fn capture_response_body(self, on: bool) -> Self {
+        self.log_response_body(on)
+    }
+
+    /// The options as Apitally 1.x's startup event lists them (`config`, snake-case 1.x
+    /// names; callbacks as `true`, only when set; patterns as given, not the defaults).
+    pub(crate) fn startup_config(&self) -> Vec<(String, serde_json::Value)> {
+        use serde_json::Value;
+        let mut out: Vec<(String, Value)> = vec![
+            ("capture_logs".into(), self.capture_logs.into()),
+            (
+                "capture_request_headers".into(),
+                self.log_request_headers.into(),
+            ),
+            ("capture_request_body".into(), self.log_request_body.into()),
+            (
+                "capture_response_headers".into(),
+                self.log_response_headers.into(),
+            ),
+            (
+                "capture_response_body".into(),
+                self.log_response_body.into(),
+            ),
+            (
+                "mask_query_params".into(),
+                self.mask_query_params.clone().into(),
+            ),
+            ("mask_headers".into(), self.mask_headers.clone().into()),
+            (
+                "mask_body_fields".into(),
+                self.mask_body_fields.clone().into(),
+            ),
+            ("exclude_paths".into(), self.exclude_paths.clone().into()),
+        ];
+        for (name, set) in [
+            ("mask_request_body", self.mask_request_body.is_some()),
+            ("mask_response_body", self.mask_response_body.is_some()),
+            ("mask_log_record", self.mask_log_record.is_some()),
+        ] {
+            if set {
+                out.push((name.into(), true.into()));
+            }
+        }
+        out
+    }
+
     /// Whether a server error's type, message and traceback are attached. Defaults to true.
     pub fn log_exception(mut self, on: bool) -> Self {
         self.log_exception = on;

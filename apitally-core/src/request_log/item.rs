@@ -273,6 +273,23 @@ pub struct RequestLogItem {
     pub spans: Vec<CapturedSpan>,
     /// The trace id, 32 lowercase hex digits, when traces are captured.
     pub trace_id: Option<String>,
+    /// The request's W3C trace context (Apitally 1.x exports the request as a span of it).
+    pub trace_context: Option<TraceIds>,
+    /// The client's address (the peer, or what a trusted proxy says), for Apitally 1.x.
+    pub client_address: Option<String>,
+    /// Time from the request to the response's last byte, for Apitally 1.x.
+    pub duration: Option<std::time::Duration>,
+}
+
+/// A request's place in a W3C trace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TraceIds {
+    /// The trace id (the incoming `traceparent`'s, else random).
+    pub trace_id: u128,
+    /// The request's own span id.
+    pub span_id: u64,
+    /// The caller's span id, from an incoming `traceparent`.
+    pub parent_span_id: Option<u64>,
 }
 
 /// Buffers larger than these are released rather than kept in a recycled item.
@@ -301,6 +318,9 @@ impl RequestLogItem {
             logs,
             spans,
             trace_id,
+            trace_context,
+            client_address,
+            duration,
         } = self;
         let LoggedRequest {
             timestamp,
@@ -346,6 +366,9 @@ impl RequestLogItem {
         *logs = Vec::new();
         *spans = Vec::new();
         *trace_id = None;
+        *trace_context = None;
+        *client_address = None;
+        *duration = None;
     }
 
     /// The memory an emptied item holds (its box and kept buffers), for the bound on spares.
@@ -971,6 +994,9 @@ mod tests {
             logs: vec![CapturedLog::default()],
             spans: vec![CapturedSpan::default()],
             trace_id: Some("00".into()),
+            trace_context: Some(TraceIds::default()),
+            client_address: Some("127.0.0.1".into()),
+            duration: Some(std::time::Duration::from_millis(3)),
         };
         let (url, method) = (item.request.url.capacity(), item.request.method.capacity());
         item.clear_for_reuse();

@@ -13,7 +13,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
-        Condvar, Mutex,
+        Arc, Condvar, Mutex,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -27,7 +27,7 @@ use super::{
     item::{to_line, RequestLogItem},
     mask::{self, Patterns},
 };
-use crate::{diag::debug, metrics::lock};
+use crate::{diag::debug, metrics::lock, otlp::runtime::OtlpSink};
 
 /// The largest body logged, in bytes; larger bodies are logged as [`BODY_TOO_LARGE`].
 pub const MAX_BODY_SIZE: usize = 50_000;
@@ -307,6 +307,8 @@ pub struct RequestLogger {
     /// Unix milliseconds until which logging is suspended (402 from the hub); 0 when not.
     suspended_until: AtomicU64,
     stop: AtomicBool,
+    /// Apitally 1.x: logged requests go to the OTLP spool as spans, not into files.
+    otlp: Option<Arc<OtlpSink>>,
 }
 
 impl std::fmt::Debug for RequestLogger {
@@ -327,6 +329,15 @@ fn now_ms() -> u64 {
 impl RequestLogger {
     /// Compiles the patterns and checks that the log directory is writable.
     pub(crate) fn new(config: RequestLoggingConfig, dir: PathBuf) -> Result<Self, String> {
+        Self::with_sink(config, dir, None)
+    }
+
+    /// A logger whose items go to the 1.x spool (`Some`) or into hub files.
+    pub(crate) fn with_sink(
+        config: RequestLoggingConfig,
+        dir: PathBuf,
+        otlp: Option<Arc<OtlpSink>>,
+    ) -> Result<Self, String> {
         let compile = |defaults: &[&str], extra: &[String], what: &str| {
             Patterns::new(defaults, extra).map_err(|e| format!("invalid {what} pattern: {e}"))
         };
@@ -349,12 +360,14 @@ impl RequestLogger {
             )?,
             exclude_user_agents: compile(&EXCLUDE_USER_AGENT_PATTERNS, &[], "user agent")?,
         };
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let probe = dir.join(format!("probe_{}", Uuid::new_v4().simple()));
-        std::fs::write(&probe, b"")
-            .and_then(|()| std::fs::remove_file(&probe))
-            .map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
+        if otlp.is_none() {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let probe = dir.join(format!("probe_{}", Uuid::new_v4().simple()));
+            std::fs::write(&probe, b"")
+                .and_then(|()| std::fs::remove_file(&probe))
+                .map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
+        }
         Ok(Self {
             config,
             masks,
@@ -371,6 +384,7 @@ impl RequestLogger {
             files: Mutex::new(Files::default()),
             suspended_until: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            otlp,
         })
     }
 
@@ -562,6 +576,28 @@ impl RequestLogger {
             return;
         }
         let weight: usize = batch.iter().map(|item| item.weight()).sum();
+        if let Some(sink) = &self.otlp {
+            // Apitally 1.x: masked like hub items, then encoded as spans and log records.
+            for item in batch.iter_mut() {
+                if !self.process(item) {
+                    item.request.method.clear();
+                }
+            }
+            if self.is_logging() {
+                let kept: Vec<&RequestLogItem> = batch
+                    .iter()
+                    .filter(|item| !item.request.method.is_empty())
+                    .map(|item| &**item)
+                    .collect();
+                sink.write(&kept);
+            }
+            for mut item in batch.drain(..) {
+                item.clear_for_reuse();
+                written.push(item);
+            }
+            self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+            return;
+        }
         lines.clear();
         let mut count = 0;
         for mut item in batch.drain(..) {
