@@ -7,7 +7,10 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use apitally_core::{truncate_log_message, CapturedLog, CapturedSpan, MAX_CAPTURED_PER_REQUEST};
+use apitally_core::{
+    adapter::{truncate_log_message, CapturedSpan, MAX_CAPTURED_PER_REQUEST},
+    CapturedLog,
+};
 use serde_json::{Map, Value};
 use tracing::{
     field::{Field, Visit},
@@ -49,12 +52,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct RequestCapture {
     capture_logs: bool,
     capture_traces: bool,
-    trace_id: Mutex<String>,
-    root_id: String,
+    /// The trace id (hex when the line is built: most requests never need it as text).
+    trace_id: Mutex<u128>,
+    root_id: u64,
     root_name: Mutex<String>,
     logs: Mutex<Vec<CapturedLog>>,
     spans: Mutex<Vec<CapturedSpan>>,
 }
+
+/// Whether an [`ApitallyLayer`] was ever added to a subscriber: without one, nothing would be
+/// collected, and a request does not even open its root span.
+static LAYER_ADDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 thread_local! {
     /// Hands the capture to the layer while the root span is being created on this thread.
@@ -78,11 +86,14 @@ impl RequestTrace {
         trace_id: u128,
         span_id: u64,
     ) -> Option<Self> {
+        if !LAYER_ADDED.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
         let capture = Arc::new(RequestCapture {
             capture_logs,
             capture_traces,
-            trace_id: Mutex::new(hex(trace_id, 32)),
-            root_id: hex_id(span_id),
+            trace_id: Mutex::new(trace_id),
+            root_id: span_id,
             root_name: Mutex::new(String::new()),
             logs: Mutex::new(Vec::new()),
             spans: Mutex::new(Vec::new()),
@@ -120,7 +131,7 @@ impl RequestTrace {
         let trace_id = self
             .capture
             .capture_traces
-            .then(|| lock(&self.capture.trace_id).clone());
+            .then(|| hex(*lock(&self.capture.trace_id), 32));
         (logs, spans, trace_id)
     }
 }
@@ -128,14 +139,14 @@ impl RequestTrace {
 /// The OpenTelemetry trace id of the root span, when the app's subscriber has a
 /// `tracing-opentelemetry` layer: the id its OTel pipeline exports this request's spans under.
 #[cfg(feature = "opentelemetry")]
-fn otel_trace_id(span: &tracing::Span) -> Option<String> {
+fn otel_trace_id(span: &tracing::Span) -> Option<u128> {
     use opentelemetry::trace::TraceContextExt;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     let context = span.context();
     let span_context = context.span().span_context().clone();
     span_context
         .is_valid()
-        .then(|| span_context.trace_id().to_string())
+        .then(|| u128::from_be_bytes(span_context.trace_id().to_bytes()))
 }
 
 /// Per-span state kept in the registry's extensions for spans inside a request.
@@ -288,6 +299,10 @@ impl<S> Layer<S> for ApitallyLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        LAYER_ADDED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else {
             return;
@@ -295,7 +310,7 @@ where
         let meta = attrs.metadata();
         if meta.target() == "apitally" && meta.name() == ROOT_SPAN {
             if let Some(capture) = PENDING.with(|p| p.borrow_mut().take()) {
-                let span_id = capture.root_id.clone();
+                let span_id = hex_id(capture.root_id);
                 span.extensions_mut().insert(SpanState {
                     capture,
                     span_id,

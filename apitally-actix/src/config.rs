@@ -389,9 +389,10 @@ impl ApitallyConfig {
         self.client.validate()
     }
 
-    #[doc(hidden)]
-    /// Test-only: adjusts the core configuration (timings).
-    pub fn __client(mut self, f: impl FnOnce(ClientConfig) -> ClientConfig) -> Self {
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    /// For tests (feature `test-util`): adjusts the core configuration (its `test_*` timings).
+    pub fn test_client_config(mut self, f: impl FnOnce(ClientConfig) -> ClientConfig) -> Self {
         self.client = f(self.client);
         self
     }

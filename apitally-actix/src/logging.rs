@@ -16,8 +16,11 @@ use actix_web::{
     web::Bytes,
 };
 use apitally_core::{
-    forwarded_https, is_supported_content_type, Headers, LoggedException, RequestLogItem,
-    ServerError, BODY_TOO_LARGE, MAX_BODY_SIZE,
+    adapter::{
+        forwarded_https, is_supported_content_type, LoggedException, RequestLogItem,
+        BODY_TOO_LARGE, MAX_BODY_SIZE,
+    },
+    Headers, ServerError,
 };
 use futures_core::Stream;
 use pin_project_lite::pin_project;
@@ -124,7 +127,7 @@ impl Trace {
         _root_name: String,
     ) -> (
         Vec<apitally_core::CapturedLog>,
-        Vec<apitally_core::CapturedSpan>,
+        Vec<apitally_core::adapter::CapturedSpan>,
         Option<String>,
     ) {
         match self {}
@@ -178,13 +181,13 @@ impl LogStart {
         } else {
             None
         };
-        item.trace_context = Some(apitally_core::TraceIds {
+        item.trace_context = Some(apitally_core::adapter::TraceIds {
             trace_id: trace_context.trace_id,
             span_id,
             parent_span_id: trace_context.parent_span_id,
         });
         if otlp {
-            item.client_address = req.peer_addr().map(|addr| addr.ip().to_string());
+            item.client_address = req.peer_addr().map(|addr| addr.ip());
         }
         let headers = req.headers();
         // One pass over the headers: copied when logged, and checked for proxy headers (most
@@ -437,6 +440,16 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
         let (logs, spans, trace_id) = trace.finish(root_name);
         item.logs = logs;
         item.spans = spans;
+        // With the `opentelemetry` feature the trace id is the app's OTel pipeline's: Apitally
+        // 1.x exports the request under it too, so both agree.
+        if let (Some(ids), Some(id)) = (
+            item.trace_context.as_mut(),
+            trace_id
+                .as_deref()
+                .and_then(|hex| u128::from_str_radix(hex, 16).ok()),
+        ) {
+            ids.trace_id = id;
+        }
         item.trace_id = trace_id;
     }
     let request = &mut item.request;
@@ -521,7 +534,7 @@ mod tests {
             url(&"a".repeat(1000)).len(),
             "http:///p?token=t".len() + MAX_HOST_LEN
         );
-        assert_eq!(apitally_core::url_path(&url("x#?y")), "/p");
+        assert_eq!(apitally_core::adapter::url_path(&url("x#?y")), "/p");
     }
 
     /// The URL's scheme and host are read without building actix-web's `ConnectionInfo`, so

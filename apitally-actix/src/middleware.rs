@@ -300,6 +300,10 @@ where
             .filter(|logger| logger.is_logging())
             .and_then(|logger| {
                 // Sampled on the request's trace id, before anything is captured.
+                if shared.sampling.drops_all() {
+                    logger.note_sampled_out();
+                    return None;
+                }
                 let trace = TraceContext::of(req.headers());
                 let Some(decision) = shared.sampling.on_request(&req, trace.trace_id) else {
                     logger.note_sampled_out();
@@ -308,10 +312,12 @@ where
                 let log_body = logger.config().logs_request_body()
                     && !no_payload
                     && header_str(req.headers(), header::CONTENT_TYPE)
-                        .is_some_and(apitally_core::is_supported_content_type);
+                        .is_some_and(apitally_core::adapter::is_supported_content_type);
                 let request_body = if !log_body {
                     RequestBody::None
-                } else if content_length.is_some_and(|n| n > apitally_core::MAX_BODY_SIZE as u64) {
+                } else if content_length
+                    .is_some_and(|n| n > apitally_core::adapter::MAX_BODY_SIZE as u64)
+                {
                     // Not read at all: the marker is all that is logged.
                     RequestBody::TooLarge
                 } else {
@@ -540,13 +546,14 @@ fn on_response<B: MessageBody>(
         log.error_response = res.response().error().is_some();
         log
     });
-    let record = Record {
+    let mut record = Record {
         method: std::mem::replace(&mut pending.method, Method::GET),
         route,
         status,
         elapsed,
         started: pending.start,
         https: pending.https,
+        total: None,
         request_size: std::mem::replace(&mut pending.request_size, RequestSize::Known(None)),
         validation_errors,
         server_error,
@@ -557,6 +564,7 @@ fn on_response<B: MessageBody>(
     // left to the body wrapper: their body is never sent.)
     if record.log.is_none() && req.method() != Method::HEAD {
         if let BodySize::Sized(size) = res.response().body().size() {
+            record.total = Some(elapsed);
             let reported = Reported::Request {
                 req,
                 callback_consumer: callback_consumer.as_ref(),
@@ -606,6 +614,7 @@ fn on_error(
         elapsed,
         started: pending.start,
         https: pending.https,
+        total: Some(elapsed),
         request_size: std::mem::replace(&mut pending.request_size, RequestSize::Known(None)),
         validation_errors: errors::validation_errors(err).unwrap_or_default(),
         server_error,

@@ -82,6 +82,9 @@ pub(crate) struct Record {
     pub(crate) started: Instant,
     /// Whether the request came over TLS (as the app's listener says).
     pub(crate) https: bool,
+    /// The time to the last byte when it is already known: a body of known size recorded at
+    /// the response head counts to the head (writing it is not awaited; no clock is read).
+    pub(crate) total: Option<Duration>,
     pub(crate) request_size: RequestSize,
     /// Validation errors of actix's extractors (the app's own are [`Reported`]).
     pub(crate) validation_errors: Vec<ValidationError>,
@@ -100,7 +103,9 @@ impl Record {
         let client = &shared.client;
         let request_size = self.request_size.get();
         // Apitally 1.x's duration runs to the last byte sent (one more clock read).
-        let duration = shared.otlp.then(|| self.started.elapsed());
+        let duration = shared
+            .otlp
+            .then(|| self.total.unwrap_or_else(|| self.started.elapsed()));
         let method = self.method.as_str();
         let ext = match reported {
             Reported::Request { req, .. } => Some(req.extensions()),
@@ -147,7 +152,7 @@ impl Record {
         // The response stage of sampling, now that everything about the request is known.
         let view = SampleResponse {
             method,
-            path: apitally_core::url_path(&log.item.request.url),
+            path: apitally_core::adapter::url_path(&log.item.request.url),
             route: self.route.as_deref(),
             status: self.status,
             duration: self.elapsed,

@@ -219,6 +219,13 @@ impl Sampling {
         }
     }
 
+    /// Whether every request's log is dropped whatever its trace id (a zero rate and no
+    /// callback): then no trace id is looked up at all.
+    #[inline]
+    pub(crate) fn drops_all(&self) -> bool {
+        self.rate <= 0.0 && self.on_request.is_none() && self.on_response.is_none()
+    }
+
     /// The request stage, before the handler: `None` drops the request's log here (nothing is
     /// captured). The request callback's rate, when it gives one, decides at once; otherwise
     /// the sample rate does, unless a response callback may still keep the request.

@@ -10,7 +10,7 @@ use actix_web::{
     dev::{ResourceMap, ServiceRequest},
     HttpRequest,
 };
-use apitally_core::{RequestLogItem, RequestLogger};
+use apitally_core::adapter::{RequestLogItem, RequestLogger};
 use hashbrown::{HashMap, HashSet};
 use slab::Slab;
 

@@ -265,7 +265,7 @@ async fn every_exit_records_consumer_route_status_sizes_and_errors() {
 async fn a_client_that_disconnects_mid_body_is_recorded_with_its_consumer() {
     let hub = TestHub::start();
     let apitally = apitally(&hub, |c| {
-        c.__client(|c| c.__sync_interval(Duration::from_millis(100)))
+        c.test_client_config(|c| c.test_sync_interval(Duration::from_millis(100)))
     });
     let (server, port) = spawn_server!(1, {
         let apitally = apitally.clone();

@@ -27,11 +27,11 @@ fn config(hub: &TestHub, env: &[(&str, String)]) -> ApitallyConfig {
         .collect();
     let config = common::config(hub)
         .request_logging(RequestLoggingConfig::new().log_request_headers(true))
-        .__client(move |c| {
-            c.__sync_interval(Duration::from_millis(200))
-                .__request_timeout(Duration::from_millis(800))
-                .__log_dir(dir)
-                .__net_env(env)
+        .test_client_config(move |c| {
+            c.test_sync_interval(Duration::from_millis(200))
+                .test_request_timeout(Duration::from_millis(800))
+                .test_log_dir(dir)
+                .test_net_env(env)
         });
     match hub.ca_pem() {
         Some(ca) => config.ca_certificates_pem(ca),

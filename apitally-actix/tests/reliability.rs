@@ -109,10 +109,10 @@ async fn hub_faults_never_touch_the_app_and_lose_nothing() {
         config(&TestHub::start())
             .hub_base_url(format!("http://127.0.0.1:{port}"))
             .request_logging(RequestLoggingConfig::new().log_request_headers(true))
-            .__client(|c| {
-                c.__sync_interval(Duration::from_millis(200))
-                    .__request_timeout(Duration::from_millis(400))
-                    .__retry_backoff(Duration::from_millis(10))
+            .test_client_config(|c| {
+                c.test_sync_interval(Duration::from_millis(200))
+                    .test_request_timeout(Duration::from_millis(400))
+                    .test_retry_backoff(Duration::from_millis(10))
             }),
     )
     .unwrap();
@@ -165,9 +165,10 @@ async fn hub_404_disables_but_the_app_keeps_serving() {
     let hub = TestHub::start();
     hub.set_default("startup", apitally_test_hub::Reply::Status(404));
     hub.set_default("sync", apitally_test_hub::Reply::Status(404));
-    let apitally =
-        Apitally::try_new(config(&hub).__client(|c| c.__sync_interval(Duration::from_millis(100))))
-            .unwrap();
+    let apitally = Apitally::try_new(
+        config(&hub).test_client_config(|c| c.test_sync_interval(Duration::from_millis(100))),
+    )
+    .unwrap();
     let (server, port) = spawn_server(apitally.clone()).await;
     assert!(hub.wait_until(Duration::from_secs(10), |r| r
         .iter()
@@ -193,7 +194,7 @@ async fn a_million_consumers_and_unmatched_paths_stay_bounded() {
         config(&hub)
             .max_request_keys(10_000)
             .max_consumers(10_000)
-            .__client(|c| c.__sync_interval(Duration::from_secs(3600))),
+            .test_client_config(|c| c.test_sync_interval(Duration::from_secs(3600))),
     )
     .unwrap();
     let client = apitally.client().clone();
@@ -251,8 +252,8 @@ async fn bad_input_is_passed_through() {
                     .log_request_headers(true)
                     .mask_request_body(|_| panic!("mask callback bug")),
             )
-            .__client(|c| {
-                c.__log_dir(
+            .test_client_config(|c| {
+                c.test_log_dir(
                     std::env::temp_dir().join(format!("apitally-bad-{}", std::process::id())),
                 )
             }),
@@ -351,9 +352,10 @@ async fn sustained_load_gives_exact_totals_and_flat_memory() {
     use futures_util::StreamExt;
     // A hub that tallies and keeps nothing, so the process's memory is the app's and the client's.
     let hub = TestHub::start_tallying();
-    let apitally =
-        Apitally::try_new(config(&hub).__client(|c| c.__sync_interval(Duration::from_millis(200))))
-            .unwrap();
+    let apitally = Apitally::try_new(
+        config(&hub).test_client_config(|c| c.test_sync_interval(Duration::from_millis(200))),
+    )
+    .unwrap();
     let (server, port) = spawn_server(apitally.clone()).await;
     let rss = common::rss_kb;
     let client = awc::Client::builder()

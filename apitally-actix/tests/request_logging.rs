@@ -23,7 +23,7 @@ fn with_logging(hub: &TestHub, logging: RequestLoggingConfig) -> (Apitally, std:
     let d = dir.clone();
     let config: ApitallyConfig = common::config(hub)
         .request_logging(logging)
-        .__client(move |c| c.__log_dir(d));
+        .test_client_config(move |c| c.test_log_dir(d));
     (Apitally::try_new(config).unwrap(), dir)
 }
 
@@ -347,7 +347,10 @@ async fn payment_required_suspends_logging() {
         let apitally = Apitally::try_new(
             common::config(&hub)
                 .request_logging(RequestLoggingConfig::new())
-                .__client(move |c| c.__log_dir(d).__sync_interval(Duration::from_millis(200))),
+                .test_client_config(move |c| {
+                    c.test_log_dir(d)
+                        .test_sync_interval(Duration::from_millis(200))
+                }),
         )
         .unwrap();
         let app = test::init_service(
@@ -402,12 +405,12 @@ async fn files_rotate_and_are_bounded_while_the_hub_refuses_them() {
             .request_logging(
                 RequestLoggingConfig::new()
                     .log_response_body(true)
-                    .__max_file_size(200),
+                    .test_max_file_size(200),
             )
-            .__client(move |c| {
-                c.__log_dir(d)
-                    .__sync_interval(Duration::from_millis(100))
-                    .__retry_backoff(Duration::from_millis(1))
+            .test_client_config(move |c| {
+                c.test_log_dir(d)
+                    .test_sync_interval(Duration::from_millis(100))
+                    .test_retry_backoff(Duration::from_millis(1))
             }),
     )
     .unwrap();
@@ -465,7 +468,7 @@ async fn an_unwritable_directory_turns_logging_off_and_metrics_go_on() {
     let apitally = Apitally::try_new(
         common::config(&hub)
             .request_logging(RequestLoggingConfig::new())
-            .__client(move |c| c.__log_dir(f)),
+            .test_client_config(move |c| c.test_log_dir(f)),
     )
     .unwrap();
     assert!(apitally.client().request_logger().is_none());
@@ -494,7 +497,7 @@ async fn reused_items_carry_nothing_over() {
             .log_request_body(true)
             .log_response_body(true),
     );
-    let flush = || apitally_core::__bench::flush(apitally.client().request_logger().unwrap());
+    let flush = || apitally_core::test_util::flush(apitally.client().request_logger().unwrap());
     let app = test::init_service(
         App::new()
             .wrap(apitally.clone())

@@ -100,7 +100,7 @@ async fn a_zero_rate_with_a_response_callback_keeps_exactly_the_5xx() {
     apitally.shutdown().await;
     let logged: BTreeSet<String> = log_lines(&hub)
         .iter()
-        .map(|l| apitally_core::url_path(&url_of(l)).to_owned())
+        .map(|l| apitally_core::adapter::url_path(&url_of(l)).to_owned())
         .collect();
     assert_eq!(logged, failed);
     // Metrics count every request.
@@ -144,7 +144,7 @@ async fn a_quarter_is_kept_by_trace_id_with_logs_and_spans_together() {
     apitally.shutdown().await;
     let lines = log_lines(&hub);
     let item = |l: &Value| -> u32 {
-        apitally_core::url_path(&url_of(l))
+        apitally_core::adapter::url_path(&url_of(l))
             .trim_start_matches("/items/")
             .parse()
             .unwrap()
@@ -288,7 +288,7 @@ async fn callbacks_see_the_request_and_response_and_a_panic_drops_only_the_log()
     // Dropped by the request callback (2) and by the panics (13, 14); all counted.
     let logged: BTreeSet<String> = log_lines(&hub)
         .iter()
-        .map(|l| apitally_core::url_path(&url_of(l)).to_owned())
+        .map(|l| apitally_core::adapter::url_path(&url_of(l)).to_owned())
         .collect();
     assert_eq!(
         logged,

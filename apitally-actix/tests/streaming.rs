@@ -83,7 +83,7 @@ async fn streamed_response_counts_bytes_sent() {
 async fn client_disconnect_mid_body_is_recorded_with_what_was_sent() {
     let hub = TestHub::start();
     let apitally = apitally(&hub, |c| {
-        c.__client(|c| c.__sync_interval(Duration::from_millis(100)))
+        c.test_client_config(|c| c.test_sync_interval(Duration::from_millis(100)))
     });
     let (server, port) = serve(apitally.clone()).await;
     let got = actix_web::rt::task::spawn_blocking(move || {

@@ -44,7 +44,7 @@ fn main() {
     let client = ApitallyClient::try_new(
         ClientConfig::new(uuid::Uuid::new_v4().to_string(), "bench")
             .hub_base_url("http://127.0.0.1:9")
-            .__sync_interval(Duration::from_secs(3600))
+            .test_sync_interval(Duration::from_secs(3600))
             .shutdown_timeout(Duration::from_millis(10)),
         StartupData::default(),
     )

@@ -7,7 +7,9 @@
 
 use std::{hint::black_box, time::Instant};
 
-use apitally_core::{__bench, LoggedRequest, LoggedResponse, RequestLogItem, RequestLoggingConfig};
+use apitally_core::{
+    adapter::RequestLogItem, test_util, LoggedRequest, LoggedResponse, RequestLoggingConfig,
+};
 
 fn body_1kb() -> Vec<u8> {
     format!(
@@ -77,10 +79,10 @@ fn main() {
     println!(
         "{:<52} {:>10.0}",
         "mask a 1 KB JSON body",
-        time(200_000, || __bench::mask_json(&body))
+        time(200_000, || test_util::mask_json(&body))
     );
     let dir = std::env::temp_dir().join(format!("apitally-bench-log-{}", std::process::id()));
-    let logger = __bench::logger(
+    let logger = test_util::logger(
         RequestLoggingConfig::new()
             .log_request_headers(true)
             .log_request_body(true)
@@ -93,9 +95,9 @@ fn main() {
     // Queued first, then written in one batch, as the writer thread does every 100 ms.
     let start = Instant::now();
     for it in items {
-        __bench::queue(&logger, it);
+        test_util::queue(&logger, it);
     }
-    __bench::flush(&logger);
+    test_util::flush(&logger);
     println!(
         "{:<52} {:>10.0}",
         "background work for one item (mask, JSON, gzip)",

@@ -428,53 +428,60 @@ impl ClientConfig {
         })
     }
 
-    #[doc(hidden)]
-    /// Test-only: a fixed sync interval instead of 10 s for an hour and 60 s after.
-    pub fn __sync_interval(mut self, interval: Duration) -> Self {
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    /// For tests (feature `test-util`): a fixed sync interval instead of 10 s for an hour and 60 s after.
+    pub fn test_sync_interval(mut self, interval: Duration) -> Self {
         self.tuning.sync_interval = Some(interval);
         self
     }
 
-    #[doc(hidden)]
-    /// Test-only: the timeout of one HTTP attempt (10 s).
-    pub fn __request_timeout(mut self, timeout: Duration) -> Self {
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    /// For tests (feature `test-util`): the timeout of one HTTP attempt (10 s).
+    pub fn test_request_timeout(mut self, timeout: Duration) -> Self {
         self.tuning.request_timeout = timeout;
         self
     }
 
-    #[doc(hidden)]
-    /// Test-only: the first retry wait (1 s, doubled for each further attempt).
-    pub fn __retry_backoff(mut self, backoff: Duration) -> Self {
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    /// For tests (feature `test-util`): the first retry wait (1 s, doubled for each further attempt).
+    pub fn test_retry_backoff(mut self, backoff: Duration) -> Self {
         self.tuning.retry_backoff = backoff;
         self
     }
 
-    #[doc(hidden)]
-    /// Test-only: how old a queued payload may get before it is dropped (1 h).
-    pub fn __max_queue_age(mut self, age: Duration) -> Self {
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    /// For tests (feature `test-util`): how old a queued payload may get before it is dropped (1 h).
+    pub fn test_max_queue_age(mut self, age: Duration) -> Self {
         self.tuning.max_queue_age = age;
         self
     }
 
-    #[doc(hidden)]
-    /// Test-only: how many payloads the retry queue holds (400).
-    pub fn __max_queue_len(mut self, len: usize) -> Self {
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    /// For tests (feature `test-util`): how many payloads the retry queue holds (400).
+    pub fn test_max_queue_len(mut self, len: usize) -> Self {
         self.tuning.max_queue_len = len;
         self
     }
 
-    #[doc(hidden)]
-    /// Test-only: where request log files go (`<temp dir>/apitally`).
-    pub fn __log_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    /// For tests (feature `test-util`): where request log files go (`<temp dir>/apitally`).
+    pub fn test_log_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.tuning.log_dir = Some(dir.into());
         self
     }
 
-    #[doc(hidden)]
-    /// Test-only: these variables instead of the process environment for the proxy and
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    /// For tests (feature `test-util`): these variables instead of the process environment for the proxy and
     /// certificate variables (`HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`, ...), so that tests
     /// in one process do not race on the environment.
-    pub fn __net_env<K: Into<String>, V: Into<String>>(
+    pub fn test_net_env<K: Into<String>, V: Into<String>>(
         mut self,
         vars: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
@@ -486,9 +493,10 @@ impl ClientConfig {
         self
     }
 
-    #[doc(hidden)]
-    /// Test-only: the most distinct validation-error and server-error keys per window (1,000).
-    pub fn __max_error_keys(mut self, max: usize) -> Self {
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    /// For tests (feature `test-util`): the most distinct validation-error and server-error keys per window (1,000).
+    pub fn test_max_error_keys(mut self, max: usize) -> Self {
         self.tuning.max_error_keys = max;
         self
     }

@@ -44,28 +44,45 @@ mod record;
 mod request_log;
 mod resources;
 
+pub use uuid::Uuid;
+
 pub use self::{
-    client::{ApitallyClient, PathItem, StartupData, DEFAULT_CLIENT},
+    client::{ApitallyClient, PathItem, StartupData},
     config::{ClientConfig, Protocol, DEFAULT_ENV, DEFAULT_HUB_BASE_URL, DEFAULT_OTLP_ENDPOINT},
     consumer::{Consumer, MAX_IDENTIFIER_CHARS, MAX_NAME_CHARS},
     error::ConfigError,
     metrics::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS},
     record::{RequestRecord, ServerError, ValidationError},
-    request_log::{
-        forwarded_https, is_supported_content_type, truncate_log_message, url_path, CapturedLog,
-        CapturedSpan, Headers, LoggedException, LoggedRequest, LoggedResponse, RequestLogItem,
-        RequestLogger, RequestLoggingConfig, TraceIds, BODY_MASKED, BODY_TOO_LARGE, MAX_BODY_SIZE,
-        MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,
-    },
+    request_log::{CapturedLog, Headers, LoggedRequest, LoggedResponse, RequestLoggingConfig},
 };
 
-#[doc(hidden)]
-pub mod __bench {
-    //! Hot internals exposed to the benchmarks only; not public API, no stability.
+pub mod adapter {
+    //! What a framework adapter (such as `apitally-actix`) uses to feed the client: the request
+    //! logger and the item it fills on the request path, and helpers to read requests the way
+    //! the official SDKs do. Apps do not need this module.
+
+    pub use crate::{
+        client::DEFAULT_CLIENT,
+        request_log::{
+            forwarded_https, is_supported_content_type, truncate_log_message, url_path,
+            CapturedSpan, LoggedException, RequestLogItem, RequestLogger, TraceIds, BODY_MASKED,
+            BODY_TOO_LARGE, MAX_BODY_SIZE, MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,
+        },
+    };
+}
+
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util {
+    //! Internals for tests and benchmarks (feature `test-util`): no stability guarantee.
 
     use std::sync::LazyLock;
 
-    use crate::{request_log::mask, RequestLogItem, RequestLogger, RequestLoggingConfig};
+    use crate::{
+        adapter::{RequestLogItem, RequestLogger},
+        request_log::mask,
+        RequestLoggingConfig,
+    };
 
     static BODY_FIELDS: LazyLock<Option<mask::Patterns>> =
         LazyLock::new(|| mask::Patterns::new(&mask::BODY_FIELD_PATTERNS, &[]).ok());

@@ -421,7 +421,7 @@ fn startup_is_resent_until_accepted_with_the_same_message_uuid() {
 fn queue_is_bounded_by_count() {
     let port = TestHub::start().port();
     let client = ApitallyClient::try_new(
-        config(&format!("http://127.0.0.1:{port}")).__max_queue_len(2),
+        config(&format!("http://127.0.0.1:{port}")).test_max_queue_len(2),
         StartupData::default(),
     )
     .unwrap();
@@ -442,7 +442,7 @@ fn queue_is_bounded_by_count() {
 fn queue_is_bounded_by_age() {
     let port = TestHub::start().port();
     let client = ApitallyClient::try_new(
-        config(&format!("http://127.0.0.1:{port}")).__max_queue_age(Duration::from_millis(700)),
+        config(&format!("http://127.0.0.1:{port}")).test_max_queue_age(Duration::from_millis(700)),
         StartupData::default(),
     )
     .unwrap();
@@ -459,7 +459,7 @@ fn queue_is_bounded_by_age() {
 fn shutdown_delivers_the_last_window() {
     let hub = TestHub::start();
     let client = ApitallyClient::try_new(
-        config(&hub.url()).__sync_interval(Duration::from_secs(3600)),
+        config(&hub.url()).test_sync_interval(Duration::from_secs(3600)),
         StartupData::default(),
     )
     .unwrap();
@@ -494,7 +494,7 @@ fn shutdown_with_the_hub_down_returns_within_its_budget() {
 fn dropping_every_handle_flushes_and_ends_the_thread() {
     let hub = TestHub::start();
     let client = ApitallyClient::try_new(
-        config(&hub.url()).__sync_interval(Duration::from_secs(3600)),
+        config(&hub.url()).test_sync_interval(Duration::from_secs(3600)),
         StartupData::default(),
     )
     .unwrap();

@@ -14,7 +14,7 @@ use log::Level;
 fn start_logging(hub: &TestHub, dir: &std::path::Path, interval: Duration) -> ApitallyClient {
     ApitallyClient::try_new(
         logging_config(&hub.url(), dir)
-            .__sync_interval(interval)
+            .test_sync_interval(interval)
             .shutdown_timeout(Duration::from_secs(30)),
         StartupData::new("rust:test"),
     )
@@ -64,9 +64,9 @@ fn a_shutdown_during_an_upload_lets_it_finish_and_sends_each_file_once() {
     let dir = log_dir();
     let client = ApitallyClient::try_new(
         logging_config(&hub.url(), &dir)
-            .__sync_interval(Duration::from_millis(200))
+            .test_sync_interval(Duration::from_millis(200))
             // Longer than the hub's delay: the upload does not time out.
-            .__request_timeout(Duration::from_secs(20))
+            .test_request_timeout(Duration::from_secs(20))
             .shutdown_timeout(Duration::from_secs(30)),
         StartupData::new("rust:test"),
     )

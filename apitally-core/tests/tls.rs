@@ -14,7 +14,7 @@ use log::Level;
 
 /// No proxy and no certificate variables, whatever the machine's environment has.
 fn clean_env(config: ClientConfig) -> ClientConfig {
-    config.__net_env(Vec::<(String, String)>::new())
+    config.test_net_env(Vec::<(String, String)>::new())
 }
 
 fn wait_for(what: &str, pred: impl Fn() -> bool) {
@@ -85,14 +85,14 @@ fn the_ca_from_ssl_cert_file_or_a_file_option_is_trusted() {
     let file = dir.join("ca.pem");
     std::fs::write(&file, hub.ca_pem().unwrap()).unwrap();
 
-    let cfg = config(&hub.url()).__net_env([("SSL_CERT_FILE", file.to_str().unwrap())]);
+    let cfg = config(&hub.url()).test_net_env([("SSL_CERT_FILE", file.to_str().unwrap())]);
     let client = ApitallyClient::try_new(cfg, StartupData::new("rust:test")).unwrap();
     record(&client, 7);
     client.shutdown_blocking();
     assert_eq!(hub.request_count(Some("/items")), 7);
 
     // SSL_CERT_DIR: every file in the directory.
-    let cfg = config(&hub.url()).__net_env([("SSL_CERT_DIR", dir.to_str().unwrap())]);
+    let cfg = config(&hub.url()).test_net_env([("SSL_CERT_DIR", dir.to_str().unwrap())]);
     let client = ApitallyClient::try_new(cfg, StartupData::new("rust:test")).unwrap();
     record(&client, 5);
     client.shutdown_blocking();

@@ -28,10 +28,10 @@ use serde_json::Value;
 pub fn config(hub: &TestHub) -> ApitallyConfig {
     ApitallyConfig::new(uuid::Uuid::new_v4().to_string(), "test")
         .hub_base_url(hub.url())
-        .__client(|c| {
-            c.__sync_interval(Duration::from_secs(3600))
-                .__retry_backoff(Duration::from_millis(10))
-                .__request_timeout(Duration::from_secs(2))
+        .test_client_config(|c| {
+            c.test_sync_interval(Duration::from_secs(3600))
+                .test_retry_backoff(Duration::from_millis(10))
+                .test_request_timeout(Duration::from_secs(2))
         })
 }
 

@@ -38,8 +38,8 @@ use crate::{
     diag::debug,
     instance::InstanceId,
     metrics::{lock, Limits, Metrics},
-    ClientConfig, ConfigError, Consumer, RequestLogger, RequestRecord, ServerError,
-    ValidationError,
+    request_log::RequestLogger,
+    ClientConfig, ConfigError, Consumer, RequestRecord, ServerError, ValidationError,
 };
 
 /// State shared by the client handles (which record) and the sync thread (which sends).
@@ -252,12 +252,12 @@ impl ApitallyClient {
                 Some(dir) => Spool::new_in(dir.clone()),
                 None => Spool::new(),
             };
-            Arc::new(OtlpSink {
-                spool: Arc::new(spool),
-                encoder: Encoder::new(&resource::resource_attributes(&config.env, |k| {
+            Arc::new(OtlpSink::new(
+                Arc::new(spool),
+                Encoder::new(&resource::resource_attributes(&config.env, |k| {
                     std::env::var(k).ok()
                 })),
-            })
+            ))
         });
         let instance = match &sink {
             Some(_) => InstanceId::per_process(

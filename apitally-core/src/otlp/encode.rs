@@ -1,6 +1,9 @@
 //! For the OTLP encoder, see [`Encoder`]: model values and metric windows into
 //! `Export*ServiceRequest` messages (protocol-v1.md §1.5, §3, §4, §5).
 
+// The span path is the reference `wire` is tested against; production spans are written by `wire`.
+#![cfg_attr(not(test), allow(dead_code, unused_imports))]
+
 use opentelemetry_proto::tonic::{
     collector::{
         logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
@@ -65,6 +68,12 @@ impl Encoder {
         }
     }
 
+    /// The resource, encoded (written into every message [`super::wire`] writes).
+    pub(crate) fn resource_bytes(&self) -> Vec<u8> {
+        self.resource.encode_to_vec()
+    }
+
+    #[cfg(test)]
     /// One `ExportTraceServiceRequest` holding `spans`, grouped by scope in order of first
     /// appearance.
     pub(crate) fn trace_request(&self, spans: &[SpanData]) -> ExportTraceServiceRequest {
@@ -93,6 +102,7 @@ impl Encoder {
         }
     }
 
+    #[cfg(test)]
     /// `spans` as spool appends: batches of at most 32, halved while a message would pass the
     /// 4,000,000-byte file cap; a single span above it is dropped with a warning (§1.5).
     pub(crate) fn encode_spans(&self, spans: &[SpanData]) -> Vec<Vec<u8>> {
@@ -295,6 +305,7 @@ fn any_value(value: &AttrValue, limit: usize) -> AnyValue {
     AnyValue { value }
 }
 
+#[cfg(test)]
 fn encode_span(data: &SpanData) -> Span {
     let limit = MAX_SPAN_VALUE_CHARS;
     Span {

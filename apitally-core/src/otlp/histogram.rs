@@ -62,7 +62,7 @@ const RESERVE_DURATION: usize = 48;
 const RESERVE_SIZE: usize = 16;
 
 /// What one histogram holds for one key and interval (§5.1 data point fields).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) struct ExpHistogram {
     pub(crate) count: u64,
     pub(crate) sum: f64,
@@ -75,6 +75,24 @@ pub(crate) struct ExpHistogram {
     buckets: Vec<u32>,
     /// Capacity to reserve for the first positive value.
     reserve: u16,
+    /// The last positive value recorded and its bucket: sizes repeat (the same response for the
+    /// same route), and a comparison is cheaper than finding the bucket again.
+    last: (f64, i32),
+}
+
+impl PartialEq for ExpHistogram {
+    /// The recorded data; not the cache of the last bucket.
+    fn eq(&self, other: &Self) -> bool {
+        (self.count, self.sum, self.min, self.max, self.zero_count)
+            == (
+                other.count,
+                other.sum,
+                other.min,
+                other.max,
+                other.zero_count,
+            )
+            && self.positive_buckets() == other.positive_buckets()
+    }
 }
 
 impl ExpHistogram {
@@ -98,6 +116,7 @@ impl ExpHistogram {
             offset: 0,
             buckets: Vec::new(),
             reserve: reserve as u16,
+            last: (0.0, 0),
         }
     }
 
@@ -105,18 +124,29 @@ impl ExpHistogram {
     /// durations and byte counts, which are never any of these).
     #[inline]
     pub(crate) fn record(&mut self, v: f64) {
-        if !(v >= 0.0 && v.is_finite()) {
+        if !(0.0..f64::INFINITY).contains(&v) {
             return;
         }
         self.count += 1;
         self.sum += v;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
+        // (No NaN here: plain comparisons.)
+        if v < self.min {
+            self.min = v;
+        }
+        if v > self.max {
+            self.max = v;
+        }
         if v == 0.0 {
             self.zero_count += 1;
             return;
         }
-        let index = bucket_index(v);
+        let index = if v == self.last.0 {
+            self.last.1
+        } else {
+            let index = bucket_index(v);
+            self.last = (v, index);
+            index
+        };
         let position = i64::from(index) - i64::from(self.offset);
         if position >= 0 && (position as usize) < self.buckets.len() {
             let slot = &mut self.buckets[position as usize];

@@ -56,6 +56,7 @@ pub(crate) mod runtime;
 pub(crate) mod spool;
 #[cfg(test)]
 mod testing;
+pub(crate) mod wire;
 
 /// Scope name of the internal events and the metrics (§4.2, §5.4), sent without version.
 pub(crate) const APITALLY_SCOPE: &str = "apitally";

@@ -395,7 +395,7 @@ impl Spool {
             state.next_id += 1;
             state.current[slot] = Some(Current {
                 id,
-                encoder: GzEncoder::new(sink, Compression::default()),
+                encoder: GzEncoder::new(sink, Compression::fast()),
                 uncompressed: 0,
             });
         }

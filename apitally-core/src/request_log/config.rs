@@ -362,9 +362,11 @@ impl RequestLoggingConfig {
         self.log_response_headers
     }
 
-    #[doc(hidden)]
-    /// Test-only: the compressed size at which a log file is closed (1,000,000 bytes).
-    pub fn __max_file_size(mut self, bytes: u64) -> Self {
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    /// For tests (feature `test-util`): the compressed size at which a log file is closed
+    /// (1,000,000 bytes).
+    pub fn test_max_file_size(mut self, bytes: u64) -> Self {
         self.max_file_size = bytes;
         self
     }

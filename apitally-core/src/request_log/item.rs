@@ -276,7 +276,7 @@ pub struct RequestLogItem {
     /// The request's W3C trace context (Apitally 1.x exports the request as a span of it).
     pub trace_context: Option<TraceIds>,
     /// The client's address (the peer, or what a trusted proxy says), for Apitally 1.x.
-    pub client_address: Option<String>,
+    pub client_address: Option<std::net::IpAddr>,
     /// Time from the request to the response's last byte, for Apitally 1.x.
     pub duration: Option<std::time::Duration>,
 }
@@ -995,7 +995,7 @@ mod tests {
             spans: vec![CapturedSpan::default()],
             trace_id: Some("00".into()),
             trace_context: Some(TraceIds::default()),
-            client_address: Some("127.0.0.1".into()),
+            client_address: Some([127, 0, 0, 1].into()),
             duration: Some(std::time::Duration::from_millis(3)),
         };
         let (url, method) = (item.request.url.capacity(), item.request.method.capacity());

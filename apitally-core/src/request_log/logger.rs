@@ -82,10 +82,10 @@ const EXCLUDE_USER_AGENT_PATTERNS: [&str; 4] = [
 /// masked, so that nothing is captured that masking cannot read.
 ///
 /// ```
-/// assert!(apitally_core::is_supported_content_type("Application/JSON; charset=utf-8"));
-/// assert!(apitally_core::is_supported_content_type("application/problem+json"));
-/// assert!(!apitally_core::is_supported_content_type("application/json5"));
-/// assert!(!apitally_core::is_supported_content_type("image/png"));
+/// assert!(apitally_core::adapter::is_supported_content_type("Application/JSON; charset=utf-8"));
+/// assert!(apitally_core::adapter::is_supported_content_type("application/problem+json"));
+/// assert!(!apitally_core::adapter::is_supported_content_type("application/json5"));
+/// assert!(!apitally_core::adapter::is_supported_content_type("image/png"));
 /// ```
 pub fn is_supported_content_type(content_type: &str) -> bool {
     body_kind(content_type).is_some()
@@ -97,7 +97,7 @@ pub fn is_supported_content_type(content_type: &str) -> bool {
 /// `X-Forwarded-Ssl` set to `on`. `header` looks a header up by lowercase name.
 ///
 /// ```
-/// let https = apitally_core::forwarded_https(|name| (name == "x-forwarded-proto").then_some("https, http"));
+/// let https = apitally_core::adapter::forwarded_https(|name| (name == "x-forwarded-proto").then_some("https, http"));
 /// assert!(https);
 /// ```
 pub fn forwarded_https<'a>(header: impl Fn(&str) -> Option<&'a str>) -> bool {
@@ -328,6 +328,7 @@ fn now_ms() -> u64 {
 
 impl RequestLogger {
     /// Compiles the patterns and checks that the log directory is writable.
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn new(config: RequestLoggingConfig, dir: PathBuf) -> Result<Self, String> {
         Self::with_sink(config, dir, None)
     }
@@ -432,7 +433,7 @@ impl RequestLogger {
     /// batch the writer wrote (at least 64), holding at most half the log buffer's bytes.
     ///
     /// ```
-    /// # fn fill(logger: &apitally_core::RequestLogger) {
+    /// # fn fill(logger: &apitally_core::adapter::RequestLogger) {
     /// let mut stash = Vec::new();
     /// logger.take_spares(&mut stash, 32);
     /// let mut item = stash.pop().unwrap_or_default();
@@ -946,8 +947,8 @@ fn remove(path: &Path) {
 /// request logs use where no route template matched.
 ///
 /// ```
-/// assert_eq!(apitally_core::url_path("https://example.com/items/5?page=2"), "/items/5");
-/// assert_eq!(apitally_core::url_path("https://example.com"), "/");
+/// assert_eq!(apitally_core::adapter::url_path("https://example.com/items/5?page=2"), "/items/5");
+/// assert_eq!(apitally_core::adapter::url_path("https://example.com"), "/");
 /// ```
 pub fn url_path(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -1077,7 +1078,7 @@ mod tests {
         use std::io::Read;
         let dir = std::env::temp_dir().join(format!("apitally-taken-{}", Uuid::new_v4()));
         // A file per item.
-        let config = RequestLoggingConfig::new().__max_file_size(1);
+        let config = RequestLoggingConfig::new().test_max_file_size(1);
         let logger = RequestLogger::new(config, dir.clone()).unwrap();
         for i in 0..MAX_FILES {
             logger.log(filled(i));

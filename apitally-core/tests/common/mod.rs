@@ -14,9 +14,9 @@ pub fn client_id() -> String {
 pub fn config(hub_url: &str) -> ClientConfig {
     ClientConfig::new(client_id(), "test")
         .hub_base_url(hub_url)
-        .__sync_interval(Duration::from_millis(200))
-        .__retry_backoff(Duration::from_millis(10))
-        .__request_timeout(Duration::from_millis(1000))
+        .test_sync_interval(Duration::from_millis(200))
+        .test_retry_backoff(Duration::from_millis(10))
+        .test_request_timeout(Duration::from_millis(1000))
         .shutdown_timeout(Duration::from_secs(5))
 }
 
@@ -34,13 +34,13 @@ pub fn log_dir() -> std::path::PathBuf {
 /// [`config`] with request logging into `dir`, every logged request in a file of its own.
 pub fn logging_config(hub_url: &str, dir: &std::path::Path) -> ClientConfig {
     config(hub_url)
-        .__log_dir(dir)
-        .request_logging(apitally_core::RequestLoggingConfig::new().__max_file_size(1))
+        .test_log_dir(dir)
+        .request_logging(apitally_core::RequestLoggingConfig::new().test_max_file_size(1))
 }
 
 /// Logs a request whose URL carries `n` (`?n=<n>`).
 pub fn log_request(client: &ApitallyClient, n: u64) {
-    let mut item = apitally_core::RequestLogItem::default();
+    let mut item = apitally_core::adapter::RequestLogItem::default();
     item.request.method.push_str("GET");
     item.request.url = format!("http://localhost/items?n={n}");
     item.response.status_code = 200;

@@ -2,8 +2,10 @@
 //!
 //! `MODE` is one of `bare`, `prom` (actix-web-prom), `apitally` (metrics only),
 //! `apitally-consumer` (a consumer on every request), `log-headers` (request logging of
-//! headers), `log-bodies` (headers and bodies), `log-traces` (headers, with logs and traces
-//! captured through the tracing layer), and two reference middlewares that report nothing (see
+//! headers), `log-sampled-out` (the same with every request sampled out), `log-bodies`
+//! (headers and bodies), `log-traces` (headers, with logs and traces
+//! captured through the tracing layer), `otlp-metrics` and `otlp` (Apitally 1.x with a write
+//! token: metrics only, and the defaults), and two reference middlewares that report nothing (see
 //! `floor.rs`): `noop` (forwards each request) and `floor` (times each request and counts its
 //! response bytes through a body wrapper, the least a metrics middleware does). `PORT` (default 18080) and `APITALLY_HUB_BASE_URL`
 //! (the local hub) are read too. `GET /__allocs` answers the number of heap allocations so far.
@@ -53,6 +55,12 @@ fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// Apitally 1.x, exporting to the local hub the driver starts.
+fn otlp() -> ApitallyConfig {
+    let hub = std::env::var("APITALLY_HUB_BASE_URL").unwrap_or_default();
+    ApitallyConfig::with_write_token("apt_000000000000000000000000", "bench").otlp_endpoint(hub)
+}
+
 fn apitally_for(mode: &str) -> Option<Apitally> {
     let base = ApitallyConfig::new(CLIENT_ID, "bench");
     let config = match mode {
@@ -67,6 +75,15 @@ fn apitally_for(mode: &str) -> Option<Apitally> {
         "log-headers" => {
             base.request_logging(RequestLoggingConfig::new().log_request_headers(true))
         }
+        // Request logging of headers, every request sampled out: what a request costs that
+        // sampling drops.
+        "log-sampled-out" => base
+            .request_logging(RequestLoggingConfig::new().log_request_headers(true))
+            .sample_rate(0.0),
+        // Apitally 1.x: metrics only (every request sampled out), and the defaults (a SERVER
+        // span per request with response headers, application logs).
+        "otlp-metrics" => otlp().sample_rate(0.0),
+        "otlp" => otlp(),
         "log-traces" => base.request_logging(
             RequestLoggingConfig::new()
                 .log_request_headers(true)

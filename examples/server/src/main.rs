@@ -57,7 +57,7 @@ async fn main() -> std::io::Result<()> {
         }
     }
     if let Some(bytes) = env_number::<u64>("EXAMPLE_LOG_FILE_BYTES") {
-        config = config.request_logging(request_logging().__max_file_size(bytes));
+        config = config.request_logging(request_logging().test_max_file_size(bytes));
     }
     let apitally = Apitally::new(config);
     let store = web::Data::new(Store::default());

@@ -20,9 +20,9 @@ async fn example_reports_to_the_local_hub() {
     let log_dir = std::env::temp_dir().join(format!("apitally-example-{}", std::process::id()));
     let config = ApitallyConfig::new("00000000-0000-4000-8000-000000000001", "dev")
         .hub_base_url(hub.url())
-        .__client(move |c| {
-            c.__sync_interval(Duration::from_secs(3600))
-                .__log_dir(log_dir)
+        .test_client_config(move |c| {
+            c.test_sync_interval(Duration::from_secs(3600))
+                .test_log_dir(log_dir)
         });
     let apitally = Apitally::try_new(apitally_config(config)).unwrap();
     let store = web::Data::new(Store::default());

@@ -21,16 +21,19 @@ use std::{
 
 const PORT: u16 = 18080;
 const HUB: &str = "127.0.0.1:18001";
-const MODES: [&str; 9] = [
+const MODES: [&str; 12] = [
     "bare",
     "noop",
     "floor",
     "prom",
     "apitally",
     "apitally-consumer",
+    "log-sampled-out",
     "log-headers",
     "log-bodies",
     "log-traces",
+    "otlp-metrics",
+    "otlp",
 ];
 
 struct Args {
