@@ -349,7 +349,7 @@ impl ApitallyConfig {
     ///         return Some(0.0);
     ///     }
     ///     req.consumer()
-    ///         .filter(|c| c.identifier() == "customer-42")
+    ///         .filter(|c| c.get_identifier() == "customer-42")
     ///         .map(|_| 1.0)
     /// });
     /// # let _ = config;

@@ -23,7 +23,7 @@ use apitally_core::Consumer;
 /// #[get("/me")]
 /// async fn me(consumer: Option<ApitallyConsumer>) -> HttpResponse {
 ///     match consumer {
-///         Some(consumer) => HttpResponse::Ok().body(consumer.identifier().to_owned()),
+///         Some(consumer) => HttpResponse::Ok().body(consumer.get_identifier().to_owned()),
 ///         None => HttpResponse::Unauthorized().finish(),
 ///     }
 /// }

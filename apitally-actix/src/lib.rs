@@ -115,9 +115,17 @@ pub mod __private;
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use apitally_actix_macros::consumer;
 pub use apitally_core::{
-    ApitallyClient, ConfigError, Consumer, Headers, LoggedRequest, LoggedResponse, PathItem,
-    RequestLoggingConfig, RequestRecord, ServerError, ValidationError,
+    ApitallyClient, CapturedLog, ClientConfig, ConfigError, Consumer, Headers, LoggedRequest,
+    LoggedResponse, PathItem, Protocol, RequestLoggingConfig, RequestRecord, ServerError,
+    StartupData, Uuid, ValidationError,
 };
+
+/// What a framework adapter uses (the request logger and its items): re-exported from
+/// `apitally-core` so that every type reachable through [`ApitallyClient`] can be named from
+/// this crate. Apps do not need it.
+pub mod adapter {
+    pub use apitally_core::adapter::*;
+}
 
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]

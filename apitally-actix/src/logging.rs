@@ -167,14 +167,14 @@ impl LogStart {
         decision: Decision,
         otlp: bool,
     ) -> Self {
-        let log_headers = config.logs_request_headers();
+        let log_headers = config.get_log_request_headers();
         // The request's own span id: the root of its captured spans, and in Apitally 1.x the
         // SERVER span's.
         let span_id = fastrand::u64(1..);
-        let trace = if config.captures_logs() || config.captures_traces() {
+        let trace = if config.get_capture_logs() || config.get_capture_traces() {
             Trace::start(
-                config.captures_logs(),
-                config.captures_traces(),
+                config.get_capture_logs(),
+                config.get_capture_traces(),
                 trace_context.trace_id,
                 span_id,
             )

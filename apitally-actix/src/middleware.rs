@@ -181,7 +181,7 @@ impl Apitally {
         }
         let captures_response_bodies = client
             .request_logger()
-            .is_some_and(|l| l.config().logs_response_body());
+            .is_some_and(|l| l.config().get_log_response_body());
         let otlp = client.protocol() == Some(apitally_core::Protocol::Otlp);
         Self {
             shared: Arc::new(Shared {
@@ -309,7 +309,7 @@ where
                     logger.note_sampled_out();
                     return None;
                 };
-                let log_body = logger.config().logs_request_body()
+                let log_body = logger.config().get_log_request_body()
                     && !no_payload
                     && header_str(req.headers(), header::CONTENT_TYPE)
                         .is_some_and(apitally_core::adapter::is_supported_content_type);
@@ -513,7 +513,7 @@ fn on_response<B: MessageBody>(
     if worker.check_consumer() {
         let ext = req.extensions();
         if let Some(consumer) = ext.get::<Consumer>().or(callback_consumer.as_ref()) {
-            errors::warn_if_secret_consumer(req, consumer.identifier());
+            errors::warn_if_secret_consumer(req, consumer.get_identifier());
         }
     }
     let (validation_errors, server_error) = match res.response().error() {
@@ -528,13 +528,13 @@ fn on_response<B: MessageBody>(
         let content_type = header_str(headers, header::CONTENT_TYPE);
         let config = worker.shared.client.request_logger().map(|l| l.config());
         let body = response_capture(
-            config.is_some_and(|c| c.logs_response_body()),
+            config.is_some_and(|c| c.get_log_response_body()),
             content_type,
             res.response().body().size(),
         );
         copy_headers(
             headers,
-            config.is_some_and(|c| c.logs_response_headers()),
+            config.is_some_and(|c| c.get_log_response_headers()),
             &mut log.item.response.headers,
         );
         log.item.response_content_type = body.as_ref().and(content_type).map(str::to_owned);

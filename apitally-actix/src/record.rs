@@ -169,7 +169,7 @@ impl Record {
             logger.note_sampled_out();
             return;
         }
-        let consumer_id = consumer.map(|c| c.identifier().to_owned());
+        let consumer_id = consumer.map(|c| c.get_identifier().to_owned());
         // The request's extensions are released before the item is built.
         drop(ext);
         let item = build_item(

@@ -49,13 +49,13 @@ async fn callback_set_consumer_extractor_and_middleware() {
             .route(
                 "/me",
                 web::get().to(|c: Option<ApitallyConsumer>| async move {
-                    c.map_or("anonymous".to_owned(), |c| c.identifier().to_owned())
+                    c.map_or("anonymous".to_owned(), |c| c.get_identifier().to_owned())
                 }),
             )
             .route(
                 "/reqdata",
                 web::get().to(|c: Option<web::ReqData<Consumer>>| async move {
-                    c.map_or("none".to_owned(), |c| c.identifier().to_owned())
+                    c.map_or("none".to_owned(), |c| c.get_identifier().to_owned())
                 }),
             )
             .route(
@@ -129,7 +129,7 @@ async fn extractor_without_consumer_is_an_error() {
     let apitally = apitally(&hub, |c| c);
     let app = test::init_service(App::new().wrap(apitally.clone()).route(
         "/strict",
-        web::get().to(|c: ApitallyConsumer| async move { c.into_inner().identifier().to_owned() }),
+        web::get().to(|c: ApitallyConsumer| async move { c.into_inner().get_identifier().to_owned() }),
     ))
     .await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/strict").to_request()).await;
@@ -169,5 +169,5 @@ async fn consumer_ext_is_available_on_both_request_types() {
     assert!(req.extensions().get::<Consumer>().is_some());
     let srv = test::TestRequest::default().to_srv_request();
     srv.set_consumer("b");
-    assert_eq!(srv.consumer().unwrap().identifier(), "b");
+    assert_eq!(srv.consumer().unwrap().get_identifier(), "b");
 }

@@ -212,7 +212,7 @@ async fn callbacks_see_the_request_and_response_and_a_panic_drops_only_the_log()
                     req.headers()
                         .get("x-tag")
                         .map(|v| v.to_str().unwrap().to_owned()),
-                    req.consumer().map(|c| c.identifier().to_owned()),
+                    req.consumer().map(|c| c.get_identifier().to_owned()),
                 ));
                 if req.path() == "/items/13" {
                     panic!("unlucky request callback");
@@ -226,7 +226,7 @@ async fn callbacks_see_the_request_and_response_and_a_panic_drops_only_the_log()
                     res.path(),
                     res.route(),
                     res.status(),
-                    res.consumer().map(|c| c.identifier().to_owned()),
+                    res.consumer().map(|c| c.get_identifier().to_owned()),
                     res.duration() < Duration::from_secs(60),
                 ));
                 if res.path() == "/items/14" {

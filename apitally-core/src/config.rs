@@ -192,7 +192,7 @@ impl ClientConfig {
 
     /// The protocol this configuration speaks: Apitally 1.x (OTLP) with a write token, else
     /// the hub with a client id.
-    pub fn protocol(&self) -> Protocol {
+    pub fn get_protocol(&self) -> Protocol {
         if self.write_token.is_some() {
             Protocol::Otlp
         } else {
@@ -320,12 +320,12 @@ impl ClientConfig {
     }
 
     /// The client id as given.
-    pub fn client_id(&self) -> &str {
+    pub fn get_client_id(&self) -> &str {
         &self.client_id
     }
 
     /// The env as given.
-    pub fn env(&self) -> &str {
+    pub fn get_env(&self) -> &str {
         &self.env
     }
 

@@ -23,7 +23,7 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// use apitally_core::Consumer;
 ///
 /// let consumer = Consumer::new("  customer-42 ").name("Customer 42").group("Enterprise");
-/// assert_eq!(consumer.identifier(), "customer-42");
+/// assert_eq!(consumer.get_identifier(), "customer-42");
 /// assert_eq!(consumer.get_name(), Some("Customer 42"));
 /// assert_eq!(consumer.get_group(), Some("Enterprise"));
 ///
@@ -67,7 +67,7 @@ impl Consumer {
     }
 
     /// The normalised identifier (empty for an anonymous consumer).
-    pub fn identifier(&self) -> &str {
+    pub fn get_identifier(&self) -> &str {
         &self.identifier
     }
 
@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn normalises_identifier_name_and_group() {
         let c = Consumer::new("\t id-1 \n").name("  ").group(" Group ");
-        assert_eq!(c.identifier(), "id-1");
+        assert_eq!(c.get_identifier(), "id-1");
         assert_eq!(c.get_name(), None);
         assert_eq!(c.get_group(), Some("Group"));
     }
@@ -252,15 +252,15 @@ mod tests {
         let c = Consumer::new(long.clone())
             .name(long.clone())
             .group("ü".repeat(65));
-        assert_eq!(c.identifier().chars().count(), 128);
-        assert_eq!(c.identifier().len(), 256);
+        assert_eq!(c.get_identifier().chars().count(), 128);
+        assert_eq!(c.get_identifier().len(), 256);
         assert_eq!(c.get_name().unwrap().chars().count(), 64);
         assert_eq!(c.get_group().unwrap().chars().count(), 64);
         let exact = "a".repeat(128);
-        assert_eq!(Consumer::new(exact.clone()).identifier(), exact);
+        assert_eq!(Consumer::new(exact.clone()).get_identifier(), exact);
         // Trimming happens before cutting.
         let padded = format!("   {}", "b".repeat(130));
-        assert_eq!(Consumer::new(padded).identifier(), "b".repeat(128));
+        assert_eq!(Consumer::new(padded).get_identifier(), "b".repeat(128));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::Consumer;
 ///     .consumer(Some(&consumer))
 ///     .request_size(None)
 ///     .response_size(Some(2_570));
-/// assert_eq!(record.route(), "/items/{id}");
+/// assert_eq!(record.get_route(), "/items/{id}");
 /// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -93,17 +93,17 @@ impl<'a> RequestRecord<'a> {
     }
 
     /// The route template.
-    pub fn route(&self) -> &'a str {
+    pub fn get_route(&self) -> &'a str {
         self.route
     }
 
     /// The method.
-    pub fn method(&self) -> &'a str {
+    pub fn get_method(&self) -> &'a str {
         self.method
     }
 
     /// The status code.
-    pub fn status(&self) -> u16 {
+    pub fn get_status(&self) -> u16 {
         self.status
     }
 

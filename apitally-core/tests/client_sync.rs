@@ -41,7 +41,7 @@ fn startup_payload_shape() {
     let client = ApitallyClient::try_new(cfg.clone(), startup).unwrap();
     assert!(hub.wait_until(WAIT, |r| r.iter().any(|r| r.endpoint == "startup")));
     let startup = &hub.received_at("startup")[0];
-    assert_eq!(startup.client_id, cfg.client_id());
+    assert_eq!(startup.client_id, cfg.get_client_id());
     assert_eq!(startup.env, "test");
     assert_eq!(startup.header("content-type"), Some("application/json"));
     assert!(startup.header("content-encoding").is_none());

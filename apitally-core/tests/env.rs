@@ -20,12 +20,12 @@ fn from_env_and_hub_base_url_override() {
 
     std::env::set_var("APITALLY_CLIENT_ID", format!(" {ID} "));
     let config = ClientConfig::from_env();
-    assert_eq!(config.client_id(), ID);
-    assert_eq!(config.env(), "dev");
+    assert_eq!(config.get_client_id(), ID);
+    assert_eq!(config.get_env(), "dev");
     assert!(config.validate().is_ok());
 
     std::env::set_var("APITALLY_ENV", "staging");
-    assert_eq!(ClientConfig::from_env().env(), "staging");
+    assert_eq!(ClientConfig::from_env().get_env(), "staging");
     std::env::set_var("APITALLY_ENV", "bad env");
     assert_eq!(
         ClientConfig::from_env().validate(),
@@ -75,7 +75,7 @@ fn from_env_and_hub_base_url_override() {
     );
     std::env::remove_var("APITALLY_CLIENT_ID");
     let config = ClientConfig::from_env();
-    assert_eq!(config.protocol(), apitally_core::Protocol::Otlp);
+    assert_eq!(config.get_protocol(), apitally_core::Protocol::Otlp);
     assert!(config.validate().is_ok());
     // Never shown whole.
     assert!(!format!("{config:?}").contains("0123456789abcdefghijABCD"));

@@ -23,7 +23,7 @@ pub const DEFAULT_CLIENT: &str = "rust:actix";
 /// use apitally_core::PathItem;
 ///
 /// let item = PathItem::new("get", "/items/{id}").summary("Get an item");
-/// assert_eq!(item.method(), "GET");
+/// assert_eq!(item.get_method(), "GET");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PathItem {
@@ -61,12 +61,12 @@ impl PathItem {
     }
 
     /// The uppercase method.
-    pub fn method(&self) -> &str {
+    pub fn get_method(&self) -> &str {
         &self.method
     }
 
     /// The route template.
-    pub fn path(&self) -> &str {
+    pub fn get_path(&self) -> &str {
         &self.path
     }
 }

@@ -228,7 +228,7 @@ fn origin(method: &str, route: &str, consumer: Option<&Consumer>) -> ErrorOrigin
     ErrorOrigin {
         consumer: consumer
             .filter(|c| !c.is_anonymous())
-            .map(|c| c.identifier().into()),
+            .map(|c| c.get_identifier().into()),
         method: method.into(),
         path: route.into(),
     }

@@ -152,7 +152,7 @@ impl RequestCounter {
 
     /// Adds one request to the window.
     pub(crate) fn record(&self, record: &RequestRecord<'_>) {
-        let consumer = record.consumer.map(|c| c.identifier());
+        let consumer = record.consumer.map(|c| c.get_identifier());
         if self.add(consumer, record) {
             return;
         }

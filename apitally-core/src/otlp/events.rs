@@ -88,17 +88,17 @@ pub(crate) fn startup_event(time_unix_nano: u64, info: &StartupInfo<'_>) -> LogR
     body.push_str("},\"paths\":[");
     let mut sent: Vec<(&str, &str)> = Vec::new();
     for path in info.paths {
-        let method = path.method();
+        let method = path.get_method();
         if method.eq_ignore_ascii_case("HEAD")
             || method.eq_ignore_ascii_case("OPTIONS")
-            || sent.contains(&(method, path.path()))
+            || sent.contains(&(method, path.get_path()))
         {
             continue;
         }
         if !sent.is_empty() {
             body.push(',');
         }
-        sent.push((method, path.path()));
+        sent.push((method, path.get_path()));
         json(&mut body, path);
     }
     body.push(']');

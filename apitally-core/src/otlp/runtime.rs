@@ -100,7 +100,7 @@ impl Otlp {
             route: record.route,
             status: record.status,
             https: record.https,
-            consumer: record.consumer.map(Consumer::identifier),
+            consumer: record.consumer.map(Consumer::get_identifier),
             duration: record.duration.unwrap_or(record.response_time),
             request_size: record.request_size,
             response_size: record.response_size,
@@ -117,17 +117,17 @@ impl Otlp {
         (consumer.get_name(), consumer.get_group()).hash(&mut hasher);
         let hash = hasher.finish();
         let mut consumers = lock(&self.consumers);
-        if consumers.sent.get(consumer.identifier()) == Some(&hash) {
+        if consumers.sent.get(consumer.get_identifier()) == Some(&hash) {
             return;
         }
         if consumers.sent.len() >= MAX_CONSUMER_HASHES {
             // Forgotten: an update may be sent again, which the server takes as it is.
             consumers.sent.clear();
         }
-        consumers.sent.insert(consumer.identifier().into(), hash);
+        consumers.sent.insert(consumer.get_identifier().into(), hash);
         if consumers.pending.len() < MAX_CONSUMER_HASHES {
             consumers.pending.push((
-                consumer.identifier().to_owned(),
+                consumer.get_identifier().to_owned(),
                 consumer.get_name().map(str::to_owned),
                 consumer.get_group().map(str::to_owned),
             ));
@@ -159,7 +159,7 @@ impl Otlp {
             truncate_chars(&error.msg, events::MAX_VALIDATION_MESSAGE_CHARS).to_owned(),
             truncate_chars(&error.error_type, events::MAX_VALIDATION_TYPE_CHARS).to_owned(),
         );
-        let consumer = consumer.map(|c| c.identifier().to_owned());
+        let consumer = consumer.map(|c| c.get_identifier().to_owned());
         let mut errors = lock(&self.errors);
         let full = errors.validation.len() >= MAX_ERROR_GROUPS;
         match errors.validation.get_mut(&key) {
@@ -188,7 +188,7 @@ impl Otlp {
             truncate_chars(&error.msg, events::MAX_EXCEPTION_MESSAGE_CHARS + 100).to_owned(),
             crate::metrics::strip_addresses(stacktrace),
         );
-        let consumer = consumer.map(|c| c.identifier().to_owned());
+        let consumer = consumer.map(|c| c.get_identifier().to_owned());
         let mut errors = lock(&self.errors);
         let full = errors.server.len() >= MAX_ERROR_GROUPS;
         match errors.server.get_mut(&key) {

@@ -229,12 +229,12 @@ impl RequestLoggingConfig {
     }
 
     /// Whether log records are captured.
-    pub fn captures_logs(&self) -> bool {
+    pub fn get_capture_logs(&self) -> bool {
         self.capture_logs
     }
 
     /// Whether traces are captured.
-    pub fn captures_traces(&self) -> bool {
+    pub fn get_capture_traces(&self) -> bool {
         self.capture_traces
     }
 
@@ -343,22 +343,22 @@ impl RequestLoggingConfig {
     }
 
     /// Whether request bodies are logged.
-    pub fn logs_request_body(&self) -> bool {
+    pub fn get_log_request_body(&self) -> bool {
         self.log_request_body
     }
 
     /// Whether request headers are logged.
-    pub fn logs_request_headers(&self) -> bool {
+    pub fn get_log_request_headers(&self) -> bool {
         self.log_request_headers
     }
 
     /// Whether response bodies are logged.
-    pub fn logs_response_body(&self) -> bool {
+    pub fn get_log_response_body(&self) -> bool {
         self.log_response_body
     }
 
     /// Whether response headers are logged.
-    pub fn logs_response_headers(&self) -> bool {
+    pub fn get_log_response_headers(&self) -> bool {
         self.log_response_headers
     }
 
