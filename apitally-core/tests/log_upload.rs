@@ -1,6 +1,7 @@
 //! Request-log uploads against a real HTTP hub on 127.0.0.1: the final flush uploads every
 //! file once, a shutdown during an upload does not send it twice, what shutdown could not
-//! deliver is named exactly, and what request logging lost is reported in one line.
+//! deliver is named exactly, what request logging lost is reported in one line, and every
+//! startup, sync and export carries the process's request-log totals.
 
 mod common;
 
@@ -224,4 +225,105 @@ fn unreadable_files_are_reported_in_one_line_with_counts() {
     assert!(logs.matching(Level::Warn, "cannot read").is_empty());
     assert!(shutdown_warnings().is_empty());
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// Logs what [`totals_are_sent`] expects: 3 logged, 1 excluded (a health check), 1 dropped (over
+/// the 4 KiB buffer on its own) and 2 sampled out.
+fn log_for_totals(client: &ApitallyClient) {
+    let logger = client.request_logger().expect("request logging is on");
+    for n in 0..3 {
+        let mut item = apitally_core::adapter::RequestLogItem::default();
+        item.request.method.push_str("GET");
+        item.request.url = format!("http://localhost/items?n={n}");
+        item.response.status_code = 200;
+        // As the middleware sets them (1.x makes a span of each logged request).
+        item.trace_context = Some(apitally_core::adapter::TraceIds {
+            trace_id: n + 1,
+            span_id: 1,
+            parent_span_id: None,
+        });
+        logger.log(item);
+    }
+    let mut health = apitally_core::adapter::RequestLogItem::default();
+    health.request.method.push_str("GET");
+    health.request.url = "http://localhost/health".into();
+    logger.log(health);
+    let mut large = apitally_core::adapter::RequestLogItem::default();
+    large.request.method.push_str("POST");
+    large.request.url = "http://localhost/upload".into();
+    large.request.body = Some(vec![b'x'; 8192]);
+    logger.log(large);
+    logger.note_sampled_out();
+    logger.note_sampled_out();
+}
+
+/// The process's totals, as a hub that shows them reads them from every post.
+const TOTALS: &str = "logged=3, sampled-out=2, excluded=1, dropped=1";
+
+/// The `Apitally-Request-Logs` header of the last accepted post to each endpoint.
+fn totals_are_sent(hub: &TestHub, endpoints: &[&str]) {
+    for endpoint in endpoints {
+        let last = hub
+            .received_at(endpoint)
+            .into_iter()
+            .rfind(|r| r.accepted())
+            .unwrap_or_else(|| panic!("no {endpoint} accepted"));
+        assert_eq!(
+            last.header("apitally-request-logs"),
+            Some(TOTALS),
+            "{endpoint}"
+        );
+    }
+}
+
+#[test]
+fn the_request_log_totals_go_with_every_sync_and_startup() {
+    let hub = TestHub::start();
+    let dir = log_dir();
+    let client = ApitallyClient::try_new(
+        common::config(&hub.url())
+            .test_sync_interval(Duration::from_secs(3600))
+            .test_log_dir(&dir)
+            .request_logging(apitally_core::RequestLoggingConfig::new().max_buffer_bytes(4096)),
+        StartupData::new("rust:test"),
+    )
+    .unwrap();
+    first_sync(&hub);
+    let first = &hub.received_at("startup")[0];
+    assert_eq!(
+        first.header("apitally-request-logs"),
+        Some("logged=0, sampled-out=0, excluded=0, dropped=0")
+    );
+    log_for_totals(&client);
+    client.shutdown_blocking();
+    // The final sync counts what was queued for logging when it left.
+    totals_are_sent(&hub, &["sync"]);
+    assert_eq!(logged(&hub), [0, 1, 2]);
+    std::fs::remove_dir_all(dir).ok();
+
+    // Without request logging, no header.
+    let hub = TestHub::start();
+    let client = common::start(&hub);
+    client.shutdown_blocking();
+    assert!(hub
+        .received()
+        .iter()
+        .all(|r| r.header("apitally-request-logs").is_none()));
+}
+
+#[test]
+fn the_request_log_totals_go_with_every_otlp_export() {
+    let hub = TestHub::start();
+    let client = ApitallyClient::try_new(
+        apitally_core::ClientConfig::with_write_token("apt_0123456789abcdefghijABCD", "test")
+            .otlp_endpoint(hub.url())
+            .shutdown_timeout(Duration::from_secs(10))
+            .request_logging(apitally_core::RequestLoggingConfig::new().max_buffer_bytes(4096)),
+        StartupData::new("rust:test"),
+    )
+    .unwrap();
+    log_for_totals(&client);
+    client.shutdown_blocking();
+    assert!(hub.otlp_problems().is_empty(), "{:?}", hub.otlp_problems());
+    totals_are_sent(&hub, &["traces", "logs", "metrics"]);
 }

@@ -18,7 +18,7 @@ use crate::{
     config::Tuning,
     diag::debug,
     metrics::lock,
-    request_log::{Cleared, LogFile, MAX_FILES, MAX_FILES_PER_CYCLE},
+    request_log::{Cleared, LogFile, MAX_FILES, MAX_FILES_PER_CYCLE, REQUEST_LOGS_HEADER},
     resources::ResourceMonitor,
 };
 
@@ -33,7 +33,13 @@ pub(crate) const MAX_ATTEMPTS: u32 = 3;
 /// The longest `Retry-After` honoured between two attempts.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
-const JSON: Option<&str> = Some("application/json");
+/// The headers of a startup or sync post: JSON, and the request-log totals when request
+/// logging is on (`totals`, see [`SyncLoop::request_log_totals`]).
+fn json_headers(totals: Option<&str>) -> Vec<(&'static str, &str)> {
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend(totals.map(|t| (REQUEST_LOGS_HEADER, t)));
+    headers
+}
 
 /// A serialised sync payload waiting for delivery; re-sent byte for byte.
 #[derive(Debug)]
@@ -280,7 +286,7 @@ impl<T: HubTransport> SyncLoop<T> {
             let url = format!("{}?uuid={}", self.log_url, file.uuid);
             let what = format!("a request log file with {} request(s)", file.lines);
             match self
-                .send(&url, None, Bytes::from(body), attempts, &what)
+                .send(&url, &[], Bytes::from(body), attempts, &what)
                 .await
             {
                 Outcome::Sent | Outcome::Rejected => taken.remove(),
@@ -427,10 +433,11 @@ impl<T: HubTransport> SyncLoop<T> {
         let Some(body) = lock(&self.shared.startup).clone() else {
             return;
         };
+        let totals = self.request_log_totals();
         match self
             .send(
                 &self.startup_url.clone(),
-                JSON,
+                &json_headers(totals.as_deref()),
                 body.clone(),
                 attempts,
                 "the startup data",
@@ -453,6 +460,11 @@ impl<T: HubTransport> SyncLoop<T> {
 
     /// Swaps the window out, serialises it and appends it to the queue.
     fn enqueue_window(&mut self) {
+        // Writes the requests queued for logging (the upload that follows would), so that the
+        // request-log totals sent with this payload count the window's requests.
+        if let Some(logger) = &self.shared.logger {
+            logger.flush();
+        }
         let window = self.shared.metrics.drain();
         let o = window.overflow;
         if !o.is_empty() {
@@ -524,10 +536,11 @@ impl<T: HubTransport> SyncLoop<T> {
                 }
             }
             first = false;
+            let totals = self.request_log_totals();
             match self
                 .send(
                     &self.sync_url.clone(),
-                    JSON,
+                    &json_headers(totals.as_deref()),
                     body,
                     attempts,
                     "a sync payload",
@@ -557,12 +570,19 @@ impl<T: HubTransport> SyncLoop<T> {
         true
     }
 
+    /// The value of the `Apitally-Request-Logs` header: what request logging did with this
+    /// process's requests so far; `None` when request logging is off.
+    fn request_log_totals(&self) -> Option<String> {
+        let logger = self.shared.logger.as_ref()?;
+        Some(logger.totals().header_value())
+    }
+
     /// One POST with up to `attempts` tries, exponential backoff with jitter between them (no
     /// further try once a shutdown interrupted the cycle). `what` names the body in a warning.
     async fn send(
         &mut self,
         url: &str,
-        content_type: Option<&'static str>,
+        headers: &[(&'static str, &str)],
         body: Bytes,
         attempts: u32,
         what: &str,
@@ -582,7 +602,7 @@ impl<T: HubTransport> SyncLoop<T> {
                     break;
                 }
             }
-            match self.transport.post(url, content_type, body.clone()).await {
+            match self.transport.post(url, headers, body.clone()).await {
                 Ok(r) if (200..300).contains(&r.status) => {
                     self.note_success();
                     return Outcome::Sent;

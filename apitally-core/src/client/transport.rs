@@ -32,10 +32,11 @@ pub(crate) enum TransportError {
 /// Posts bodies to the hub. The sync loop is generic over it so that another exporter can be
 /// added without touching the middleware; the one used is [`AwcTransport`].
 pub(crate) trait HubTransport {
+    /// `headers`: request headers to add (`Content-Type`, `Apitally-Request-Logs`).
     fn post(
         &self,
         url: &str,
-        content_type: Option<&'static str>,
+        headers: &[(&'static str, &str)],
         body: Bytes,
     ) -> impl Future<Output = Result<HubResponse, TransportError>>;
 }
@@ -158,12 +159,12 @@ impl HubTransport for AwcTransport {
     async fn post(
         &self,
         url: &str,
-        content_type: Option<&'static str>,
+        headers: &[(&'static str, &str)],
         body: Bytes,
     ) -> Result<HubResponse, TransportError> {
         let mut request = self.client.post(url);
-        if let Some(ct) = content_type {
-            request = request.insert_header(("content-type", ct));
+        for &(name, value) in headers {
+            request = request.insert_header((name, value));
         }
         let mut response = request
             .send_body(body)

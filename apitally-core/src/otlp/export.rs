@@ -8,6 +8,7 @@ use super::spool::{PendingFile, ReadError, Signal, Spool, SpoolContents};
 use crate::{
     client::transport::{AwcTransport, TransportError},
     diag::debug,
+    request_log::{RequestLogger, REQUEST_LOGS_HEADER},
 };
 
 /// The first cycle runs this long after the worker starts.
@@ -27,11 +28,14 @@ pub(crate) const MAX_BACKLOG_SENDS_PER_CYCLE: usize = 10;
 pub(crate) const USER_AGENT: &str = concat!("apitally-rs/", env!("CARGO_PKG_VERSION"));
 
 /// The request headers of every POST (§1.3): `Authorization`, `Apitally-Env`, `Content-Type`,
-/// `Content-Encoding` and `User-Agent`. `Debug` does not show the token.
+/// `Content-Encoding` and `User-Agent`; with request logging, `Apitally-Request-Logs` (the
+/// process's request-log totals, which the real server ignores and the local hub shows).
+/// `Debug` does not show the token.
 #[derive(Clone)]
 pub(crate) struct ExportHeaders {
     authorization: String,
     env: String,
+    request_logs: Option<String>,
 }
 
 impl ExportHeaders {
@@ -39,18 +43,25 @@ impl ExportHeaders {
         Self {
             authorization: format!("Bearer {write_token}"),
             env: env.to_owned(),
+            request_logs: None,
         }
     }
 
-    /// The five headers, names as the protocol spells them.
-    pub(crate) fn pairs(&self) -> [(&'static str, &str); 5] {
-        [
-            ("Authorization", &self.authorization),
+    /// The headers, names as the protocol spells them.
+    pub(crate) fn pairs(&self) -> Vec<(&'static str, &str)> {
+        let mut pairs = vec![
+            ("Authorization", self.authorization.as_str()),
             ("Apitally-Env", &self.env),
             ("Content-Type", "application/x-protobuf"),
             ("Content-Encoding", "gzip"),
             ("User-Agent", USER_AGENT),
-        ]
+        ];
+        pairs.extend(
+            self.request_logs
+                .as_deref()
+                .map(|totals| (REQUEST_LOGS_HEADER, totals)),
+        );
+        pairs
     }
 }
 
@@ -59,6 +70,7 @@ impl fmt::Debug for ExportHeaders {
         f.debug_struct("ExportHeaders")
             .field("authorization", &"Bearer [REDACTED]")
             .field("env", &self.env)
+            .field("request_logs", &self.request_logs)
             .finish()
     }
 }
@@ -177,6 +189,8 @@ pub(crate) struct ExportWorker<T, C> {
     collect: C,
     urls: [String; 3],
     headers: ExportHeaders,
+    /// Whose totals each POST carries (`Apitally-Request-Logs`), when request logging is on.
+    request_logs: Option<Arc<RequestLogger>>,
     interval: Duration,
     rng: fastrand::Rng,
     warned_statuses: HashSet<u16>,
@@ -208,12 +222,18 @@ impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
             collect,
             urls: Signal::ALL.map(|s| format!("{base}/v1/{}", s.as_str())),
             headers: ExportHeaders::new(&settings.write_token, &settings.env),
+            request_logs: None,
             interval: DEFAULT_INTERVAL,
             rng: fastrand::Rng::new(),
             warned_statuses: HashSet::new(),
             #[cfg(test)]
             warnings: Vec::new(),
         }
+    }
+
+    /// Sends this logger's totals with each POST (`Apitally-Request-Logs`).
+    pub(crate) fn report_request_logs(&mut self, logger: Option<Arc<RequestLogger>>) {
+        self.request_logs = logger;
     }
 
     /// The current interval (15 s until the server sets another).
@@ -335,6 +355,9 @@ impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
                 return Sent::Next { delivered: false };
             }
         };
+        if let Some(logger) = &self.request_logs {
+            self.headers.request_logs = Some(logger.totals().header_value());
+        }
         let url = &self.urls[file.signal as usize];
         let mut result = self.post(url, body.clone()).await;
         if let Err(TransportError::Request(reason)) = &result {

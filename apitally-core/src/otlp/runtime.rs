@@ -22,6 +22,7 @@ use super::{
 };
 use crate::{
     consumer::truncate_chars,
+    diag::debug,
     metrics::lock,
     request_log::{RequestLogItem, RequestLogger},
     Consumer, RequestRecord, ServerError, ValidationError,
@@ -124,7 +125,9 @@ impl Otlp {
             // Forgotten: an update may be sent again, which the server takes as it is.
             consumers.sent.clear();
         }
-        consumers.sent.insert(consumer.get_identifier().into(), hash);
+        consumers
+            .sent
+            .insert(consumer.get_identifier().into(), hash);
         if consumers.pending.len() < MAX_CONSUMER_HASHES {
             consumers.pending.push((
                 consumer.get_identifier().to_owned(),
@@ -208,6 +211,21 @@ impl Otlp {
     pub(crate) fn collect(&self, logger: Option<&RequestLogger>, spool: &Spool) {
         if let Some(logger) = logger {
             logger.flush();
+            // As the hub's sync loop reports them, once per cycle.
+            let left_out = logger.take_left_out();
+            debug!(
+                "request logs since the last export: {} sampled out, {} excluded, {} log \
+                 record(s) dropped by mask_log_record",
+                left_out.sampled_out, left_out.excluded, left_out.log_records_dropped
+            );
+            let dropped = logger.take_losses().dropped;
+            if dropped > 0 {
+                log::warn!(
+                    target: "apitally",
+                    "apitally: request logs lost since the last export: {dropped} request(s) not \
+                     logged because the request log buffer was full"
+                );
+            }
         }
         let now = now_unix_nanos();
         let mut records = Vec::new();
@@ -689,6 +707,7 @@ pub(crate) async fn run(
         move |spool: &Spool| shared.collect(logger.as_deref(), spool)
     };
     let mut worker = ExportWorker::new(spool, transport, collect, &settings);
+    worker.report_request_logs(logger.clone());
     worker.run(stop).await;
     if let Some(logger) = &logger {
         logger.stop();

@@ -141,6 +141,44 @@ pub(crate) struct LeftOut {
     pub(crate) log_records_dropped: u64,
 }
 
+/// The request header that carries [`Totals`] to the hub with each startup and sync post
+/// (hub v2) and each export (1.x), so that a hub can show what request logging left out. The
+/// real servers ignore it.
+pub(crate) const REQUEST_LOGS_HEADER: &str = "Apitally-Request-Logs";
+
+/// What request logging did with the requests of this process since it started.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Totals {
+    /// Written for delivery (into a request-log file, or the 1.x spool).
+    pub(crate) logged: u64,
+    /// Left out by sampling.
+    pub(crate) sampled_out: u64,
+    /// Left out by the exclusions (paths, user agents, the `exclude` callback).
+    pub(crate) excluded: u64,
+    /// Not queued because the buffer was full.
+    pub(crate) dropped: u64,
+}
+
+impl Totals {
+    /// The value of [`REQUEST_LOGS_HEADER`]:
+    /// `logged=120, sampled-out=12, excluded=3, dropped=0`.
+    pub(crate) fn header_value(&self) -> String {
+        format!(
+            "logged={}, sampled-out={}, excluded={}, dropped={}",
+            self.logged, self.sampled_out, self.excluded, self.dropped
+        )
+    }
+}
+
+/// The totals already reported by [`RequestLogger::take_left_out`] and
+/// [`RequestLogger::take_losses`], which report differences to them.
+#[derive(Debug, Default)]
+struct Reported {
+    sampled_out: u64,
+    excluded: u64,
+    dropped: u64,
+}
+
 /// A closed log file waiting for upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogFile {
@@ -297,11 +335,15 @@ pub struct RequestLogger {
     writing: Mutex<Writing>,
     queued_bytes: AtomicUsize,
     wake: Condvar,
+    /// Requests written for delivery, not queued (buffer full), left out by sampling and by
+    /// exclusions, since the process started ([`Totals`]); the sync reports the differences
+    /// to [`reported`](Self::reported) once per cycle.
+    logged: AtomicU64,
     dropped: AtomicU64,
-    /// Requests not logged this window by sampling, by exclusions, and captured log records
-    /// dropped by `mask_log_record`: reported once per sync.
     sampled_out: AtomicU64,
     excluded: AtomicU64,
+    reported: Mutex<Reported>,
+    /// Captured log records dropped by `mask_log_record` since the last sync.
     log_records_dropped: AtomicU64,
     files: Mutex<Files>,
     /// Unix milliseconds until which logging is suspended (402 from the hub); 0 when not.
@@ -378,9 +420,11 @@ impl RequestLogger {
             writing: Mutex::default(),
             queued_bytes: AtomicUsize::new(0),
             wake: Condvar::new(),
+            logged: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             sampled_out: AtomicU64::new(0),
             excluded: AtomicU64::new(0),
+            reported: Mutex::default(),
             log_records_dropped: AtomicU64::new(0),
             files: Mutex::new(Files::default()),
             suspended_until: AtomicU64::new(0),
@@ -456,10 +500,11 @@ impl RequestLogger {
     /// because the buffer was full. The sync loop reports them in one line per cycle.
     pub(crate) fn take_losses(&self) -> Losses {
         let mut files = lock(&self.files);
+        let dropped = self.dropped.load(Ordering::Relaxed);
         Losses {
             deleted_files: std::mem::take(&mut files.deleted_files),
             deleted_lines: std::mem::take(&mut files.deleted_lines),
-            dropped: self.dropped.swap(0, Ordering::Relaxed),
+            dropped: dropped - std::mem::replace(&mut lock(&self.reported).dropped, dropped),
         }
     }
 
@@ -472,10 +517,24 @@ impl RequestLogger {
 
     /// What was left out of request logs since the last call, and why.
     pub(crate) fn take_left_out(&self) -> LeftOut {
+        let mut reported = lock(&self.reported);
+        let sampled_out = self.sampled_out.load(Ordering::Relaxed);
+        let excluded = self.excluded.load(Ordering::Relaxed);
         LeftOut {
-            sampled_out: self.sampled_out.swap(0, Ordering::Relaxed),
-            excluded: self.excluded.swap(0, Ordering::Relaxed),
+            sampled_out: sampled_out - std::mem::replace(&mut reported.sampled_out, sampled_out),
+            excluded: excluded - std::mem::replace(&mut reported.excluded, excluded),
             log_records_dropped: self.log_records_dropped.swap(0, Ordering::Relaxed),
+        }
+    }
+
+    /// What request logging did with this process's requests so far (sent to the hub in the
+    /// [`REQUEST_LOGS_HEADER`]).
+    pub(crate) fn totals(&self) -> Totals {
+        Totals {
+            logged: self.logged.load(Ordering::Relaxed),
+            sampled_out: self.sampled_out.load(Ordering::Relaxed),
+            excluded: self.excluded.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
         }
     }
 
@@ -591,6 +650,9 @@ impl RequestLogger {
                     .map(|item| &**item)
                     .collect();
                 sink.write(&kept);
+                // Those without a trace id (only tests build such items) make no span.
+                let spans = kept.iter().filter(|i| i.trace_context.is_some()).count();
+                self.logged.fetch_add(spans as u64, Ordering::Relaxed);
             }
             for mut item in batch.drain(..) {
                 item.clear_for_reuse();
@@ -633,6 +695,7 @@ impl RequestLogger {
             log::warn!(target: "apitally", "apitally: cannot write request logs: {err}");
             return;
         }
+        self.logged.fetch_add(count as u64, Ordering::Relaxed);
         if files
             .current
             .as_ref()
@@ -1130,6 +1193,64 @@ mod tests {
         );
         assert!(logger.is_idle());
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn totals_count_the_process_and_each_sync_reports_the_difference() {
+        let (logger, dir) = test_logger(4096);
+        for i in 0..3 {
+            logger.log(filled(i));
+        }
+        let mut health = filled(9);
+        health.request.url = "http://localhost/health".into();
+        logger.log(health);
+        let mut large = filled(10);
+        large.request.body = Some(vec![b'x'; 8192]);
+        logger.log(large);
+        logger.note_sampled_out();
+        logger.note_sampled_out();
+        logger.flush();
+        let totals = Totals {
+            logged: 3,
+            sampled_out: 2,
+            excluded: 1,
+            dropped: 1,
+        };
+        assert_eq!(logger.totals(), totals);
+        assert_eq!(
+            totals.header_value(),
+            "logged=3, sampled-out=2, excluded=1, dropped=1"
+        );
+        assert_eq!(
+            logger.take_left_out(),
+            LeftOut {
+                sampled_out: 2,
+                excluded: 1,
+                log_records_dropped: 0
+            }
+        );
+        assert_eq!(logger.take_losses().dropped, 1);
+        // The next sync reports only what happened since; the totals keep counting.
+        logger.note_sampled_out();
+        logger.log(filled(11));
+        logger.flush();
+        assert_eq!(
+            logger.take_left_out(),
+            LeftOut {
+                sampled_out: 1,
+                ..LeftOut::default()
+            }
+        );
+        assert_eq!(logger.take_losses(), Losses::default());
+        assert_eq!(
+            logger.totals(),
+            Totals {
+                logged: 4,
+                sampled_out: 3,
+                ..totals
+            }
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 

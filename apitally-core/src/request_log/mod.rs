@@ -6,7 +6,9 @@ mod item;
 mod logger;
 pub(crate) mod mask;
 
-pub(crate) use self::logger::{Cleared, LogFile, MAX_FILES, MAX_FILES_PER_CYCLE};
+pub(crate) use self::logger::{
+    Cleared, LogFile, MAX_FILES, MAX_FILES_PER_CYCLE, REQUEST_LOGS_HEADER,
+};
 pub use self::{
     config::RequestLoggingConfig,
     item::{
