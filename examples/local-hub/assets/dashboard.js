@@ -491,6 +491,18 @@
     );
   }
 
+  // What the SDK did with the app's requests (the Apitally-Request-Logs header of its posts).
+  function logTotals(app) {
+    const t = app.request_log_totals;
+    byId('log-totals').hidden = !t;
+    if (!t) return [];
+    return [
+      'request logs: ', h('b', null, int(t.logged)), ' logged, ', h('b', null, int(t.sampled_out)), ' sampled out, ',
+      h('b', null, int(t.excluded)), ' excluded, ', h('b', { class: t.dropped ? 'bad' : null }, int(t.dropped)), ' dropped',
+      h('span', { class: 'muted' }, ' · as the SDK counts them, since each of its processes started'),
+    ];
+  }
+
   function requestLogs(app) {
     const root = byId('request-logs');
     if (ui.logsApp !== app.app) {
@@ -584,6 +596,7 @@
     const width = Math.max(320, byId('traffic').clientWidth || 900);
     section('traffic', [app.app, app.minutes, width], () => trafficChart(app.minutes, width));
     section('endpoints', [app.app, app.endpoints], () => endpoints(app));
+    section('log-totals', [app.app, app.request_log_totals], () => logTotals(app));
     requestLogs(app);
     section('consumers', [app.app, app.consumers], () => consumers(app));
     section('validation-errors', [app.app, app.validation_errors], () => validationErrors(app));

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::{
-    model::{Bucket, RequestLog, Resources},
+    model::{Bucket, RequestLog, RequestLogTotals, Resources},
     state::{Counts, Range, Rejection, State, KEEP_LOGS, KEEP_MINUTES},
 };
 
@@ -48,6 +48,9 @@ struct AppView<'a> {
     duplicates: u64,
     /// Request-log batches received (hub v2: files).
     log_batches: u64,
+    /// What request logging did with the app's requests, summed over its processes, as the
+    /// SDK reports it (`Apitally-Request-Logs`); null when no post carried it.
+    request_log_totals: Option<RequestLogTotals>,
     resources: Option<Resources>,
     totals: Totals,
     /// One entry per minute, oldest first, from the hub's start (or the first data) to now.
@@ -243,6 +246,7 @@ impl State {
                         batches: a.batches,
                         duplicates: a.duplicates,
                         log_batches: a.log_batches,
+                        request_log_totals: a.request_log_totals(),
                         resources: a.resources,
                         totals: Totals {
                             counts,

@@ -210,3 +210,101 @@ pub(crate) struct Received {
     pub(crate) protocol: &'static str,
     pub(crate) body: Value,
 }
+
+/// What request logging did with an app process's requests since it started, as the SDK
+/// reports it with each sync or export in the `Apitally-Request-Logs` request header:
+/// `logged=120, sampled-out=12, excluded=3, dropped=0`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct RequestLogTotals {
+    /// Written for delivery.
+    pub(crate) logged: u64,
+    /// Left out by sampling.
+    pub(crate) sampled_out: u64,
+    /// Left out by exclusions (health checks, `exclude_paths`, ...).
+    pub(crate) excluded: u64,
+    /// Not logged because the SDK's buffer was full.
+    pub(crate) dropped: u64,
+}
+
+/// The request header that carries [`RequestLogTotals`].
+pub(crate) const REQUEST_LOGS_HEADER: &str = "apitally-request-logs";
+
+impl RequestLogTotals {
+    /// Parses the header's value: comma-separated `name=count` pairs, in any order; names it
+    /// does not know are skipped, a missing name counts 0. `None` when no known name has a
+    /// count.
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        let mut totals = Self::default();
+        let mut any = false;
+        for pair in value.split(',') {
+            let Some((name, count)) = pair.split_once('=') else {
+                continue;
+            };
+            let Ok(count) = count.trim().parse::<u64>() else {
+                continue;
+            };
+            let field = match name.trim() {
+                "logged" => &mut totals.logged,
+                "sampled-out" => &mut totals.sampled_out,
+                "excluded" => &mut totals.excluded,
+                "dropped" => &mut totals.dropped,
+                _ => continue,
+            };
+            *field = count;
+            any = true;
+        }
+        any.then_some(totals)
+    }
+
+    /// The header of a request, parsed.
+    pub(crate) fn of(req: &actix_web::HttpRequest) -> Option<Self> {
+        Self::parse(req.headers().get(REQUEST_LOGS_HEADER)?.to_str().ok()?)
+    }
+
+    /// Each count the larger of the two: a process's totals only grow, so an older post that
+    /// arrives late (a retry) lowers nothing.
+    pub(crate) fn merge(&mut self, other: Self) {
+        self.logged = self.logged.max(other.logged);
+        self.sampled_out = self.sampled_out.max(other.sampled_out);
+        self.excluded = self.excluded.max(other.excluded);
+        self.dropped = self.dropped.max(other.dropped);
+    }
+
+    /// The sum over processes.
+    pub(crate) fn add(&mut self, other: &Self) {
+        self.logged += other.logged;
+        self.sampled_out += other.sampled_out;
+        self.excluded += other.excluded;
+        self.dropped += other.dropped;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestLogTotals;
+
+    #[test]
+    fn request_log_totals_header() {
+        let t = |logged, sampled_out, excluded, dropped| RequestLogTotals {
+            logged,
+            sampled_out,
+            excluded,
+            dropped,
+        };
+        assert_eq!(
+            RequestLogTotals::parse("logged=120, sampled-out=12, excluded=3, dropped=0"),
+            Some(t(120, 12, 3, 0))
+        );
+        // Any order, unknown names and spacing tolerated, missing names 0.
+        assert_eq!(
+            RequestLogTotals::parse("dropped=2,future=9 ,  sampled-out = 5"),
+            Some(t(0, 5, 0, 2))
+        );
+        for nothing in ["", "logged", "logged=-1", "logged=x, excluded=", "other=3"] {
+            assert_eq!(RequestLogTotals::parse(nothing), None, "{nothing:?}");
+        }
+        let mut merged = t(10, 5, 1, 0);
+        merged.merge(t(8, 6, 1, 0));
+        assert_eq!(merged, t(10, 6, 1, 0));
+    }
+}

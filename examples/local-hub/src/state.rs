@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::{
-    Attached, Attachment, Bucket, ConsumerInfo, Metrics, Received, RequestLog, Resources,
-    ServerError, Startup, ValidationError,
+    Attached, Attachment, Bucket, ConsumerInfo, Metrics, Received, RequestLog, RequestLogTotals,
+    Resources, ServerError, Startup, ValidationError,
 };
 
 /// Request logs kept per app, the newest by request time.
@@ -191,6 +191,9 @@ pub(crate) struct App {
     pub(crate) request_logs: Vec<RequestLog>,
     /// Request-log batches received (hub v2: files; OTLP: traces exports).
     pub(crate) log_batches: u64,
+    /// The latest request-log totals of each process (by instance id; `""` when a post named
+    /// none), from the `Apitally-Request-Logs` header.
+    pub(crate) log_totals: BTreeMap<String, RequestLogTotals>,
     /// Spans and log records whose request log has not arrived (yet), oldest first.
     pending: VecDeque<Attachment>,
     /// The latest raw messages, oldest first.
@@ -296,6 +299,19 @@ impl App {
                 self.pending.push_back(a);
             }
         }
+    }
+
+    /// The request-log totals summed over the app's processes; `None` when no post carried
+    /// them (request logging is off, or an SDK that does not send them).
+    pub(crate) fn request_log_totals(&self) -> Option<RequestLogTotals> {
+        if self.log_totals.is_empty() {
+            return None;
+        }
+        let mut sum = RequestLogTotals::default();
+        for t in self.log_totals.values() {
+            sum.add(t);
+        }
+        Some(sum)
     }
 
     /// All response times of the app.
@@ -474,6 +490,21 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Takes a process's request-log totals, sent with a post of `instance`.
+    pub(crate) fn log_totals(
+        &mut self,
+        app: &str,
+        instance: Option<String>,
+        totals: RequestLogTotals,
+    ) {
+        let Some(a) = self.app(app) else { return };
+        let instance = instance.unwrap_or_default();
+        if a.log_totals.len() >= MAX_CONSUMERS && !a.log_totals.contains_key(&instance) {
+            return;
+        }
+        a.log_totals.entry(instance).or_default().merge(totals);
     }
 
     /// Keeps a message as received, for the "what left the app" view.
@@ -679,6 +710,24 @@ mod tests {
             s.attach("x/dev", vec![child("t9", &i.to_string(), "zz", 1.0)]);
         }
         assert_eq!(s.apps["x/dev"].pending.len(), KEEP_PENDING);
+    }
+
+    #[test]
+    fn request_log_totals_are_summed_over_processes() {
+        let t = |logged, sampled_out| RequestLogTotals {
+            logged,
+            sampled_out,
+            ..RequestLogTotals::default()
+        };
+        let mut s = State::default();
+        s.startup("x/dev", Startup::default());
+        assert_eq!(s.apps["x/dev"].request_log_totals(), None);
+        s.log_totals("x/dev", Some("i1".into()), t(5, 10));
+        s.log_totals("x/dev", Some("i1".into()), t(8, 12));
+        // A late retry of an older post lowers nothing.
+        s.log_totals("x/dev", Some("i1".into()), t(6, 11));
+        s.log_totals("x/dev", Some("i2".into()), t(1, 0));
+        assert_eq!(s.apps["x/dev"].request_log_totals(), Some(t(9, 12)));
     }
 
     #[test]

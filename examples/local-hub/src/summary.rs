@@ -255,6 +255,12 @@ impl State {
             a.server_errors.len(),
             a.log_files
         ));
+        if let Some(t) = self.apps.get(app).and_then(App::request_log_totals) {
+            out.push_str(&format!(
+                "\nrequest logs: {} logged, {} sampled out, {} excluded, {} dropped",
+                t.logged, t.sampled_out, t.excluded, t.dropped
+            ));
+        }
         out
     }
 }

@@ -31,8 +31,8 @@ use sha2::{Digest as _, Sha256};
 use crate::{
     model::{
         Attached, Attachment, Bucket, ConsumerInfo, Exception, LogRecord, Message, Metrics,
-        Received, RequestCounts, RequestLog, Resources, ServerError, Span, Startup,
-        ValidationError,
+        Received, RequestCounts, RequestLog, RequestLogTotals, Resources, ServerError, Span,
+        Startup, ValidationError,
     },
     state::{now, State},
     v2::readable_body,
@@ -75,6 +75,9 @@ pub(crate) async fn receive(
         Ok(c) => {
             let app = app_key(&c.token_prefix, &c.env);
             state.protocol(&app, PROTOCOL);
+            if let Some(totals) = RequestLogTotals::of(&req) {
+                state.log_totals(&app, instance(&c.export), totals);
+            }
             let id = format!("sha256:{:x}", Sha256::digest(&body));
             if state.first_delivery(&app, &id) {
                 ingest(&mut state, &app, c);
@@ -90,6 +93,19 @@ pub(crate) async fn receive(
             HttpResponse::BadRequest().json(json!({ "detail": problems }))
         }
     }
+}
+
+/// The `service.instance.id` of an export's first resource.
+fn instance(export: &OtlpExport) -> Option<String> {
+    let resource = match export {
+        OtlpExport::Traces(_) => export.spans().into_iter().next()?.resource,
+        OtlpExport::Logs(_) => export.log_records().into_iter().next()?.resource,
+        OtlpExport::Metrics(_) => match export.histogram_points().into_iter().next() {
+            Some(point) => point.resource,
+            None => export.gauge_points().into_iter().next()?.resource,
+        },
+    };
+    resource.get("service.instance.id").and_then(string)
 }
 
 /// `apt_0123…/dev`: the most of a token ever shown, and the env.

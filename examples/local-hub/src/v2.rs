@@ -3,7 +3,7 @@
 
 use std::{io::Read, sync::Mutex};
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -11,7 +11,8 @@ use crate::{
     check,
     model::{
         Body, Bucket, ConsumerInfo, Exception, LogRecord, Message, Metrics, Received,
-        RequestCounts, RequestLog, Resources, ServerError, Span, Startup, ValidationError,
+        RequestCounts, RequestLog, RequestLogTotals, Resources, ServerError, Span, Startup,
+        ValidationError,
     },
     state::{now, State},
 };
@@ -24,6 +25,7 @@ const BIN_MS: f64 = 10.0;
 
 /// Receives one hub v2 post.
 pub(crate) async fn receive(
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
     apitally_test_hub::RawBody(body): apitally_test_hub::RawBody,
     state: web::Data<Mutex<State>>,
@@ -40,6 +42,9 @@ pub(crate) async fn receive(
                     check::sync(&json)
                 };
                 if problems.is_empty() {
+                    if let Some(totals) = RequestLogTotals::of(&req) {
+                        state.log_totals(&app, string(&json["instance_uuid"]), totals);
+                    }
                     if endpoint == "startup" {
                         state.startup(&app, startup(&json));
                         state.received(&app, received("startup", json));

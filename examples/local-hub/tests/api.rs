@@ -610,3 +610,58 @@ fn otlp_exports_the_server_would_refuse_are_listed() {
     let body = String::from_utf8(get(hub.url(), "/api/dashboard").body).unwrap();
     assert!(!body.contains("SECRET") && !body.contains(TOKEN));
 }
+
+#[test]
+fn request_log_totals_from_the_header_are_summed_per_app() {
+    let hub = LocalHub::start("127.0.0.1:0").unwrap();
+    let at = now();
+    let totals = |d: &Value, name: &str| app(d, name)["request_log_totals"].clone();
+    // Without the header (request logging off, or an SDK that does not send it): null.
+    post_json(hub.url(), "startup", &startup());
+    assert_eq!(totals(&dashboard(hub.url()), APP), Value::Null);
+
+    let header = |value| [("Apitally-Request-Logs", value)];
+    post_json_with(
+        hub.url(),
+        "sync",
+        &syncs(at)[0],
+        &header("logged=10, sampled-out=90, excluded=2, dropped=0"),
+    );
+    // The same process later: its totals replace the earlier ones.
+    post_json_with(
+        hub.url(),
+        "sync",
+        &syncs(at)[1],
+        &header("logged=12, sampled-out=95, excluded=3, dropped=1"),
+    );
+    // A second process of the app adds its own; names the hub does not know are skipped.
+    let mut other = syncs(at)[2].clone();
+    other["instance_uuid"] = json!("9a0f6b1e-0000-4000-8000-000000000002");
+    post_json_with(
+        hub.url(),
+        "sync",
+        &other,
+        &header("logged=1, sampled-out=4, excluded=0, dropped=0, later=7"),
+    );
+    let d = dashboard(hub.url());
+    assert_eq!(
+        totals(&d, APP),
+        json!({"logged": 13, "sampled_out": 99, "excluded": 3, "dropped": 1})
+    );
+
+    // An OTLP app sends it with every export.
+    let res = post_otlp_body_with(
+        hub.url(),
+        "traces",
+        TOKEN,
+        &otlp_traces(at).to_gzip(),
+        &header("logged=3, sampled-out=1, excluded=1, dropped=0"),
+    );
+    assert_eq!(res.status, 200);
+    let d = dashboard(hub.url());
+    assert_eq!(
+        totals(&d, OTLP_APP),
+        json!({"logged": 3, "sampled_out": 1, "excluded": 1, "dropped": 0})
+    );
+    assert_eq!(totals(&d, APP)["logged"], 13, "apps apart");
+}

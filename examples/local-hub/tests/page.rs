@@ -177,12 +177,21 @@ fn dashboard_in_a_browser() {
     assert_eq!(tags(&dom, "data-endpoint", "GET /items/{item_id}").len(), 1);
     assert!(dom.contains("No requests yet"));
     assert!(dom.contains("No request logs yet"));
+    assert!(
+        element(&dom, "id", "log-totals").contains("hidden"),
+        "no totals before a post carries them"
+    );
     screenshot(&page, "local-hub-before.png");
 
     // Traffic: three syncs a minute apart and a request-log file.
     let at = now();
     for s in syncs(at) {
-        post_json(hub.url(), "sync", &s);
+        // With the SDK's request-log totals (the Apitally-Request-Logs header).
+        let totals = (
+            "Apitally-Request-Logs",
+            "logged=3, sampled-out=40, excluded=2, dropped=1",
+        );
+        post_json_with(hub.url(), "sync", &s, &[totals]);
     }
     post_logs(hub.url(), &log_lines(at));
     let linked = format!("{page}#log-{CREATE_LOG}");
@@ -231,6 +240,12 @@ fn dashboard_in_a_browser() {
         .map(|t| attr(t, "data-log-id").unwrap())
         .collect();
     assert_eq!(logs, [FAIL_LOG, HOSTILE_LOG, CREATE_LOG]);
+    let totals = element(&dom, "id", "log-totals");
+    assert!(!totals.contains("hidden"), "{totals}");
+    assert!(
+        totals.contains("request logs: <b>3</b> logged, <b>40</b> sampled out, <b>2</b> excluded, <b class=\"bad\">1</b> dropped"),
+        "{totals}"
+    );
     let detail = element(&dom, "data-log-detail", CREATE_LOG);
     assert!(
         detail.contains("{\n  \"name\": \"Widget\",\n  \"price_cents\": 1999\n}"),

@@ -104,11 +104,23 @@ pub(crate) fn get(base: &str, path: &str) -> Response {
 
 /// Posts a JSON payload to `/v2/{app}/{endpoint}` and expects `202`.
 pub(crate) fn post_json(base: &str, endpoint: &str, payload: &Value) {
-    let res = http(
+    post_json_with(base, endpoint, payload, &[]);
+}
+
+/// [`post_json`] with more headers (such as `Apitally-Request-Logs`).
+pub(crate) fn post_json_with(
+    base: &str,
+    endpoint: &str,
+    payload: &Value,
+    headers: &[(&str, &str)],
+) {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    let res = http_with(
         base,
         "POST",
         &format!("/v2/{APP}/{endpoint}"),
-        "application/json",
+        &all,
         payload.to_string().as_bytes(),
     );
     assert_eq!(
@@ -325,20 +337,27 @@ pub(crate) use apitally_test_hub::{otlp, OtlpExport};
 
 /// Posts a body to `/v1/{signal}` as the SDK does and returns the answer.
 pub(crate) fn post_otlp_body(base: &str, signal: &str, token: &str, body: &[u8]) -> Response {
+    post_otlp_body_with(base, signal, token, body, &[])
+}
+
+/// [`post_otlp_body`] with more headers (such as `Apitally-Request-Logs`).
+pub(crate) fn post_otlp_body_with(
+    base: &str,
+    signal: &str,
+    token: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Response {
     let auth = format!("Bearer {token}");
-    http_with(
-        base,
-        "POST",
-        &format!("/v1/{signal}"),
-        &[
-            ("Authorization", &auth),
-            ("Apitally-Env", "dev"),
-            ("Content-Type", "application/x-protobuf"),
-            ("Content-Encoding", "gzip"),
-            ("User-Agent", "apitally-rs/0.1.0"),
-        ],
-        body,
-    )
+    let mut all = vec![
+        ("Authorization", auth.as_str()),
+        ("Apitally-Env", "dev"),
+        ("Content-Type", "application/x-protobuf"),
+        ("Content-Encoding", "gzip"),
+        ("User-Agent", "apitally-rs/0.1.0"),
+    ];
+    all.extend_from_slice(headers);
+    http_with(base, "POST", &format!("/v1/{signal}"), &all, body)
 }
 
 /// Posts an export as the SDK does and expects `200`.
