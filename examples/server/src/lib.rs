@@ -32,6 +32,49 @@ pub const API_KEYS: [(&str, &str, &str, &str); 2] = [
     ("demo-key-globex", "globex", "Globex", "Startup"),
 ];
 
+/// The client id the example reports with to the local hub (any UUID works there).
+pub const OFFLINE_CLIENT_ID: &str = "00000000-0000-4000-8000-000000000000";
+/// The write token the example reports with to the local hub (any well-formed token works
+/// there; none is checked against an account).
+pub const OFFLINE_WRITE_TOKEN: &str = "apt_000000000000000000000000";
+
+/// How the example reports to the local hub when no credential is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineProtocol {
+    /// Hub v2 with a client id (SDK 0.x, what existing apps run): the default.
+    Hub,
+    /// Apitally 1.x (OTLP) with a write token: `EXAMPLE_PROTOCOL=otlp`.
+    Otlp,
+}
+
+impl OfflineProtocol {
+    /// From `EXAMPLE_PROTOCOL`: `otlp` (or `1.x`), `hub` (or `v2`, or unset).
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var("EXAMPLE_PROTOCOL")
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "" | "hub" | "v2" => Ok(Self::Hub),
+            "otlp" | "1.x" => Ok(Self::Otlp),
+            other => Err(format!(
+                "EXAMPLE_PROTOCOL={other:?}: expected `hub` (the default) or `otlp`"
+            )),
+        }
+    }
+
+    /// The config that reports to the local hub at `hub_url` with this protocol.
+    pub fn config(self, hub_url: &str, env: &str) -> ApitallyConfig {
+        match self {
+            Self::Hub => ApitallyConfig::new(OFFLINE_CLIENT_ID, env).hub_base_url(hub_url),
+            Self::Otlp => {
+                ApitallyConfig::with_write_token(OFFLINE_WRITE_TOKEN, env).otlp_endpoint(hub_url)
+            }
+        }
+    }
+}
+
 /// Adds the example's consumer identification and route list to a config.
 pub fn apitally_config(config: ApitallyConfig) -> ApitallyConfig {
     config

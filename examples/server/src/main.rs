@@ -1,16 +1,20 @@
 //! Runs the example API on `BIND` (default `127.0.0.1:8000`).
 //!
-//! With `APITALLY_CLIENT_ID` set it reports to Apitally (`APITALLY_ENV`, `APITALLY_HUB_BASE_URL`
-//! are read too); without it, it starts the local hub on `HUB_BIND` (default `127.0.0.1:8001`)
-//! and reports there, so everything works offline and without an account.
-//! `APITALLY_SHUTDOWN_TIMEOUT` (seconds) bounds the final sync; `EXAMPLE_LOG_FILE_BYTES` closes
-//! request-log files at that many compressed bytes instead of 1 MB (a test knob: many files).
+//! With `APITALLY_WRITE_TOKEN` set it reports to Apitally 1.x, with `APITALLY_CLIENT_ID` to the
+//! hub (`APITALLY_ENV`, `APITALLY_OTLP_ENDPOINT` and `APITALLY_HUB_BASE_URL` are read too).
+//! With neither, it starts the local hub on `HUB_BIND` (default `127.0.0.1:8001`) and reports
+//! there, so everything works offline and without an account: over hub v2, or over 1.x (OTLP)
+//! with `EXAMPLE_PROTOCOL=otlp`. `APITALLY_SHUTDOWN_TIMEOUT` (seconds) bounds the final sync;
+//! `EXAMPLE_LOG_FILE_BYTES` closes request-log files at that many compressed bytes instead of
+//! 1 MB (a test knob: many files).
 
 use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpServer};
-use apitally::{Apitally, ApitallyConfig};
-use example_server::{apitally_config, authenticate, configure, request_logging, Store, API_KEYS};
+use apitally::{Apitally, ApitallyConfig, Protocol};
+use example_server::{
+    apitally_config, authenticate, configure, request_logging, OfflineProtocol, Store, API_KEYS,
+};
 
 /// A number from the environment, when set and valid.
 fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -24,8 +28,10 @@ fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
     }
 }
 
-/// The client id used with the local hub (any UUID works there).
-const DEMO_CLIENT_ID: &str = "00000000-0000-4000-8000-000000000000";
+/// Whether a variable is set and not blank.
+fn is_set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
+}
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
@@ -40,16 +46,17 @@ async fn main() -> std::io::Result<()> {
             .init();
     }
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    let real = std::env::var("APITALLY_CLIENT_ID").is_ok_and(|v| !v.trim().is_empty());
+    let real = is_set("APITALLY_WRITE_TOKEN") || is_set("APITALLY_CLIENT_ID");
     let (config, local_hub) = if real {
         (ApitallyConfig::from_env(), None)
     } else {
+        let protocol = OfflineProtocol::from_env().map_err(std::io::Error::other)?;
         let hub_bind = std::env::var("HUB_BIND").unwrap_or_else(|_| "127.0.0.1:8001".into());
         let hub = local_hub::LocalHub::start(&hub_bind)?;
         let env = std::env::var("APITALLY_ENV").unwrap_or_else(|_| "dev".into());
-        let config = ApitallyConfig::new(DEMO_CLIENT_ID, env).hub_base_url(hub.url());
-        (config, Some(hub))
+        (protocol.config(hub.url(), &env), Some(hub))
     };
+
     let mut config = apitally_config(config);
     if let Some(secs) = env_number::<f64>("APITALLY_SHUTDOWN_TIMEOUT") {
         if let Ok(timeout) = Duration::try_from_secs_f64(secs) {
@@ -76,12 +83,21 @@ async fn main() -> std::io::Result<()> {
     .bind(&bind)?;
 
     println!("example API on http://{bind}");
+    let protocol = match apitally.client().protocol() {
+        Some(Protocol::Otlp) => "OTLP (Apitally 1.x, write token)",
+        Some(_) => "hub v2 (client id)",
+        None => "",
+    };
     match &local_hub {
+        _ if protocol.is_empty() => {
+            println!("Apitally is off: the configuration is invalid (see the error above)")
+        }
         Some(hub) => println!(
-            "reporting to the local hub: open {}/ (it refreshes; data arrives every 10 s)",
+            "reporting over {protocol} to the local hub: open {}/ (it refreshes; data arrives \
+             every 10 to 15 s)",
             hub.url()
         ),
-        None => println!("reporting to Apitally (APITALLY_CLIENT_ID is set)"),
+        None => println!("reporting over {protocol} to Apitally"),
     }
     println!("try:");
     println!(

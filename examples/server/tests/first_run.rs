@@ -1,29 +1,28 @@
-//! The example API and the local hub together: a scripted set of requests, then the hub's
-//! summary numbers and its dashboard's data.
+//! The example API and the local hub together, as `cargo run -p example-server` runs them
+//! offline: a scripted set of requests over hub v2 (the default) and over OTLP 1.x
+//! (`EXAMPLE_PROTOCOL=otlp`), then the hub's summary numbers and its dashboard's data.
 
 use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpServer};
 use apitally::{Apitally, ApitallyConfig};
-use example_server::{apitally_config, authenticate, configure, Store};
+use example_server::{apitally_config, authenticate, configure, OfflineProtocol, Store};
 use local_hub::LocalHub;
+use serde_json::Value;
 
-#[actix_web::test]
-async fn example_reports_to_the_local_hub() {
-    {
-        use tracing_subscriber::prelude::*;
-        tracing_subscriber::registry()
-            .with(apitally::tracing_layer())
-            .init();
-    }
-    let hub = LocalHub::start("127.0.0.1:0").unwrap();
-    let log_dir = std::env::temp_dir().join(format!("apitally-example-{}", std::process::id()));
-    let config = ApitallyConfig::new("00000000-0000-4000-8000-000000000001", "dev")
-        .hub_base_url(hub.url())
-        .test_client_config(move |c| {
-            c.test_sync_interval(Duration::from_secs(3600))
-                .test_log_dir(log_dir)
-        });
+/// Apitally's tracing layer, as `main` installs it (once per test process).
+fn tracing() {
+    use tracing_subscriber::prelude::*;
+    let _ = tracing_subscriber::registry()
+        .with(apitally::tracing_layer())
+        .try_init();
+}
+
+/// Serves the example with `config` (as `main` does), sends the scripted requests, then stops
+/// the server and shuts Apitally down (its final sync or export). 14 requests: 3 creates (201,
+/// 422 from the app, 400 from the Json extractor), 3 gets of an item (one 404), a list, a health
+/// check, a streamed report, an update, `/me/orders`, a failure, a panic and a delete.
+async fn serve_and_send_requests(config: ApitallyConfig) {
     let apitally = Apitally::try_new(apitally_config(config)).unwrap();
     let store = web::Data::new(Store::default());
     let server = HttpServer::new({
@@ -49,7 +48,6 @@ async fn example_reports_to_the_local_hub() {
     let acme = ("x-api-key", "demo-key-acme");
     let json = ("content-type", "application/json");
     let status = |res: &awc::ClientResponse<_>| res.status().as_u16();
-    // 3 creates (one invalid: 422 by the app, one malformed: 400 by the Json extractor).
     let mut codes = Vec::new();
     for body in [
         r#"{"name":"Widget","price_cents":1999}"#,
@@ -103,7 +101,142 @@ async fn example_reports_to_the_local_hub() {
     assert_eq!(status(&res), 204);
     handle.stop(true).await;
     apitally.shutdown().await;
+}
 
+/// The hub's `/api/dashboard`.
+async fn dashboard(hub: &LocalHub) -> Value {
+    let mut res = awc::Client::default()
+        .get(format!("{}/api/dashboard", hub.url()))
+        .send()
+        .await
+        .unwrap();
+    res.json().limit(16 << 20).await.unwrap()
+}
+
+/// What both protocols show alike on the dashboard: the example's routes listed at startup
+/// with their counts, consumers, server errors, the request logs (all but the health check)
+/// with their captured logs and spans, and the request-log totals the SDK reported.
+fn assert_dashboard(app: &Value) {
+    assert!(
+        app["rejected"].as_array().unwrap().is_empty(),
+        "{}",
+        app["rejected"]
+    );
+    let endpoints = app["endpoints"].as_array().unwrap();
+    let endpoint = |method: &str, route: &str| {
+        endpoints
+            .iter()
+            .find(|e| e["method"] == method && e["route"] == route)
+            .unwrap_or_else(|| panic!("no {method} {route}: {endpoints:#?}"))
+    };
+    assert_eq!(endpoints.len(), 10, "{endpoints:#?}");
+    assert!(endpoints.iter().all(|e| e["declared"] == true));
+    let counts = |method, route| {
+        let e = endpoint(method, route);
+        (
+            e["requests"].as_u64().unwrap(),
+            e["client_errors"].as_u64().unwrap(),
+            e["server_errors"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(counts("POST", "/items"), (3, 2, 0));
+    assert_eq!(counts("GET", "/items/{item_id}"), (3, 1, 0));
+    assert_eq!(counts("GET", "/items"), (1, 0, 0));
+    assert_eq!(counts("GET", "/health"), (1, 0, 0));
+    assert_eq!(counts("GET", "/fail"), (1, 0, 1));
+    assert_eq!(counts("GET", "/panic"), (1, 0, 1));
+    assert_eq!(app["totals"]["requests"], 14);
+    assert_eq!(
+        endpoint("GET", "/report")["response_bytes"],
+        5 * "line 0 of a streamed report\n".len()
+    );
+    let consumer = |id: &str| {
+        app["consumers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["identifier"] == id)
+            .unwrap_or_else(|| panic!("no consumer {id}: {}", app["consumers"]))
+            .clone()
+    };
+    assert_eq!(consumer("acme")["name"], "Acme Corp");
+    assert_eq!(consumer("acme")["requests"], 3);
+    assert_eq!(consumer("user-ada")["group"], "Pro");
+    let server_errors = app["server_errors"].as_array().unwrap();
+    assert!(server_errors.iter().any(|s| s["message"]
+        .as_str()
+        .unwrap()
+        .contains("the database is not reachable")));
+    assert!(server_errors.iter().any(|s| s["message"]
+        .as_str()
+        .unwrap()
+        .contains("index out of bounds")));
+    assert!(!app["received"].as_array().unwrap().is_empty());
+
+    // Every request but the health check (excluded by default), masked, the create request's
+    // with its log record and span.
+    let logs = app["request_logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 13, "{logs:#?}");
+    assert!(logs.iter().all(|l| l["path"] != "/health"));
+    let all = serde_json::to_string(logs).unwrap();
+    assert!(
+        !all.contains("demo-key-acme"),
+        "the API key header is masked"
+    );
+    assert!(
+        !all.contains("Bearer user-ada"),
+        "the bearer token is masked"
+    );
+    let create = logs
+        .iter()
+        .find(|l| l["method"] == "POST" && l["status"] == 201)
+        .unwrap();
+    assert_eq!(create["logs"][0]["message"], "creating item 1 name=Widget");
+    assert!(create["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "store.insert"));
+    assert!(create["request"]["body"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("\"name\": \"Widget\""));
+    assert_eq!(
+        app["request_log_totals"],
+        serde_json::json!({"logged": 13, "sampled_out": 0, "excluded": 1, "dropped": 0})
+    );
+}
+
+#[actix_web::test]
+async fn example_reports_to_the_local_hub_over_otlp() {
+    tracing();
+    let hub = LocalHub::start("127.0.0.1:0").unwrap();
+    serve_and_send_requests(OfflineProtocol::Otlp.config(hub.url(), "dev")).await;
+    let dashboard = dashboard(&hub).await;
+    let app = &dashboard["apps"][0];
+    assert_eq!(app["app"], "apt_0000…/dev");
+    assert_eq!(app["protocol"], "OTLP 1.x");
+    assert_dashboard(app);
+}
+
+#[actix_web::test]
+async fn example_reports_to_the_local_hub() {
+    tracing();
+    let hub = LocalHub::start("127.0.0.1:0").unwrap();
+    let log_dir = std::env::temp_dir().join(format!("apitally-example-{}", std::process::id()));
+    let config = OfflineProtocol::Hub
+        .config(hub.url(), "dev")
+        .test_client_config(move |c| {
+            c.test_sync_interval(Duration::from_secs(3600))
+                .test_log_dir(log_dir)
+        });
+    serve_and_send_requests(config).await;
+    let dashboard = dashboard(&hub).await;
+    let app = &dashboard["apps"][0];
+    assert_eq!(app["protocol"], "hub v2");
+    assert_dashboard(app);
+
+    // The summary of what arrived, in hub v2 shapes.
     let summary = hub.summary();
     assert_eq!(summary.apps.len(), 1);
     let app = &summary.apps[0];
@@ -216,57 +349,12 @@ async fn example_reports_to_the_local_hub() {
         "{span_names:?}"
     );
 
-    // The dashboard's data shows the same, decoded.
-    let mut res = client
-        .get(format!("{}/api/dashboard", hub.url()))
+    // And the page that draws it.
+    let mut page = awc::Client::default()
+        .get(format!("{}/", hub.url()))
         .send()
         .await
         .unwrap();
-    let dashboard: serde_json::Value = res.json().limit(16 << 20).await.unwrap();
-    let app = &dashboard["apps"][0];
-    let get = app["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["method"] == "GET" && e["route"] == "/items/{item_id}")
-        .unwrap();
-    assert_eq!(
-        (get["requests"].as_u64(), get["client_errors"].as_u64()),
-        (Some(3), Some(1))
-    );
-    assert!(app["consumers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|c| c["name"] == "Acme Corp"));
-    assert!(app["server_errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|s| s["message"]
-            .as_str()
-            .unwrap()
-            .contains("the database is not reachable")));
-    assert!(!app["received"].as_array().unwrap().is_empty());
-    let create = app["request_logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["method"] == "POST" && l["status"] == 201)
-        .unwrap();
-    assert_eq!(create["logs"][0]["message"], "creating item 1 name=Widget");
-    assert!(create["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|s| s["name"] == "store.insert"));
-    assert!(create["request"]["body"]["text"]
-        .as_str()
-        .unwrap()
-        .contains("\"name\": \"Widget\""));
-
-    // And the page that draws it.
-    let mut page = client.get(format!("{}/", hub.url())).send().await.unwrap();
     let html = String::from_utf8(page.body().await.unwrap().to_vec()).unwrap();
     assert!(html.contains("/dashboard.js"), "{html}");
 }

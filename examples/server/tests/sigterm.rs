@@ -60,6 +60,7 @@ fn sigterm_under_load_syncs_and_logs_every_request_served() {
     let out = std::fs::File::create(&output).unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_example-server"))
         .env("BIND", format!("127.0.0.1:{port}"))
+        .env_remove("APITALLY_WRITE_TOKEN")
         .env("APITALLY_CLIENT_ID", uuid::Uuid::new_v4().to_string())
         .env("APITALLY_ENV", "test")
         .env("APITALLY_HUB_BASE_URL", hub.url())
