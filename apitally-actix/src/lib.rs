@@ -28,7 +28,8 @@
 //!
 //! #[actix_web::main]
 //! async fn main() -> std::io::Result<()> {
-//!     let config = ApitallyConfig::from_env() // APITALLY_CLIENT_ID, APITALLY_ENV
+//!     // APITALLY_WRITE_TOKEN (or APITALLY_CLIENT_ID), and APITALLY_ENV.
+//!     let config = ApitallyConfig::from_env()
 //!         .app_version("1.4.0")
 //!         // Name consumers by who they are, never by their credential: the identifier is
 //!         // sent as it is.
