@@ -3,11 +3,14 @@
 use std::{
     collections::VecDeque,
     sync::{atomic::Ordering, Arc, Weak},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use bytes::Bytes;
 use tokio::sync::{mpsc::UnboundedReceiver, watch};
+// Tokio's clock, not std's: queue ages, the cadence and the shutdown deadline follow tokio's
+// paused time in tests (it is std's clock otherwise).
+use tokio::time::Instant;
 
 use super::{
     payload::{unix_timestamp, SyncPayload},
@@ -160,7 +163,7 @@ impl<T: HubTransport> SyncLoop<T> {
                         // final flush sends each file once.
                         let deadline = Instant::now() + budget;
                         interrupt.send_replace(true);
-                        if tokio::time::timeout_at(deadline.into(), &mut cycle).await.is_err() {
+                        if tokio::time::timeout_at(deadline, &mut cycle).await.is_err() {
                             debug!("the shutdown budget ran out during a sync cycle");
                         }
                         Some((command, deadline))
@@ -181,7 +184,7 @@ impl<T: HubTransport> SyncLoop<T> {
                     command = commands.recv() => {
                         return self.stop(command, Instant::now() + budget).await;
                     }
-                    () = tokio::time::sleep_until(tick.into()) => {}
+                    () = tokio::time::sleep_until(tick) => {}
                 }
                 if super::is_orphaned(&handle) {
                     let since = *orphaned_since.get_or_insert_with(Instant::now);
@@ -361,7 +364,7 @@ impl<T: HubTransport> SyncLoop<T> {
     async fn stop(mut self, command: Option<Command>, deadline: Instant) {
         // The final flush is not interrupted (a receiver whose sender is gone never is).
         self.interrupt = watch::channel(false).1;
-        let timed_out = tokio::time::timeout_at(deadline.into(), async {
+        let timed_out = tokio::time::timeout_at(deadline, async {
             self.send_startup(1).await;
             if self.stopped {
                 return;
