@@ -124,7 +124,9 @@ impl Otlp {
             // Forgotten: an update may be sent again, which the server takes as it is.
             consumers.sent.clear();
         }
-        consumers.sent.insert(consumer.get_identifier().into(), hash);
+        consumers
+            .sent
+            .insert(consumer.get_identifier().into(), hash);
         if consumers.pending.len() < MAX_CONSUMER_HASHES {
             consumers.pending.push((
                 consumer.get_identifier().to_owned(),
