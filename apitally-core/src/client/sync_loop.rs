@@ -42,6 +42,9 @@ const JSON: Option<&str> = Some("application/json");
 #[derive(Debug)]
 struct Queued {
     created: Instant,
+    /// The order of creation: a failed payload goes to the back of the queue (§3.7), so the
+    /// queue is not in this order.
+    seq: u64,
     body: Bytes,
 }
 
@@ -89,6 +92,8 @@ pub(crate) struct SyncLoop<T> {
     tuning: Tuning,
     shutdown_timeout: Duration,
     queue: VecDeque<Queued>,
+    /// The `seq` of the next payload queued.
+    next_seq: u64,
     monitor: ResourceMonitor,
     hub_ok: bool,
     stopped: bool,
@@ -115,6 +120,7 @@ impl<T: HubTransport> SyncLoop<T> {
             tuning,
             shutdown_timeout,
             queue: VecDeque::new(),
+            next_seq: 0,
             monitor: ResourceMonitor::default(),
             hub_ok: true,
             stopped: false,
@@ -490,7 +496,11 @@ impl<T: HubTransport> SyncLoop<T> {
             }
         };
         while self.queue.len() >= self.tuning.max_queue_len.max(1) {
-            self.queue.pop_front();
+            // The oldest, which need not be the front: a failed payload goes to the back.
+            let oldest = (0..self.queue.len())
+                .min_by_key(|&i| self.queue[i].seq)
+                .unwrap_or(0);
+            self.queue.remove(oldest);
             log::warn!(
                 target: "apitally",
                 "apitally: sync queue full ({} payloads); dropped the oldest",
@@ -499,8 +509,10 @@ impl<T: HubTransport> SyncLoop<T> {
         }
         self.queue.push_back(Queued {
             created: Instant::now(),
+            seq: self.next_seq,
             body: Bytes::from(body),
         });
+        self.next_seq += 1;
     }
 
     /// Sends queued payloads front to back; true when the queue was emptied.

@@ -570,6 +570,25 @@ async fn the_queue_drops_payloads_older_than_an_hour() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_queue_keeps_the_newest_400_payloads() {
+    let (mut sync_loop, hub, shared) = sync_loop(None);
+    hub.answer("sync", Status(400));
+    for i in 0..410 {
+        record(&shared, &format!("/w{i}"));
+        sync_loop.cycle().await;
+    }
+    hub.answer("sync", Status(202));
+    record(&shared, "/w410");
+    let before = hub.calls().len();
+    sync_loop.cycle().await;
+    let sent = &hub.calls()[before..];
+    assert_eq!(sent.len(), 400);
+    let delivered: BTreeSet<String> = sent.iter().flat_map(Call::routes).collect();
+    let newest: BTreeSet<String> = (11..=410).map(|i| format!("/w{i}")).collect();
+    assert_eq!(delivered, newest);
+}
+
+#[tokio::test(start_paused = true)]
 async fn log_uploads_take_10_files_per_cycle_100_to_500_ms_apart_a_failed_one_first_next_time() {
     assert_eq!(MAX_FILES_PER_CYCLE, 10);
     let (logger, dir) = logger();
