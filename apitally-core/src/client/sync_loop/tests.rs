@@ -673,6 +673,45 @@ async fn the_final_sync_stops_at_the_shutdown_budget_and_names_what_was_not_deli
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_shutdown_during_a_hung_post_waits_for_it_within_the_budget_then_starts_nothing() {
+    let logs = apitally_test_hub::capture_logs();
+    let (sync_loop, hub, _) = sync_loop(None);
+    // The cycle's startup takes a retry, then its sync hangs: the shutdown arrives then, well
+    // after the cycle began.
+    hub.script("startup", [Status(503)]);
+    hub.script("sync", [Hang]);
+    let (commands, rx) = mpsc::unbounded_channel();
+    let alive = handle();
+    let (reply, replied) = oneshot::channel();
+    let start = Instant::now();
+    let shutdown = async {
+        hub.posted(3).await;
+        assert!(Instant::now() - start >= ms(500));
+        assert!(commands
+            .send(Command::Shutdown(Reply::Async(reply)))
+            .is_ok());
+        Instant::now()
+    };
+    let (ended, asked) = tokio::join!(
+        run_within(sync_loop, rx, &alive, Duration::from_secs(600)),
+        shutdown
+    );
+    assert!(ended);
+    assert_eq!(Instant::now() - asked, BUDGET);
+    assert_eq!(
+        hub.endpoints(),
+        ["startup", "startup", "sync"],
+        "a POST after the budget"
+    );
+    assert_eq!(replied.await, Ok(false));
+    // The hung payload and the last window.
+    let warning = "apitally: shutdown: not delivered (the shutdown budget of 5s ran out): 2 sync \
+                   payload(s)";
+    let warnings = logs.matching(Level::Warn, "apitally: shutdown:");
+    assert!(warnings.iter().any(|w| w == warning), "{warnings:#?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_final_sync_makes_one_attempt_each_and_names_what_the_hub_did_not_take() {
     let logs = apitally_test_hub::capture_logs();
     let (logger, dir) = logger();
