@@ -127,11 +127,14 @@ async fn callback_set_consumer_extractor_and_middleware() {
 async fn extractor_without_consumer_is_an_error() {
     let hub = TestHub::start();
     let apitally = apitally(&hub, |c| c);
-    let app = test::init_service(App::new().wrap(apitally.clone()).route(
-        "/strict",
-        web::get().to(|c: ApitallyConsumer| async move { c.into_inner().get_identifier().to_owned() }),
-    ))
-    .await;
+    let app =
+        test::init_service(App::new().wrap(apitally.clone()).route(
+            "/strict",
+            web::get().to(|c: ApitallyConsumer| async move {
+                c.into_inner().get_identifier().to_owned()
+            }),
+        ))
+        .await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/strict").to_request()).await;
     assert_eq!(res.status(), 500);
     let req = test::TestRequest::get().uri("/strict").to_request();

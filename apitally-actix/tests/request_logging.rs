@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::{test, web, App, HttpRequest, HttpResponse};
 use apitally_actix::{Apitally, ApitallyConfig, ConsumerExt, RequestLoggingConfig};
-use apitally_test_hub::Reply;
+use apitally_test_hub::{capture_logs, Reply};
 use base64::Engine;
 use common::{count, TestHub};
 use futures_util::stream;
@@ -359,16 +359,30 @@ async fn payment_required_suspends_logging() {
                 .route("/{n}", web::get().to(|| async { "a" })),
         )
         .await;
+        let suspensions = || {
+            capture_logs()
+                .matching(log::Level::Warn, "request logging is suspended for")
+                .len()
+        };
+        let before = suspensions();
         hub.script("log", [reply]);
         test::call_and_read_body(&app, test::TestRequest::get().uri("/first").to_request()).await;
-        assert!(hub.wait_until(Duration::from_secs(10), |r| r
-            .iter()
-            .any(|r| r.status == 402)));
+        // The client took the 402 (not only the hub sent it).
+        assert!(hub.wait_until(Duration::from_secs(10), |_| suspensions() > before));
         // Suspended: not logged (metrics go on).
         test::call_and_read_body(&app, test::TestRequest::get().uri("/during").to_request()).await;
-        actix_rt::time::sleep(Duration::from_millis(1300)).await;
+        if seconds.is_some() {
+            // Retry-After: 1 — wait for logging to resume.
+            let logging = || {
+                apitally
+                    .client()
+                    .request_logger()
+                    .is_some_and(|l| l.is_logging())
+            };
+            assert!(hub.wait_until(Duration::from_secs(10), |_| logging()));
+        }
         test::call_and_read_body(&app, test::TestRequest::get().uri("/after").to_request()).await;
-        actix_rt::time::sleep(Duration::from_millis(500)).await;
+        // The final sync writes and uploads what is logged.
         apitally.shutdown().await;
         let urls: Vec<String> = lines(&hub)
             .iter()
@@ -438,15 +452,23 @@ async fn files_rotate_and_are_bounded_while_the_hub_refuses_them() {
         // Spaced so that the writer takes most items in a batch of their own.
         actix_rt::time::sleep(Duration::from_millis(15)).await;
     }
-    actix_rt::time::sleep(Duration::from_millis(300)).await;
-    let on_disk = std::fs::read_dir(&dir).unwrap().count();
-    assert!(on_disk <= 51, "{on_disk} files on disk"); // 50 closed + the one being written
-    assert!(on_disk >= 40, "files rotated: {on_disk}");
+    let on_disk = || std::fs::read_dir(&dir).unwrap().count();
+    assert!(
+        hub.wait_until(Duration::from_secs(10), |_| on_disk() >= 40),
+        "files rotated: {}",
+        on_disk()
+    );
+    let on_disk = on_disk();
+    // 50 closed + the one being written.
+    assert!(on_disk <= 51, "{on_disk} files on disk");
     // Failed uploads keep files and retry the same UUID, at most 10 per cycle.
-    let posts = hub.received_at("log");
-    assert!(!posts.is_empty());
-    let first_uuid = &posts[0].query;
-    assert!(posts.iter().filter(|p| &p.query == first_uuid).count() >= 2);
+    let first_retried = |r: &[apitally_test_hub::Received]| {
+        let mut posts = r.iter().filter(|r| r.endpoint == "log");
+        posts
+            .next()
+            .is_some_and(|first| posts.any(|p| p.query == first.query))
+    };
+    assert!(hub.wait_until(Duration::from_secs(10), first_retried));
     // The hub comes back: everything kept is delivered and deleted.
     hub.set_default("log", Reply::Status(202));
     assert!(

@@ -82,10 +82,15 @@ fn startup_payload_shape() {
         rust.split('.').count() == 3 && rust.starts_with("1."),
         "{rust}"
     );
-    // Accepted once: never sent again.
-    std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(hub.received_at("startup").len(), 1);
+    // Accepted once: never sent again, by the next cycles nor by the final sync (which sends
+    // startup data still pending).
+    let syncs = hub.received_at("sync").len();
+    assert!(
+        hub.wait_until(WAIT, |r| r.iter().filter(|r| r.endpoint == "sync").count()
+            >= syncs + 2)
+    );
     client.shutdown_blocking();
+    assert_eq!(hub.received_at("startup").len(), 1);
 }
 
 #[test]
@@ -237,13 +242,11 @@ fn hub_404_disables_the_client() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(!client.is_enabled());
-    // Recording is a no-op and nothing more reaches the hub.
+    // Recording is a no-op and nothing more reaches the hub, not even a final sync: the sync
+    // thread is gone (the unit tests check on paused time that no cycle follows a 404).
     client.record_request(&get("/a", 200, 1));
-    let seen = hub.received().len();
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(hub.received().len(), seen);
-    assert_eq!(seen, 1, "one 404, no retries");
     client.shutdown_blocking();
+    assert_eq!(hub.received().len(), 1, "one 404, no retries");
 }
 
 #[test]
@@ -256,7 +259,8 @@ fn hub_422_drops_the_payload() {
     assert!(hub.wait_until(WAIT, |r| r.iter().any(|r| r.status == 422)));
     client.record_request(&get("/kept", 200, 1));
     assert!(hub.wait_until(WAIT, |_| hub.request_count(Some("/kept")) == 1));
-    std::thread::sleep(Duration::from_millis(500));
+    // The final sync would send it if it were still queued.
+    client.shutdown_blocking();
     // The rejected payload was sent once and never again.
     let rejected = hub
         .received_at("sync")
@@ -265,8 +269,6 @@ fn hub_422_drops_the_payload() {
         .count();
     assert_eq!(rejected, 1);
     assert_eq!(hub.request_count(Some("/dropped")), 0);
-    assert!(client.is_enabled());
-    client.shutdown_blocking();
 }
 
 #[test]
@@ -412,44 +414,62 @@ fn startup_is_resent_until_accepted_with_the_same_message_uuid() {
         .map(|r| r.json.as_ref().unwrap()["message_uuid"].clone())
         .collect();
     assert_eq!(uuids.len(), 1);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(hub.received_at("startup").len(), 8);
+    // Accepted, it is not sent again (the final sync would send it if it were pending).
     client.shutdown_blocking();
+    assert_eq!(hub.received_at("startup").len(), 8);
+}
+
+/// Waits until the hub has seen `n` more sync attempts than now: with one attempt per cycle,
+/// the second of them is from a cycle that started after this call, so its window holds what
+/// was recorded before.
+fn wait_for_sync_attempts(hub: &TestHub, n: usize) {
+    let seen = hub.received_at("sync").len();
+    assert!(
+        hub.wait_until(WAIT, |r| r.iter().filter(|r| r.endpoint == "sync").count()
+            >= seen + n)
+    );
 }
 
 #[test]
 fn queue_is_bounded_by_count() {
-    let port = TestHub::start().port();
+    let hub = TestHub::start();
+    // Refused with a status that keeps the payload and is not retried: one attempt per cycle.
+    hub.set_default("sync", Reply::Status(400));
     let client = ApitallyClient::try_new(
-        config(&format!("http://127.0.0.1:{port}")).test_max_queue_len(2),
+        config(&hub.url()).test_max_queue_len(2),
         StartupData::default(),
     )
     .unwrap();
-    // One request per cycle, for about six cycles while the hub is down.
+    // Six payloads with one request each.
     for _ in 0..6 {
         client.record_request(&get("/q", 200, 1));
-        std::thread::sleep(Duration::from_millis(300));
+        wait_for_sync_attempts(&hub, 2);
     }
-    let hub = TestHub::start_on(port);
-    assert!(hub.wait_until(WAIT, |_| hub.accepted_syncs().len() >= 2));
+    hub.set_default("sync", Reply::Status(202));
     client.shutdown_blocking();
-    // Only the newest payloads survived; the older ones were dropped, not sent.
+    // At most the two payloads the queue holds were delivered; the others were dropped.
     let delivered = hub.request_count(Some("/q"));
-    assert!((1..6).contains(&delivered), "{delivered}");
+    assert!(delivered <= 2, "{delivered}");
 }
 
 #[test]
 fn queue_is_bounded_by_age() {
-    let port = TestHub::start().port();
+    let hub = TestHub::start();
+    // Refused with a status that keeps the payload and is not retried: one attempt per cycle.
+    hub.set_default("sync", Reply::Status(400));
+    let max_age = Duration::from_millis(700);
     let client = ApitallyClient::try_new(
-        config(&format!("http://127.0.0.1:{port}")).test_max_queue_age(Duration::from_millis(700)),
+        config(&hub.url()).test_max_queue_age(max_age),
         StartupData::default(),
     )
     .unwrap();
     client.record_request(&get("/old", 200, 1));
-    std::thread::sleep(Duration::from_millis(2000));
+    // Its payload exists now, so it is older than `max_age` once that much time has passed
+    // (a lower bound on its age whatever the load: no wait for the client here).
+    wait_for_sync_attempts(&hub, 2);
+    std::thread::sleep(max_age + Duration::from_millis(100));
     client.record_request(&get("/new", 200, 1));
-    let hub = TestHub::start_on(port);
+    hub.set_default("sync", Reply::Status(202));
     assert!(hub.wait_until(WAIT, |_| hub.request_count(Some("/new")) == 1));
     client.shutdown_blocking();
     assert_eq!(hub.request_count(Some("/old")), 0);
@@ -515,7 +535,7 @@ fn one_client_per_client_id_and_env() {
     a.record_request(&get("/one", 200, 1));
     b.record_request(&get("/one", 200, 1));
     assert!(hub.wait_until(WAIT, |_| hub.request_count(Some("/one")) == 2));
-    std::thread::sleep(Duration::from_millis(500));
+    a.shutdown_blocking();
     assert_eq!(hub.received_at("startup").len(), 1);
     let instances: HashSet<_> = hub
         .received_at("sync")
@@ -523,7 +543,6 @@ fn one_client_per_client_id_and_env() {
         .map(|r| r.json.as_ref().unwrap()["instance_uuid"].clone())
         .collect();
     assert_eq!(instances.len(), 1);
-    a.shutdown_blocking();
 }
 
 #[test]

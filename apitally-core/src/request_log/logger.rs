@@ -787,6 +787,12 @@ impl RequestLogger {
         );
     }
 
+    /// Unix milliseconds until which logging is suspended; 0 when it never was.
+    #[cfg(test)]
+    pub(crate) fn suspended_until_ms(&self) -> u64 {
+        self.suspended_until.load(Ordering::Relaxed)
+    }
+
     /// Deletes pending items, the current file and every closed file, and says how many.
     /// Waits for a batch the writer thread is writing, so that its items are counted (in the
     /// current file) rather than written after the count.
