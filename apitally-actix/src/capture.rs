@@ -237,9 +237,10 @@ impl ApitallyLayer {
     /// every level.
     ///
     /// ```
+    /// # use apitally_actix as apitally;
     /// use tracing_subscriber::{filter::LevelFilter, prelude::*};
     ///
-    /// let layer = apitally_actix::tracing_layer().max_level(LevelFilter::DEBUG);
+    /// let layer = apitally::tracing_layer().max_level(LevelFilter::DEBUG);
     /// # let _ = tracing_subscriber::registry().with(layer);
     /// ```
     #[must_use]
@@ -255,10 +256,11 @@ impl ApitallyLayer {
 /// own layers; apps without it are unaffected.
 ///
 /// ```
+/// # use apitally_actix as apitally;
 /// use tracing_subscriber::prelude::*;
 ///
 /// tracing_subscriber::registry()
-///     .with(apitally_actix::tracing_layer())
+///     .with(apitally::tracing_layer())
 ///     // .with(tracing_subscriber::fmt::layer())
 ///     .init();
 /// ```
@@ -269,12 +271,13 @@ impl ApitallyLayer {
 /// the request's root span is there):
 ///
 /// ```
+/// # use apitally_actix as apitally;
 /// use tracing::Level;
 /// use tracing_subscriber::{filter::Targets, prelude::*};
 ///
 /// tracing_subscriber::registry()
 ///     .with(
-///         apitally_actix::tracing_layer().with_filter(
+///         apitally::tracing_layer().with_filter(
 ///             Targets::new()
 ///                 .with_default(Level::INFO)
 ///                 .with_target("apitally", Level::INFO)

@@ -17,8 +17,9 @@ pub(crate) type ConsumerCallback = Arc<dyn Fn(&HttpRequest) -> Option<Consumer> 
 /// [`from_env`](Self::from_env)); every setter states its default.
 ///
 /// ```
+/// # use apitally_actix as apitally;
 /// use actix_web::HttpMessage;
-/// use apitally_actix::{ApitallyConfig, Consumer};
+/// use apitally::{ApitallyConfig, Consumer};
 ///
 /// // Set by the app's auth layer once it has checked the credential.
 /// #[derive(Clone)]
@@ -43,6 +44,8 @@ pub struct ApitallyConfig {
     pub(crate) openapi: Option<String>,
     pub(crate) catch_panics: bool,
     pub(crate) sampling: Sampling,
+    /// The first option rejected by a builder method, returned by `validate`.
+    pub(crate) rejected: Option<ConfigError>,
 }
 
 impl fmt::Debug for ApitallyConfig {
@@ -73,7 +76,8 @@ impl ApitallyConfig {
     /// configured as with a client id; switching is this one line.
     ///
     /// ```
-    /// use apitally_actix::ApitallyConfig;
+    /// # use apitally_actix as apitally;
+    /// use apitally::ApitallyConfig;
     ///
     /// let config = ApitallyConfig::with_write_token("apt_0123456789abcdefghijABCD", "prod");
     /// assert!(config.validate().is_ok());
@@ -102,6 +106,7 @@ impl ApitallyConfig {
             identify_consumer: None,
             paths: Vec::new(),
             openapi: None,
+            rejected: None,
             catch_panics: true,
             sampling: Sampling::new(1.0),
         }
@@ -126,7 +131,8 @@ impl ApitallyConfig {
     /// those variables, read once at start; see [`ClientConfig::proxy`].
     ///
     /// ```
-    /// use apitally_actix::ApitallyConfig;
+    /// # use apitally_actix as apitally;
+    /// use apitally::ApitallyConfig;
     ///
     /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
     ///     .proxy("http://proxy.internal:3128");
@@ -186,11 +192,12 @@ impl ApitallyConfig {
     }
 
     /// Turns request logging on: individual requests, with the headers and bodies the
-    /// [`RequestLoggingConfig`](apitally_core::RequestLoggingConfig) asks for, masked before
+    /// [`RequestLoggingConfig`](crate::RequestLoggingConfig) asks for, masked before
     /// they leave the app. Defaults to off.
     ///
     /// ```
-    /// use apitally_actix::{ApitallyConfig, RequestLoggingConfig};
+    /// # use apitally_actix as apitally;
+    /// use apitally::{ApitallyConfig, RequestLoggingConfig};
     ///
     /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
     ///     .request_logging(
@@ -239,11 +246,13 @@ impl ApitallyConfig {
 
     /// Takes the routes (with summaries and descriptions) from an OpenAPI document, given as
     /// JSON text, and sends the document to Apitally. With utoipa:
-    /// `.openapi_json(ApiDoc::openapi().to_json()?)`. Invalid JSON is logged and ignored.
+    /// `.openapi_json(ApiDoc::openapi().to_json()?)`. A document that is not JSON is a
+    /// configuration error ([`Apitally::try_new`](crate::Apitally::try_new) fails, naming it).
     /// Defaults to none.
     ///
     /// ```
-    /// use apitally_actix::ApitallyConfig;
+    /// # use apitally_actix as apitally;
+    /// use apitally::ApitallyConfig;
     ///
     /// let doc = r#"{"openapi":"3.1.0","paths":{"/items/{id}":{"get":{"summary":"Get an item"}}}}"#;
     /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
@@ -257,10 +266,11 @@ impl ApitallyConfig {
                 self.paths.extend(paths_from_openapi(&value));
                 self.openapi = Some(document);
             }
-            Err(err) => log::error!(
-                target: "apitally",
-                "apitally: the OpenAPI document is not valid JSON ({err}); it is not sent"
-            ),
+            Err(err) => self.reject(ConfigError::InvalidOption {
+                option: "openapi_json",
+                value: cut(&document),
+                expected: format!("an OpenAPI document in JSON, but it is not JSON: {err}"),
+            }),
         }
         self
     }
@@ -269,7 +279,8 @@ impl ApitallyConfig {
     /// sends the document to Apitally. Defaults to none.
     ///
     /// ```
-    /// use apitally_actix::ApitallyConfig;
+    /// # use apitally_actix as apitally;
+    /// use apitally::ApitallyConfig;
     /// use utoipa::openapi::{path::{HttpMethod, OperationBuilder, PathItem}, OpenApiBuilder, PathsBuilder};
     ///
     /// let doc = OpenApiBuilder::new()
@@ -287,11 +298,13 @@ impl ApitallyConfig {
         match doc.to_json() {
             Ok(json) => self.openapi_json(json),
             Err(err) => {
-                log::error!(
-                    target: "apitally",
-                    "apitally: cannot serialise the OpenAPI document ({err}); it is not sent"
-                );
-                self
+                let mut config = self;
+                config.reject(ConfigError::InvalidOption {
+                    option: "openapi",
+                    value: String::from("(a utoipa OpenApi document)"),
+                    expected: format!("a document serde_json can serialise, but: {err}"),
+                });
+                config
             }
         }
     }
@@ -318,7 +331,8 @@ impl ApitallyConfig {
     /// the rate (and no response callback) costs a trace-id lookup and nothing else.
     ///
     /// ```
-    /// use apitally_actix::{ApitallyConfig, RequestLoggingConfig};
+    /// # use apitally_actix as apitally;
+    /// use apitally::{ApitallyConfig, RequestLoggingConfig};
     ///
     /// let config = ApitallyConfig::from_env()
     ///     .request_logging(RequestLoggingConfig::new())
@@ -341,7 +355,8 @@ impl ApitallyConfig {
     /// and its metrics are untouched). Defaults to none.
     ///
     /// ```
-    /// use apitally_actix::ApitallyConfig;
+    /// # use apitally_actix as apitally;
+    /// use apitally::ApitallyConfig;
     ///
     /// // Never log the internal admin API; every request of one consumer.
     /// let config = ApitallyConfig::from_env().sample_on_request(|req| {
@@ -376,9 +391,28 @@ impl ApitallyConfig {
         self
     }
 
-    /// Checks the client id, env, hub URL, proxy and CA certificates, and the sample rate; see
-    /// [`Apitally::try_new`](crate::Apitally::try_new) to fail at startup.
+    /// Checks every option: the credential (client id or write token), env, hub URL or OTLP
+    /// endpoint, request-logging patterns, proxy and CA certificates, the sample rate and the
+    /// OpenAPI document. [`Apitally::try_new`](crate::Apitally::try_new) runs it, to fail at
+    /// startup.
+    ///
+    /// ```
+    /// # use apitally_actix as apitally;
+    /// use apitally::{ApitallyConfig, RequestLoggingConfig};
+    ///
+    /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
+    ///     .request_logging(RequestLoggingConfig::new().exclude_paths(["/internal/(.*"]));
+    /// let err = config.validate().unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "invalid exclude_paths \"/internal/(.*\": expected a regular expression in the regex \
+    ///      crate's syntax, but it is not one: unclosed group",
+    /// );
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(err) = &self.rejected {
+            return Err(err.clone());
+        }
         if !(0.0..=1.0).contains(&self.sampling.rate) {
             return Err(ConfigError::InvalidOption {
                 option: "sample_rate",
@@ -422,6 +456,22 @@ fn paths_from_openapi(doc: &serde_json::Value) -> Vec<PathItem> {
         }
     }
     items
+}
+
+impl ApitallyConfig {
+    /// Keeps the first rejected option for `validate`.
+    fn reject(&mut self, err: ConfigError) {
+        self.rejected.get_or_insert(err);
+    }
+}
+
+/// A rejected value as kept in an error: at most 200 characters, then `...`.
+fn cut(value: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    match value.char_indices().nth(MAX_CHARS) {
+        Some((at, _)) => format!("{}...", &value[..at]),
+        None => value.to_owned(),
+    }
 }
 
 #[cfg(test)]

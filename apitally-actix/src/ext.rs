@@ -16,8 +16,9 @@ mod sealed {
 /// a consumer set this way wins over the [`identify_consumer`] callback.
 ///
 /// ```
+/// # use apitally_actix as apitally;
 /// use actix_web::{get, HttpRequest, HttpResponse};
-/// use apitally_actix::{Consumer, ConsumerExt};
+/// use apitally::{Consumer, ConsumerExt};
 ///
 /// #[get("/orders")]
 /// async fn orders(req: HttpRequest) -> HttpResponse {
@@ -41,8 +42,9 @@ pub trait ConsumerExt: sealed::Sealed {
 /// actix's own extractor errors (`Json`, `Query`, `Path`, `Form`) are reported without this.
 ///
 /// ```
+/// # use apitally_actix as apitally;
 /// use actix_web::{post, HttpRequest, HttpResponse};
-/// use apitally_actix::{ValidationError, ValidationErrorExt};
+/// use apitally::{ValidationError, ValidationErrorExt};
 ///
 /// #[post("/items")]
 /// async fn create(req: HttpRequest) -> HttpResponse {
@@ -59,8 +61,9 @@ pub trait ValidationErrorExt: sealed::Sealed {
     /// `msg`, and the code as `type`.
     ///
     /// ```
+    /// # use apitally_actix as apitally;
     /// use actix_web::test::TestRequest;
-    /// use apitally_actix::ValidationErrorExt;
+    /// use apitally::ValidationErrorExt;
     ///
     /// let mut errors = validator::ValidationErrors::new();
     /// errors.add("email", validator::ValidationError::new("email"));

@@ -17,8 +17,9 @@ use apitally_core::Consumer;
 /// callback runs after the handler, so its result is not visible here.
 ///
 /// ```
+/// # use apitally_actix as apitally;
 /// use actix_web::{get, HttpResponse};
-/// use apitally_actix::ApitallyConsumer;
+/// use apitally::ApitallyConsumer;
 ///
 /// #[get("/me")]
 /// async fn me(consumer: Option<ApitallyConsumer>) -> HttpResponse {

@@ -11,8 +11,9 @@
 //! ```
 //!
 //! ```no_run
+//! # use apitally_actix as apitally;
 //! use actix_web::{get, App, HttpMessage, HttpServer, Responder};
-//! use apitally_actix::{Apitally, ApitallyConfig, Consumer};
+//! use apitally::{Apitally, ApitallyConfig, Consumer};
 //!
 //! /// What the app's auth layer stores in the request once it has checked the API key.
 //! #[derive(Clone)]
@@ -92,12 +93,13 @@ pub mod __private;
 /// `HttpRequest` argument to the handler, so a handler can have at most 15 extractors of its own.
 ///
 /// ```
+/// # use apitally_actix as apitally;
 /// use actix_web::{get, web, HttpResponse, Responder};
 ///
 /// #[derive(Clone)]
 /// struct User { id: u64, name: String, plan: Option<String> }
 ///
-/// #[apitally_actix::consumer(user.id, name = user.name, group = user.plan)]
+/// #[apitally::consumer(user.id, name = user.name, group = user.plan)]
 /// #[get("/orders")]
 /// async fn orders(user: web::ReqData<User>) -> impl Responder {
 ///     HttpResponse::Ok().body(format!("orders of {}", user.name))
@@ -106,11 +108,32 @@ pub mod __private;
 /// #[derive(serde::Deserialize)]
 /// struct Claims { sub: String }
 ///
-/// #[apitally_actix::consumer(claims.sub)]
+/// #[apitally::consumer(claims.sub)]
 /// async fn create(claims: web::Query<Claims>) -> HttpResponse {
 ///     HttpResponse::Created().finish()
 /// }
 /// # let _ = actix_web::App::new().service(orders).route("/c", web::post().to(create));
+/// ```
+///
+/// On a route where authentication is optional, take the user as an `Option` and name the
+/// consumer with an `Option` too: anonymous requests stay anonymous.
+///
+/// ```
+/// # use apitally_actix as apitally;
+/// use actix_web::{get, web, HttpResponse};
+///
+/// #[derive(Clone)]
+/// struct User { id: u64, name: String }
+///
+/// #[apitally::consumer(user.as_ref().map(|u| u.id), name = user.as_ref().map(|u| u.name.clone()))]
+/// #[get("/catalog")]
+/// async fn catalog(user: Option<web::ReqData<User>>) -> HttpResponse {
+///     match user {
+///         Some(user) => HttpResponse::Ok().body(format!("prices for {}", user.name)),
+///         None => HttpResponse::Ok().body("list prices"),
+///     }
+/// }
+/// # let _ = actix_web::App::new().service(catalog);
 /// ```
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]

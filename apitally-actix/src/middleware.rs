@@ -74,13 +74,71 @@ pub(crate) const CLIENT: &str = "rust:actix";
 /// - **Request size**: `Content-Length`, or the bytes the handler read of a chunked body.
 ///
 /// # Order with other middleware
-/// `.wrap()` the Apitally middleware *before* (inside) [`Compress`](https://docs.rs/actix-web/4/actix_web/middleware/struct.Compress.html)
-/// so that it sees and counts uncompressed bodies; wrapped after it, sizes are compressed sizes.
+/// In actix-web the last `.wrap()` is the outermost layer: it sees the request first and the
+/// response last. Wrap Apitally
+/// - *after* (outside) the auth layer, so that Apitally sees the requests it rejects: a `401`
+///   or `403` is then counted, with the consumer the auth layer set
+///   ([`ConsumerExt::set_consumer`](crate::ConsumerExt::set_consumer)) before rejecting;
+///   wrapped inside it, Apitally never sees them;
+/// - *before* (inside) [`Compress`](https://docs.rs/actix-web/4/actix_web/middleware/struct.Compress.html),
+///   so that response sizes are those of the uncompressed bodies (outside it, compressed sizes);
+/// - inside [`TracingLogger`](https://docs.rs/tracing-actix-web) (tracing-actix-web), so that
+///   the request's root span is open while Apitally and the handler run: captured logs and
+///   spans then go with their request as without it;
+/// - `Logger` and sentry-actix's `Sentry` can go anywhere outside the auth layer; outside
+///   Apitally, as here, they see the `500` Apitally makes of a handler panic.
+///
+/// ```no_run
+/// # use apitally_actix as apitally;
+/// use actix_web::{
+///     body::MessageBody,
+///     dev::{ServiceRequest, ServiceResponse},
+///     middleware::{from_fn, Compress, Logger, Next},
+///     App, Error, HttpServer,
+/// };
+/// use apitally::{Apitally, ApitallyConfig, ConsumerExt};
+///
+/// async fn auth(
+///     req: ServiceRequest,
+///     next: Next<impl MessageBody>,
+/// ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+///     match req.headers().get("x-api-key").and_then(|key| key.to_str().ok()) {
+///         Some("k-1") => {
+///             req.set_consumer("customer-1"); // before next.call, and before rejecting
+///             next.call(req).await
+///         }
+///         _ => Err(actix_web::error::ErrorUnauthorized("no API key")),
+///     }
+/// }
+///
+/// #[actix_web::main]
+/// async fn main() -> std::io::Result<()> {
+///     let apitally = Apitally::try_new(ApitallyConfig::from_env()).map_err(std::io::Error::other)?;
+///     HttpServer::new({
+///         let apitally = apitally.clone();
+///         move || {
+///             App::new()
+///                 .wrap(from_fn(auth)) // innermost
+///                 .wrap(apitally.clone())
+///                 .wrap(Compress::default())
+///                 .wrap(sentry_actix::Sentry::new())
+///                 .wrap(Logger::default())
+///                 .wrap(tracing_actix_web::TracingLogger::default()) // outermost
+///         }
+///     })
+///     .bind(("127.0.0.1", 8000))?
+///     .run()
+///     .await?;
+///     apitally.shutdown().await;
+///     Ok(())
+/// }
+/// ```
 ///
 /// # Examples
 /// ```no_run
+/// # use apitally_actix as apitally;
 /// use actix_web::{web, App, HttpServer};
-/// use apitally_actix::{Apitally, ApitallyConfig};
+/// use apitally::{Apitally, ApitallyConfig};
 ///
 /// #[actix_web::main]
 /// async fn main() -> std::io::Result<()> {
@@ -133,13 +191,39 @@ impl Apitally {
         }
     }
 
-    /// Like [`new`](Self::new), but fails on an invalid configuration, for apps that want to
-    /// stop at startup.
+    /// Like [`new`](Self::new), but fails on an invalid configuration (every option is
+    /// checked, see [`ApitallyConfig::validate`]), for apps that want to stop at startup.
+    ///
+    /// In a `main` that returns `std::io::Result`, `map_err(std::io::Error::other)` turns the
+    /// error into an `io::Error` whose message names the option, the value and what is
+    /// expected:
+    ///
+    /// ```no_run
+    /// # use apitally_actix as apitally;
+    /// use actix_web::{App, HttpServer};
+    /// use apitally::{Apitally, ApitallyConfig};
+    ///
+    /// #[actix_web::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let apitally = Apitally::try_new(ApitallyConfig::from_env()).map_err(std::io::Error::other)?;
+    ///     HttpServer::new({
+    ///         let apitally = apitally.clone();
+    ///         move || App::new().wrap(apitally.clone())
+    ///     })
+    ///     .bind(("127.0.0.1", 8000))?
+    ///     .run()
+    ///     .await?;
+    ///     apitally.shutdown().await;
+    ///     Ok(())
+    /// }
+    /// ```
     ///
     /// ```
-    /// use apitally_actix::{Apitally, ApitallyConfig};
+    /// # use apitally_actix as apitally;
+    /// use apitally::{Apitally, ApitallyConfig};
     ///
-    /// assert!(Apitally::try_new(ApitallyConfig::new("not-a-uuid", "prod")).is_err());
+    /// let err = Apitally::try_new(ApitallyConfig::new("not-a-uuid", "prod")).unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid client id \"not-a-uuid\""));
     /// ```
     pub fn try_new(config: ApitallyConfig) -> Result<Self, ConfigError> {
         config.validate()?;

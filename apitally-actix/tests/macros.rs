@@ -206,3 +206,70 @@ async fn without_callback_untagged_stays_anonymous() {
     assert_eq!(count(&hub, "POST", "/untagged", None, Some(Value::Null)), 1);
     assert_eq!(count(&hub, "POST", "/optional", None, Some(Value::Null)), 1);
 }
+
+/// The optional-authentication pattern of the macro's docs.
+#[apitally_actix::consumer(user.as_ref().map(|u| u.id), name = user.as_ref().map(|u| u.name.clone()))]
+#[get("/catalog")]
+async fn catalog(user: Option<web::ReqData<User>>) -> HttpResponse {
+    match user {
+        Some(user) => HttpResponse::Ok().body(format!("prices for {}", user.name)),
+        None => HttpResponse::Ok().body("list prices"),
+    }
+}
+
+/// Adds the user only for requests with `x-user`.
+async fn maybe_add_user(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    if req.headers().contains_key("x-user") {
+        req.extensions_mut().insert(User {
+            id: 7,
+            name: "Grace".into(),
+            plan: None,
+        });
+    }
+    next.call(req).await
+}
+
+#[actix_web::test]
+async fn optional_authentication_names_only_the_authenticated() {
+    let hub = TestHub::start();
+    let apitally = apitally(&hub, |c| c);
+    let app = test::init_service(
+        App::new()
+            .wrap(actix_web::middleware::from_fn(maybe_add_user))
+            .wrap(apitally.clone())
+            .service(catalog),
+    )
+    .await;
+    let signed_in = test::TestRequest::get()
+        .uri("/catalog")
+        .insert_header(("x-user", "1"))
+        .to_request();
+    assert_eq!(
+        test::call_and_read_body(&app, signed_in).await,
+        "prices for Grace"
+    );
+    for _ in 0..2 {
+        let anonymous = test::TestRequest::get().uri("/catalog").to_request();
+        assert_eq!(
+            test::call_and_read_body(&app, anonymous).await,
+            "list prices"
+        );
+    }
+    apitally.shutdown().await;
+    assert_eq!(
+        count(&hub, "GET", "/catalog", Some(200), Some(json!("7"))),
+        1
+    );
+    assert_eq!(
+        count(&hub, "GET", "/catalog", Some(200), Some(Value::Null)),
+        2
+    );
+    let consumers = items(&hub, "consumers");
+    assert_eq!(consumers.len(), 1, "{consumers:#?}");
+    assert_eq!(consumers[0]["identifier"], "7");
+    assert_eq!(consumers[0]["name"], "Grace");
+}

@@ -473,3 +473,96 @@ async fn a_panicking_log_record_mask_drops_only_the_record() {
     assert_eq!(messages(&lines[0]), ["fine", "also fine"]);
     assert_eq!(common::count(&hub, "GET", "/mixed", Some(200), None), 1);
 }
+
+/// The auth layer of the ordering test: `k-1` is a customer in good standing, `k-2` one whose
+/// plan expired (named, then rejected), anything else is rejected anonymously.
+async fn auth(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use apitally_actix::{Consumer, ConsumerExt};
+    match req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
+        Some("k-1") => {
+            req.set_consumer(Consumer::new("customer-1").name("Customer 1"));
+            next.call(req).await
+        }
+        Some("k-2") => {
+            req.set_consumer("customer-2");
+            Err(actix_web::error::ErrorForbidden("plan expired"))
+        }
+        _ => Err(actix_web::error::ErrorUnauthorized("no API key")),
+    }
+}
+
+/// The order the middleware docs recommend, with every layer they name: TracingLogger outermost,
+/// then Logger, Sentry, Compress, Apitally, and the auth layer innermost.
+#[actix_web::test]
+async fn the_recommended_middleware_order() {
+    use actix_web::middleware::{from_fn, Compress, Logger};
+    use serde_json::json;
+    init();
+    let hub = TestHub::start();
+    let apitally = capturing(&hub);
+    let app = test::init_service(
+        App::new()
+            .wrap(from_fn(auth))
+            .wrap(apitally.clone())
+            .wrap(Compress::default())
+            .wrap(sentry_actix::Sentry::new())
+            .wrap(Logger::default())
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .route(
+                "/orders",
+                web::get().to(|| async {
+                    tracing::info!("listing orders");
+                    HttpResponse::Ok().body("o".repeat(5_000))
+                }),
+            ),
+    )
+    .await;
+    let get = |key: Option<&str>| {
+        let req = test::TestRequest::get()
+            .uri("/orders")
+            .insert_header(("accept-encoding", "gzip"));
+        match key {
+            Some(key) => req.insert_header(("x-api-key", key)),
+            None => req,
+        }
+        .to_request()
+    };
+    let res = test::call_service(&app, get(Some("k-1"))).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers().get("content-encoding").unwrap(), "gzip");
+    assert!(test::read_body(res).await.len() < 5_000);
+    // The auth layer's `Err`s pass through every layer; the server renders them.
+    for (key, status) in [(Some("k-2"), 403), (None, 401)] {
+        let err = test::try_call_service(&app, get(key)).await.err().unwrap();
+        assert_eq!(err.as_response_error().status_code(), status);
+    }
+    apitally.shutdown().await;
+
+    // Apitally, inside Compress, counts the uncompressed body; outside auth, it sees its
+    // rejections with the consumer the auth layer set before rejecting.
+    let ok = common::requests(&hub)
+        .into_iter()
+        .find(|r| r["path"] == "/orders" && r["status_code"] == 200)
+        .unwrap();
+    assert_eq!(ok["consumer"], "customer-1");
+    assert_eq!(ok["response_size_sum"], 5_000);
+    assert_eq!(
+        common::count(&hub, "GET", "/orders", Some(403), Some(json!("customer-2"))),
+        1
+    );
+    assert_eq!(
+        common::count(&hub, "GET", "/orders", Some(401), Some(Value::Null)),
+        1
+    );
+    // Inside TracingLogger's span, the handler's log is still captured with its request.
+    let lines = lines(&hub);
+    let ok = lines
+        .iter()
+        .find(|l| l["response"]["status_code"] == 200)
+        .unwrap();
+    assert_eq!(messages(ok), ["listing orders"]);
+    assert_eq!(lines.len(), 3);
+}

@@ -44,8 +44,9 @@ pub enum Protocol {
 /// instead.
 ///
 /// ```
+/// # use apitally_core as apitally;
 /// use std::time::Duration;
-/// use apitally_core::ClientConfig;
+/// use apitally::ClientConfig;
 ///
 /// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
 ///     .app_version("1.4.0")
@@ -267,7 +268,8 @@ impl ClientConfig {
     /// are set.
     ///
     /// ```
-    /// use apitally_core::ClientConfig;
+    /// # use apitally_core as apitally;
+    /// use apitally::ClientConfig;
     ///
     /// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
     ///     .proxy("http://apitally:s3cret@proxy.internal:3128");
@@ -295,7 +297,8 @@ impl ClientConfig {
     /// [`ConfigError::InvalidCaCertificates`]. Defaults to none.
     ///
     /// ```no_run
-    /// use apitally_core::ClientConfig;
+    /// # use apitally_core as apitally;
+    /// use apitally::ClientConfig;
     ///
     /// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
     ///     .ca_certificates_pem(std::fs::read("/etc/company/ca.pem")?);
@@ -329,11 +332,13 @@ impl ClientConfig {
         &self.env
     }
 
-    /// Checks the client id, the env, the hub base URL, the proxy (from the config or the
-    /// environment) and the CA certificates.
+    /// Checks the credential (client id or write token), the env, the hub base URL or OTLP
+    /// endpoint, the request-logging patterns, the proxy (from the config or the environment)
+    /// and the CA certificates.
     ///
     /// ```
-    /// use apitally_core::ClientConfig;
+    /// # use apitally_core as apitally;
+    /// use apitally::ClientConfig;
     ///
     /// let err = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod env")
     ///     .validate()
@@ -361,7 +366,7 @@ impl ClientConfig {
             }
             if !is_valid_otlp_env(&self.env) {
                 return Err(ConfigError::InvalidEnv {
-                    value: self.env.clone(),
+                    value: crate::error::cut(&self.env),
                 });
             }
             let endpoint = match &self.otlp_endpoint {
@@ -375,7 +380,7 @@ impl ClientConfig {
             if !is_http_url(&endpoint) {
                 return Err(ConfigError::InvalidOption {
                     option: "otlp_endpoint",
-                    value: endpoint,
+                    value: crate::error::cut(&endpoint),
                     expected: "an http:// or https:// URL, such as https://otlp.apitally.io".into(),
                 });
             }
@@ -389,12 +394,12 @@ impl ClientConfig {
             }
             if !is_canonical_uuid(&self.client_id) {
                 return Err(ConfigError::InvalidClientId {
-                    value: self.client_id.clone(),
+                    value: crate::error::cut(&self.client_id),
                 });
             }
             if !is_valid_env(&self.env) {
                 return Err(ConfigError::InvalidEnv {
-                    value: self.env.clone(),
+                    value: crate::error::cut(&self.env),
                 });
             }
             let base = match &self.hub_base_url {
@@ -406,7 +411,9 @@ impl ClientConfig {
             };
             let base = base.trim_end_matches('/').to_owned();
             if !is_http_url(&base) {
-                return Err(ConfigError::InvalidHubBaseUrl { value: base });
+                return Err(ConfigError::InvalidHubBaseUrl {
+                    value: crate::error::cut(&base),
+                });
             }
             Target::Hub {
                 hub_url: format!("{base}/v2/{}/{}", self.client_id, self.env),
@@ -416,6 +423,9 @@ impl ClientConfig {
             Some(vars) => vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
             None => std::env::var(name).ok(),
         };
+        if let Some(logging) = &self.request_logging {
+            logging.validate()?;
+        }
         let net = NetSettings {
             proxies: Proxies::resolve(&self.proxy, &var)?,
             #[cfg(feature = "rustls")]

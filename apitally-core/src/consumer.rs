@@ -20,7 +20,8 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// identifier is empty after trimming counts as no consumer: the request stays anonymous.
 ///
 /// ```
-/// use apitally_core::Consumer;
+/// # use apitally_core as apitally;
+/// use apitally::Consumer;
 ///
 /// let consumer = Consumer::new("  customer-42 ").name("Customer 42").group("Enterprise");
 /// assert_eq!(consumer.get_identifier(), "customer-42");

@@ -5,13 +5,24 @@
 /// those who want to fail at startup.
 ///
 /// ```
-/// use apitally_core::{ClientConfig, ConfigError};
+/// # use apitally_core as apitally;
+/// use apitally::{ClientConfig, ConfigError};
 ///
 /// let err = ClientConfig::new("not-a-uuid", "prod").validate().unwrap_err();
 /// assert!(matches!(err, ConfigError::InvalidClientId { .. }));
 /// assert!(err.to_string().contains("not-a-uuid"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Its `Debug` output is its message, so that `.expect(...)` and `fn main() -> Result<..>`
+/// print a readable line:
+///
+/// ```
+/// # use apitally_core as apitally;
+/// # use apitally::ClientConfig;
+/// let err = ClientConfig::new("not-a-uuid", "prod").validate().unwrap_err();
+/// assert_eq!(format!("{err:?}"), err.to_string());
+/// ```
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// No client id was given (nor `APITALLY_CLIENT_ID` set).
@@ -75,4 +86,66 @@ pub enum ConfigError {
         /// What is wrong with them.
         reason: String,
     },
+}
+
+impl std::fmt::Debug for ConfigError {
+    /// The message (as `Display`); `{:#?}` shows the variant and its fields.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !f.alternate() {
+            return std::fmt::Display::fmt(self, f);
+        }
+        match self {
+            Self::MissingClientId => f.write_str("MissingClientId"),
+            Self::ConflictingCredentials => f.write_str("ConflictingCredentials"),
+            Self::InvalidWriteToken { start } => f
+                .debug_struct("InvalidWriteToken")
+                .field("start", start)
+                .finish(),
+            Self::InvalidClientId { value } => f
+                .debug_struct("InvalidClientId")
+                .field("value", value)
+                .finish(),
+            Self::InvalidEnv { value } => {
+                f.debug_struct("InvalidEnv").field("value", value).finish()
+            }
+            Self::InvalidHubBaseUrl { value } => f
+                .debug_struct("InvalidHubBaseUrl")
+                .field("value", value)
+                .finish(),
+            Self::InvalidProxy {
+                origin,
+                value,
+                reason,
+            } => f
+                .debug_struct("InvalidProxy")
+                .field("origin", origin)
+                .field("value", value)
+                .field("reason", reason)
+                .finish(),
+            Self::InvalidOption {
+                option,
+                value,
+                expected,
+            } => f
+                .debug_struct("InvalidOption")
+                .field("option", option)
+                .field("value", value)
+                .field("expected", expected)
+                .finish(),
+            Self::InvalidCaCertificates { origin, reason } => f
+                .debug_struct("InvalidCaCertificates")
+                .field("origin", origin)
+                .field("reason", reason)
+                .finish(),
+        }
+    }
+}
+
+/// A rejected value as kept in an error: at most 200 characters, then `...`.
+pub(crate) fn cut(value: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    match value.char_indices().nth(MAX_CHARS) {
+        Some((at, _)) => format!("{}...", &value[..at]),
+        None => value.to_owned(),
+    }
 }

@@ -8,8 +8,9 @@ use crate::Consumer;
 /// One finished request, as an adapter saw it. Borrowed, so building one allocates nothing.
 ///
 /// ```
+/// # use apitally_core as apitally;
 /// use std::time::Duration;
-/// use apitally_core::{Consumer, RequestRecord};
+/// use apitally::{Consumer, RequestRecord};
 ///
 /// let consumer = Consumer::new("customer-42");
 /// let record = RequestRecord::new("GET", "/items/{id}", 200, Duration::from_millis(12))
@@ -117,7 +118,8 @@ impl<'a> RequestRecord<'a> {
 /// its kind (`type`, may be empty).
 ///
 /// ```
-/// use apitally_core::ValidationError;
+/// # use apitally_core as apitally;
+/// use apitally::ValidationError;
 ///
 /// let err = ValidationError::new(["body", "name"], "field required", "missing");
 /// assert_eq!(err.loc(), ["body", "name"]);
@@ -165,7 +167,8 @@ impl ValidationError {
 /// The message is trimmed and cut to 2048 characters, the traceback to 65536, when recorded.
 ///
 /// ```
-/// use apitally_core::ServerError;
+/// # use apitally_core as apitally;
+/// use apitally::ServerError;
 ///
 /// let err = ServerError::new("std::io::Error", "disk full", "   0: app::save\n   1: app::handler");
 /// assert_eq!(err.error_type(), "std::io::Error");

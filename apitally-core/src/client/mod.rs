@@ -134,8 +134,9 @@ pub(crate) fn release_if_orphaned(inner: &Weak<Inner>) -> bool {
 /// methods do nothing; use [`try_new`](Self::try_new) to get the error instead.
 ///
 /// ```no_run
+/// # use apitally_core as apitally;
 /// use std::time::Duration;
-/// use apitally_core::{ApitallyClient, ClientConfig, Consumer, RequestRecord, StartupData};
+/// use apitally::{ApitallyClient, ClientConfig, Consumer, RequestRecord, StartupData};
 ///
 /// # async fn run() {
 /// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod");
@@ -187,7 +188,8 @@ impl ApitallyClient {
     /// Like [`new`](Self::new), but returns the configuration error instead of a disabled client.
     ///
     /// ```
-    /// use apitally_core::{ApitallyClient, ClientConfig, ConfigError, StartupData};
+    /// # use apitally_core as apitally;
+    /// use apitally::{ApitallyClient, ClientConfig, ConfigError, StartupData};
     ///
     /// let err = ApitallyClient::try_new(ClientConfig::new("nope", "prod"), StartupData::default());
     /// assert!(matches!(err, Err(ConfigError::InvalidClientId { .. })));
@@ -544,7 +546,8 @@ impl ApitallyClient {
     /// it once the server has stopped:
     ///
     /// ```no_run
-    /// # async fn run(client: apitally_core::ApitallyClient, server: actix_web::dev::Server) -> std::io::Result<()> {
+    /// # use apitally_core as apitally;
+    /// # async fn run(client: apitally::ApitallyClient, server: actix_web::dev::Server) -> std::io::Result<()> {
     /// server.await?;
     /// client.shutdown().await;
     /// # Ok(())

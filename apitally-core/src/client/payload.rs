@@ -20,7 +20,8 @@ pub const DEFAULT_CLIENT: &str = "rust:actix";
 /// One route of the app, for the startup data's `paths`.
 ///
 /// ```
-/// use apitally_core::PathItem;
+/// # use apitally_core as apitally;
+/// use apitally::PathItem;
 ///
 /// let item = PathItem::new("get", "/items/{id}").summary("Get an item");
 /// assert_eq!(item.get_method(), "GET");
@@ -77,7 +78,8 @@ impl PathItem {
 /// [`ClientConfig::app_version`](crate::ClientConfig::app_version)) are added by the client.
 ///
 /// ```
-/// use apitally_core::{PathItem, StartupData};
+/// # use apitally_core as apitally;
+/// use apitally::{PathItem, StartupData};
 ///
 /// let startup = StartupData::new("rust:actix")
 ///     .paths([PathItem::new("GET", "/items"), PathItem::new("OPTIONS", "/items")])

@@ -23,7 +23,8 @@ type LogRecordCallback = Arc<dyn Fn(&mut CapturedLog) -> bool + Send + Sync>;
 /// case-insensitive, anywhere in the name). Extra patterns add to these.
 ///
 /// ```
-/// use apitally_core::RequestLoggingConfig;
+/// # use apitally_core as apitally;
+/// use apitally::RequestLoggingConfig;
 ///
 /// let logging = RequestLoggingConfig::new()
 ///     .log_request_headers(true)
@@ -322,7 +323,8 @@ impl RequestLoggingConfig {
     /// record (never the request), with one error log. Defaults to none.
     ///
     /// ```
-    /// use apitally_core::RequestLoggingConfig;
+    /// # use apitally_core as apitally;
+    /// use apitally::RequestLoggingConfig;
     ///
     /// let logging = RequestLoggingConfig::new()
     ///     .capture_logs(true)
@@ -340,6 +342,53 @@ impl RequestLoggingConfig {
     {
         self.mask_log_record = Some(Arc::new(callback));
         self
+    }
+
+    /// Checks that every extra pattern (`mask_query_params`, `mask_headers`,
+    /// `mask_body_fields`, `exclude_paths`) is a valid regular expression in the
+    /// [`regex`](https://docs.rs/regex) crate's syntax. The client runs it when it starts, so an
+    /// invalid pattern is a [`ConfigError`](crate::ConfigError) from `try_new`, naming the
+    /// option and the pattern.
+    ///
+    /// ```
+    /// # use apitally_core as apitally;
+    /// use apitally::{ConfigError, RequestLoggingConfig};
+    ///
+    /// let err = RequestLoggingConfig::new().mask_headers(["x-secret-[a-z"]).validate().unwrap_err();
+    /// assert!(matches!(err, ConfigError::InvalidOption { option: "mask_headers", .. }));
+    /// assert!(err.to_string().contains("x-secret-[a-z"));
+    /// ```
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        use super::mask::{self, Patterns};
+        let options: [(&'static str, &[&str], &[String]); 4] = [
+            (
+                "mask_query_params",
+                &mask::QUERY_PARAM_PATTERNS,
+                &self.mask_query_params,
+            ),
+            ("mask_headers", &mask::HEADER_PATTERNS, &self.mask_headers),
+            (
+                "mask_body_fields",
+                &mask::BODY_FIELD_PATTERNS,
+                &self.mask_body_fields,
+            ),
+            (
+                "exclude_paths",
+                &super::logger::EXCLUDE_PATH_PATTERNS,
+                &self.exclude_paths,
+            ),
+        ];
+        for (option, defaults, extra) in options {
+            for pattern in extra {
+                if let Err(err) = Patterns::new(&[], std::slice::from_ref(pattern)) {
+                    return Err(invalid_pattern(option, pattern, &err));
+                }
+            }
+            if let Err(err) = Patterns::new(defaults, extra) {
+                return Err(invalid_pattern(option, &extra.join(", "), &err));
+            }
+        }
+        Ok(())
     }
 
     /// Whether request bodies are logged.
@@ -376,5 +425,26 @@ impl RequestLoggingConfig {
     pub fn max_buffer_bytes(mut self, bytes: usize) -> Self {
         self.max_buffer_bytes = bytes;
         self
+    }
+}
+
+/// The error for a pattern the regex crate rejects: its reason, without the multi-line drawing
+/// of where in the pattern it failed.
+fn invalid_pattern(option: &'static str, pattern: &str, err: &regex::Error) -> crate::ConfigError {
+    let reason = match err {
+        regex::Error::Syntax(text) => text
+            .lines()
+            .rev()
+            .find_map(|line| line.trim().strip_prefix("error: "))
+            .unwrap_or("a syntax error")
+            .to_owned(),
+        other => other.to_string(),
+    };
+    crate::ConfigError::InvalidOption {
+        option,
+        value: crate::error::cut(pattern),
+        expected: format!(
+            "a regular expression in the regex crate's syntax, but it is not one: {reason}"
+        ),
     }
 }

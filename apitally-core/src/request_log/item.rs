@@ -29,7 +29,8 @@ pub struct LoggedRequest {
 /// copied on the request path of every logged request.
 ///
 /// ```
-/// use apitally_core::Headers;
+/// # use apitally_core as apitally;
+/// use apitally::Headers;
 ///
 /// let mut headers = Headers::new();
 /// headers.push("content-type", "application/json");
@@ -62,7 +63,8 @@ impl Headers {
     /// Makes room for `headers` more headers of `bytes` bytes in all.
     ///
     /// ```
-    /// let mut headers = apitally_core::Headers::new();
+    /// # use apitally_core as apitally;
+    /// let mut headers = apitally::Headers::new();
     /// headers.reserve(2, 64);
     /// headers.push("accept", "*/*");
     /// assert_eq!(headers.len(), 1);

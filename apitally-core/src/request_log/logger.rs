@@ -51,7 +51,7 @@ const FLUSH_EVERY: u64 = 256 * 1024;
 /// The most files uploaded per sync cycle.
 pub(crate) const MAX_FILES_PER_CYCLE: usize = 10;
 
-const EXCLUDE_PATH_PATTERNS: [&str; 15] = [
+pub(crate) const EXCLUDE_PATH_PATTERNS: [&str; 15] = [
     r"/_?healthz?$",
     r"/_?health[\-_]?checks?$",
     r"/_?heart[\-_]?beats?$",

@@ -162,7 +162,7 @@ impl HubTransport for Hub {
     async fn post(
         &self,
         url: &str,
-        _content_type: Option<&'static str>,
+        _headers: &[(&'static str, &str)],
         body: Bytes,
     ) -> Result<HubResponse, TransportError> {
         let step = {
@@ -349,7 +349,13 @@ async fn failed_attempts_are_retried_twice_after_1_s_then_2_s_each_with_jitter_d
         hub.script("sync", [Status(500), Refused, Status(503)]);
         let before = hub.calls().len();
         let outcome = sync_loop
-            .send(&url, JSON, Bytes::from_static(b"{}"), MAX_ATTEMPTS, "x")
+            .send(
+                &url,
+                &json_headers(None),
+                Bytes::from_static(b"{}"),
+                MAX_ATTEMPTS,
+                "x",
+            )
             .await;
         assert!(matches!(outcome, Outcome::Retry(_)), "{outcome:?}");
         let waits = gaps(&hub.calls()[before..]);
@@ -388,7 +394,13 @@ async fn only_timeouts_connection_errors_408_429_and_5xx_are_retried() {
         hub.answer("sync", step.clone());
         let before = hub.calls().len();
         sync_loop
-            .send(&url, JSON, Bytes::from_static(b"{}"), MAX_ATTEMPTS, "x")
+            .send(
+                &url,
+                &json_headers(None),
+                Bytes::from_static(b"{}"),
+                MAX_ATTEMPTS,
+                "x",
+            )
             .await;
         assert_eq!(hub.calls().len() - before, attempts, "{step:?}");
     }
@@ -401,7 +413,13 @@ async fn retry_after_on_429_and_503_sets_the_next_wait_up_to_30_s() {
     let url = sync_loop.sync_url.clone();
     hub.script("sync", [RetryAfter(429, 7), RetryAfter(503, 120)]);
     let outcome = sync_loop
-        .send(&url, JSON, Bytes::from_static(b"{}"), MAX_ATTEMPTS, "x")
+        .send(
+            &url,
+            &json_headers(None),
+            Bytes::from_static(b"{}"),
+            MAX_ATTEMPTS,
+            "x",
+        )
         .await;
     assert!(matches!(outcome, Outcome::Sent), "{outcome:?}");
     let waits = gaps(&hub.calls());
@@ -409,7 +427,13 @@ async fn retry_after_on_429_and_503_sets_the_next_wait_up_to_30_s() {
     // On another status it is no hint: the backoff applies.
     hub.script("sync", [RetryAfter(500, 7)]);
     sync_loop
-        .send(&url, JSON, Bytes::from_static(b"{}"), MAX_ATTEMPTS, "x")
+        .send(
+            &url,
+            &json_headers(None),
+            Bytes::from_static(b"{}"),
+            MAX_ATTEMPTS,
+            "x",
+        )
         .await;
     let waits = gaps(&hub.calls()[3..]);
     assert!(within(waits[0], ms(500), ms(1000)), "{waits:?}");
