@@ -198,9 +198,19 @@ fn files_over_the_limit_are_reported_in_one_line_with_counts() {
 fn unreadable_files_are_reported_in_one_line_with_counts() {
     let logs = capture_logs();
     let hub = TestHub::start();
+    // The first cycle is held in its sync post while the files are written and two deleted:
+    // once the post returns, the cycle uploads what is there, and the test would race it.
+    hub.script("sync", [Reply::Delay(Duration::from_secs(5), 202)]);
     let dir = log_dir();
-    let client = start_logging(&hub, &dir, Duration::from_secs(3600));
-    first_sync(&hub);
+    let client = ApitallyClient::try_new(
+        logging_config(&hub.url(), &dir)
+            .test_sync_interval(Duration::from_secs(3600))
+            .test_request_timeout(Duration::from_secs(20))
+            .shutdown_timeout(Duration::from_secs(30)),
+        StartupData::new("rust:test"),
+    )
+    .unwrap();
+    assert!(hub.wait_until(WAIT, |_| !hub.arrivals("sync").is_empty()));
     for n in 0..4 {
         log_request(&client, n);
     }
