@@ -7,6 +7,9 @@
 //! `--rounds 0` runs callgrind only). `--sustained 30` adds one long run of each logging mode at
 //! full load (does the logger keep up, with the default 16 MiB buffer?); `--consumers 60` adds a
 //! run of that many seconds with 100,000 distinct consumers, sampling RSS, against bare.
+//!
+//! The servers report to a sink on 127.0.0.1:18001 that reads each post and answers `202` (see
+//! [`sink`]); `--local-hub` runs the local hub there instead, to look at what was sent.
 
 #![allow(missing_docs)]
 
@@ -46,6 +49,7 @@ struct Args {
     keep: bool,
     sustained: u64,
     consumers: u64,
+    local_hub: bool,
 }
 
 fn args() -> Args {
@@ -59,6 +63,7 @@ fn args() -> Args {
         keep: false,
         sustained: 0,
         consumers: 0,
+        local_hub: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,6 +75,7 @@ fn args() -> Args {
             "--modes" => a.modes = value().split(',').map(str::to_owned).collect(),
             "--no-callgrind" => a.callgrind = false,
             "--keep" => a.keep = true,
+            "--local-hub" => a.local_hub = true,
             "--sustained" => a.sustained = value().parse().expect("sustained seconds"),
             "--consumers" => a.consumers = value().parse().expect("consumers seconds"),
             "--calls" => {
@@ -315,14 +321,26 @@ fn rss_kb(pid: u32) -> u64 {
     status_kb(pid, "VmRSS")
 }
 
-/// Dropped log items reported in a server's log.
+/// Logged requests lost, as the server's log reports them: `apitally: request logs lost since
+/// the last sync (or export): N request(s) not logged because the request log buffer was full;
+/// deleted F request log file(s) (M requests) over the limit ...`.
 fn dropped_in(log: &Path) -> u64 {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.split("apitally: ").nth(1))
-        .filter(|l| l.contains("were not logged"))
-        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .filter_map(|l| l.split("request logs lost since the last ").nth(1))
+        .flat_map(|l| l.split("; "))
+        .filter_map(|part| {
+            let part = part.split_once(": ").map_or(part, |(_, p)| p);
+            if part.contains("not logged because the request log buffer was full") {
+                part.split_whitespace().next()?.parse::<u64>().ok()
+            } else if part.starts_with("deleted ") || part.contains("could not be read") {
+                let (_, requests) = part.split_once(" (")?;
+                requests.split_whitespace().next()?.parse::<u64>().ok()
+            } else {
+                None
+            }
+        })
         .sum()
 }
 
@@ -336,7 +354,7 @@ fn sustained(args: &Args, dir: &Path) {
     println!();
     println!("| mode | req/s | requests | log items dropped | peak RSS MB |");
     println!("|---|---|---|---|---|");
-    for mode in ["log-headers", "log-bodies"] {
+    for mode in ["log-headers", "log-bodies", "otlp"] {
         let log = dir.join(format!("sustained-{mode}.log"));
         let mut server = start_server(mode, &[], &log);
         assert!(wait_for_port(PORT, Duration::from_secs(20)), "{mode}");
@@ -433,13 +451,19 @@ fn main() {
     let args = args();
     let dir = std::env::temp_dir().join(format!("apitally-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench dir");
-    let mut hub = Command::new(bin("local-hub"))
-        .env("HUB_BIND", HUB)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start local-hub (build it with cargo build --release -p local-hub)");
-    assert!(wait_for_port(18001, Duration::from_secs(10)), "local hub");
+    let mut hub = if args.local_hub {
+        let hub = Command::new(bin("local-hub"))
+            .env("HUB_BIND", HUB)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start local-hub (build it with cargo build --release -p local-hub)");
+        assert!(wait_for_port(18001, Duration::from_secs(10)), "local hub");
+        Some(hub)
+    } else {
+        sink::start(HUB);
+        None
+    };
 
     let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     for round in 0..args.rounds {
@@ -507,11 +531,107 @@ fn main() {
     if args.consumers > 0 {
         consumers(&args, &dir);
     }
-    let _ = hub.kill();
-    let _ = hub.wait();
+    if let Some(hub) = hub.as_mut() {
+        let _ = hub.kill();
+        let _ = hub.wait();
+    }
     if args.keep {
         eprintln!("callgrind files kept in {}", dir.display());
     } else {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A hub that costs next to nothing: it reads each HTTP/1.1 post (a `Content-Length` or chunked
+/// body) and answers `202 Accepted`, for hub v2 and OTLP alike.
+///
+/// The benchmark measures the server. The local hub decodes what it is sent for its page
+/// (request-log files, OTLP exports of 100,000 spans a second); it runs on no pinned core, so it
+/// took CPU from the server's core and from wrk's, and the modes that send the most (the OTLP
+/// export in particular) measured the hub as much as the SDK.
+mod sink {
+    use std::{
+        io::{BufRead, BufReader, Read, Write},
+        net::{TcpListener, TcpStream},
+    };
+
+    pub(super) fn start(addr: &str) {
+        let listener = TcpListener::bind(addr).expect("bind the sink hub");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let _ = serve(stream);
+                });
+            }
+        });
+    }
+
+    fn serve(stream: TcpStream) -> std::io::Result<()> {
+        let mut writer = stream.try_clone()?;
+        let mut reader = BufReader::with_capacity(1 << 16, stream);
+        let mut line = String::new();
+        loop {
+            // The head: a request line and headers, to the empty line.
+            let (mut length, mut chunked) = (0u64, false);
+            let mut first = true;
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                let header = line.trim_end();
+                if header.is_empty() {
+                    if first {
+                        continue;
+                    }
+                    break;
+                }
+                first = false;
+                let lower = header.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                } else if let Some(v) = lower.strip_prefix("transfer-encoding:") {
+                    chunked = v.contains("chunked");
+                }
+            }
+            if chunked {
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line)?;
+                    let size =
+                        u64::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+                            .unwrap_or(0);
+                    std::io::copy(&mut (&mut reader).take(size + 2), &mut std::io::sink())?;
+                    if size == 0 {
+                        break;
+                    }
+                }
+            } else {
+                std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink())?;
+            }
+            writer.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dropped_requests_are_read_from_the_loss_warnings() {
+        let dir = std::env::temp_dir().join(format!("bench-drop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("server.log");
+        std::fs::write(
+            &log,
+            "[WARN] apitally: request logs lost since the last sync: deleted 2 request log file(s) \
+             (300 requests) over the limit of 50 files waiting for upload; 12 request(s) not \
+             logged because the request log buffer was full\n\
+             [WARN] apitally: request logs lost since the last export: 5 request(s) not logged \
+             because the request log buffer was full\n\
+             [INFO] something else: 7 request(s)\n",
+        )
+        .unwrap();
+        assert_eq!(super::dropped_in(&log), 317);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
