@@ -20,7 +20,8 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A config with short cycles, request logging on, and `env` as the whole environment.
 fn config(hub: &TestHub, env: &[(&str, String)]) -> ApitallyConfig {
-    let dir = std::env::temp_dir().join(format!("apitally-logs-{}", uuid::Uuid::new_v4()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("apitally-logs-{}", uuid::Uuid::new_v4()));
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))

@@ -254,7 +254,8 @@ async fn bad_input_is_passed_through() {
             )
             .test_client_config(|c| {
                 c.test_log_dir(
-                    std::env::temp_dir().join(format!("apitally-bad-{}", std::process::id())),
+                    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                        .join(format!("apitally-bad-{}", std::process::id())),
                 )
             }),
     )

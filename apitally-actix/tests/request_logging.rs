@@ -15,7 +15,8 @@ use futures_util::stream;
 use serde_json::Value;
 
 fn log_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("apitally-logs-{}", uuid::Uuid::new_v4()))
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("apitally-logs-{}", uuid::Uuid::new_v4()))
 }
 
 fn with_logging(hub: &TestHub, logging: RequestLoggingConfig) -> (Apitally, std::path::PathBuf) {

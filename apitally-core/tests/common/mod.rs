@@ -28,7 +28,8 @@ pub const WAIT: Duration = Duration::from_secs(15);
 
 /// A directory of its own for a test's request-log files.
 pub fn log_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("apitally-test-{}", uuid::Uuid::new_v4()))
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("apitally-test-{}", uuid::Uuid::new_v4()))
 }
 
 /// [`config`] with request logging into `dir`, every logged request in a file of its own.

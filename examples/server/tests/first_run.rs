@@ -223,7 +223,8 @@ async fn example_reports_to_the_local_hub_over_otlp() {
 async fn example_reports_to_the_local_hub() {
     tracing();
     let hub = LocalHub::start("127.0.0.1:0").unwrap();
-    let log_dir = std::env::temp_dir().join(format!("apitally-example-{}", std::process::id()));
+    let log_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("apitally-example-{}", std::process::id()));
     let config = OfflineProtocol::Hub
         .config(hub.url(), "dev")
         .test_client_config(move |c| {
