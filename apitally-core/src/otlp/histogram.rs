@@ -49,12 +49,47 @@ pub(crate) fn bucket_index(v: f64) -> i32 {
     if fraction == 0 {
         return exponent * 8 - 1;
     }
-    let mut above = 0;
-    for boundary in BOUNDARIES {
-        above += i32::from(boundary < fraction);
-    }
+    // The top 8 fraction bits pick one of 256 cells of [1, 2); boundaries are further apart
+    // than a cell is wide, so a cell holds at most one, and one comparison settles the count.
+    let cell = (fraction >> CELL_SHIFT) as usize;
+    let above = i32::from(CELL_BELOW[cell]) + i32::from(CELL_BOUNDARY[cell] < fraction);
     exponent * 8 + above
 }
+
+/// Fraction bits below a cell's: each of the 256 cells is `2^44` fraction units wide.
+const CELL_SHIFT: u32 = 44;
+
+/// Per cell: how many [`BOUNDARIES`] lie below the cell's first fraction.
+const CELL_BELOW: [u8; 256] = {
+    let mut below = [0u8; 256];
+    let mut cell = 0;
+    while cell < 256 {
+        let start = (cell as u64) << CELL_SHIFT;
+        let mut k = 0;
+        while k < BOUNDARIES.len() {
+            if BOUNDARIES[k] < start {
+                below[cell] += 1;
+            }
+            k += 1;
+        }
+        cell += 1;
+    }
+    below
+};
+
+/// Per cell: the boundary inside it, or `u64::MAX` (no fraction is above it) when none is.
+const CELL_BOUNDARY: [u64; 256] = {
+    let mut inside = [u64::MAX; 256];
+    let mut k = 0;
+    while k < BOUNDARIES.len() {
+        let cell = (BOUNDARIES[k] >> CELL_SHIFT) as usize;
+        // Two boundaries in one cell would make the lookup wrong: fail the build instead.
+        assert!(inside[cell] == u64::MAX);
+        inside[cell] = BOUNDARIES[k];
+        k += 1;
+    }
+    inside
+};
 
 /// Buckets reserved around a histogram's first value: a range of 2^(n/8) without a new
 /// allocation.
@@ -122,9 +157,11 @@ impl ExpHistogram {
 
     /// Records one value. Negative, NaN and infinite values are ignored (the SDK records
     /// durations and byte counts, which are never any of these).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&mut self, v: f64) {
-        if !(0.0..f64::INFINITY).contains(&v) {
+        // NaN fails both comparisons.
+        #[allow(clippy::manual_range_contains)]
+        if !(v >= 0.0 && v < f64::INFINITY) {
             return;
         }
         self.count += 1;
@@ -400,6 +437,24 @@ mod tests {
                         assert_eq!(bucket_index(x), exact_index(x), "{x:e}");
                     }
                     v = f64::from_bits(v.to_bits() + 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exact_at_the_edges_of_every_lookup_cell() {
+        for cell in 0..256u64 {
+            let start = cell << CELL_SHIFT;
+            for fraction in [
+                start.saturating_sub(1),
+                start,
+                start + 1,
+                start | ((1 << CELL_SHIFT) - 1),
+            ] {
+                for e in [-30, -1, 0, 1, 20] {
+                    let x = f64::from_bits(fraction | (1023 << 52)) * pow2(e);
+                    assert_eq!(bucket_index(x), exact_index(x), "{x:e}");
                 }
             }
         }
