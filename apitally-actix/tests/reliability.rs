@@ -189,6 +189,7 @@ async fn hub_404_disables_but_the_app_keeps_serving() {
 
 #[actix_web::test]
 async fn a_million_consumers_and_unmatched_paths_stay_bounded() {
+    let logs = apitally_test_hub::capture_logs();
     let hub = TestHub::start();
     let apitally = Apitally::try_new(
         config(&hub)
@@ -235,7 +236,17 @@ async fn a_million_consumers_and_unmatched_paths_stay_bounded() {
         .iter()
         .map(|r| r["request_count"].as_u64().unwrap())
         .sum();
-    assert_eq!(total, 1_000_000);
+    let syncs: Vec<_> = hub
+        .received_at("sync")
+        .iter()
+        .map(|r| (r.status, r.body.len(), r.problems.clone()))
+        .collect();
+    assert_eq!(
+        total,
+        1_000_000,
+        "syncs (status, bytes, problems): {syncs:?}; the SDK logged: {:#?}",
+        logs.lines()
+    );
     // The cap holds per sync window (the first, immediate sync took a window of its own).
     for sync in hub.accepted_syncs() {
         let keys = sync["requests"].as_array().unwrap().len();

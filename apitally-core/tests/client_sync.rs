@@ -621,3 +621,122 @@ fn invalid_config_gives_a_disabled_client() {
     client.record_request(&get("/a", 200, 1));
     client.shutdown_blocking();
 }
+
+/// A hub on 127.0.0.1 that answers every request `202` on a keep-alive connection, except that
+/// once armed it reads the next request whole and closes its connection without an answer:
+/// what a server (or a load balancer) closing an idle keep-alive connection does to a request
+/// that was already on its way.
+struct ClosingHub {
+    port: u16,
+    bodies: Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    closed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ClosingHub {
+    fn start() -> Self {
+        use std::{
+            io::{BufRead, BufReader, Read, Write},
+            sync::atomic::Ordering,
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let hub = Self {
+            port: listener.local_addr().unwrap().port(),
+            bodies: Arc::default(),
+            armed: Arc::default(),
+            closed: Arc::default(),
+        };
+        let (bodies, armed, closed) = (
+            Arc::clone(&hub.bodies),
+            Arc::clone(&hub.armed),
+            Arc::clone(&hub.closed),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (bodies, armed, closed) =
+                    (Arc::clone(&bodies), Arc::clone(&armed), Arc::clone(&closed));
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    loop {
+                        let mut request_line = String::new();
+                        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let path = request_line.split(' ').nth(1).unwrap_or("").to_owned();
+                        let mut length = 0;
+                        loop {
+                            let mut line = String::new();
+                            reader.read_line(&mut line).unwrap();
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some((name, value)) = line.split_once(':') {
+                                if name.eq_ignore_ascii_case("content-length") {
+                                    length = value.trim().parse().unwrap();
+                                }
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        if armed.swap(false, Ordering::SeqCst) {
+                            closed.fetch_add(1, Ordering::SeqCst);
+                            return; // closes the connection, unanswered
+                        }
+                        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        bodies.lock().unwrap().push((path, json));
+                        stream
+                            .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        hub
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn syncs(&self) -> Vec<Value> {
+        let bodies = self.bodies.lock().unwrap();
+        bodies
+            .iter()
+            .filter(|(path, _)| path.ends_with("/sync"))
+            .map(|(_, json)| json.clone())
+            .collect()
+    }
+}
+
+#[test]
+fn a_connection_closed_under_a_request_is_sent_again_on_a_new_one() {
+    use std::sync::atomic::Ordering;
+    let hub = ClosingHub::start();
+    let client = ApitallyClient::try_new(
+        config(&hub.url()).test_sync_interval(Duration::from_secs(3600)),
+        StartupData::default(),
+    )
+    .unwrap();
+    // The startup data and the first sync, answered on a connection the client keeps.
+    let deadline = std::time::Instant::now() + WAIT;
+    while hub.syncs().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(hub.syncs().len(), 1);
+    for _ in 0..42 {
+        client.record_request(&get("/last", 200, 1));
+    }
+    // The final sync (one attempt per payload) meets a connection closed under it.
+    hub.armed.store(true, Ordering::SeqCst);
+    client.shutdown_blocking();
+    assert_eq!(hub.closed.load(Ordering::SeqCst), 1);
+    let counted: u64 = hub
+        .syncs()
+        .iter()
+        .flat_map(|sync| sync["requests"].as_array().cloned().unwrap_or_default())
+        .filter(|r| r["path"] == "/last")
+        .map(|r| r["request_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 42);
+}

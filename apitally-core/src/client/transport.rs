@@ -8,6 +8,7 @@ use super::{
     connector::{target, HubConnector, TunnelError},
     proxy::Proxies,
 };
+use crate::diag::debug;
 
 /// What the hub answered.
 #[derive(Debug, Clone)]
@@ -117,7 +118,47 @@ impl AwcTransport {
     }
 }
 
+/// Whether a failed POST is sent again at once, on a new connection: the connection broke
+/// while the request was written (`Send`), or closed before any byte of an answer
+/// (`Disconnected`). Both are what a pooled keep-alive connection gives when the server (or a
+/// load balancer) closes it as idle just as it is reused; awc drops a connection it sees closed,
+/// but not one closed while the request is on its way. Without this, such a race cost a cycle's
+/// data until the next cycle, and the final sync at shutdown (one attempt) outright. Sending
+/// again is no new risk: the sync loop and the export worker send failed bodies again anyway,
+/// and the hub de-duplicates syncs and log files by their uuid.
+fn stale_connection(err: &awc::error::SendRequestError) -> bool {
+    use awc::error::{ConnectError, SendRequestError};
+    matches!(
+        err,
+        SendRequestError::Send(_) | SendRequestError::Connect(ConnectError::Disconnected)
+    )
+}
+
 impl AwcTransport {
+    /// Sends one POST, and once more on a new connection if the first broke as a stale
+    /// keep-alive connection does ([`stale_connection`]).
+    async fn send(
+        &self,
+        url: &str,
+        headers: &[(&'static str, &str)],
+        body: Bytes,
+    ) -> <awc::SendClientRequest as Future>::Output {
+        let mut retried = false;
+        loop {
+            let mut request = self.client.post(url);
+            for &(name, value) in headers {
+                request = request.insert_header((name, value));
+            }
+            match request.send_body(body.clone()).await {
+                Err(err) if !retried && stale_connection(&err) => {
+                    debug!("the connection broke ({err}); sending again on a new one");
+                    retried = true;
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// One POST with the given request headers (replacing defaults of the same name, such as
     /// the v2 user agent): the status and the value of `read_header`. At most 64 KiB of the
     /// response body is read, and discarded, so that the connection can be reused.
@@ -128,12 +169,8 @@ impl AwcTransport {
         body: Bytes,
         read_header: &'static str,
     ) -> Result<(u16, Option<String>), TransportError> {
-        let mut request = self.client.post(url);
-        for &(name, value) in headers {
-            request = request.insert_header((name, value));
-        }
-        let mut response = request
-            .send_body(body)
+        let mut response = self
+            .send(url, headers, body)
             .await
             .map_err(|err| self.describe(url, &err))?;
         let status = response.status().as_u16();
@@ -162,12 +199,8 @@ impl HubTransport for AwcTransport {
         headers: &[(&'static str, &str)],
         body: Bytes,
     ) -> Result<HubResponse, TransportError> {
-        let mut request = self.client.post(url);
-        for &(name, value) in headers {
-            request = request.insert_header((name, value));
-        }
-        let mut response = request
-            .send_body(body)
+        let mut response = self
+            .send(url, headers, body)
             .await
             .map_err(|err| self.describe(url, &err))?;
         let status = response.status().as_u16();
