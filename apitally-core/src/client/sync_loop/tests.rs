@@ -236,6 +236,20 @@ fn sync_loop(logger: Option<Arc<RequestLogger>>) -> (SyncLoop<Hub>, Hub, Arc<Sha
     (sync_loop, hub, shared)
 }
 
+/// One sync POST of `{}` with the attempts of a cycle: what the retry rules act on.
+async fn send_empty_sync(sync_loop: &mut SyncLoop<Hub>) -> Outcome {
+    let url = sync_loop.sync_url.clone();
+    sync_loop
+        .send(
+            &url,
+            &json_headers(None),
+            Bytes::from_static(b"{}"),
+            MAX_ATTEMPTS,
+            "x",
+        )
+        .await
+}
+
 /// A client handle: the loop sees the client alive while it is held.
 fn handle() -> Arc<Inner> {
     Arc::new(Inner {
@@ -343,20 +357,11 @@ fn urls_in_logs_hide_the_client_id() {
 #[tokio::test(start_paused = true)]
 async fn failed_attempts_are_retried_twice_after_1_s_then_2_s_each_with_jitter_down_to_half() {
     let (mut sync_loop, hub, _) = sync_loop(None);
-    let url = sync_loop.sync_url.clone();
     let mut first_waits = Vec::new();
     for _ in 0..20 {
         hub.script("sync", [Status(500), Refused, Status(503)]);
         let before = hub.calls().len();
-        let outcome = sync_loop
-            .send(
-                &url,
-                &json_headers(None),
-                Bytes::from_static(b"{}"),
-                MAX_ATTEMPTS,
-                "x",
-            )
-            .await;
+        let outcome = send_empty_sync(&mut sync_loop).await;
         assert!(matches!(outcome, Outcome::Retry(_)), "{outcome:?}");
         let waits = gaps(&hub.calls()[before..]);
         assert_eq!(waits.len(), 2, "three attempts");
@@ -370,7 +375,6 @@ async fn failed_attempts_are_retried_twice_after_1_s_then_2_s_each_with_jitter_d
 #[tokio::test(start_paused = true)]
 async fn only_timeouts_connection_errors_408_429_and_5xx_are_retried() {
     let (mut sync_loop, hub, _) = sync_loop(None);
-    let url = sync_loop.sync_url.clone();
     let cases = [
         (Status(408), 3),
         (Status(429), 3),
@@ -393,15 +397,7 @@ async fn only_timeouts_connection_errors_408_429_and_5xx_are_retried() {
     for (step, attempts) in cases {
         hub.answer("sync", step.clone());
         let before = hub.calls().len();
-        sync_loop
-            .send(
-                &url,
-                &json_headers(None),
-                Bytes::from_static(b"{}"),
-                MAX_ATTEMPTS,
-                "x",
-            )
-            .await;
+        send_empty_sync(&mut sync_loop).await;
         assert_eq!(hub.calls().len() - before, attempts, "{step:?}");
     }
 }
@@ -410,31 +406,14 @@ async fn only_timeouts_connection_errors_408_429_and_5xx_are_retried() {
 async fn retry_after_on_429_and_503_sets_the_next_wait_up_to_30_s() {
     assert_eq!(MAX_RETRY_AFTER, Duration::from_secs(30));
     let (mut sync_loop, hub, _) = sync_loop(None);
-    let url = sync_loop.sync_url.clone();
     hub.script("sync", [RetryAfter(429, 7), RetryAfter(503, 120)]);
-    let outcome = sync_loop
-        .send(
-            &url,
-            &json_headers(None),
-            Bytes::from_static(b"{}"),
-            MAX_ATTEMPTS,
-            "x",
-        )
-        .await;
+    let outcome = send_empty_sync(&mut sync_loop).await;
     assert!(matches!(outcome, Outcome::Sent), "{outcome:?}");
     let waits = gaps(&hub.calls());
     assert_eq!(waits, [Duration::from_secs(7), Duration::from_secs(30)]);
     // On another status it is no hint: the backoff applies.
     hub.script("sync", [RetryAfter(500, 7)]);
-    sync_loop
-        .send(
-            &url,
-            &json_headers(None),
-            Bytes::from_static(b"{}"),
-            MAX_ATTEMPTS,
-            "x",
-        )
-        .await;
+    send_empty_sync(&mut sync_loop).await;
     let waits = gaps(&hub.calls()[3..]);
     assert!(within(waits[0], ms(500), ms(1000)), "{waits:?}");
 }
