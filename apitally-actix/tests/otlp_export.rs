@@ -263,3 +263,121 @@ async fn both_credentials_are_a_clear_error_and_a_bad_token_never_shows_whole() 
     let err = Apitally::try_new(ApitallyConfig::with_write_token(token, "prod")).unwrap_err();
     assert!(!err.to_string().contains(token));
 }
+
+/// GETs `/items/{n}` 8 at a time for `duration` (and at most `max` requests); how many got a
+/// 200.
+async fn load(port: u16, duration: Duration, max: u64) -> u64 {
+    use futures_util::StreamExt;
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let deadline = std::time::Instant::now() + duration;
+    futures_util::stream::iter(0..max)
+        .take_while(|_| std::future::ready(std::time::Instant::now() < deadline))
+        .map(|i| {
+            let client = client.clone();
+            async move {
+                let mut res = client
+                    .get(format!("http://127.0.0.1:{port}/items/{}", i % 97))
+                    .send()
+                    .await
+                    .ok()?;
+                res.body().await.ok()?;
+                (res.status() == 200).then_some(())
+            }
+        })
+        .buffer_unordered(8)
+        .filter(|r| std::future::ready(r.is_some()))
+        .count()
+        .await as u64
+}
+
+/// The 1.x defaults (a span per request) with a trace intake that takes 3 s per POST, under
+/// sustained load and then at shutdown: every request is in the exported metrics, and the
+/// metrics went out on their schedule throughout.
+#[actix_web::test]
+async fn request_counts_never_wait_behind_a_slow_trace_intake() {
+    use apitally_test_hub::Reply;
+    let hub = TestHub::start();
+    hub.set_default("traces", Reply::Delay(Duration::from_secs(3), 200));
+    let every_5s = vec![("Apitally-Export-Interval".to_owned(), "5".to_owned())];
+    hub.set_default("metrics", Reply::WithHeaders(200, every_5s));
+    let apitally =
+        Apitally::try_new(ApitallyConfig::with_write_token(TOKEN, "prod").otlp_endpoint(hub.url()))
+            .unwrap();
+    let (server, port) = spawn_server!(2, {
+        let apitally = apitally.clone();
+        move || App::new().wrap(apitally.clone()).configure(routes)
+    });
+    let served = load(port, Duration::from_secs(14), 1_000_000).await;
+    let load_end = std::time::Instant::now();
+    server.stop(true).await;
+    apitally.shutdown().await;
+
+    assert!(hub.otlp_problems().is_empty(), "{:?}", hub.otlp_problems());
+    assert!(served > 1_000, "{served}");
+    assert_eq!(hub.otlp_request_count(Some("/items/{id}")), served);
+    // On schedule while the traces crawled: a metrics export at most ~5 s after the other
+    // (the interval the hub set, ± 10 %, and the time a collection takes).
+    let metrics: Vec<_> = hub
+        .accepted_otlp("metrics")
+        .iter()
+        .map(|r| r.at)
+        .filter(|at| *at <= load_end)
+        .collect();
+    assert!(metrics.len() >= 3, "{}", metrics.len());
+    for pair in metrics[1..].windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap <= Duration::from_millis(7_000), "{gap:?}");
+    }
+    // The spans: what reached the hub, with the totals the SDK sent; nothing is unaccounted.
+    let spans = hub.otlp_spans().iter().filter(|s| s.is_server()).count() as u64;
+    assert!(spans > 0);
+    let totals = hub
+        .accepted_otlp("metrics")
+        .last()
+        .and_then(|r| r.header("apitally-request-logs").map(str::to_owned))
+        .unwrap();
+    assert!(totals.starts_with("logged="), "{totals}");
+}
+
+/// A trace intake that answers 503 throughout: the counts are exact, the other signals are
+/// delivered, and the shutdown says what it could not deliver instead of "delivered".
+#[actix_web::test]
+async fn a_trace_intake_that_is_down_costs_no_count_and_the_shutdown_says_so() {
+    use apitally_test_hub::{capture_logs, Reply};
+    let logs = capture_logs();
+    let hub = TestHub::start();
+    hub.set_default("traces", Reply::Status(503));
+    let apitally = Apitally::try_new(
+        ApitallyConfig::with_write_token(TOKEN, "prod")
+            .otlp_endpoint(hub.url())
+            .app_version(format!("down-{}", hub.port())),
+    )
+    .unwrap();
+    let (server, port) = spawn_server!(2, {
+        let apitally = apitally.clone();
+        move || App::new().wrap(apitally.clone()).configure(routes)
+    });
+    let served = load(port, Duration::from_secs(4), 1_000_000).await;
+    server.stop(true).await;
+    apitally.shutdown().await;
+
+    assert_eq!(hub.otlp_request_count(Some("/items/{id}")), served);
+    assert!(!hub.otlp_events("apitally.app.startup").is_empty());
+    assert!(hub.accepted_otlp("traces").is_empty());
+    let warnings = logs.matching(
+        log::Level::Warn,
+        "shutdown: not everything reached Apitally",
+    );
+    let ours: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.contains(&format!("traces: {served} requests")))
+        .collect();
+    assert_eq!(ours.len(), 1, "{warnings:#?}");
+    assert!(
+        ours[0].contains("sending stopped: traces: HTTP 503"),
+        "{}",
+        ours[0]
+    );
+}

@@ -191,6 +191,19 @@ fn files_over_the_limit_are_reported_in_one_line_with_counts() {
     // The oldest went.
     assert_eq!(uploaded.last(), Some(&69));
     assert!(shutdown_warnings().is_empty());
+    // And the totals the hub shows say so: the deleted requests moved from logged to dropped.
+    let totals = hub
+        .received_at("sync")
+        .into_iter()
+        .rfind(|r| r.accepted())
+        .and_then(|r| r.header("apitally-request-logs").map(str::to_owned));
+    assert_eq!(
+        totals.as_deref(),
+        Some(&*format!(
+            "logged={}, sampled-out=0, excluded=0, dropped={files}",
+            70 - files
+        ))
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -110,6 +110,8 @@ pub struct Received {
     pub status: u16,
     /// The address the request came from (the proxy's, when it came through one).
     pub peer: Option<SocketAddr>,
+    /// When it arrived (before a scripted [`Reply::Delay`]).
+    pub at: Instant,
 }
 
 impl Received {
@@ -531,6 +533,7 @@ async fn handle(
     RawBody(body): RawBody,
     state: web::Data<State>,
 ) -> HttpResponse {
+    let at = Instant::now();
     let (client_id, env, endpoint) = path.into_inner();
     let reply = state
         .scripts
@@ -595,6 +598,7 @@ async fn handle(
         problems: Vec::new(),
         status: reply.status(),
         peer: req.peer_addr(),
+        at,
     });
     respond(reply, false)
 }
@@ -639,6 +643,7 @@ async fn handle_otlp(
     RawBody(body): RawBody,
     state: web::Data<State>,
 ) -> HttpResponse {
+    let at = Instant::now();
     let endpoint = signal.into_inner();
     if !otlp::SIGNALS.contains(&endpoint.as_str()) {
         return HttpResponse::NotFound().body(format!("no signal {endpoint:?}"));
@@ -698,6 +703,7 @@ async fn handle_otlp(
         problems,
         status: reply.status(),
         peer: req.peer_addr(),
+        at,
     });
     respond(reply, true)
 }

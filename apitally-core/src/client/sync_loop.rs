@@ -287,7 +287,7 @@ impl<T: HubTransport> SyncLoop<T> {
                 Ok(body) => body,
                 Err(err) => {
                     self.note_unreadable(&file, &err);
-                    taken.remove();
+                    taken.lose();
                     continue;
                 }
             };
@@ -298,13 +298,14 @@ impl<T: HubTransport> SyncLoop<T> {
                 .send(&url, &[], Bytes::from(body), attempts, &what)
                 .await
             {
-                Outcome::Sent | Outcome::Rejected => taken.remove(),
+                Outcome::Sent => taken.remove(),
+                Outcome::Rejected => taken.lose(),
                 Outcome::Disable => {
                     self.disable();
                     return Uploads::Stopped;
                 }
                 Outcome::PaymentRequired(retry_after) => {
-                    taken.remove();
+                    taken.lose();
                     logger.suspend(retry_after.filter(|s| *s > 0).unwrap_or(3600));
                     return Uploads::Stopped;
                 }

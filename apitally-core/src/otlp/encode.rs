@@ -115,7 +115,7 @@ impl Encoder {
                 &mut out,
             );
         }
-        out
+        out.into_iter().map(|(bytes, _)| bytes).collect()
     }
 
     /// One `ExportLogsServiceRequest` holding `records`, grouped by scope in order of first
@@ -147,8 +147,9 @@ impl Encoder {
         }
     }
 
-    /// `records` as spool appends, batched and bounded as [`encode_spans`](Self::encode_spans).
-    pub(crate) fn encode_logs(&self, records: &[LogRecordData]) -> Vec<Vec<u8>> {
+    /// `records` as spool appends, each with the number of records it holds; batched and
+    /// bounded as [`encode_spans`](Self::encode_spans).
+    pub(crate) fn encode_logs(&self, records: &[LogRecordData]) -> Vec<(Vec<u8>, u64)> {
         let mut out = Vec::new();
         for batch in records.chunks(BATCH_SIZE) {
             split_encode(
@@ -169,11 +170,26 @@ impl Encoder {
         gauges: &ProcessGauges,
         window: &RequestWindow,
     ) -> Vec<ExportMetricsServiceRequest> {
-        let mut requests = vec![self.metrics_request(gauge_metrics(
-            gauges,
-            window.start_unix_nano,
-            window.end_unix_nano,
-        ))];
+        self.counted_metrics_requests(gauges, window)
+            .into_iter()
+            .map(|(request, _)| request)
+            .collect()
+    }
+
+    /// [`metrics_requests`](Self::metrics_requests), each with the requests it counts.
+    fn counted_metrics_requests(
+        &self,
+        gauges: &ProcessGauges,
+        window: &RequestWindow,
+    ) -> Vec<(ExportMetricsServiceRequest, u64)> {
+        let mut requests = vec![(
+            self.metrics_request(gauge_metrics(
+                gauges,
+                window.start_unix_nano,
+                window.end_unix_nano,
+            )),
+            0,
+        )];
         for slice in window.points.chunks(COMBINATIONS_PER_MESSAGE) {
             let attributes: Vec<Vec<KeyValue>> = slice.iter().map(point_attributes).collect();
             let mut metrics = Vec::with_capacity(3);
@@ -205,22 +221,23 @@ impl Encoder {
                 });
             }
             if !metrics.is_empty() {
-                requests.push(self.metrics_request(metrics));
+                let counted = slice.iter().map(|p| p.duration.count).sum();
+                requests.push((self.metrics_request(metrics), counted));
             }
         }
         requests
     }
 
     /// [`metrics_requests`](Self::metrics_requests), encoded: the spool appends of one
-    /// collection.
+    /// collection, each with the number of requests it counts (none for the gauges).
     pub(crate) fn encode_metrics(
         &self,
         gauges: &ProcessGauges,
         window: &RequestWindow,
-    ) -> Vec<Vec<u8>> {
-        self.metrics_requests(gauges, window)
+    ) -> Vec<(Vec<u8>, u64)> {
+        self.counted_metrics_requests(gauges, window)
             .iter()
-            .map(Message::encode_to_vec)
+            .map(|(request, counted)| (request.encode_to_vec(), *counted))
             .collect()
     }
 
@@ -245,14 +262,14 @@ fn split_encode<T>(
     items: &[T],
     encode: &dyn Fn(&[T]) -> Vec<u8>,
     what: &str,
-    out: &mut Vec<Vec<u8>>,
+    out: &mut Vec<(Vec<u8>, u64)>,
 ) {
     if items.is_empty() {
         return;
     }
     let bytes = encode(items);
     if bytes.len() <= MAX_FILE_UNCOMPRESSED {
-        out.push(bytes);
+        out.push((bytes, items.len() as u64));
     } else if items.len() == 1 {
         log::warn!(
             target: "apitally",
@@ -598,7 +615,7 @@ mod tests {
     fn event_json(record: LogRecordData) -> Value {
         let bytes = encoder().encode_logs(&[record]);
         assert_eq!(bytes.len(), 1);
-        let request = decode_logs(&bytes[0]);
+        let request = decode_logs(&bytes[0].0);
         let scope_logs = &request.resource_logs[0].scope_logs[0];
         let scope = scope_logs.scope.as_ref().unwrap();
         assert_eq!(
@@ -927,7 +944,7 @@ mod tests {
                 Attribute::new("nested", AttrValue::strings([long.clone()])),
             ],
         };
-        let request = decode_logs(&encoder().encode_logs(&[record])[0]);
+        let request = decode_logs(&encoder().encode_logs(&[record])[0].0);
         let scope_logs = &request.resource_logs[0].scope_logs[0];
         assert_eq!(scope_logs.scope.as_ref().unwrap().name, "app::handlers");
         let json = testing::log_record(&scope_logs.log_records[0]);
@@ -1001,7 +1018,7 @@ mod tests {
         let messages = encoder().encode_metrics(&gauges, &window);
         assert_eq!(messages.len(), 2);
         // Gauges first, in their own message, start and time set (§10).
-        let gauge_request = decode_metrics(&messages[0]);
+        let gauge_request = decode_metrics(&messages[0].0);
         let scope_metrics = &gauge_request.resource_metrics[0].scope_metrics[0];
         assert_eq!(scope_metrics.scope.as_ref().unwrap().name, "apitally");
         assert_eq!(scope_metrics.scope.as_ref().unwrap().version, "");
@@ -1023,7 +1040,7 @@ mod tests {
             ]
         );
         // Then the histograms: no request sizes were known, so that metric is left out.
-        let histograms = decode_metrics(&messages[1]);
+        let histograms = decode_metrics(&messages[1].0);
         let metrics = &histograms.resource_metrics[0].scope_metrics[0].metrics;
         let names: Vec<_> = metrics.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
@@ -1071,14 +1088,14 @@ mod tests {
         };
         let messages = encoder().encode_metrics(&gauges, &window);
         // Without CPU and memory readings, the uptime is still sent.
-        let gauge_request = decode_metrics(&messages[0]);
+        let gauge_request = decode_metrics(&messages[0].0);
         assert_eq!(
             gauge_request.resource_metrics[0].scope_metrics[0]
                 .metrics
                 .len(),
             1
         );
-        let request = decode_metrics(&messages[1]);
+        let request = decode_metrics(&messages[1].0);
         let duration = testing::metric(&request.resource_metrics[0].scope_metrics[0].metrics[0]);
         let points = &duration["exponentialHistogram"]["dataPoints"];
         let s = |v: &str| json!({ "stringValue": v });

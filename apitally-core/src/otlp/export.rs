@@ -1,10 +1,19 @@
 //! For the export worker, see [`ExportWorker`] (protocol-v1.md §1.3, §1.6-§1.8, §1.11).
 
-use std::{collections::HashSet, fmt, future::Future, sync::Arc, time::Duration};
+use std::{
+    cell::{Cell, RefCell},
+    collections::HashSet,
+    fmt,
+    future::Future,
+    sync::Arc,
+    time::Duration,
+};
 
 use bytes::Bytes;
 
-use super::spool::{PendingFile, ReadError, Signal, Spool, SpoolContents};
+use super::spool::{
+    DropReason, Losses, PendingFile, Queue, ReadError, Signal, Spool, SpoolContents,
+};
 use crate::{
     client::transport::{AwcTransport, TransportError},
     diag::debug,
@@ -143,7 +152,7 @@ impl fmt::Debug for ExportSettings {
     }
 }
 
-/// Why sending stopped before the spool was empty.
+/// Why sending a queue stopped before it was empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Stop {
     /// 408, 429 or 5xx: the file stays for the next cycle.
@@ -154,48 +163,85 @@ pub(crate) enum Stop {
     Budget,
 }
 
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::Status(status) => write!(f, "HTTP {status}"),
+            Stop::Transport(reason) => f.write_str(reason),
+            Stop::Budget => f.write_str("the shutdown budget ran out"),
+        }
+    }
+}
+
 /// What the final drain delivered and what it could not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DrainReport {
     /// Files the server accepted (2xx).
     pub(crate) delivered: usize,
-    /// What was left when sending stopped (deleted afterwards: no process sends it later).
+    /// What was left unsent (deleted afterwards: no process sends it later).
     pub(crate) undelivered: SpoolContents,
-    /// Why sending stopped early; `None` when everything was delivered or rejected.
-    pub(crate) stopped: Option<Stop>,
+    /// Why sending stopped early, per queue that stopped.
+    pub(crate) stopped: Vec<(Queue, Stop)>,
+    /// Everything dropped unsent since the last cycle's report: rejected by the server,
+    /// evicted, and what was left.
+    pub(crate) losses: Losses,
+}
+
+impl DrainReport {
+    /// Whether everything recorded reached Apitally: nothing left, nothing rejected or
+    /// dropped.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.stopped.is_empty() && self.losses.is_empty()
+    }
+}
+
+/// The sends of one round of a lane (or of the final drain).
+#[derive(Default)]
+struct Round {
+    attempts: Cell<usize>,
+    delivered: Cell<usize>,
 }
 
 /// How one file went.
 enum Sent {
     /// Delivered, rejected, unreadable or gone: go on with the next file.
     Next { delivered: bool },
-    /// Retryable: keep the file, stop the cycle.
+    /// Retryable: keep the file, stop this queue for the cycle.
     Stop(Stop),
 }
 
-/// The export worker: one cycle every interval, never overlapping (§1.6-§1.8).
+/// The export worker: one cycle every interval, never overlapping (§1.6-§1.8), and the queues
+/// delivered independently ([`Queue`]).
 ///
-/// A cycle runs the [`Collect`] hook, rotates the spool (closing each signal's file unless one
-/// is already waiting; evicting), refreshes the files' mtimes, then POSTs closed files verbatim,
-/// oldest first, at most 10 plus the files closed since the previous cycle, pausing
-/// U(0.1 s, 0.5 s) between two sends. A file first attempted over 59 minutes ago is dropped
-/// unsent. 2xx deletes the file; 408, 429, 5xx and transport errors keep it and end the cycle
-/// (one probe per cycle during an outage); any other status deletes it with one warning per
-/// status and process. Each POST is bounded by 10 s; a connection error is retried once at
+/// A cycle runs the [`Collect`] hook, rotates the spool (closing each queue's file unless one
+/// is already waiting; evicting), refreshes the files' mtimes, reports what was dropped since
+/// the last cycle (one warning), then POSTs closed files verbatim, oldest first within each
+/// queue, at most 10 plus the files closed since the previous cycle per queue, pausing
+/// U(0.1 s, 0.5 s) between two sends. The product (metrics, then events) is sent by the cycle
+/// itself; the samples (traces, then application logs) by a second lane that the cycle wakes
+/// and that runs beside it, so that a slow or failing trace intake never delays the next
+/// cycle's metrics. A file first attempted over 59 minutes ago is dropped unsent. 2xx deletes
+/// the file; 408, 429, 5xx and transport errors keep it and stop that queue for the cycle (one
+/// probe per queue and cycle during an outage); any other status deletes it with one warning
+/// per status and process. Each POST is bounded by 10 s; a connection error is retried once at
 /// once. Every answer may set the interval (`Apitally-Export-Interval`, clamped to 5-60 s).
 pub(crate) struct ExportWorker<T, C> {
     spool: Arc<Spool>,
     transport: T,
-    collect: C,
+    collect: RefCell<C>,
     urls: [String; 3],
     headers: ExportHeaders,
     /// Whose totals each POST carries (`Apitally-Request-Logs`), when request logging is on.
     request_logs: Option<Arc<RequestLogger>>,
-    interval: Duration,
-    rng: fastrand::Rng,
-    warned_statuses: HashSet<u16>,
+    interval: Cell<Duration>,
+    rng: RefCell<fastrand::Rng>,
+    warned_statuses: RefCell<HashSet<u16>>,
+    /// Sends left in the current round, per queue.
+    budgets: Cell<[usize; 4]>,
+    /// Wakes the samples' lane after a cycle rotated.
+    rotated: tokio::sync::Notify,
     #[cfg(test)]
-    warnings: Vec<String>,
+    warnings: RefCell<Vec<String>>,
 }
 
 impl<T, C> fmt::Debug for ExportWorker<T, C> {
@@ -203,10 +249,15 @@ impl<T, C> fmt::Debug for ExportWorker<T, C> {
         f.debug_struct("ExportWorker")
             .field("urls", &self.urls)
             .field("headers", &self.headers)
-            .field("interval", &self.interval)
+            .field("interval", &self.interval.get())
             .finish_non_exhaustive()
     }
 }
+
+/// The product's queues, sent by the cycle.
+const PRODUCT: [Queue; 2] = [Queue::Metrics, Queue::Events];
+/// The samples' queues, sent by their own lane.
+const SAMPLES: [Queue; 2] = [Queue::Traces, Queue::Logs];
 
 impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
     pub(crate) fn new(
@@ -219,15 +270,18 @@ impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
         Self {
             spool,
             transport,
-            collect,
-            urls: Signal::ALL.map(|s| format!("{base}/v1/{}", s.as_str())),
+            collect: RefCell::new(collect),
+            urls: [Signal::Traces, Signal::Logs, Signal::Metrics]
+                .map(|s| format!("{base}/v1/{}", s.as_str())),
             headers: ExportHeaders::new(&settings.write_token, &settings.env),
             request_logs: None,
-            interval: DEFAULT_INTERVAL,
-            rng: fastrand::Rng::new(),
-            warned_statuses: HashSet::new(),
+            interval: Cell::new(DEFAULT_INTERVAL),
+            rng: RefCell::new(fastrand::Rng::new()),
+            warned_statuses: RefCell::default(),
+            budgets: Cell::new([0; 4]),
+            rotated: tokio::sync::Notify::new(),
             #[cfg(test)]
-            warnings: Vec::new(),
+            warnings: RefCell::default(),
         }
     }
 
@@ -239,101 +293,146 @@ impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
     /// The current interval (15 s until the server sets another).
     #[cfg(test)]
     pub(crate) fn interval(&self) -> Duration {
-        self.interval
+        self.interval.get()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_rng(&self, rng: fastrand::Rng) {
+        *self.rng.borrow_mut() = rng;
     }
 
     /// Runs cycles until `stop` resolves: the first 2 s after the call, each next one
-    /// `interval × U(0.9, 1.1)` after the previous one completed. `stop` also interrupts a
-    /// cycle at its next await (a pause or a POST; never the collection): files leave the spool
-    /// only once answered, so nothing is lost. Call [`final_drain`](Self::final_drain) next.
-    pub(crate) async fn run(&mut self, stop: impl Future<Output = ()>) {
-        tokio::pin!(stop);
-        let mut delay = INITIAL_DELAY;
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut stop => return,
-                () = tokio::time::sleep(delay) => {}
+    /// `interval × U(0.9, 1.1)` after the previous one's product was sent; the samples' lane
+    /// runs beside them. `stop` also interrupts a send at its next await (a pause or a POST;
+    /// never the collection): files leave the spool only once answered, so nothing is lost.
+    /// Call [`final_drain`](Self::final_drain) next.
+    pub(crate) async fn run(&self, stop: impl Future<Output = ()>) {
+        let cycles = async {
+            let mut delay = INITIAL_DELAY;
+            loop {
+                tokio::time::sleep(delay).await;
+                self.prepare();
+                self.send_queues(&PRODUCT, true).await;
+                self.rotated.notify_one();
+                // Jitter desynchronises processes that started together.
+                let jitter = 0.9 + 0.2 * self.rng.borrow_mut().f64();
+                delay = self.interval.get().mul_f64(jitter);
             }
-            tokio::select! {
-                biased;
-                () = &mut stop => return,
-                () = self.cycle() => {}
+        };
+        let samples = async {
+            loop {
+                self.rotated.notified().await;
+                self.send_queues(&SAMPLES, true).await;
             }
-            // Jitter desynchronises processes that started together.
-            delay = self.interval.mul_f64(0.9 + 0.2 * self.rng.f64());
+        };
+        tokio::select! {
+            biased;
+            () = stop => {}
+            ((), ()) = async { tokio::join!(cycles, samples) } => {}
         }
     }
 
-    /// One ordinary cycle (§1.7).
-    pub(crate) async fn cycle(&mut self) {
-        self.collect.collect(&self.spool);
+    /// One ordinary cycle (§1.7), every queue in turn (the run loop sends the samples on their
+    /// own lane instead).
+    #[cfg(test)]
+    pub(crate) async fn cycle(&self) {
+        self.prepare();
+        self.send_queues(&Queue::ALL, true).await;
+    }
+
+    /// A cycle's work before sending: collects, rotates (setting each queue's send budget),
+    /// refreshes the files' mtimes and reports what was dropped since the last cycle.
+    fn prepare(&self) {
+        self.collect.borrow_mut().collect(&self.spool);
         let closed = self.spool.rotate_for_export();
+        self.budgets
+            .set(closed.map(|closed| MAX_BACKLOG_SENDS_PER_CYCLE + closed));
         self.spool.touch_files();
-        let _ = self
-            .send_pending(Some(MAX_BACKLOG_SENDS_PER_CYCLE + closed), true)
-            .await;
+        let losses = self.spool.take_losses();
+        if !losses.is_empty() {
+            self.warn(format!(
+                "apitally: telemetry dropped since the last export: {}",
+                losses.describe()
+            ));
+        }
     }
 
     /// The final cycle (§1.11): collects, closes every current file and sends everything,
-    /// without pauses or cap, until the first retryable failure or until `budget` has passed.
-    /// Then the spool is cleared; the report says what was not delivered.
-    pub(crate) async fn final_drain(&mut self, budget: Duration) -> DrainReport {
-        self.collect.collect(&self.spool);
+    /// the product first, without pauses or cap, each queue until its first retryable failure,
+    /// all within `budget`. Then the spool is cleared; the report says what was not delivered
+    /// and why.
+    pub(crate) async fn final_drain(&self, budget: Duration) -> DrainReport {
+        self.collect.borrow_mut().collect(&self.spool);
         self.spool.close_current_files();
-        let mut delivered = 0;
-        let outcome = tokio::time::timeout(
-            budget,
-            self.send_pending_counting(None, false, &mut delivered),
-        )
+        let round = Round::default();
+        let stopped = RefCell::new(Vec::new());
+        let drained = tokio::time::timeout(budget, async {
+            for queue in Queue::ALL {
+                if let Some(stop) = self.send_queue(queue, None, false, &round).await {
+                    stopped.borrow_mut().push((queue, stop));
+                }
+            }
+        })
         .await;
-        let stopped = match outcome {
-            Err(_) => Some(Stop::Budget),
-            Ok(stopped) => stopped,
-        };
+        let mut stopped = stopped.into_inner();
+        if drained.is_err() {
+            let contents = self.spool.contents();
+            for queue in Queue::ALL {
+                let left = contents.files[queue.index()] > 0;
+                if left && !stopped.iter().any(|(q, _)| *q == queue) {
+                    stopped.push((queue, Stop::Budget));
+                }
+            }
+        }
         let undelivered = self.spool.contents();
         self.spool.clear();
         DrainReport {
-            delivered,
+            delivered: round.delivered.get(),
             undelivered,
             stopped,
+            losses: self.spool.take_losses(),
         }
     }
 
-    async fn send_pending(&mut self, max_sends: Option<usize>, pause: bool) -> Option<Stop> {
-        let mut delivered = 0;
-        self.send_pending_counting(max_sends, pause, &mut delivered)
-            .await
+    /// Sends the closed files of each queue in turn, within each queue's budget.
+    async fn send_queues(&self, queues: &[Queue], pause: bool) {
+        let round = Round::default();
+        for &queue in queues {
+            let mut budgets = self.budgets.get();
+            let budget = std::mem::take(&mut budgets[queue.index()]);
+            self.budgets.set(budgets);
+            let _ = self.send_queue(queue, Some(budget), pause, &round).await;
+        }
     }
 
-    /// Sends closed files oldest first; `Some` when a retryable failure stopped it.
-    async fn send_pending_counting(
-        &mut self,
+    /// Sends a queue's closed files oldest first, at most `max_sends`; `Some` when a retryable
+    /// failure stopped it. With `pause`, waits U(0.1 s, 0.5 s) before each send but the
+    /// round's first.
+    async fn send_queue(
+        &self,
+        queue: Queue,
         max_sends: Option<usize>,
         pause: bool,
-        delivered: &mut usize,
+        round: &Round,
     ) -> Option<Stop> {
         let mut sent = 0;
-        for file in self.spool.pending() {
+        for file in self.spool.pending_in(queue) {
             if max_sends.is_some_and(|max| sent >= max) {
                 return None;
             }
-            if sent > 0 && pause {
-                let ms = self.rng.u64(100..=500);
+            if round.attempts.get() > 0 && pause {
+                let ms = self.rng.borrow_mut().u64(100..=500);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             if file.is_expired(tokio::time::Instant::now()) {
                 // A retry landing outside the server's dedup window could double-ingest.
-                self.warn(format!(
-                    "Buffered {} could not be delivered within an hour and was dropped",
-                    file.signal.as_str()
-                ));
-                self.spool.delete(file.id);
+                self.spool.drop_file(file.id, DropReason::Expired);
                 continue;
             }
             sent += 1;
+            round.attempts.set(round.attempts.get() + 1);
             match self.send_file(file).await {
-                Sent::Next { delivered: true } => *delivered += 1,
+                Sent::Next { delivered: true } => round.delivered.set(round.delivered.get() + 1),
                 Sent::Next { delivered: false } => {}
                 Sent::Stop(stop) => return Some(stop),
             }
@@ -341,9 +440,18 @@ impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
         None
     }
 
-    async fn send_file(&mut self, file: PendingFile) -> Sent {
+    /// The headers of a POST now: with the request-log totals when request logging is on.
+    fn headers(&self) -> ExportHeaders {
+        let mut headers = self.headers.clone();
+        if let Some(logger) = &self.request_logs {
+            headers.request_logs = Some(logger.totals().header_value());
+        }
+        headers
+    }
+
+    async fn send_file(&self, file: PendingFile) -> Sent {
         self.spool.mark_attempt(file.id);
-        let signal = file.signal.as_str();
+        let signal = file.signal().as_str();
         let body = match self.spool.read(file.id) {
             Ok(body) => body,
             Err(ReadError::Gone) => return Sent::Next { delivered: false },
@@ -351,19 +459,17 @@ impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
                 self.warn(format!(
                     "Error reading buffered {signal}, dropping it: {err}"
                 ));
-                self.spool.delete(file.id);
+                self.spool.drop_file(file.id, DropReason::Io);
                 return Sent::Next { delivered: false };
             }
         };
-        if let Some(logger) = &self.request_logs {
-            self.headers.request_logs = Some(logger.totals().header_value());
-        }
-        let url = &self.urls[file.signal as usize];
-        let mut result = self.post(url, body.clone()).await;
+        let headers = self.headers();
+        let url = &self.urls[file.signal() as usize];
+        let mut result = self.post(url, &headers, body.clone()).await;
         if let Err(TransportError::Request(reason)) = &result {
             // The server may have closed an idle keep-alive connection: retry once.
             debug!("sending buffered {signal} failed, retrying at once: {reason}");
-            result = self.post(url, body).await;
+            result = self.post(url, &headers, body).await;
         }
         let response = match result {
             Ok(response) => response,
@@ -377,7 +483,7 @@ impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
             .as_deref()
             .and_then(parse_export_interval)
         {
-            self.interval = interval;
+            self.interval.set(interval);
         }
         match response.status {
             200..=299 => {
@@ -392,34 +498,39 @@ impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
                 Sent::Stop(Stop::Status(response.status))
             }
             status => {
-                if self.warned_statuses.insert(status) {
+                if self.warned_statuses.borrow_mut().insert(status) {
                     self.warn(format!(
                         "Apitally rejected buffered {signal} with HTTP {status}, dropping it"
                     ));
                 }
-                self.spool.delete(file.id);
+                self.spool.drop_file(file.id, DropReason::Rejected(status));
                 Sent::Next { delivered: false }
             }
         }
     }
 
     /// One POST, bounded by [`REQUEST_TIMEOUT`] whatever the transport does.
-    async fn post(&self, url: &str, body: Bytes) -> Result<ExportResponse, TransportError> {
-        match tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            self.transport.post(url, &self.headers, body),
-        )
-        .await
-        {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &ExportHeaders,
+        body: Bytes,
+    ) -> Result<ExportResponse, TransportError> {
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.transport.post(url, headers, body)).await {
             Ok(result) => result,
             Err(_) => Err(TransportError::Timeout(url.to_owned())),
         }
     }
 
-    fn warn(&mut self, message: String) {
+    fn warn(&self, message: String) {
         log::warn!(target: "apitally", "{message}");
         #[cfg(test)]
-        self.warnings.push(message);
+        self.warnings.borrow_mut().push(message);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut self.warnings.borrow_mut())
     }
 }
 
@@ -476,6 +587,8 @@ mod tests {
     #[derive(Debug, Default)]
     struct Script {
         steps: VecDeque<Step>,
+        /// How every POST to a URL ending with this answers, before the script.
+        by_url: Vec<(&'static str, Step)>,
         calls: Vec<Call>,
     }
 
@@ -491,6 +604,19 @@ mod tests {
 
         fn calls(&self) -> Vec<Call> {
             self.0.borrow().calls.clone()
+        }
+
+        /// Every POST to a URL ending with `suffix` answers with `step`.
+        fn always(&self, suffix: &'static str, step: Step) -> &Self {
+            self.0.borrow_mut().by_url.push((suffix, step));
+            self
+        }
+
+        fn calls_to(&self, suffix: &str) -> Vec<Call> {
+            self.calls()
+                .into_iter()
+                .filter(|c| c.url.ends_with(suffix))
+                .collect()
         }
     }
 
@@ -513,7 +639,14 @@ mod tests {
                         .collect(),
                     body,
                 });
-                script.steps.pop_front().unwrap_or(Step::Status(200))
+                let by_url = script
+                    .by_url
+                    .iter()
+                    .find(|(suffix, _)| url.ends_with(suffix))
+                    .map(|(_, step)| step.clone());
+                by_url
+                    .or_else(|| script.steps.pop_front())
+                    .unwrap_or(Step::Status(200))
             };
             let ok = |status| {
                 Ok(ExportResponse {
@@ -543,10 +676,10 @@ mod tests {
     struct Collector(Rc<RefCell<CollectorState>>);
 
     /// When the hook ran, and what it appends next.
-    type CollectorState = (Vec<Instant>, Vec<(Signal, Vec<u8>)>);
+    type CollectorState = (Vec<Instant>, Vec<(Queue, Vec<u8>)>);
 
     impl Collector {
-        fn queue(&self, signal: Signal, payload: &[u8]) {
+        fn queue(&self, signal: Queue, payload: &[u8]) {
             self.0.borrow_mut().1.push((signal, payload.to_vec()));
         }
 
@@ -559,8 +692,8 @@ mod tests {
         fn collect(&mut self, spool: &Spool) {
             let mut inner = self.0.borrow_mut();
             inner.0.push(Instant::now());
-            for (signal, payload) in inner.1.drain(..) {
-                spool.append(signal, &payload);
+            for (queue, payload) in inner.1.drain(..) {
+                spool.append(queue, &payload, 1);
             }
         }
     }
@@ -570,7 +703,7 @@ mod tests {
     fn worker(spool: &Arc<Spool>) -> (ExportWorker<Scripted, Collector>, Scripted, Collector) {
         let transport = Scripted::default();
         let collector = Collector::default();
-        let mut worker = ExportWorker::new(
+        let worker = ExportWorker::new(
             Arc::clone(spool),
             transport.clone(),
             collector.clone(),
@@ -580,14 +713,14 @@ mod tests {
                 env: "prod".to_owned(),
             },
         );
-        worker.rng = fastrand::Rng::with_seed(7);
+        worker.set_rng(fastrand::Rng::with_seed(7));
         (worker, transport, collector)
     }
 
-    /// `n` closed files of `signal`, each with a distinct payload.
-    fn closed_files(spool: &Spool, signal: Signal, n: usize) {
+    /// `n` closed files of `queue`, each with a distinct payload and one item.
+    fn closed_files(spool: &Spool, queue: Queue, n: usize) {
         for i in 0..n {
-            spool.append(signal, format!("{} {i}", signal.as_str()).as_bytes());
+            spool.append(queue, format!("{} {i}", queue.as_str()).as_bytes(), 1);
             spool.close_current_files();
         }
     }
@@ -657,23 +790,26 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_cycle_collects_rotates_and_posts_each_file_verbatim_with_the_headers() {
         let spool = Arc::new(Spool::in_memory());
-        let (mut worker, transport, collector) = worker(&spool);
-        collector.queue(Signal::Traces, b"spans");
-        collector.queue(Signal::Logs, b"logs");
-        collector.queue(Signal::Metrics, b"metrics");
+        let (worker, transport, collector) = worker(&spool);
+        collector.queue(Queue::Traces, b"spans");
+        collector.queue(Queue::Logs, b"records");
+        collector.queue(Queue::Events, b"events");
+        collector.queue(Queue::Metrics, b"metrics");
         worker.cycle().await;
         let calls = transport.calls();
         let urls: Vec<_> = calls.iter().map(|c| c.url.as_str()).collect();
+        // The product first: metrics, events; then the samples: spans, application logs.
         assert_eq!(
             urls,
             [
+                "https://otlp.example.test/v1/metrics",
+                "https://otlp.example.test/v1/logs",
                 "https://otlp.example.test/v1/traces",
                 "https://otlp.example.test/v1/logs",
-                "https://otlp.example.test/v1/metrics",
             ]
         );
-        assert_eq!(decompressed(&calls[0].body), "spans");
-        assert_eq!(decompressed(&calls[2].body), "metrics");
+        let bodies: Vec<_> = calls.iter().map(|c| decompressed(&c.body)).collect();
+        assert_eq!(bodies, ["metrics", "events", "spans", "records"]);
         for call in &calls {
             let headers: Vec<_> = call
                 .headers
@@ -690,7 +826,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn first_cycle_after_2s_then_interval_with_jitter_after_each_cycle_completes() {
         let spool = Arc::new(Spool::in_memory());
-        let (mut worker, transport, collector) = worker(&spool);
+        let (worker, transport, collector) = worker(&spool);
         // Each cycle sends one file that takes 3 s to answer.
         let start = Instant::now();
         let stop_at = start + Duration::from_secs(200);
@@ -698,7 +834,7 @@ mod tests {
         let collect_file = collector.clone();
         let run = async {
             loop {
-                collect_file.queue(Signal::Metrics, b"m");
+                collect_file.queue(Queue::Metrics, b"m");
                 tokio::task::yield_now().await;
                 if Instant::now() >= stop_at {
                     break;
@@ -732,7 +868,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_server_sets_the_interval_from_every_response_clamped() {
         let spool = Arc::new(Spool::in_memory());
-        let (mut worker, transport, collector) = worker(&spool);
+        let (worker, transport, collector) = worker(&spool);
         for (step, expected) in [
             (Step::WithInterval(200, "30"), 30),
             (Step::WithInterval(503, "1"), 5),
@@ -741,7 +877,7 @@ mod tests {
             (Step::WithInterval(429, "20"), 20),
         ] {
             transport.then([step]);
-            collector.queue(Signal::Metrics, b"m");
+            collector.queue(Queue::Metrics, b"m");
             worker.cycle().await;
             assert_eq!(worker.interval(), Duration::from_secs(expected));
             // Empty the spool for the next step.
@@ -749,7 +885,7 @@ mod tests {
         }
         // And the next cycle waits for it.
         transport.then([Step::WithInterval(200, "40")]);
-        collector.queue(Signal::Metrics, b"m");
+        collector.queue(Queue::Metrics, b"m");
         let start = Instant::now();
         worker
             .run(tokio::time::sleep_until(start + Duration::from_secs(100)))
@@ -766,14 +902,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn files_go_oldest_first_with_pauses_between_sends_only() {
         let spool = Arc::new(Spool::in_memory());
-        closed_files(&spool, Signal::Logs, 2);
-        closed_files(&spool, Signal::Traces, 1);
-        closed_files(&spool, Signal::Logs, 1);
-        let (mut worker, transport, collector) = worker(&spool);
+        closed_files(&spool, Queue::Events, 2);
+        closed_files(&spool, Queue::Traces, 1);
+        closed_files(&spool, Queue::Events, 1);
+        let (worker, transport, collector) = worker(&spool);
         worker.cycle().await;
         let calls = transport.calls();
         let bodies: Vec<_> = calls.iter().map(|c| decompressed(&c.body)).collect();
-        assert_eq!(bodies, ["logs 0", "logs 1", "traces 0", "logs 0"]);
+        // Oldest first within each queue; the queues in order.
+        assert_eq!(bodies, ["events 0", "events 1", "events 0", "traces 0"]);
         // No pause before the first send, U(0.1 s, 0.5 s) between two.
         assert_eq!(calls[0].at, collector.times()[0]);
         for pair in calls.windows(2) {
@@ -788,13 +925,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn budget_is_10_plus_the_files_closed_since_the_previous_cycle() {
         let spool = Arc::new(Spool::in_memory());
-        let (mut worker, transport, _collector) = worker(&spool);
+        let (worker, transport, _collector) = worker(&spool);
         // 13 files closed before the first cycle: all count as new, all are sent.
-        closed_files(&spool, Signal::Logs, 13);
+        closed_files(&spool, Queue::Events, 13);
         worker.cycle().await;
         assert_eq!(transport.calls().len(), 13);
         // An outage keeps 12 files back (one probe per cycle).
-        closed_files(&spool, Signal::Logs, 12);
+        closed_files(&spool, Queue::Events, 12);
         transport.then([Step::Status(503)]);
         worker.cycle().await;
         assert_eq!(transport.calls().len(), 14);
@@ -818,8 +955,8 @@ mod tests {
             Step::TimedOut,
         ] {
             let spool = Arc::new(Spool::in_memory());
-            closed_files(&spool, Signal::Traces, 3);
-            let (mut worker, transport, _collector) = worker(&spool);
+            closed_files(&spool, Queue::Traces, 3);
+            let (worker, transport, _collector) = worker(&spool);
             transport.then([step.clone()]);
             worker.cycle().await;
             // One probe; the file stays first in line and the others wait.
@@ -832,15 +969,15 @@ mod tests {
             let calls = transport.calls();
             assert_eq!(calls[1].body, calls[0].body);
             assert!(spool.pending().is_empty(), "{step:?}");
-            assert!(worker.warnings.is_empty());
+            assert!(worker.take_warnings().is_empty());
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_error_is_retried_once_at_once_and_a_timeout_never() {
         let spool = Arc::new(Spool::in_memory());
-        closed_files(&spool, Signal::Logs, 1);
-        let (mut worker, transport, _collector) = worker(&spool);
+        closed_files(&spool, Queue::Events, 1);
+        let (worker, transport, _collector) = worker(&spool);
         transport.then([Step::Refused, Step::Status(200)]);
         worker.cycle().await;
         let calls = transport.calls();
@@ -850,7 +987,7 @@ mod tests {
         assert!(spool.pending().is_empty());
 
         // Refused twice: retryable, kept.
-        closed_files(&spool, Signal::Logs, 2);
+        closed_files(&spool, Queue::Events, 2);
         transport.then([Step::Refused, Step::Refused]);
         worker.cycle().await;
         assert_eq!(transport.calls().len(), 4);
@@ -859,7 +996,7 @@ mod tests {
 
         // A timeout reported by the transport, or no answer within 10 s: no second try.
         for step in [Step::TimedOut, Step::Hang] {
-            closed_files(&spool, Signal::Logs, 1);
+            closed_files(&spool, Queue::Events, 1);
             let before = transport.calls().len();
             transport.then([step.clone(), Step::Status(200)]);
             let start = Instant::now();
@@ -878,9 +1015,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn other_statuses_delete_the_file_with_one_warning_per_status() {
         let spool = Arc::new(Spool::in_memory());
-        closed_files(&spool, Signal::Traces, 5);
-        closed_files(&spool, Signal::Metrics, 1);
-        let (mut worker, transport, _collector) = worker(&spool);
+        closed_files(&spool, Queue::Traces, 5);
+        closed_files(&spool, Queue::Metrics, 1);
+        let (worker, transport, _collector) = worker(&spool);
         transport.then([
             Step::Status(401),
             Step::Status(402),
@@ -893,26 +1030,35 @@ mod tests {
         assert_eq!(transport.calls().len(), 6);
         assert!(spool.pending().is_empty());
         assert_eq!(
-            worker.warnings,
+            worker.take_warnings(),
             [
-                "Apitally rejected buffered traces with HTTP 401, dropping it",
+                "Apitally rejected buffered metrics with HTTP 401, dropping it",
                 "Apitally rejected buffered traces with HTTP 402, dropping it",
                 "Apitally rejected buffered traces with HTTP 413, dropping it",
                 "Apitally rejected buffered traces with HTTP 302, dropping it",
             ]
         );
-        // Per process: a later 401 of another signal does not warn again.
-        closed_files(&spool, Signal::Logs, 1);
+        // Per process: a later 401 of another signal does not warn again. The next cycle
+        // reports what the rejections dropped, with the items they carried.
+        closed_files(&spool, Queue::Events, 1);
         transport.then([Step::Status(401)]);
         worker.cycle().await;
-        assert_eq!(worker.warnings.len(), 4);
+        assert_eq!(
+            worker.take_warnings(),
+            [
+                "apitally: telemetry dropped since the last export: metrics: 1 requests in 1 \
+                 file(s) (rejected with HTTP 401); traces: 4 requests in 4 file(s) (rejected \
+                 with HTTP 302, rejected with HTTP 401, rejected with HTTP 402, rejected with \
+                 HTTP 413)"
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_file_first_attempted_over_59_minutes_ago_is_dropped_unsent() {
         let spool = Arc::new(Spool::in_memory());
-        closed_files(&spool, Signal::Logs, 1);
-        let (mut worker, transport, _collector) = worker(&spool);
+        closed_files(&spool, Queue::Events, 1);
+        let (worker, transport, _collector) = worker(&spool);
         // Fails for 59 minutes: one probe each cycle, kept.
         let probes = 59 * 4;
         transport.then(std::iter::repeat_n(Step::Status(503), probes));
@@ -928,17 +1074,19 @@ mod tests {
             first + MAX_RETRY_AFTER_FIRST_ATTEMPT + Duration::from_millis(1) - Instant::now(),
         )
         .await;
-        closed_files(&spool, Signal::Metrics, 1);
+        closed_files(&spool, Queue::Metrics, 1);
         worker.cycle().await;
         // Dropped without a POST; the next file goes.
         let calls = transport.calls();
         assert_eq!(calls.len(), probes + 1);
         assert!(calls[probes].url.ends_with("/v1/metrics"));
         assert!(spool.pending().is_empty());
-        let warnings = spool.take_warnings();
         assert_eq!(
-            warnings,
-            ["Buffered logs could not be delivered within an hour and was dropped"]
+            worker.take_warnings(),
+            [
+                "apitally: telemetry dropped since the last export: events: 1 events in 1 \
+                 file(s) (not delivered within an hour)"
+            ]
         );
     }
 
@@ -946,7 +1094,7 @@ mod tests {
     async fn each_ordinary_cycle_refreshes_the_mtime_of_waiting_files() {
         let dir = crate::otlp::spool::tests::temp_dir("export-touch");
         let spool = Arc::new(Spool::new_in(dir.clone()));
-        closed_files(&spool, Signal::Traces, 1);
+        closed_files(&spool, Queue::Traces, 1);
         let old = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
         let path = std::fs::read_dir(&dir)
             .unwrap()
@@ -960,7 +1108,7 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        let (mut worker, transport, _collector) = worker(&spool);
+        let (worker, transport, _collector) = worker(&spool);
         transport.then([Step::Status(503)]);
         worker.cycle().await;
         let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
@@ -974,23 +1122,33 @@ mod tests {
     async fn an_unreadable_file_is_deleted_with_a_warning_and_sending_goes_on() {
         let dir = crate::otlp::spool::tests::temp_dir("export-unreadable");
         let spool = Arc::new(Spool::new_in(dir.clone()));
-        closed_files(&spool, Signal::Traces, 1);
+        closed_files(&spool, Queue::Traces, 1);
         let unreadable: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
-        closed_files(&spool, Signal::Logs, 1);
+        closed_files(&spool, Queue::Events, 1);
         for path in unreadable {
             std::fs::remove_file(path).unwrap();
         }
-        let (mut worker, transport, _collector) = worker(&spool);
+        let (worker, transport, _collector) = worker(&spool);
         worker.cycle().await;
         let calls = transport.calls();
         assert_eq!(calls.len(), 1);
         assert!(calls[0].url.ends_with("/v1/logs"));
         assert!(spool.pending().is_empty());
-        assert_eq!(worker.warnings.len(), 1);
-        assert!(worker.warnings[0].starts_with("Error reading buffered traces, dropping it"));
+        let warnings = worker.take_warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("Error reading buffered traces, dropping it"));
+        // Counted, and reported with the next cycle.
+        worker.cycle().await;
+        assert_eq!(
+            worker.take_warnings(),
+            [
+                "apitally: telemetry dropped since the last export: traces: 1 requests in 1 \
+                 file(s) (a disk error)"
+            ]
+        );
         drop(spool);
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -998,15 +1156,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn ordinary_cycles_keep_a_backlog_in_one_growing_file() {
         let spool = Arc::new(Spool::in_memory());
-        let (mut worker, transport, collector) = worker(&spool);
+        let (worker, transport, collector) = worker(&spool);
         transport.then([Step::Status(503), Step::Status(503), Step::Status(503)]);
         for payload in [&b"a"[..], b"b", b"c"] {
-            collector.queue(Signal::Traces, payload);
+            collector.queue(Queue::Traces, payload);
             worker.cycle().await;
         }
         // The first file waits; b and c went into one current file.
         assert_eq!(spool.pending().len(), 1);
-        assert_eq!(spool.contents().files, [2, 0, 0]);
+        assert_eq!(spool.contents().files, [0, 0, 2, 0]);
         worker.cycle().await;
         worker.cycle().await;
         let bodies: Vec<_> = transport
@@ -1020,42 +1178,61 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn final_drain_sends_everything_at_once_without_cap() {
         let spool = Arc::new(Spool::in_memory());
-        let (mut worker, transport, collector) = worker(&spool);
-        closed_files(&spool, Signal::Logs, 14);
+        let (worker, transport, collector) = worker(&spool);
+        closed_files(&spool, Queue::Events, 14);
         // An ordinary rotation in between: an ordinary cap would now be 10 + 2.
-        assert_eq!(spool.rotate_for_export(), 14);
+        assert_eq!(spool.rotate_for_export(), [0, 14, 0, 0]);
         // Collected and closed by the drain itself.
-        collector.queue(Signal::Metrics, b"last metrics");
-        spool.append(Signal::Traces, b"open traces");
+        collector.queue(Queue::Metrics, b"last metrics");
+        spool.append(Queue::Traces, b"open traces", 1);
         let start = Instant::now();
         let report = worker.final_drain(Duration::from_secs(10)).await;
         let calls = transport.calls();
         assert_eq!(calls.len(), 16);
         assert!(calls.iter().all(|c| c.at == start), "paused between sends");
-        assert_eq!(decompressed(&calls[15].body), "last metrics");
+        // The product first.
+        assert_eq!(decompressed(&calls[0].body), "last metrics");
+        assert_eq!(decompressed(&calls[15].body), "open traces");
         assert_eq!(
             report,
             DrainReport {
                 delivered: 16,
                 undelivered: SpoolContents::default(),
-                stopped: None,
+                stopped: Vec::new(),
+                losses: Losses::default(),
             }
         );
+        assert!(report.is_complete());
     }
 
     #[tokio::test(start_paused = true)]
     async fn final_drain_stops_at_the_first_retryable_failure_and_reports_the_rest() {
         let spool = Arc::new(Spool::in_memory());
-        let (mut worker, transport, _collector) = worker(&spool);
-        closed_files(&spool, Signal::Logs, 2);
-        closed_files(&spool, Signal::Metrics, 2);
-        transport.then([Step::Status(200), Step::Status(400), Step::Status(502)]);
+        let (worker, transport, _collector) = worker(&spool);
+        closed_files(&spool, Queue::Events, 2);
+        closed_files(&spool, Queue::Traces, 1);
+        closed_files(&spool, Queue::Metrics, 2);
+        transport.then([
+            Step::Status(200),
+            Step::Status(400),
+            Step::Status(502),
+            Step::Status(200),
+        ]);
         let report = worker.final_drain(Duration::from_secs(10)).await;
-        assert_eq!(transport.calls().len(), 3);
-        assert_eq!(report.delivered, 1);
-        assert_eq!(report.stopped, Some(Stop::Status(502)));
-        assert_eq!(report.undelivered.files, [0, 0, 2]);
-        assert!(report.undelivered.bytes[2] > 0);
+        // Metrics (200, 400), events (502: the queue stops), traces (200).
+        assert_eq!(transport.calls().len(), 4);
+        assert_eq!(report.delivered, 2);
+        assert_eq!(report.stopped, [(Queue::Events, Stop::Status(502))]);
+        assert_eq!(report.undelivered.files, [0, 2, 0, 0]);
+        assert!(report.undelivered.bytes[1] > 0);
+        assert!(!report.is_complete());
+        // The rejected metrics and what was left are counted as dropped.
+        assert_eq!(report.losses.files, [1, 2, 0, 0]);
+        assert_eq!(
+            report.losses.describe(),
+            "metrics: 1 requests in 1 file(s) (rejected with HTTP 400); events: 2 events in 2 \
+             file(s) (not delivered at shutdown)"
+        );
         // Nothing is left behind.
         assert_eq!(spool.contents(), SpoolContents::default());
     }
@@ -1063,22 +1240,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn final_drain_is_bounded_by_the_budget() {
         let spool = Arc::new(Spool::in_memory());
-        let (mut worker, transport, _collector) = worker(&spool);
-        closed_files(&spool, Signal::Traces, 3);
+        let (worker, transport, _collector) = worker(&spool);
+        closed_files(&spool, Queue::Traces, 3);
         transport.then([Step::Status(200), Step::Slow(Duration::from_secs(8))]);
         let start = Instant::now();
         let report = worker.final_drain(Duration::from_secs(5)).await;
         assert_eq!(Instant::now() - start, Duration::from_secs(5));
         assert_eq!(report.delivered, 1);
-        assert_eq!(report.stopped, Some(Stop::Budget));
-        assert_eq!(report.undelivered.files, [2, 0, 0]);
+        assert_eq!(report.stopped, [(Queue::Traces, Stop::Budget)]);
+        assert_eq!(report.undelivered.files, [0, 0, 2, 0]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn run_returns_when_stopped_even_mid_cycle_and_loses_nothing() {
         let spool = Arc::new(Spool::in_memory());
-        let (mut worker, transport, collector) = worker(&spool);
-        collector.queue(Signal::Logs, b"l");
+        let (worker, transport, collector) = worker(&spool);
+        collector.queue(Queue::Events, b"l");
         transport.then([Step::Hang]);
         let start = Instant::now();
         worker
@@ -1090,6 +1267,122 @@ mod tests {
         let report = worker.final_drain(Duration::from_secs(10)).await;
         assert_eq!(report.delivered, 1);
         assert_eq!(transport.calls()[1].body, transport.calls()[0].body);
+    }
+
+    /// Queues `metrics` and `traces` payloads every 500 ms until `stop_at`, as traffic would.
+    async fn traffic(collector: &Collector, stop_at: Instant) {
+        while Instant::now() < stop_at {
+            collector.queue(Queue::Metrics, b"m");
+            collector.queue(Queue::Traces, b"t");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metrics_go_out_on_schedule_while_the_trace_intake_takes_9_s_a_post() {
+        let spool = Arc::new(Spool::in_memory());
+        let (worker, transport, collector) = worker(&spool);
+        transport.always("/v1/traces", Step::Slow(Duration::from_secs(9)));
+        let start = Instant::now();
+        let stop_at = start + Duration::from_secs(300);
+        tokio::join!(
+            worker.run(tokio::time::sleep_until(stop_at)),
+            traffic(&collector, stop_at)
+        );
+        // Every cycle's metrics went out when the cycle ran: the first 2 s in, then one
+        // interval (15 s ± 10 %) after the other, whatever the traces lane was doing.
+        let metrics: Vec<_> = transport
+            .calls_to("/v1/metrics")
+            .iter()
+            .map(|c| c.at)
+            .collect();
+        assert_eq!(metrics[0], start + INITIAL_DELAY);
+        for pair in metrics.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= DEFAULT_INTERVAL.mul_f64(0.9) && gap <= DEFAULT_INTERVAL.mul_f64(1.1),
+                "{gap:?}"
+            );
+        }
+        assert!(metrics.len() >= 18, "{}", metrics.len());
+        assert_eq!(metrics, collector.times(), "a POST per collection, at once");
+        // The traces lane kept up meanwhile, a POST in flight at a time: a file per cycle
+        // (the backlog grows the current file), so what is left is at most two cycles' worth.
+        let traces = transport.calls_to("/v1/traces");
+        assert!(traces.len() >= 18, "{}", traces.len());
+        assert!(spool.contents().items[Queue::Traces.index()] <= 60);
+        for pair in traces.windows(2) {
+            assert!(pair[1].at >= pair[0].at + Duration::from_secs(9));
+        }
+        // Nothing was dropped: the backlog waits in the spool.
+        assert!(spool.take_losses().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trace_intake_that_is_down_costs_one_probe_per_cycle_and_never_the_metrics() {
+        let spool = Arc::new(Spool::in_memory());
+        let (worker, transport, collector) = worker(&spool);
+        transport.always("/v1/traces", Step::Status(503));
+        for _ in 0..5 {
+            collector.queue(Queue::Metrics, b"m");
+            collector.queue(Queue::Events, b"e");
+            collector.queue(Queue::Traces, b"t");
+            worker.cycle().await;
+        }
+        assert_eq!(transport.calls_to("/v1/metrics").len(), 5);
+        assert_eq!(transport.calls_to("/v1/logs").len(), 5);
+        assert_eq!(transport.calls_to("/v1/traces").len(), 5);
+        // The traces wait in two files: the first, and the one the backlog grows.
+        assert_eq!(spool.contents().files, [0, 0, 2, 0]);
+        assert_eq!(spool.contents().items, [0, 0, 5, 0]);
+        // The intake comes back: the backlog goes, byte for byte what was kept.
+        transport.0.borrow_mut().by_url.clear();
+        worker.cycle().await;
+        worker.cycle().await;
+        assert_eq!(spool.contents(), SpoolContents::default());
+        let traces = transport.calls_to("/v1/traces");
+        assert_eq!(decompressed(&traces[traces.len() - 2].body), "t");
+        assert_eq!(decompressed(&traces[traces.len() - 1].body), "tttt");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_final_drain_sends_the_product_first_when_the_trace_intake_is_slow() {
+        let spool = Arc::new(Spool::in_memory());
+        let (worker, transport, collector) = worker(&spool);
+        transport.always("/v1/traces", Step::Slow(Duration::from_secs(4)));
+        closed_files(&spool, Queue::Traces, 5);
+        collector.queue(Queue::Traces, b"t");
+        collector.queue(Queue::Events, b"e");
+        collector.queue(Queue::Metrics, b"m");
+        let report = worker.final_drain(Duration::from_secs(10)).await;
+        let urls: Vec<_> = transport.calls().iter().map(|c| c.url.clone()).collect();
+        assert!(urls[0].ends_with("/v1/metrics") && urls[1].ends_with("/v1/logs"));
+        // Metrics, events and two trace files within the budget; four trace files left.
+        assert_eq!(report.delivered, 4);
+        assert_eq!(report.stopped, [(Queue::Traces, Stop::Budget)]);
+        assert_eq!(report.undelivered.items, [0, 0, 4, 0]);
+        assert_eq!(
+            report.losses.describe(),
+            "traces: 4 requests in 4 file(s) (not delivered at shutdown)"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_export_at_shutdown_is_not_reported_as_delivered() {
+        let spool = Arc::new(Spool::in_memory());
+        let (worker, transport, collector) = worker(&spool);
+        transport.always("", Step::Status(401));
+        collector.queue(Queue::Metrics, b"m");
+        collector.queue(Queue::Events, b"e");
+        let report = worker.final_drain(Duration::from_secs(10)).await;
+        assert_eq!(report.delivered, 0);
+        assert!(report.stopped.is_empty());
+        assert!(!report.is_complete());
+        assert_eq!(
+            report.losses.describe(),
+            "metrics: 1 requests in 1 file(s) (rejected with HTTP 401); events: 1 events in 1 \
+             file(s) (rejected with HTTP 401)"
+        );
     }
 
     #[test]

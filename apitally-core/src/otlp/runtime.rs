@@ -18,7 +18,7 @@ use super::{
     metrics::{ProcessMonitor, RequestMetrics, RequestSample},
     model::LogRecordData,
     now_unix_nanos,
-    spool::{Signal, Spool},
+    spool::{Queue, Spool},
 };
 use crate::{
     consumer::truncate_chars,
@@ -290,8 +290,8 @@ impl Otlp {
                 },
             ));
         }
-        for bytes in self.sink.encoder.encode_logs(&records) {
-            spool.append(Signal::Logs, &bytes);
+        for (bytes, events) in self.sink.encoder.encode_logs(&records) {
+            spool.append(Queue::Events, &bytes, events);
         }
         let window = self.metrics.drain(now_unix_nanos());
         if window.dropped > 0 {
@@ -302,8 +302,8 @@ impl Otlp {
             );
         }
         let gauges = lock(&self.monitor).sample();
-        for bytes in self.sink.encoder.encode_metrics(&gauges, &window) {
-            spool.append(Signal::Metrics, &bytes);
+        for (bytes, requests) in self.sink.encoder.encode_metrics(&gauges, &window) {
+            spool.append(Queue::Metrics, &bytes, requests);
         }
     }
 }
@@ -353,10 +353,16 @@ impl OtlpSink {
             logs.clear();
             super::wire::write_requests(&self.resource, chunk, traces, logs);
             if !traces.is_empty() {
-                self.spool.append(Signal::Traces, traces);
+                let requests = chunk.iter().filter(|i| i.trace_context.is_some()).count();
+                self.spool.append(Queue::Traces, traces, requests as u64);
             }
             if !logs.is_empty() {
-                self.spool.append(Signal::Logs, logs);
+                let records: usize = chunk
+                    .iter()
+                    .filter(|i| i.trace_context.is_some())
+                    .map(|i| i.logs.len())
+                    .sum();
+                self.spool.append(Queue::Logs, logs, records as u64);
             }
         }
         // A burst's larger buffers are not kept.
@@ -713,16 +719,26 @@ pub(crate) async fn run(
         logger.stop();
     }
     let report = worker.final_drain(budget).await;
-    let delivered = report.stopped.is_none();
-    if !delivered {
+    if !report.is_complete() {
+        let stopped: Vec<String> = report
+            .stopped
+            .iter()
+            .map(|(queue, stop)| format!("{}: {stop}", queue.as_str()))
+            .collect();
         log::warn!(
             target: "apitally",
-            "apitally: shutdown: not delivered ({:?}): {:?}",
-            report.stopped,
-            report.undelivered
+            "apitally: shutdown: not everything reached Apitally ({} file(s) delivered{}); \
+             dropped: {}",
+            report.delivered,
+            if stopped.is_empty() {
+                String::new()
+            } else {
+                format!("; sending stopped: {}", stopped.join(", "))
+            },
+            report.losses.describe()
         );
     }
-    delivered
+    report.is_complete()
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub(crate) const MAX_RETRY_AFTER_FIRST_ATTEMPT: Duration = Duration::from_secs(5
 /// processes and deleted at construction (§1.10); live ones are touched every cycle.
 pub(crate) const ORPHAN_AGE: Duration = Duration::from_secs(2 * 60 * 60);
 
-/// The three signals, in the order of the spool's per-signal files.
+/// The three OTLP signals: the endpoints `/v1/{signal}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Signal {
     Traces,
@@ -38,8 +38,6 @@ pub(crate) enum Signal {
 }
 
 impl Signal {
-    pub(crate) const ALL: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
-
     /// `traces`, `logs` or `metrics`: the path segment of `/v1/{signal}` and the word in log
     /// lines.
     pub(crate) fn as_str(self) -> &'static str {
@@ -49,8 +47,61 @@ impl Signal {
             Signal::Metrics => "metrics",
         }
     }
+}
 
-    fn index(self) -> usize {
+/// The spool's queues. Each has its own files, its own send budget per cycle and its own
+/// failures, so that none waits behind another.
+///
+/// The first two are the product (every request's metrics; Apitally's events: errors,
+/// consumers, startup): they are sent first, drained first at shutdown and evicted last. The
+/// last two are samples of it (the spans and application log records of logged requests):
+/// a backlog of them is what the size cap evicts first, oldest first, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Queue {
+    /// Request histograms and process gauges (`/v1/metrics`).
+    Metrics,
+    /// Apitally's internal events (`/v1/logs`).
+    Events,
+    /// Spans of logged requests (`/v1/traces`).
+    Traces,
+    /// Application log records of logged requests (`/v1/logs`).
+    Logs,
+}
+
+impl Queue {
+    /// Every queue, in the order they are sent (and kept).
+    pub(crate) const ALL: [Queue; 4] = [Queue::Metrics, Queue::Events, Queue::Traces, Queue::Logs];
+
+    /// The endpoint its files go to.
+    pub(crate) fn signal(self) -> Signal {
+        match self {
+            Queue::Metrics => Signal::Metrics,
+            Queue::Events | Queue::Logs => Signal::Logs,
+            Queue::Traces => Signal::Traces,
+        }
+    }
+
+    /// What an item of this queue is, in a report: `requests` (metrics and spans count the
+    /// requests they describe), `events` or `log records`.
+    pub(crate) fn items(self) -> &'static str {
+        match self {
+            Queue::Metrics | Queue::Traces => "requests",
+            Queue::Events => "events",
+            Queue::Logs => "log records",
+        }
+    }
+
+    /// Its name in reports.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Queue::Metrics => "metrics",
+            Queue::Events => "events",
+            Queue::Traces => "traces",
+            Queue::Logs => "application logs",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -63,14 +114,20 @@ pub(crate) struct FileId(u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PendingFile {
     pub(crate) id: FileId,
-    pub(crate) signal: Signal,
+    pub(crate) queue: Queue,
     /// Compressed bytes.
     pub(crate) size: u64,
+    /// The items its messages carry (see [`Queue::items`]).
+    pub(crate) items: u64,
     /// When its first send started (monotonic).
     pub(crate) first_attempt: Option<Instant>,
 }
 
 impl PendingFile {
+    pub(crate) fn signal(&self) -> Signal {
+        self.queue.signal()
+    }
+
     /// Whether its first attempt was more than 59 minutes before `now`.
     pub(crate) fn is_expired(&self, now: Instant) -> bool {
         self.first_attempt
@@ -91,10 +148,89 @@ pub(crate) enum ReadError {
 /// What the spool holds, for a shutdown report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct SpoolContents {
-    /// Closed and current files per signal (in [`Signal::ALL`] order).
-    pub(crate) files: [usize; 3],
-    /// Compressed bytes per signal.
-    pub(crate) bytes: [u64; 3],
+    /// Closed and current files per queue (in [`Queue::ALL`] order).
+    pub(crate) files: [usize; 4],
+    /// Compressed bytes per queue.
+    pub(crate) bytes: [u64; 4],
+    /// Items per queue.
+    pub(crate) items: [u64; 4],
+}
+
+/// Why files were dropped unsent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum DropReason {
+    /// The spool's size cap was reached.
+    OverCap,
+    /// First attempted over 59 minutes ago.
+    Expired,
+    /// The server rejected it with this status (not retryable).
+    Rejected(u16),
+    /// It could not be written or read.
+    Io,
+    /// One message above the file cap.
+    Oversize,
+    /// Left at shutdown.
+    Shutdown,
+}
+
+impl DropReason {
+    fn describe(self) -> String {
+        match self {
+            DropReason::OverCap => "the buffer limit was reached".to_owned(),
+            DropReason::Expired => "not delivered within an hour".to_owned(),
+            DropReason::Rejected(status) => format!("rejected with HTTP {status}"),
+            DropReason::Io => "a disk error".to_owned(),
+            DropReason::Oversize => "larger than a request may carry".to_owned(),
+            DropReason::Shutdown => "not delivered at shutdown".to_owned(),
+        }
+    }
+}
+
+/// What was dropped unsent, per queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Losses {
+    /// Files per queue (a dropped message counts as a file).
+    pub(crate) files: [u64; 4],
+    /// Items per queue.
+    pub(crate) items: [u64; 4],
+    /// The reasons, per queue, distinct and sorted.
+    pub(crate) reasons: [Vec<DropReason>; 4],
+}
+
+impl Losses {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.files.iter().all(|&f| f == 0)
+    }
+
+    fn add(&mut self, queue: Queue, items: u64, reason: DropReason) {
+        let i = queue.index();
+        self.files[i] += 1;
+        self.items[i] += items;
+        if let Err(at) = self.reasons[i].binary_search(&reason) {
+            self.reasons[i].insert(at, reason);
+        }
+    }
+
+    /// `traces: 1200 requests in 3 file(s) (the buffer limit was reached); ...`.
+    pub(crate) fn describe(&self) -> String {
+        Queue::ALL
+            .iter()
+            .filter(|q| self.files[q.index()] > 0)
+            .map(|q| {
+                let i = q.index();
+                let reasons: Vec<String> = self.reasons[i].iter().map(|r| r.describe()).collect();
+                format!(
+                    "{}: {} {} in {} file(s) ({})",
+                    q.as_str(),
+                    self.items[i],
+                    q.items(),
+                    self.files[i],
+                    reasons.join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// Where the compressed bytes of a current file go, counting them.
@@ -136,11 +272,12 @@ impl Write for Sink {
     }
 }
 
-/// The open file of a signal: one gzip member being written.
+/// The open file of a queue: one gzip member being written.
 struct Current {
     id: FileId,
     encoder: GzEncoder<Sink>,
     uncompressed: usize,
+    items: u64,
 }
 
 impl Current {
@@ -160,8 +297,9 @@ enum Data {
 /// A closed file: a complete gzip member, sent verbatim as one request body.
 struct Closed {
     id: FileId,
-    signal: Signal,
+    queue: Queue,
     size: u64,
+    items: u64,
     first_attempt: Option<Instant>,
     data: Data,
 }
@@ -170,22 +308,27 @@ impl Closed {
     fn pending(&self) -> PendingFile {
         PendingFile {
             id: self.id,
-            signal: self.signal,
+            queue: self.queue,
             size: self.size,
+            items: self.items,
             first_attempt: self.first_attempt,
         }
     }
 }
 
 struct State {
-    current: [Option<Current>; 3],
-    /// Oldest first.
+    current: [Option<Current>; 4],
+    /// Oldest first, all queues.
     closed: VecDeque<Closed>,
-    closed_since_rotation: usize,
+    closed_since_rotation: [usize; 4],
     write_error_warned: bool,
     oversize_warned: bool,
     next_id: u64,
     unlogged: Vec<String>,
+    /// Dropped since the last [`Spool::take_losses`].
+    losses: Losses,
+    /// Items dropped per queue since the spool was made.
+    lost_items: [u64; 4],
     #[cfg(test)]
     warnings: Vec<String>,
     #[cfg(test)]
@@ -199,6 +342,11 @@ impl State {
         #[cfg(test)]
         self.warnings.push(message.clone());
         self.unlogged.push(message);
+    }
+
+    fn lose(&mut self, queue: Queue, items: u64, reason: DropReason) {
+        self.losses.add(queue, items, reason);
+        self.lost_items[queue.index()] += items;
     }
 
     /// Fails when a test asked for write errors.
@@ -241,18 +389,19 @@ impl Drop for Locked<'_> {
     }
 }
 
-/// Per-signal gzip spool between the encoders and the export worker.
+/// Per-queue gzip spool between the encoders and the export worker.
 ///
-/// Each signal has at most one current file: a single gzip member to which encoded
+/// Each [`Queue`] has at most one current file: a single gzip member to which encoded
 /// `Export*ServiceRequest` messages are appended (concatenated messages decode as one). A file is
 /// closed before an append would pass 4,000,000 uncompressed bytes, when the worker rotates, or
-/// at shutdown; closed files wait, oldest first, until the worker deletes them. Files are
-/// `apitally-<uuid>.gz` with mode 0600 in the temp dir; if it is not writable (probed at
-/// construction), everything stays in memory. Total size is capped (compressed bytes: closed
-/// files plus what current files have written so far): 50,000,000 on disk, 10,000,000 in
-/// memory; eviction after every append and rotation drops files whose first attempt is over 59
-/// minutes old, then the oldest closed non-metrics file (metrics carry the liveness signal),
-/// else the oldest closed file.
+/// at shutdown; closed files wait until the worker deletes them. Files are `apitally-<uuid>.gz`
+/// with mode 0600 in the temp dir; if it is not writable (probed at construction), everything
+/// stays in memory. Total size is capped (compressed bytes: closed files plus what current files
+/// have written so far): 50,000,000 on disk, 10,000,000 in memory; eviction after every append
+/// and rotation drops files whose first attempt is over 59 minutes old, then the oldest closed
+/// file of the sampled queues (traces, application logs), then of events, then of metrics
+/// (which carry the request counts and the liveness signal). Every file dropped unsent is
+/// counted with its items ([`take_losses`](Self::take_losses)).
 ///
 /// Thread-safe: batches append from any thread while the worker rotates, reads and deletes.
 /// Disk writes happen under the spool's lock; reading a file for sending does not.
@@ -303,13 +452,15 @@ impl Spool {
     fn with(dir: Option<PathBuf>, max_size: u64) -> Self {
         Self {
             state: Mutex::new(State {
-                current: [None, None, None],
+                current: [None, None, None, None],
                 closed: VecDeque::new(),
-                closed_since_rotation: 0,
+                closed_since_rotation: [0; 4],
                 write_error_warned: false,
                 oversize_warned: false,
                 next_id: 0,
                 unlogged: Vec::new(),
+                losses: Losses::default(),
+                lost_items: [0; 4],
                 #[cfg(test)]
                 warnings: Vec::new(),
                 #[cfg(test)]
@@ -330,42 +481,45 @@ impl Spool {
         self.dir.is_none()
     }
 
-    /// Appends one encoded message to the signal's current file, closing it first if the
-    /// message would take it past 4,000,000 uncompressed bytes, then evicts.
+    /// Appends one encoded message carrying `items` items to the queue's current file, closing
+    /// it first if the message would take it past 4,000,000 uncompressed bytes, then evicts.
     ///
-    /// A write error drops the signal's current file (its messages are lost) and warns once
-    /// until a write succeeds again; the spool does not switch to memory.
-    pub(crate) fn append(&self, signal: Signal, payload: &[u8]) {
+    /// A write error drops the queue's current file (its messages are lost, and counted) and
+    /// warns once until a write succeeds again; the spool does not switch to memory.
+    pub(crate) fn append(&self, queue: Queue, payload: &[u8], items: u64) {
         let mut state = self.lock();
         if payload.len() > MAX_FILE_UNCOMPRESSED {
+            state.lose(queue, items, DropReason::Oversize);
             if !state.oversize_warned {
                 state.oversize_warned = true;
                 state.warn(format!(
                     "Apitally dropped {} of {} bytes, more than a request may carry",
-                    signal.as_str(),
+                    queue.signal().as_str(),
                     payload.len()
                 ));
             }
             return;
         }
-        let slot = signal.index();
+        let slot = queue.index();
         if state.current[slot]
             .as_ref()
             .is_some_and(|c| c.uncompressed + payload.len() > MAX_FILE_UNCOMPRESSED)
         {
-            self.rotate_locked(&mut state, signal);
+            self.rotate_locked(&mut state, queue);
         }
-        match self.write_locked(&mut state, signal, payload) {
+        match self.write_locked(&mut state, queue, payload, items) {
             Ok(()) => state.write_error_warned = false,
             Err(err) => {
                 if !state.write_error_warned {
                     state.write_error_warned = true;
                     state.warn(format!(
                         "Error writing telemetry to disk, dropping buffered {}: {err}",
-                        signal.as_str()
+                        queue.signal().as_str()
                     ));
                 }
-                self.discard_current_locked(&mut state, signal);
+                let written = state.current[slot].as_ref().map_or(0, |c| c.items);
+                state.lose(queue, written + items, DropReason::Io);
+                self.discard_current_locked(&mut state, queue);
             }
         }
         self.evict_locked(&mut state);
@@ -374,11 +528,12 @@ impl Spool {
     fn write_locked(
         &self,
         state: &mut Locked<'_>,
-        signal: Signal,
+        queue: Queue,
         payload: &[u8],
+        items: u64,
     ) -> io::Result<()> {
         state.injected_failure()?;
-        let slot = signal.index();
+        let slot = queue.index();
         if state.current[slot].is_none() {
             let sink = match &self.dir {
                 Some(dir) => {
@@ -397,6 +552,7 @@ impl Spool {
                 id,
                 encoder: GzEncoder::new(sink, Compression::fast()),
                 uncompressed: 0,
+                items: 0,
             });
         }
         let Some(current) = state.current[slot].as_mut() else {
@@ -404,15 +560,16 @@ impl Spool {
         };
         current.encoder.write_all(payload)?;
         current.uncompressed += payload.len();
+        current.items += items;
         Ok(())
     }
 
-    /// Closes the signal's current file; a failure drops it (warning once).
-    fn rotate_locked(&self, state: &mut Locked<'_>, signal: Signal) {
-        let Some(current) = state.current[signal.index()].take() else {
+    /// Closes the queue's current file; a failure drops it (warning once, counted).
+    fn rotate_locked(&self, state: &mut Locked<'_>, queue: Queue) {
+        let Some(current) = state.current[queue.index()].take() else {
             return;
         };
-        let id = current.id;
+        let (id, items) = (current.id, current.items);
         let path = current.path().map(Path::to_path_buf);
         let finished = state
             .injected_failure()
@@ -424,9 +581,10 @@ impl Spool {
                     state.write_error_warned = true;
                     state.warn(format!(
                         "Error writing telemetry to disk, dropping buffered {}: {err}",
-                        signal.as_str()
+                        queue.signal().as_str()
                     ));
                 }
+                state.lose(queue, items, DropReason::Io);
                 if let Some(path) = path {
                     let _ = std::fs::remove_file(path);
                 }
@@ -441,16 +599,17 @@ impl Spool {
         };
         state.closed.push_back(Closed {
             id,
-            signal,
+            queue,
             size,
+            items,
             first_attempt: None,
             data,
         });
-        state.closed_since_rotation += 1;
+        state.closed_since_rotation[queue.index()] += 1;
     }
 
-    fn discard_current_locked(&self, state: &mut Locked<'_>, signal: Signal) {
-        if let Some(current) = state.current[signal.index()].take() {
+    fn discard_current_locked(&self, state: &mut Locked<'_>, queue: Queue) {
+        if let Some(current) = state.current[queue.index()].take() {
             if let Some(path) = current.path().map(Path::to_path_buf) {
                 drop(current);
                 let _ = std::fs::remove_file(path);
@@ -464,10 +623,7 @@ impl Spool {
         while i < state.closed.len() {
             if state.closed[i].pending().is_expired(now) {
                 if let Some(file) = state.closed.remove(i) {
-                    state.warn(format!(
-                        "Buffered {} could not be delivered within an hour and was dropped",
-                        file.signal.as_str()
-                    ));
+                    state.lose(file.queue, file.items, DropReason::Expired);
                     delete_data(file.data);
                 }
             } else {
@@ -475,36 +631,29 @@ impl Spool {
             }
         }
         while total_size(state) > self.max_size {
-            let victim = state
-                .closed
+            // The oldest file of the first queue, in eviction order, that has a closed file.
+            let victim = Queue::ALL
                 .iter()
-                .position(|f| f.signal != Signal::Metrics)
-                .or(if state.closed.is_empty() {
-                    None
-                } else {
-                    Some(0)
-                });
+                .rev()
+                .find_map(|q| state.closed.iter().position(|f| f.queue == *q));
             let Some(file) = victim.and_then(|i| state.closed.remove(i)) else {
                 break;
             };
-            state.warn(format!(
-                "Buffer size limit reached, dropping oldest buffered {}",
-                file.signal.as_str()
-            ));
+            state.lose(file.queue, file.items, DropReason::OverCap);
             delete_data(file.data);
         }
     }
 
-    /// An ordinary cycle's rotation: closes each signal's current file unless a closed file of
-    /// that signal is already waiting (a backlog grows the current file instead of adding one
-    /// per cycle), evicts, and returns how many files were closed since the previous call,
-    /// size rotations included (the cycle's extra send budget).
-    pub(crate) fn rotate_for_export(&self) -> usize {
+    /// An ordinary cycle's rotation: closes each queue's current file unless a closed file of
+    /// that queue is already waiting (a backlog grows the current file instead of adding one
+    /// per cycle), evicts, and returns how many files of each queue were closed since the
+    /// previous call, size rotations included (the cycle's extra send budget per queue).
+    pub(crate) fn rotate_for_export(&self) -> [usize; 4] {
         let mut state = self.lock();
-        for signal in Signal::ALL {
-            let waiting = state.closed.iter().any(|f| f.signal == signal);
-            if state.current[signal.index()].is_some() && !waiting {
-                self.rotate_locked(&mut state, signal);
+        for queue in Queue::ALL {
+            let waiting = state.closed.iter().any(|f| f.queue == queue);
+            if state.current[queue.index()].is_some() && !waiting {
+                self.rotate_locked(&mut state, queue);
             }
         }
         self.evict_locked(&mut state);
@@ -514,15 +663,26 @@ impl Spool {
     /// The final cycle's rotation: closes every current file.
     pub(crate) fn close_current_files(&self) {
         let mut state = self.lock();
-        for signal in Signal::ALL {
-            self.rotate_locked(&mut state, signal);
+        for queue in Queue::ALL {
+            self.rotate_locked(&mut state, queue);
         }
         self.evict_locked(&mut state);
     }
 
+    #[cfg(test)]
     /// The closed files, oldest first.
     pub(crate) fn pending(&self) -> Vec<PendingFile> {
         self.lock().closed.iter().map(Closed::pending).collect()
+    }
+
+    /// The closed files of one queue, oldest first.
+    pub(crate) fn pending_in(&self, queue: Queue) -> Vec<PendingFile> {
+        self.lock()
+            .closed
+            .iter()
+            .filter(|f| f.queue == queue)
+            .map(Closed::pending)
+            .collect()
     }
 
     /// Records the start of a send, the first time only.
@@ -550,14 +710,37 @@ impl Spool {
         }
     }
 
-    /// Deletes a closed file (sent, rejected, unreadable or expired).
+    /// Deletes a delivered file.
     pub(crate) fn delete(&self, id: FileId) {
+        self.remove(id, None);
+    }
+
+    /// Deletes a file that will never be delivered (rejected, unreadable, expired), counting
+    /// its items as lost.
+    pub(crate) fn drop_file(&self, id: FileId, reason: DropReason) {
+        self.remove(id, Some(reason));
+    }
+
+    fn remove(&self, id: FileId, lost: Option<DropReason>) {
         let mut state = self.lock();
         if let Some(i) = state.closed.iter().position(|f| f.id == id) {
             if let Some(file) = state.closed.remove(i) {
+                if let Some(reason) = lost {
+                    state.lose(file.queue, file.items, reason);
+                }
                 delete_data(file.data);
             }
         }
+    }
+
+    /// What was dropped unsent since the last call.
+    pub(crate) fn take_losses(&self) -> Losses {
+        std::mem::take(&mut self.lock().losses)
+    }
+
+    /// Items of `queue` dropped unsent since the spool was made.
+    pub(crate) fn lost_items(&self, queue: Queue) -> u64 {
+        self.lock().lost_items[queue.index()]
     }
 
     /// Refreshes the mtime of every spool file, so that no other process's orphan cleanup
@@ -586,30 +769,38 @@ impl Spool {
         total_size(&self.lock())
     }
 
-    /// Files and bytes held per signal.
+    /// Files, bytes and items held per queue.
     pub(crate) fn contents(&self) -> SpoolContents {
         let state = self.lock();
         let mut contents = SpoolContents::default();
         for file in &state.closed {
-            contents.files[file.signal.index()] += 1;
-            contents.bytes[file.signal.index()] += file.size;
+            let i = file.queue.index();
+            contents.files[i] += 1;
+            contents.bytes[i] += file.size;
+            contents.items[i] += file.items;
         }
         for (i, current) in state.current.iter().enumerate() {
             if let Some(current) = current {
                 contents.files[i] += 1;
                 contents.bytes[i] += current.encoder.get_ref().written();
+                contents.items[i] += current.items;
             }
         }
         contents
     }
 
-    /// Deletes everything (after the final drain).
+    /// Deletes everything (after the final drain), counting what was held as lost at
+    /// shutdown.
     pub(crate) fn clear(&self) {
         let mut state = self.lock();
-        for signal in Signal::ALL {
-            self.discard_current_locked(&mut state, signal);
+        for queue in Queue::ALL {
+            if let Some(items) = state.current[queue.index()].as_ref().map(|c| c.items) {
+                state.lose(queue, items, DropReason::Shutdown);
+            }
+            self.discard_current_locked(&mut state, queue);
         }
         for file in std::mem::take(&mut state.closed) {
+            state.lose(file.queue, file.items, DropReason::Shutdown);
             delete_data(file.data);
         }
     }
@@ -775,20 +966,22 @@ pub(crate) mod tests {
     fn one_gzip_member_of_concatenated_messages_per_file() {
         let dir = temp_dir("member");
         let spool = Spool::new_in(dir.clone());
-        spool.append(Signal::Traces, b"first");
-        spool.append(Signal::Traces, b"second");
-        spool.append(Signal::Logs, b"log");
+        spool.append(Queue::Traces, b"first", 1);
+        spool.append(Queue::Traces, b"second", 1);
+        spool.append(Queue::Events, b"log", 1);
         assert!(spool.pending().is_empty());
-        assert_eq!(spool.rotate_for_export(), 2);
+        assert_eq!(spool.rotate_for_export(), [0, 1, 1, 0]);
         let pending = spool.pending();
+        // Closed in the queues' order.
         assert_eq!(
-            pending.iter().map(|p| p.signal).collect::<Vec<_>>(),
-            [Signal::Traces, Signal::Logs]
+            pending.iter().map(|p| p.queue).collect::<Vec<_>>(),
+            [Queue::Events, Queue::Traces]
         );
-        let body = spool.read(pending[0].id).unwrap();
-        assert_eq!(pending[0].size, body.len() as u64);
+        assert_eq!(pending[1].items, 2);
+        let body = spool.read(pending[1].id).unwrap();
+        assert_eq!(pending[1].size, body.len() as u64);
         assert_eq!(single_member(&body), b"firstsecond");
-        assert_eq!(single_member(&spool.read(pending[1].id).unwrap()), b"log");
+        assert_eq!(single_member(&spool.read(pending[0].id).unwrap()), b"log");
         // Files apitally-<uuid>.gz, owner-only.
         let files = spool_files(&dir);
         assert_eq!(files.len(), 2);
@@ -816,11 +1009,11 @@ pub(crate) mod tests {
     fn a_file_is_closed_before_an_append_would_pass_four_million_bytes() {
         let spool = Spool::in_memory();
         let half = vec![b'a'; MAX_FILE_UNCOMPRESSED / 2];
-        spool.append(Signal::Metrics, &half);
-        spool.append(Signal::Metrics, &half);
+        spool.append(Queue::Metrics, &half, 1);
+        spool.append(Queue::Metrics, &half, 1);
         // Exactly 4,000,000: still one file.
         assert!(spool.pending().is_empty());
-        spool.append(Signal::Metrics, b"x");
+        spool.append(Queue::Metrics, b"x", 1);
         let pending = spool.pending();
         assert_eq!(pending.len(), 1);
         assert_eq!(
@@ -829,31 +1022,33 @@ pub(crate) mod tests {
         );
         // The size rotation counts towards the cycle's budget; the backlog keeps the current
         // file open.
-        assert_eq!(spool.rotate_for_export(), 1);
+        assert_eq!(spool.rotate_for_export(), [1, 0, 0, 0]);
         assert_eq!(spool.pending().len(), 1);
-        assert_eq!(spool.contents().files[Signal::Metrics.index()], 2);
-        // A single message above the cap is dropped, with one warning.
+        assert_eq!(spool.contents().files[Queue::Metrics.index()], 2);
+        // A single message above the cap is dropped, with one warning, and counted.
         spool.take_warnings();
-        spool.append(Signal::Traces, &vec![0; MAX_FILE_UNCOMPRESSED + 1]);
-        spool.append(Signal::Traces, &vec![0; MAX_FILE_UNCOMPRESSED + 1]);
-        assert_eq!(spool.contents().files[Signal::Traces.index()], 0);
+        spool.append(Queue::Traces, &vec![0; MAX_FILE_UNCOMPRESSED + 1], 16);
+        spool.append(Queue::Traces, &vec![0; MAX_FILE_UNCOMPRESSED + 1], 16);
+        assert_eq!(spool.contents().files[Queue::Traces.index()], 0);
         assert_eq!(spool.take_warnings().len(), 1);
+        assert_eq!(spool.take_losses().items, [0, 0, 32, 0]);
+        assert_eq!(spool.lost_items(Queue::Traces), 32);
     }
 
     #[test]
     fn ordinary_rotation_closes_only_signals_without_a_waiting_file() {
         let spool = Spool::in_memory();
-        spool.append(Signal::Traces, b"t1");
-        spool.append(Signal::Logs, b"l1");
-        assert_eq!(spool.rotate_for_export(), 2);
-        spool.append(Signal::Traces, b"t2");
-        spool.append(Signal::Metrics, b"m1");
+        spool.append(Queue::Traces, b"t1", 1);
+        spool.append(Queue::Events, b"l1", 1);
+        assert_eq!(spool.rotate_for_export(), [0, 1, 1, 0]);
+        spool.append(Queue::Traces, b"t2", 1);
+        spool.append(Queue::Metrics, b"m1", 1);
         // Traces has a file waiting: its current file grows instead.
-        assert_eq!(spool.rotate_for_export(), 1);
-        let signals: Vec<_> = spool.pending().iter().map(|p| p.signal).collect();
-        assert_eq!(signals, [Signal::Traces, Signal::Logs, Signal::Metrics]);
-        spool.append(Signal::Traces, b"t3");
-        assert_eq!(spool.rotate_for_export(), 0);
+        assert_eq!(spool.rotate_for_export(), [1, 0, 0, 0]);
+        let queues: Vec<_> = spool.pending().iter().map(|p| p.queue).collect();
+        assert_eq!(queues, [Queue::Events, Queue::Traces, Queue::Metrics]);
+        spool.append(Queue::Traces, b"t3", 1);
+        assert_eq!(spool.rotate_for_export(), [0; 4]);
         // The final rotation closes everything.
         spool.close_current_files();
         let pending = spool.pending();
@@ -864,10 +1059,10 @@ pub(crate) mod tests {
     #[tokio::test(start_paused = true)]
     async fn first_attempt_is_recorded_once_and_expires_after_59_minutes() {
         let spool = Spool::in_memory();
-        spool.append(Signal::Logs, b"l");
-        spool.append(Signal::Metrics, b"m");
+        spool.append(Queue::Events, b"l", 1);
+        spool.append(Queue::Metrics, b"m", 1);
         spool.rotate_for_export();
-        let [logs, metrics] = spool.pending()[..] else {
+        let [metrics, logs] = spool.pending()[..] else {
             panic!()
         };
         assert_eq!(logs.first_attempt, None);
@@ -875,51 +1070,50 @@ pub(crate) mod tests {
         spool.mark_attempt(logs.id);
         tokio::time::advance(Duration::from_secs(60)).await;
         spool.mark_attempt(logs.id);
-        assert_eq!(spool.pending()[0].first_attempt, Some(start));
+        assert_eq!(spool.pending()[1].first_attempt, Some(start));
         // Never attempted files do not expire; attempted ones after more than 59 minutes.
         tokio::time::advance(MAX_RETRY_AFTER_FIRST_ATTEMPT - Duration::from_secs(60)).await;
-        assert!(!spool.pending()[0].is_expired(Instant::now()));
+        assert!(!spool.pending()[1].is_expired(Instant::now()));
         spool.rotate_for_export();
         assert_eq!(spool.pending().len(), 2);
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert!(spool.pending()[0].is_expired(Instant::now()));
-        assert!(!spool.pending()[1].is_expired(Instant::now()));
-        spool.take_warnings();
-        // Eviction (here after an append) drops the expired file first.
-        spool.append(Signal::Traces, b"t");
+        assert!(spool.pending()[1].is_expired(Instant::now()));
+        assert!(!spool.pending()[0].is_expired(Instant::now()));
+        // Eviction (here after an append) drops the expired file first, counted.
+        spool.append(Queue::Traces, b"t", 1);
         assert_eq!(spool.pending(), vec![metrics]);
         assert_eq!(
-            spool.take_warnings(),
-            ["Buffered logs could not be delivered within an hour and was dropped"]
+            spool.take_losses().describe(),
+            "events: 1 events in 1 file(s) (not delivered within an hour)"
         );
     }
 
     #[test]
-    fn over_the_cap_the_oldest_non_metrics_file_goes_first() {
+    fn over_the_cap_the_samples_go_first_oldest_first_then_events_then_metrics() {
         let spool = Spool::with_max_size(None, 3_000);
-        for (signal, seed) in [(Signal::Metrics, 1), (Signal::Traces, 2), (Signal::Logs, 3)] {
-            spool.append(signal, &noise(900, seed));
+        for (queue, seed) in [(Queue::Metrics, 1), (Queue::Events, 2), (Queue::Traces, 3)] {
+            spool.append(queue, &noise(900, seed), 10);
             spool.close_current_files();
         }
         assert_eq!(spool.pending().len(), 3);
         assert!(spool.total_size() < 3_000);
-        spool.take_warnings();
-        // The fourth file passes the cap: the oldest non-metrics file (traces) is dropped.
-        spool.append(Signal::Metrics, &noise(900, 4));
+        // The fourth file passes the cap: the traces file goes, though it is the newest.
+        spool.append(Queue::Metrics, &noise(900, 4), 10);
         spool.close_current_files();
-        let signals: Vec<_> = spool.pending().iter().map(|p| p.signal).collect();
-        assert_eq!(signals, [Signal::Metrics, Signal::Logs, Signal::Metrics]);
+        let queues: Vec<_> = spool.pending().iter().map(|p| p.queue).collect();
+        assert_eq!(queues, [Queue::Metrics, Queue::Events, Queue::Metrics]);
         assert_eq!(
-            spool.take_warnings(),
-            ["Buffer size limit reached, dropping oldest buffered traces"]
+            spool.take_losses().describe(),
+            "traces: 10 requests in 1 file(s) (the buffer limit was reached)"
         );
-        spool.append(Signal::Metrics, &noise(900, 5));
+        // No samples left: then events.
+        spool.append(Queue::Metrics, &noise(900, 5), 10);
         spool.close_current_files();
-        let signals: Vec<_> = spool.pending().iter().map(|p| p.signal).collect();
-        assert_eq!(signals, [Signal::Metrics, Signal::Metrics, Signal::Metrics]);
+        let queues: Vec<_> = spool.pending().iter().map(|p| p.queue).collect();
+        assert_eq!(queues, [Queue::Metrics, Queue::Metrics, Queue::Metrics]);
         // Only metrics left: the oldest of them goes.
         let oldest = spool.pending()[0].id;
-        spool.append(Signal::Metrics, &noise(900, 6));
+        spool.append(Queue::Metrics, &noise(900, 6), 1);
         spool.close_current_files();
         assert_eq!(spool.pending().len(), 3);
         assert!(spool.pending().iter().all(|p| p.id != oldest));
@@ -929,11 +1123,11 @@ pub(crate) mod tests {
     #[test]
     fn the_cap_counts_what_current_files_have_written() {
         let spool = Spool::with_max_size(None, 2_000);
-        spool.append(Signal::Logs, &noise(900, 1));
+        spool.append(Queue::Events, &noise(900, 1), 1);
         spool.rotate_for_export();
         // A current file flushes its compressed bytes as they come: 256 KiB of noise passes
         // the cap while open, and the closed logs file is evicted.
-        spool.append(Signal::Traces, &noise(256 * 1024, 2));
+        spool.append(Queue::Traces, &noise(256 * 1024, 2), 1);
         assert!(spool.total_size() > 2_000, "{}", spool.total_size());
         assert!(spool.pending().is_empty());
     }
@@ -942,27 +1136,29 @@ pub(crate) mod tests {
     fn write_errors_drop_the_current_file_and_warn_once_until_writes_succeed() {
         let dir = temp_dir("write-errors");
         let spool = Spool::new_in(dir.clone());
-        spool.append(Signal::Traces, b"kept");
+        spool.append(Queue::Traces, b"kept", 1);
         spool.rotate_for_export();
-        spool.append(Signal::Traces, b"lost");
+        spool.append(Queue::Traces, b"lost", 1);
         spool.set_fail_writes(true);
-        spool.append(Signal::Traces, b"fails");
-        spool.append(Signal::Logs, b"fails too");
+        spool.append(Queue::Traces, b"fails", 1);
+        spool.append(Queue::Events, b"fails too", 1);
         assert_eq!(
             spool.take_warnings(),
             ["Error writing telemetry to disk, dropping buffered traces: injected write error"]
         );
         // The current traces file is gone from disk; the closed one is untouched.
         assert_eq!(spool_files(&dir).len(), 1);
-        assert_eq!(spool.contents().files, [1, 0, 0]);
+        assert_eq!(spool.contents().files, [0, 0, 1, 0]);
+        // The current file's two messages and the failed one.
+        assert_eq!(spool.take_losses().items, [0, 1, 2, 0]);
         spool.set_fail_writes(false);
-        spool.append(Signal::Traces, b"ok again");
+        spool.append(Queue::Traces, b"ok again", 1);
         spool.set_fail_writes(true);
-        spool.append(Signal::Traces, b"fails again");
+        spool.append(Queue::Traces, b"fails again", 1);
         assert_eq!(spool.take_warnings().len(), 1);
         // A failing close drops the file too.
         spool.set_fail_writes(false);
-        spool.append(Signal::Logs, b"l");
+        spool.append(Queue::Events, b"l", 1);
         spool.set_fail_writes(true);
         spool.close_current_files();
         spool.set_fail_writes(false);
@@ -973,7 +1169,7 @@ pub(crate) mod tests {
         let spool = Spool::new_in(dir.clone());
         std::fs::remove_dir_all(&dir).unwrap();
         spool.take_warnings();
-        spool.append(Signal::Metrics, b"m");
+        spool.append(Queue::Metrics, b"m", 1);
         assert_eq!(spool.take_warnings().len(), 1);
         assert_eq!(spool.contents(), SpoolContents::default());
         assert!(!spool.is_in_memory());
@@ -990,7 +1186,7 @@ pub(crate) mod tests {
             spool.take_warnings(),
             ["Unable to create temporary files, buffering telemetry in memory (max 10 MB)"]
         );
-        spool.append(Signal::Logs, b"in memory");
+        spool.append(Queue::Events, b"in memory", 1);
         spool.close_current_files();
         let pending = spool.pending();
         assert_eq!(
@@ -1037,9 +1233,9 @@ pub(crate) mod tests {
     fn touching_refreshes_the_mtime_of_current_and_closed_files() {
         let dir = temp_dir("touch");
         let spool = Spool::new_in(dir.clone());
-        spool.append(Signal::Traces, b"closed");
+        spool.append(Queue::Traces, b"closed", 1);
         spool.rotate_for_export();
-        spool.append(Signal::Traces, b"current");
+        spool.append(Queue::Traces, b"current", 1);
         let old = SystemTime::now() - Duration::from_secs(3 * 3600);
         for path in spool_files(&dir) {
             OpenOptions::new()
@@ -1065,7 +1261,7 @@ pub(crate) mod tests {
     fn unreadable_files_report_io_errors() {
         let dir = temp_dir("unreadable");
         let spool = Spool::new_in(dir.clone());
-        spool.append(Signal::Logs, b"l");
+        spool.append(Queue::Events, b"l", 1);
         spool.rotate_for_export();
         for path in spool_files(&dir) {
             std::fs::remove_file(path).unwrap();

@@ -27,7 +27,11 @@ use super::{
     item::{to_line, RequestLogItem},
     mask::{self, Patterns},
 };
-use crate::{diag::debug, metrics::lock, otlp::runtime::OtlpSink};
+use crate::{
+    diag::debug,
+    metrics::lock,
+    otlp::{runtime::OtlpSink, spool::Queue},
+};
 
 /// The largest body logged, in bytes; larger bodies are logged as [`BODY_TOO_LARGE`].
 pub const MAX_BODY_SIZE: usize = 50_000;
@@ -206,10 +210,19 @@ impl TakenFile<'_> {
             .expect("a taken file is held until removed or dropped")
     }
 
-    /// Deletes the file: uploaded, refused for good, unreadable, or to be dropped.
+    /// Deletes the file once uploaded.
     pub(crate) fn remove(mut self) {
         if let Some(file) = self.file.take() {
             remove(&file.path);
+        }
+    }
+
+    /// Deletes the file, which will never be delivered (refused for good, unreadable): its
+    /// requests count as dropped in the totals.
+    pub(crate) fn lose(mut self) {
+        if let Some(file) = self.file.take() {
+            remove(&file.path);
+            self.logger.note_lost(file.lines as u64);
         }
     }
 }
@@ -340,6 +353,12 @@ pub struct RequestLogger {
     /// to [`reported`](Self::reported) once per cycle.
     logged: AtomicU64,
     dropped: AtomicU64,
+    /// Requests written for delivery whose file was deleted undelivered (over the file limit,
+    /// refused, unreadable, suspended or left at shutdown); in the totals they move from
+    /// `logged` to `dropped`.
+    lost: AtomicU64,
+    /// Requests queued but deleted before they were written (at shutdown, on suspension).
+    discarded: AtomicU64,
     sampled_out: AtomicU64,
     excluded: AtomicU64,
     reported: Mutex<Reported>,
@@ -422,6 +441,8 @@ impl RequestLogger {
             wake: Condvar::new(),
             logged: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
             sampled_out: AtomicU64::new(0),
             excluded: AtomicU64::new(0),
             reported: Mutex::default(),
@@ -528,14 +549,28 @@ impl RequestLogger {
     }
 
     /// What request logging did with this process's requests so far (sent to the hub in the
-    /// [`REQUEST_LOGS_HEADER`]).
+    /// [`REQUEST_LOGS_HEADER`]): `logged` counts what was written and not (yet) lost, `dropped`
+    /// what the full buffer refused plus what was written and then deleted undelivered (in
+    /// 1.x, the spans the spool dropped).
     pub(crate) fn totals(&self) -> Totals {
+        let lost = self.lost.load(Ordering::Relaxed)
+            + self
+                .otlp
+                .as_ref()
+                .map_or(0, |sink| sink.spool.lost_items(Queue::Traces));
         Totals {
-            logged: self.logged.load(Ordering::Relaxed),
+            logged: self.logged.load(Ordering::Relaxed).saturating_sub(lost),
             sampled_out: self.sampled_out.load(Ordering::Relaxed),
             excluded: self.excluded.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed)
+                + self.discarded.load(Ordering::Relaxed)
+                + lost,
         }
+    }
+
+    /// Counts requests written into a file that was then deleted undelivered.
+    pub(crate) fn note_lost(&self, requests: u64) {
+        self.lost.fetch_add(requests, Ordering::Relaxed);
     }
 
     /// Whether nothing waits to be written or uploaded: no queued item (nor a batch the
@@ -763,6 +798,7 @@ impl RequestLogger {
                 remove(&old.path);
                 files.deleted_files += 1;
                 files.deleted_lines += old.lines as u64;
+                self.note_lost(old.lines as u64);
             }
         }
     }
@@ -793,9 +829,9 @@ impl RequestLogger {
         self.suspended_until.load(Ordering::Relaxed)
     }
 
-    /// Deletes pending items, the current file and every closed file, and says how many.
-    /// Waits for a batch the writer thread is writing, so that its items are counted (in the
-    /// current file) rather than written after the count.
+    /// Deletes pending items, the current file and every closed file, and says how many; all
+    /// of them count as dropped in the totals. Waits for a batch the writer thread is writing,
+    /// so that its items are counted (in the current file) rather than written after the count.
     pub(crate) fn clear(&self) -> Cleared {
         let _writing = lock(&self.writing);
         let pending = std::mem::take(&mut *lock(&self.queue));
@@ -819,6 +855,9 @@ impl RequestLogger {
             cleared.files += 1;
             cleared.lines += file.lines;
         }
+        self.note_lost(cleared.lines as u64);
+        self.discarded
+            .fetch_add(cleared.pending as u64, Ordering::Relaxed);
         cleared
     }
 
