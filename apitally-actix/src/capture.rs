@@ -8,7 +8,9 @@ use std::{
 };
 
 use apitally_core::{
-    adapter::{truncate_log_message, CapturedSpan, MAX_CAPTURED_PER_REQUEST},
+    adapter::{
+        truncate_log_message, CapturedSpan, MAX_CAPTURED_PER_REQUEST, MAX_FIELDS, MAX_FIELD_CHARS,
+    },
     CapturedLog,
 };
 use serde_json::{Map, Value};
@@ -162,27 +164,97 @@ struct SpanState {
     is_root: bool,
 }
 
-/// Collects fields: the message, the others as `key=value` text or JSON attributes.
+/// Collects fields, bounded: the message, the others as text (events) or JSON attributes
+/// (spans), at most [`MAX_FIELDS`] of at most [`MAX_FIELD_CHARS`] characters. Values are
+/// formatted into a bounded writer: a huge `Debug` value costs its first bytes, not all of them.
 #[derive(Default)]
 struct Fields {
     message: String,
-    rest: String,
+    fields: Vec<(String, String)>,
     attributes: Map<String, Value>,
     kind: Option<String>,
     status: Option<String>,
+    /// Whether the other fields are kept as text (events) or as attributes (spans).
+    as_text: bool,
+}
+
+/// A `fmt::Write` that keeps at most [`MAX_FIELD_CHARS`] characters and then stops the
+/// formatting.
+struct Bounded<'a> {
+    out: &'a mut String,
+    chars: usize,
+}
+
+impl std::fmt::Write for Bounded<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = MAX_FIELD_CHARS - self.chars;
+        match s.char_indices().nth(room) {
+            None => {
+                self.chars += s.chars().count();
+                self.out.push_str(s);
+                Ok(())
+            }
+            Some((at, _)) => {
+                self.out.push_str(&s[..at]);
+                self.chars = MAX_FIELD_CHARS;
+                Err(std::fmt::Error)
+            }
+        }
+    }
+}
+
+/// `value` as text, at most [`MAX_FIELD_CHARS`] characters.
+fn bounded_text(value: &dyn std::fmt::Display) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        Bounded {
+            out: &mut out,
+            chars: 0
+        },
+        "{value}"
+    );
+    out
+}
+
+/// The span kinds and statuses OpenTelemetry knows, from the text of an `otel.*` field.
+fn known(text: &str, words: &[&'static str]) -> Option<String> {
+    words
+        .iter()
+        .find(|w| w.eq_ignore_ascii_case(text.trim()))
+        .map(|w| (*w).to_owned())
 }
 
 impl Fields {
-    fn put(&mut self, field: &Field, value: Value, text: &dyn std::fmt::Display) {
+    fn for_event() -> Self {
+        Self {
+            as_text: true,
+            ..Self::default()
+        }
+    }
+
+    fn put(&mut self, field: &Field, value: impl FnOnce() -> Value, text: &dyn std::fmt::Display) {
         let name = field.name();
         match name {
-            "message" => self.message = text.to_string(),
-            "otel.kind" => self.kind = Some(text.to_string().to_ascii_uppercase()),
-            "otel.status_code" => self.status = Some(text.to_string().to_ascii_uppercase()),
+            "message" => self.message = bounded_text(text),
+            "otel.kind" => {
+                self.kind = known(
+                    &bounded_text(text),
+                    &["INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"],
+                );
+            }
+            "otel.status_code" => {
+                self.status = known(&bounded_text(text), &["OK", "ERROR", "UNSET"]);
+            }
             n if n.starts_with("log.") || n.starts_with("otel.") => {}
+            _ if self.as_text => {
+                if self.fields.len() < MAX_FIELDS {
+                    self.fields.push((name.to_owned(), bounded_text(text)));
+                }
+            }
             _ => {
-                let _ = write!(self.rest, " {name}={text}");
-                self.attributes.insert(name.to_owned(), value);
+                if self.attributes.len() < MAX_FIELDS || self.attributes.contains_key(name) {
+                    self.attributes.insert(name.to_owned(), value());
+                }
             }
         }
     }
@@ -190,28 +262,34 @@ impl Fields {
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let text = format!("{value:?}");
-        self.put(field, Value::String(text.clone()), &text);
+        struct AsDisplay<'a>(&'a dyn std::fmt::Debug);
+        impl std::fmt::Display for AsDisplay<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{:?}", self.0)
+            }
+        }
+        let text = AsDisplay(value);
+        self.put(field, || Value::String(bounded_text(&text)), &text);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, Value::String(value.to_owned()), &value);
+        self.put(field, || Value::String(bounded_text(&value)), &value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.into(), &value);
+        self.put(field, || value.into(), &value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.into(), &value);
+        self.put(field, || value.into(), &value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, value.into(), &value);
+        self.put(field, || value.into(), &value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, value.into(), &value);
+        self.put(field, || value.into(), &value);
     }
 }
 
@@ -361,9 +439,12 @@ where
         let mut ext = span.extensions_mut();
         if let Some(state) = ext.get_mut::<SpanState>() {
             if state.capture.capture_traces {
-                let mut fields = Fields::default();
+                let mut fields = Fields {
+                    attributes: std::mem::take(&mut state.attributes),
+                    ..Fields::default()
+                };
                 values.record(&mut fields);
-                state.attributes.extend(fields.attributes);
+                state.attributes = fields.attributes;
                 state.kind = fields.kind.or(state.kind.take());
                 state.status = fields.status.or(state.status.take());
             }
@@ -391,16 +472,16 @@ where
         if logs.len() >= MAX_CAPTURED_PER_REQUEST {
             return;
         }
-        let mut fields = Fields::default();
+        let mut fields = Fields::for_event();
         event.record(&mut fields);
         let mut message = fields.message;
-        message.push_str(&fields.rest);
         truncate_log_message(&mut message);
         logs.push(CapturedLog {
             timestamp: (now_ns() / 1_000_000) as f64 / 1000.0,
             logger: meta.target().to_owned(),
             level: meta.level().as_str().to_owned(),
             message,
+            fields: fields.fields,
             file: meta.file().map(str::to_owned),
             line: meta.line(),
         });

@@ -424,18 +424,21 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
         trace_context: _,
         decision: _,
     } = start;
+    // Methods are client-chosen tokens: a long one is cut (they are ASCII), everywhere it is
+    // written (the root span's name and the logged request).
+    let method = end.method.get(..MAX_METHOD_LEN).unwrap_or(end.method);
     if let Some(trace) = trace {
         // `METHOD /route`, or the method alone for a request that matched no route (a raw
         // path would give scanners unbounded span names).
         let root_name = match end.route {
             Some(route) => {
-                let mut name = String::with_capacity(end.method.len() + 1 + route.len());
-                name.push_str(end.method);
+                let mut name = String::with_capacity(method.len() + 1 + route.len());
+                name.push_str(method);
                 name.push(' ');
                 name.push_str(route);
                 name
             }
-            None => end.method.to_owned(),
+            None => method.to_owned(),
         };
         let (logs, spans, trace_id) = trace.finish(root_name);
         item.logs = logs;
@@ -454,10 +457,7 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
     }
     let request = &mut item.request;
     request.method.clear();
-    // Methods are client-chosen tokens: a long one is cut (they are ASCII).
-    request
-        .method
-        .push_str(end.method.get(..MAX_METHOD_LEN).unwrap_or(end.method));
+    request.method.push_str(method);
     request.path = end.route.map(str::to_owned);
     request.size = end.request_size;
     request.consumer = end.consumer.map(str::to_owned);
@@ -483,7 +483,8 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
             .as_mut()
             .filter(|b| b.as_slice() != BODY_TOO_LARGE)
         {
-            *body = crate::errors::without_values(&String::from_utf8_lossy(body)).into_bytes();
+            *body =
+                apitally_core::adapter::without_values(&String::from_utf8_lossy(body)).into_bytes();
         }
     }
     item.exception = end.server_error.map(|e| LoggedException {

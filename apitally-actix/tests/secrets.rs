@@ -121,6 +121,13 @@ fn sensitive_key() -> impl Strategy<Value = String> {
         "api_key",
         "api-key",
         "apiKey",
+        "cvv",
+        "card_cvc",
+        "private_key",
+        "privateKey",
+        "refresh",
+        "signature",
+        "sessionId",
     ])
     .prop_map(str::to_owned)
 }
@@ -163,12 +170,16 @@ fn cases() -> impl Strategy<Value = Case> {
             "x-client-secret",
             "cookie",
             "x-amz-security-token",
+            "x-session-id",
+            "x-hub-signature-256",
+            "referer",
         ]),
     )
         .prop_map(|(s, name)| {
             let value = match name {
                 "authorization" => format!("Bearer {s}"),
                 "cookie" => format!("session={s}; theme=dark"),
+                "referer" => format!("https://app.example/reset?step=2&token={s}"),
                 _ => s.clone(),
             };
             Case {
@@ -190,6 +201,14 @@ fn cases() -> impl Strategy<Value = Case> {
             "auth=SECRET;x=1",
             "access%5Ftoken=SECRET",
             "apiKey=SECRET",
+            "cvv=SECRET",
+            "cvc=SECRET&x=1",
+            "sig=SECRET",
+            "X-Amz-Algorithm=AWS4&X-Amz-Credential=SECRET&X-Amz-Signature=SECRET",
+            "X-Amz-Security-Token=SECRET",
+            "refresh_token=SECRET",
+            "private_key=SECRET",
+            "redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fcode%3D1%26token%3DSECRET",
         ]),
     )
         .prop_map(|(s, q)| Case {
@@ -427,12 +446,15 @@ fn send(port: u16, case: &Case) -> Option<String> {
     Some(String::from_utf8_lossy(&response).into_owned())
 }
 
-/// Everything the hub received, as text: payloads as sent, and request-log lines with their
-/// base64 bodies decoded.
+/// Everything the hub received, as text: payloads as sent, OTLP exports decoded, and
+/// request-log lines with their base64 bodies decoded.
 fn everything_sent(hub: &TestHub) -> Vec<String> {
     let mut texts = Vec::new();
     for received in hub.received() {
         texts.push(String::from_utf8_lossy(&received.body).into_owned());
+        if let Some(export) = &received.otlp {
+            texts.push(format!("{export:?}"));
+        }
         for line in &received.lines {
             texts.push(line.to_string());
             for side in ["request", "response"] {
@@ -448,62 +470,140 @@ fn everything_sent(hub: &TestHub) -> Vec<String> {
     texts
 }
 
-#[actix_web::test]
-async fn no_planted_secret_reaches_the_hub() {
-    let hub = TestHub::start();
-    let apitally = common::apitally(&hub, |c| {
-        c.request_logging(
-            RequestLoggingConfig::new()
-                .log_request_headers(true)
-                .log_request_body(true)
-                .log_response_body(true)
-                // Paths are logged as they are (documented): the extractor cases that put the
-                // secret in a path segment or an unmasked query parameter are checked in the
-                // sync payload's validation errors only.
-                .exclude_paths(["^/items/", "^/numbers"]),
+/// A secret the app itself plants for request `n` (in a span, a log field, an error, a
+/// redirect): the request carries only `n`.
+fn planted(n: u64) -> String {
+    format!("PL4NT{}Q", n * 7_919 + 13)
+}
+
+/// What the app does with the planted secret of request `n`, and the request that makes it.
+const APP_PLANTS: [(&str, &str); 5] = [
+    ("a span's fields and a log event's fields", "/span/N"),
+    ("a serde_json error mapped to a 500", "/fail/N"),
+    ("a panic message with a database URL", "/panic/N"),
+    ("a redirect's Location query", "/redirect/N"),
+    ("an error event's field", "/event/N"),
+];
+
+/// Routes of the corpus app.
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/echo", web::to(|| async { HttpResponse::Ok().body("ok") }))
+        .route(
+            "/echo-json",
+            web::post().to(|body: web::Bytes| async move {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body)
+            }),
         )
-    });
+        .route(
+            "/typed",
+            web::post().to(|_: web::Json<Typed>| async { "typed" }),
+        )
+        .route(
+            "/items/{id}",
+            web::get().to(|_: web::Path<u32>| async { "item" }),
+        )
+        .route(
+            "/numbers",
+            web::get().to(|_: web::Query<Numbers>| async { "numbers" }),
+        )
+        .route(
+            "/form",
+            web::post().to(|_: web::Form<Numbers>| async { "form" }),
+        )
+        .route(
+            "/span/{n}",
+            web::get().to(|n: web::Path<u64>| async move {
+                let s = planted(*n);
+                let span =
+                    tracing::info_span!("db.query", password = %s, api_key = %s, table = "items");
+                let _entered = span.enter();
+                tracing::warn!(session_id = %s, rows = 3, "slow query");
+                "ok"
+            }),
+        )
+        .route(
+            "/event/{n}",
+            web::get().to(|n: web::Path<u64>| async move {
+                let s = planted(*n);
+                tracing::event!(tracing::Level::ERROR, secret = %s, "payment failed");
+                "ok"
+            }),
+        )
+        .route(
+            "/fail/{n}",
+            web::get().to(|n: web::Path<u64>| async move {
+                let quoted = format!("\"{}\"", planted(*n));
+                let err = serde_json::from_str::<u32>(&quoted).unwrap_err();
+                Err::<HttpResponse, _>(actix_web::error::ErrorInternalServerError(err))
+            }),
+        )
+        .route(
+            "/panic/{n}",
+            web::get().to(|n: web::Path<u64>| async move {
+                let s = planted(*n);
+                if s.is_empty() {
+                    return "unreachable";
+                }
+                panic!("cannot reach postgres://admin:{s}@db.internal:5432/app")
+            }),
+        )
+        .route(
+            "/redirect/{n}",
+            web::get().to(|n: web::Path<u64>| async move {
+                let s = planted(*n);
+                HttpResponse::Found()
+                    .insert_header(("location", format!("/next?page=2&token={s}")))
+                    .finish()
+            }),
+        );
+}
+
+/// The logging options of both runs: everything captured, the extractor paths excluded.
+fn logging() -> RequestLoggingConfig {
+    RequestLoggingConfig::new()
+        .log_request_headers(true)
+        .log_request_body(true)
+        .log_response_body(true)
+        .log_response_headers(true)
+        .capture_logs(true)
+        .capture_traces(true)
+        // Paths are logged as they are (documented): the extractor cases that put the secret
+        // in a path segment or an unmasked query parameter are checked in the sync payload's
+        // validation errors only.
+        .exclude_paths(["^/items/", "^/numbers"])
+}
+
+/// Sends the corpus (a fixed seed, so a failure repeats) and the app's own plants to an app
+/// wrapped in `apitally`, then searches everything the hub received for every secret.
+async fn no_secret_leaves(hub: &TestHub, apitally: apitally_actix::Apitally, masked: &str) {
+    use tracing_subscriber::prelude::*;
+    let _ = tracing_subscriber::registry()
+        .with(apitally_actix::tracing_layer())
+        .try_init();
     let (server, port) = spawn_server!(2, {
         let apitally = apitally.clone();
-        move || {
-            App::new()
-                .wrap(apitally.clone())
-                .route("/echo", web::to(|| async { HttpResponse::Ok().body("ok") }))
-                .route(
-                    "/echo-json",
-                    web::post().to(|body: web::Bytes| async move {
-                        HttpResponse::Ok()
-                            .content_type("application/json")
-                            .body(body)
-                    }),
-                )
-                .route(
-                    "/typed",
-                    web::post().to(|_: web::Json<Typed>| async { "typed" }),
-                )
-                .route(
-                    "/items/{id}",
-                    web::get().to(|_: web::Path<u32>| async { "item" }),
-                )
-                .route(
-                    "/numbers",
-                    web::get().to(|_: web::Query<Numbers>| async { "numbers" }),
-                )
-                .route(
-                    "/form",
-                    web::post().to(|_: web::Form<Numbers>| async { "form" }),
-                )
-        }
+        move || App::new().wrap(apitally.clone()).configure(routes)
     });
-    // The corpus: generated cases (a fixed seed, so a failure repeats).
     let mut runner = TestRunner::new(Config {
         rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
         ..Config::default()
     });
     let strategy = cases();
-    let corpus: Vec<Case> = (0..400)
+    let mut corpus: Vec<Case> = (0..400)
         .map(|_| strategy.new_tree(&mut runner).unwrap().current())
         .collect();
+    for n in 0..10u64 {
+        for (what, path) in APP_PLANTS {
+            corpus.push(Case {
+                what: format!("the app puts a secret in {what}"),
+                secret: planted(n),
+                request: request("GET", &path.replace('N', &n.to_string()), &[], b""),
+                cut: None,
+            });
+        }
+    }
     let sent = corpus.clone();
     let answered = actix_web::rt::task::spawn_blocking(move || {
         sent.iter().filter_map(|case| send(port, case)).count()
@@ -515,27 +615,19 @@ async fn no_planted_secret_reaches_the_hub() {
     server.stop(true).await;
     apitally.shutdown().await;
 
-    let texts = everything_sent(&hub);
-    // Every request was logged (none dropped unseen), and masking did something.
-    let excluded = corpus
-        .iter()
-        .filter(|c| c.what.contains("/items/") || c.what.contains("/numbers"))
-        .count();
-    // (An aborted upload is logged when the server answered before it noticed the client was
-    // gone; when it noticed first, actix drops the request unanswered, and it is not logged.)
-    let logged = common::log_lines(&hub).len();
-    let expected = corpus.len() - excluded;
-    assert!(
-        (expected - aborted..=expected).contains(&logged),
-        "{logged} logged of {expected} ({aborted} aborted)"
-    );
-    assert!(texts.iter().any(|t| t.contains("******")));
-    assert!(texts.iter().any(|t| t.contains("<masked>")));
-    assert!(!common::items(&hub, "validation_errors").is_empty());
+    let texts = everything_sent(hub);
+    assert!(texts.iter().any(|t| t.contains(masked)));
     let mut leaks = Vec::new();
     for case in &corpus {
         if let Some(text) = texts.iter().find(|t| t.contains(&case.secret)) {
-            leaks.push(format!("{}: {}", case.what, &text[..text.len().min(600)]));
+            let at = text.find(&case.secret).unwrap_or(0);
+            let from = text[..at]
+                .char_indices()
+                .rev()
+                .nth(300)
+                .map_or(0, |(i, _)| i);
+            let excerpt: String = text[from..].chars().take(600).collect();
+            leaks.push(format!("{}: ...{excerpt}", case.what));
         }
     }
     assert!(
@@ -555,10 +647,58 @@ async fn no_planted_secret_reaches_the_hub() {
         "aborted",
         "host",
         "extractor",
+        "span",
+        "panic",
+        "serde_json",
+        "Location",
     ] {
         assert!(
             corpus.iter().any(|c| c.what.contains(kind)),
             "no {kind} case in the corpus"
         );
     }
+}
+
+#[actix_web::test]
+async fn no_planted_secret_reaches_the_hub() {
+    let hub = TestHub::start();
+    let apitally = common::apitally(&hub, |c| c.request_logging(logging()));
+    no_secret_leaves(&hub, apitally, "******").await;
+    // Every request was logged (none dropped unseen), and masking did something.
+    let texts = everything_sent(&hub);
+    assert!(texts.iter().any(|t| t.contains("<masked>")));
+    assert!(!common::items(&hub, "validation_errors").is_empty());
+    // The server errors are there, scrubbed, not dropped.
+    let errors = common::items(&hub, "server_errors");
+    assert!(errors
+        .iter()
+        .any(|e| e["msg"] == "cannot reach postgres://******@db.internal:5432/app"));
+    assert!(
+        errors.iter().any(|e| e["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid type: string, expected u32")),
+        "{errors:#?}"
+    );
+    let lines = common::log_lines(&hub);
+    assert!(
+        lines.iter().any(|l| !l["spans"].is_null()),
+        "spans captured"
+    );
+    assert!(lines.iter().any(|l| !l["logs"].is_null()), "logs captured");
+}
+
+#[actix_web::test]
+async fn no_planted_secret_reaches_apitally_1x() {
+    let hub = TestHub::start();
+    let apitally = apitally_actix::Apitally::try_new(
+        apitally_actix::ApitallyConfig::with_write_token("apt_0123456789abcdefghijABCD", "test")
+            .otlp_endpoint(hub.url())
+            .request_logging(logging()),
+    )
+    .unwrap();
+    no_secret_leaves(&hub, apitally, "[REDACTED]").await;
+    assert!(hub.otlp_problems().is_empty(), "{:?}", hub.otlp_problems());
+    assert!(!hub.otlp_events("apitally.request.server_error").is_empty());
+    assert!(hub.otlp_spans().iter().any(|s| s.name == "db.query"));
 }

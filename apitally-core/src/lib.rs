@@ -43,6 +43,7 @@ mod otlp;
 mod record;
 mod request_log;
 mod resources;
+mod scrub;
 
 pub use uuid::Uuid;
 
@@ -66,8 +67,10 @@ pub mod adapter {
         request_log::{
             forwarded_https, is_supported_content_type, truncate_log_message, url_path,
             CapturedSpan, LoggedException, RequestLogItem, RequestLogger, TraceIds, BODY_MASKED,
-            BODY_TOO_LARGE, MAX_BODY_SIZE, MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,
+            BODY_TOO_LARGE, MAX_BODY_SIZE, MAX_CAPTURED_PER_REQUEST, MAX_FIELDS, MAX_FIELD_CHARS,
+            MAX_LOG_MESSAGE_CHARS,
         },
+        scrub::without_values,
     };
 }
 

@@ -164,7 +164,12 @@ impl ValidationError {
 /// A server error (a request that ended with status 500 and an error object): a stable type
 /// name to group by, the message and the stack or source chain, most recent first.
 ///
-/// The message is trimmed and cut to 2048 characters, the traceback to 65536, when recorded.
+/// Error text can quote what a client sent or a secret the app held, and it leaves the
+/// process in both protocols: the message and the traceback are scrubbed when the error is
+/// made. Values quoted with `"` (and serde's backtick-quoted values) are left out, the
+/// user-info of URLs is masked (`postgres://******@db/app`), and so is the value of every
+/// `name=value` pair whose name is a secret's (`password=******`). The message is also trimmed
+/// and cut to 2048 characters, the traceback to 65536, when recorded.
 ///
 /// ```
 /// # use apitally_core as apitally;
@@ -172,6 +177,13 @@ impl ValidationError {
 ///
 /// let err = ServerError::new("std::io::Error", "disk full", "   0: app::save\n   1: app::handler");
 /// assert_eq!(err.error_type(), "std::io::Error");
+///
+/// let err = ServerError::new(
+///     "sqlx::Error",
+///     "cannot connect to postgres://admin:hunter2@db:5432/app",
+///     "",
+/// );
+/// assert_eq!(err.msg(), "cannot connect to postgres://******@db:5432/app");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServerError {
@@ -189,8 +201,8 @@ impl ServerError {
     ) -> Self {
         Self {
             error_type: error_type.into(),
-            msg: msg.into(),
-            traceback: traceback.into(),
+            msg: crate::scrub::error_text(&msg.into()),
+            traceback: crate::scrub::error_text(&traceback.into()),
         }
     }
 

@@ -421,7 +421,7 @@ pub(crate) mod reference {
             let value = if value == crate::request_log::mask::MASKED {
                 REDACTED.to_owned()
             } else {
-                value.to_owned()
+                redacted(value)
             };
             match grouped.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, values)) => values.push(value),
@@ -810,6 +810,7 @@ mod tests {
                 logger: "app::handlers".into(),
                 level: "WARN".into(),
                 message: "slow".into(),
+                fields: Vec::new(),
                 file: Some("src/handlers.rs".into()),
                 line: Some(42),
             },
@@ -818,6 +819,7 @@ mod tests {
                 logger: "sqlx".into(),
                 level: "INFO".into(),
                 message: "query".into(),
+                fields: Vec::new(),
                 file: None,
                 line: None,
             },

@@ -154,7 +154,12 @@ fn headers(buf: &mut Vec<u8>, prefix: &str, headers: &Headers) {
                 message(buf, 5, |buf| {
                     for (n, value) in headers.iter().skip(i) {
                         if n == name {
-                            let value = if value == MASKED { REDACTED } else { value };
+                            // A masked value, or a URL whose query had secrets masked.
+                            let value = if value == MASKED {
+                                Cow::Borrowed(REDACTED)
+                            } else {
+                                redacted(value)
+                            };
                             message(buf, 1, |buf| bytes_field(buf, 1, value.as_bytes()));
                         }
                     }

@@ -2,13 +2,14 @@
 
 use std::{fmt, sync::Arc};
 
-use super::item::{CapturedLog, LoggedRequest, LoggedResponse};
+use super::item::{CapturedLog, CapturedSpan, LoggedRequest, LoggedResponse};
 
 type RequestBodyCallback = Arc<dyn Fn(&LoggedRequest) -> Option<Vec<u8>> + Send + Sync>;
 type ResponseBodyCallback =
     Arc<dyn Fn(&LoggedRequest, &LoggedResponse) -> Option<Vec<u8>> + Send + Sync>;
 type ExcludeCallback = Arc<dyn Fn(&LoggedRequest, &LoggedResponse) -> bool + Send + Sync>;
 type LogRecordCallback = Arc<dyn Fn(&mut CapturedLog) -> bool + Send + Sync>;
+type SpanCallback = Arc<dyn Fn(&mut CapturedSpan) -> bool + Send + Sync>;
 
 /// Request logging: individual requests with headers and bodies, masked, sent to Apitally.
 ///
@@ -55,6 +56,7 @@ pub struct RequestLoggingConfig {
     pub(crate) exclude_paths: Vec<String>,
     pub(crate) exclude: Option<ExcludeCallback>,
     pub(crate) mask_log_record: Option<LogRecordCallback>,
+    pub(crate) mask_span: Option<SpanCallback>,
     pub(crate) max_buffer_bytes: usize,
     pub(crate) max_file_size: u64,
 }
@@ -78,6 +80,7 @@ impl fmt::Debug for RequestLoggingConfig {
             .field("exclude_paths", &self.exclude_paths)
             .field("exclude", &self.exclude.is_some())
             .field("mask_log_record", &self.mask_log_record.is_some())
+            .field("mask_span", &self.mask_span.is_some())
             .field("max_buffer_bytes", &self.max_buffer_bytes)
             .finish()
     }
@@ -109,6 +112,7 @@ impl RequestLoggingConfig {
             exclude_paths: Vec::new(),
             exclude: None,
             mask_log_record: None,
+            mask_span: None,
             max_buffer_bytes: 16 << 20,
             max_file_size: super::logger::MAX_FILE_SIZE,
         }
@@ -199,6 +203,7 @@ impl RequestLoggingConfig {
             ("mask_request_body", self.mask_request_body.is_some()),
             ("mask_response_body", self.mask_response_body.is_some()),
             ("mask_log_record", self.mask_log_record.is_some()),
+            ("mask_span", self.mask_span.is_some()),
         ] {
             if set {
                 out.push((name.into(), true.into()));
@@ -341,6 +346,33 @@ impl RequestLoggingConfig {
         F: Fn(&mut CapturedLog) -> bool + Send + Sync + 'static,
     {
         self.mask_log_record = Some(Arc::new(callback));
+        self
+    }
+
+    /// A callback that sees each captured span of a logged request before it leaves the app,
+    /// after attributes whose names match the header and body-field patterns were masked: it
+    /// may rewrite or remove attributes (or the name) in place, and returns false to drop the
+    /// span. Runs on the background thread; a panic in it drops the span (never the request),
+    /// with one error log. Defaults to none.
+    ///
+    /// ```
+    /// # use apitally_core as apitally;
+    /// use apitally::RequestLoggingConfig;
+    ///
+    /// let logging = RequestLoggingConfig::new()
+    ///     .capture_traces(true)
+    ///     .mask_span(|span| {
+    ///         // SQL text can quote what users typed.
+    ///         span.attributes.remove("db.statement");
+    ///         span.name != "health_probe"
+    ///     });
+    /// # let _ = logging;
+    /// ```
+    pub fn mask_span<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&mut CapturedSpan) -> bool + Send + Sync + 'static,
+    {
+        self.mask_span = Some(Arc::new(callback));
         self
     }
 

@@ -135,6 +135,42 @@ impl Headers {
         self.buf.capacity() + self.ends.capacity() * std::mem::size_of::<(usize, usize, bool)>()
     }
 
+    /// Replaces the value of every (unmasked) header for which `f` gives a new one. Rare (a
+    /// URL header with a secret in its query), so the buffer is rebuilt only then.
+    pub(crate) fn rewrite(&mut self, f: impl Fn(&str, &str) -> Option<String>) {
+        let mut changed: Vec<(usize, String)> = Vec::new();
+        let mut start = 0;
+        for (i, &(name_end, end, masked)) in self.ends.iter().enumerate() {
+            if !masked {
+                let name = self.buf.get(start..name_end).unwrap_or_default();
+                let value = self.buf.get(name_end..end).unwrap_or_default();
+                if let Some(new) = f(name, value) {
+                    changed.push((i, new));
+                }
+            }
+            start = end;
+        }
+        if changed.is_empty() {
+            return;
+        }
+        let mut rebuilt = Self::with_capacity(self.ends.len(), self.buf.len());
+        let mut start = 0;
+        let mut changed = changed.into_iter().peekable();
+        for (i, &(name_end, end, masked)) in self.ends.iter().enumerate() {
+            let name = self.buf.get(start..name_end).unwrap_or_default();
+            let value = match changed.next_if(|(j, _)| *j == i) {
+                Some((_, new)) => std::borrow::Cow::Owned(new),
+                None => std::borrow::Cow::Borrowed(self.buf.get(name_end..end).unwrap_or_default()),
+            };
+            rebuilt.push(name, &value);
+            if let Some(last) = rebuilt.ends.last_mut() {
+                last.2 = masked;
+            }
+            start = end;
+        }
+        *self = rebuilt;
+    }
+
     /// Masks the value of every header whose name `sensitive` accepts: it then reads, and is
     /// written, as `******`.
     pub(crate) fn mask(&mut self, sensitive: impl Fn(&str) -> bool) {
@@ -200,14 +236,51 @@ pub struct CapturedLog {
     pub logger: String,
     /// `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR`.
     pub level: String,
-    /// The message, with the other fields appended as `key=value`; at most 2048 characters.
+    /// The message; once the record leaves the process, with [`fields`](Self::fields)
+    /// appended as ` key=value`, at most 2048 characters.
     pub message: String,
+    /// The event's other fields (name, value as text), at most [`MAX_FIELDS`] of at most
+    /// [`MAX_FIELD_CHARS`] characters each. Those whose name matches the masking patterns of
+    /// headers and body fields are masked before `mask_log_record` sees the record; after it,
+    /// they are appended to the message.
+    #[serde(skip)]
+    pub fields: Vec<(String, String)>,
     /// The source file, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// The source line, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+}
+
+impl CapturedLog {
+    /// Bytes it holds, roughly.
+    fn weight(&self) -> usize {
+        96 + self.message.len()
+            + self
+                .fields
+                .iter()
+                .map(|(k, v)| 16 + k.len() + v.len())
+                .sum::<usize>()
+    }
+}
+
+impl CapturedSpan {
+    /// Bytes it holds, roughly.
+    fn weight(&self) -> usize {
+        160 + self.name.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(k, v)| {
+                    48 + k.len()
+                        + match v {
+                            serde_json::Value::String(s) => s.len(),
+                            _ => 8,
+                        }
+                })
+                .sum::<usize>()
+    }
 }
 
 /// A span of the request's trace (protocol.md §11).
@@ -228,13 +301,19 @@ pub struct CapturedSpan {
     /// `OK` or `ERROR` when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    /// Attributes (the span's fields).
+    /// Attributes (the span's fields): at most [`MAX_FIELDS`], strings of at most
+    /// [`MAX_FIELD_CHARS`] characters. Those whose name matches the masking patterns of headers
+    /// and body fields are masked before the span leaves the process.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Longest captured log message, in characters.
 pub const MAX_LOG_MESSAGE_CHARS: usize = 2048;
+/// Most fields kept per captured log record or span (OpenTelemetry's default attribute limit).
+pub const MAX_FIELDS: usize = 128;
+/// Longest text of a captured field or span attribute, in characters.
+pub const MAX_FIELD_CHARS: usize = 2048;
 /// Most log records (and spans) kept per request.
 pub const MAX_CAPTURED_PER_REQUEST: usize = 1000;
 
@@ -397,12 +476,8 @@ impl RequestLogItem {
                 .exception
                 .as_ref()
                 .map_or(0, |e| e.message.len() + e.traceback.len())
-            + self
-                .logs
-                .iter()
-                .map(|l| l.message.len() + 96)
-                .sum::<usize>()
-            + self.spans.len() * 160
+            + self.logs.iter().map(CapturedLog::weight).sum::<usize>()
+            + self.spans.iter().map(CapturedSpan::weight).sum::<usize>()
     }
 }
 
@@ -753,6 +828,7 @@ mod tests {
             logger: "app::db".into(),
             level: "WARN".into(),
             message: "slow \"query\"\n".into(),
+            fields: Vec::new(),
             file: Some("src/db.rs".into()),
             line: Some(42),
         };

@@ -330,6 +330,8 @@ struct Masks {
     query: Patterns,
     headers: Patterns,
     body: Patterns,
+    /// Names of captured log fields and span attributes: the header and body-field patterns.
+    fields: Patterns,
     exclude_paths: Patterns,
     exclude_user_agents: Patterns,
 }
@@ -414,6 +416,11 @@ impl RequestLogger {
                 &mask::BODY_FIELD_PATTERNS,
                 &config.mask_body_fields,
                 "mask_body_fields",
+            )?,
+            fields: compile(
+                &[&mask::HEADER_PATTERNS[..], &mask::BODY_FIELD_PATTERNS[..]].concat(),
+                &[&config.mask_headers[..], &config.mask_body_fields[..]].concat(),
+                "mask_headers or mask_body_fields",
             )?,
             exclude_paths: compile(
                 &EXCLUDE_PATH_PATTERNS,
@@ -948,12 +955,20 @@ impl RequestLogger {
             }
         }
         if c.log_request_headers {
-            mask::mask_headers(&mut item.request.headers, &self.masks.headers);
+            mask::mask_headers(
+                &mut item.request.headers,
+                &self.masks.headers,
+                &self.masks.query,
+            );
         } else {
             item.request.headers.clear();
         }
         if c.log_response_headers {
-            mask::mask_headers(&mut item.response.headers, &self.masks.headers);
+            mask::mask_headers(
+                &mut item.response.headers,
+                &self.masks.headers,
+                &self.masks.query,
+            );
         } else {
             item.response.headers.clear();
         }
@@ -968,27 +983,77 @@ impl RequestLogger {
         if !c.log_exception {
             item.exception = None;
         }
-        if let Some(mask) = &c.mask_log_record {
-            let before = item.logs.len();
-            item.logs.retain_mut(|record| {
-                catch_unwind(AssertUnwindSafe(|| mask(record))).unwrap_or_else(|_| {
+        if !item.logs.is_empty() || !item.spans.is_empty() {
+            self.mask_captured(item);
+        }
+        true
+    }
+
+    /// Masks the captured log records' fields and the spans' attributes by name, runs the
+    /// `mask_log_record` and `mask_span` callbacks, and appends each record's fields to its
+    /// message, bounded.
+    fn mask_captured(&self, item: &mut RequestLogItem) {
+        let c = &self.config;
+        // Each protocol's word for a masked value.
+        let masked = if self.otlp.is_some() {
+            REDACTED
+        } else {
+            mask::MASKED
+        };
+        let before = item.logs.len();
+        item.logs.retain_mut(|record| {
+            for (name, value) in &mut record.fields {
+                if self.masks.fields.matches(name) {
+                    value.clear();
+                    value.push_str(masked);
+                }
+            }
+            let keep = match &c.mask_log_record {
+                Some(mask) => catch_unwind(AssertUnwindSafe(|| mask(record))).unwrap_or_else(|_| {
                     static WARNED: AtomicBool = AtomicBool::new(false);
                     if !WARNED.swap(true, Ordering::Relaxed) {
                         log::error!(target: "apitally", "apitally: the mask_log_record callback panicked; the record is dropped");
                     }
                     false
-                })
-            });
-            // A record's message may have grown: the bound holds after masking too.
-            for record in &mut item.logs {
+                }),
+                None => true,
+            };
+            if keep {
+                for (name, value) in record.fields.drain(..) {
+                    record.message.push(' ');
+                    record.message.push_str(&name);
+                    record.message.push('=');
+                    record.message.push_str(&value);
+                }
+                // A record's message may have grown: the bound holds after masking too.
                 super::item::truncate_log_message(&mut record.message);
             }
-            self.log_records_dropped
-                .fetch_add((before - item.logs.len()) as u64, Ordering::Relaxed);
-        }
-        true
+            keep
+        });
+        self.log_records_dropped
+            .fetch_add((before - item.logs.len()) as u64, Ordering::Relaxed);
+        item.spans.retain_mut(|span| {
+            for (name, value) in &mut span.attributes {
+                if self.masks.fields.matches(name) {
+                    *value = serde_json::Value::String(masked.to_owned());
+                }
+            }
+            match &c.mask_span {
+                Some(mask) => catch_unwind(AssertUnwindSafe(|| mask(span))).unwrap_or_else(|_| {
+                    static WARNED: AtomicBool = AtomicBool::new(false);
+                    if !WARNED.swap(true, Ordering::Relaxed) {
+                        log::error!(target: "apitally", "apitally: the mask_span callback panicked; the span is dropped");
+                    }
+                    false
+                }),
+                None => true,
+            }
+        });
     }
 }
+
+/// The 1.x word for a masked value.
+const REDACTED: &str = "[REDACTED]";
 
 /// Whether a body is one of the markers logged in place of a body.
 fn is_marker(body: &[u8]) -> bool {

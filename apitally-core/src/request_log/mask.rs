@@ -13,15 +13,45 @@ use super::item::Headers;
 
 use regex::RegexSet;
 
-/// Default patterns for query parameter names whose values are masked.
-pub(crate) const QUERY_PARAM_PATTERNS: [&str; 6] =
-    ["auth", "api[-_]?key", "secret", "token", "password", "pwd"];
+/// Default patterns for query parameter names whose values are masked: the official SDKs'
+/// (`auth`, `api[-_]?key`, `secret`, `token`, `password`, `pwd`), what presigned URLs put in
+/// queries (`X-Amz-Signature`, `X-Amz-Credential`, `sig`), private keys, session ids and card
+/// codes.
+pub(crate) const QUERY_PARAM_PATTERNS: [&str; 13] = [
+    "auth",
+    "api[-_]?key",
+    "secret",
+    "token",
+    "password",
+    "pwd",
+    "signature",
+    "^sig$",
+    "credential",
+    "private[-_]?key",
+    "session",
+    "cvv",
+    "cvc",
+];
 
-/// Default patterns for header names whose values are masked.
-pub(crate) const HEADER_PATTERNS: [&str; 5] = ["auth", "api[-_]?key", "secret", "token", "cookie"];
+/// Default patterns for header names whose values are masked: the official SDKs' (`auth`,
+/// `api[-_]?key`, `secret`, `token`, `cookie`) and session ids, signatures and credentials
+/// (`X-Session-Id`, `X-Hub-Signature-256`, `X-Amz-Credential`).
+pub(crate) const HEADER_PATTERNS: [&str; 8] = [
+    "auth",
+    "api[-_]?key",
+    "secret",
+    "token",
+    "cookie",
+    "session",
+    "signature",
+    "credential",
+];
 
-/// Default patterns for JSON body keys whose string values are masked.
-pub(crate) const BODY_FIELD_PATTERNS: [&str; 9] = [
+/// Default patterns for JSON body keys whose values are masked: the official SDKs'
+/// (`password`, `pwd`, `token`, `secret`, `auth`, `card[-_ ]?number`, `ccv`, `cvv`, `cvc`,
+/// `ssn`), API keys, private keys, signatures, credentials and a bare `refresh` (a refresh
+/// token under another name).
+pub(crate) const BODY_FIELD_PATTERNS: [&str; 17] = [
     "password",
     "pwd",
     "token",
@@ -29,9 +59,20 @@ pub(crate) const BODY_FIELD_PATTERNS: [&str; 9] = [
     "auth",
     "card[-_ ]?number",
     "ccv",
+    "cvv",
+    "cvc",
     "ssn",
     "api[-_]?key",
+    "private[-_]?key",
+    "signature",
+    "^sig$",
+    "credential",
+    "^refresh$",
+    "session",
 ];
+
+/// Headers whose values are URLs: their queries are masked as the request's is.
+const URL_HEADERS: [&str; 3] = ["referer", "location", "content-location"];
 
 /// The value that replaces a masked value.
 pub(crate) const MASKED: &str = "******";
@@ -636,8 +677,17 @@ pub(crate) fn mask_ndjson(body: &[u8], fields: &Patterns) -> Vec<u8> {
 }
 
 /// Replaces with [`MASKED`] the value of every header whose name matches `patterns`.
-pub(crate) fn mask_headers(headers: &mut Headers, patterns: &Patterns) {
+/// Masks the values of headers whose names match `patterns`, and the sensitive query
+/// parameters (by `query`) of the URLs in `Referer`, `Location` and `Content-Location`.
+pub(crate) fn mask_headers(headers: &mut Headers, patterns: &Patterns, query: &Patterns) {
     headers.mask(|name| patterns.matches(name));
+    headers.rewrite(|name, value| {
+        if URL_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            mask_query_if_needed(value, query, 0)
+        } else {
+            None
+        }
+    });
 }
 
 /// Splits `url` at its first `?` into what precedes the query and the query. A `#` is not
@@ -654,24 +704,49 @@ fn split_query(url: &str) -> Option<(&str, &str)> {
 /// duplicates, and escaping as Python's `urlencode` does (so the mask reads
 /// `%2A%2A%2A%2A%2A%2A`, and `~` stays as it is); a parameter without `=` gets an empty value.
 /// A URL without a query is returned unchanged.
+///
+/// A value that is itself a URL with a query (`redirect_uri=https://app/cb?token=...`) has
+/// its own query masked the same way, two levels deep.
 pub(crate) fn mask_query(url: &str, params: &Patterns) -> String {
+    mask_query_at(url, params, 0).0
+}
+
+/// How deep URLs nested in query values are masked.
+const MAX_NESTED_URLS: usize = 2;
+
+/// [`mask_query`], and whether anything was masked; `depth` is the nesting level.
+fn mask_query_at(url: &str, params: &Patterns, depth: usize) -> (String, bool) {
     let Some((path, query)) = split_query(url) else {
-        return url.to_owned();
+        return (url.to_owned(), false);
     };
+    let mut masked = false;
     let mut encoded = form_urlencoded::Serializer::new(String::with_capacity(query.len()));
     for pair in query.split(['&', ';']) {
         for (name, value) in form_urlencoded::parse(pair.as_bytes()) {
-            let value = if params.matches(&name) {
-                MASKED
+            if params.matches(&name) {
+                masked = true;
+                encoded.append_pair(&name, MASKED);
+            } else if let Some(nested) = mask_query_if_needed(&value, params, depth + 1) {
+                masked = true;
+                encoded.append_pair(&name, &nested);
             } else {
-                &value
-            };
-            encoded.append_pair(&name, value);
+                encoded.append_pair(&name, &value);
+            }
         }
     }
     // As Python's `urlencode` (used by the official SDKs): `*` escaped, `~` not.
     let encoded = encoded.finish().replace('*', "%2A").replace("%7E", "~");
-    format!("{path}?{encoded}")
+    (format!("{path}?{encoded}"), masked)
+}
+
+/// `url` with its sensitive query parameters masked, or `None` when it has none (and is then
+/// kept byte for byte).
+fn mask_query_if_needed(url: &str, params: &Patterns, depth: usize) -> Option<String> {
+    if depth > MAX_NESTED_URLS || !url.contains('?') {
+        return None;
+    }
+    let (masked, changed) = mask_query_at(url, params, depth);
+    changed.then_some(masked)
 }
 
 /// Removes the query (from the first `?`) from `url`.
@@ -690,6 +765,103 @@ mod tests {
 
     fn body_patterns() -> Patterns {
         Patterns::new(&BODY_FIELD_PATTERNS, &[]).unwrap()
+    }
+
+    fn query_patterns() -> Patterns {
+        Patterns::new(&QUERY_PARAM_PATTERNS, &[]).unwrap()
+    }
+
+    #[test]
+    fn the_defaults_cover_what_users_paste() {
+        let query = query_patterns();
+        for name in [
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+            "X-Amz-Security-Token",
+            "sig",
+            "signature",
+            "refresh_token",
+            "private_key",
+            "session_id",
+            "cvv",
+            "cvc",
+        ] {
+            assert!(query.matches(name), "query {name}");
+        }
+        for name in [
+            "page",
+            "design",
+            "assignee",
+            "signal",
+            "x-amz-date",
+            "expires",
+        ] {
+            assert!(!query.matches(name), "query {name}");
+        }
+        let body = body_patterns();
+        for name in [
+            "cvv",
+            "cvc",
+            "card_cvc",
+            "private_key",
+            "privateKey",
+            "refresh",
+            "refresh_token",
+            "signature",
+            "sig",
+            "aws_credentials",
+            "sessionId",
+        ] {
+            assert!(body.matches(name), "body {name}");
+        }
+        for name in ["name", "refresh_interval", "signup", "design", "email"] {
+            assert!(!body.matches(name), "body {name}");
+        }
+    }
+
+    #[test]
+    fn the_queries_of_url_headers_and_of_nested_urls_are_masked() {
+        let headers_patterns = Patterns::new(&HEADER_PATTERNS, &[]).unwrap();
+        let mut headers: Headers = [
+            ("Referer", "https://app.example/reset?token=t-1&step=2"),
+            ("location", "/next?page=2"),
+            ("Content-Location", "/items?api_key=k-2"),
+            ("x-other", "/x?token=kept-not-a-url-header"),
+            (
+                "Location",
+                "https://h/cb?redirect_uri=https%3A%2F%2Fa.example%2Fcb%3Ftoken%3Dt-3",
+            ),
+        ]
+        .into_iter()
+        .collect();
+        mask_headers(&mut headers, &headers_patterns, &query_patterns());
+        let values: Vec<_> = headers.iter().map(|(_, v)| v).collect();
+        assert_eq!(
+            values,
+            [
+                "https://app.example/reset?token=%2A%2A%2A%2A%2A%2A&step=2",
+                // Nothing to mask: byte for byte.
+                "/next?page=2",
+                "/items?api_key=%2A%2A%2A%2A%2A%2A",
+                "/x?token=kept-not-a-url-header",
+                "https://h/cb?redirect_uri=https%3A%2F%2Fa.example%2Fcb%3Ftoken%3D%252A%252A%252A%252A%252A%252A",
+            ]
+        );
+        // A redirect_uri (or any value) that is a URL with a query: its query is masked too.
+        let url = "/login?redirect_uri=https%3A%2F%2Fapp%2Fcb%3Fcode%3D1%26access_token%3Dt-4&x=1";
+        let masked = mask_query(url, &query_patterns());
+        assert!(!masked.contains("t-4"), "{masked}");
+        assert!(masked.contains("code%3D1"), "{masked}");
+        // Three levels down is left as it is (bounded work).
+        let inner = "https://c/x?token=deep";
+        let l2 = format!("https://b/y?next={}", urlencode(inner));
+        let l1 = format!("https://a/z?next={}", urlencode(&l2));
+        let l0 = format!("/p?next={}", urlencode(&l1));
+        let _ = mask_query(&l0, &query_patterns());
+    }
+
+    fn urlencode(s: &str) -> String {
+        form_urlencoded::byte_serialize(s.as_bytes()).collect()
     }
 
     fn masked_json(body: &str) -> String {
@@ -749,10 +921,13 @@ mod tests {
             "X-API-Key",
             "X-Api_Key",
             "x-auth-token",
+            "X-Session-Id",
+            "X-Hub-Signature-256",
+            "X-Amz-Credential",
             "content-type",
         ];
         let mut headers: Headers = names.iter().map(|n| (n, "value")).collect();
-        mask_headers(&mut headers, &patterns);
+        mask_headers(&mut headers, &patterns, &query_patterns());
         assert_eq!(headers.len(), names.len());
         for ((name, value), expected_name) in headers.iter().zip(names) {
             assert_eq!(name, expected_name);

@@ -13,7 +13,8 @@ pub use self::{
     config::RequestLoggingConfig,
     item::{
         truncate_log_message, CapturedLog, CapturedSpan, Headers, LoggedException, LoggedRequest,
-        LoggedResponse, RequestLogItem, TraceIds, MAX_CAPTURED_PER_REQUEST, MAX_LOG_MESSAGE_CHARS,
+        LoggedResponse, RequestLogItem, TraceIds, MAX_CAPTURED_PER_REQUEST, MAX_FIELDS,
+        MAX_FIELD_CHARS, MAX_LOG_MESSAGE_CHARS,
     },
     logger::{
         forwarded_https, is_supported_content_type, url_path, RequestLogger, BODY_MASKED,
