@@ -381,3 +381,52 @@ async fn a_trace_intake_that_is_down_costs_no_count_and_the_shutdown_says_so() {
         ours[0]
     );
 }
+
+/// The write token goes to the configured endpoint and nowhere else: URLs are parsed
+/// completely at startup (a port that would wrap, a query, user-info, a broken IPv6 address
+/// are refused, naming the option), and a redirect from the endpoint is not followed.
+#[actix_web::test]
+async fn the_write_token_goes_only_to_the_configured_endpoint() {
+    use apitally_test_hub::Reply;
+    for (url, reason) in [
+        ("http://127.0.0.1:65616", "the port \"65616\""),
+        ("http://[::1", "no closing ]"),
+        ("http://127.0.0.1:4318/?x=1", "a query"),
+        ("http://127.0.0.1:4318#x", "a fragment"),
+        ("http://evil.example@127.0.0.1:4318", "user-info"),
+    ] {
+        let err =
+            Apitally::try_new(ApitallyConfig::with_write_token(TOKEN, "prod").otlp_endpoint(url))
+                .unwrap_err()
+                .to_string();
+        assert!(err.starts_with("invalid otlp_endpoint"), "{err}");
+        assert!(err.contains(reason), "{err}");
+        assert!(!err.contains(&TOKEN[8..]), "{err}");
+    }
+    // A hub that redirects every export elsewhere.
+    let elsewhere = TestHub::start();
+    let hub = TestHub::start();
+    for signal in ["traces", "logs", "metrics"] {
+        let location = format!("{}/v1/{signal}", elsewhere.url());
+        hub.set_default(
+            signal,
+            Reply::WithHeaders(307, vec![("location".to_owned(), location)]),
+        );
+    }
+    let apitally =
+        Apitally::try_new(ApitallyConfig::with_write_token(TOKEN, "prod").otlp_endpoint(hub.url()))
+            .unwrap();
+    let (server, port) = spawn_server!(1, {
+        let apitally = apitally.clone();
+        move || App::new().wrap(apitally.clone()).configure(routes)
+    });
+    assert_eq!(load(port, Duration::from_secs(1), 20).await, 20);
+    server.stop(true).await;
+    apitally.shutdown().await;
+    assert!(hub.received().iter().any(|r| r.status == 307));
+    assert!(
+        elsewhere.received().is_empty(),
+        "{:?}",
+        elsewhere.received().len()
+    );
+}

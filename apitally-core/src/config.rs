@@ -376,14 +376,15 @@ impl ClientConfig {
                     .filter(|v| !v.is_empty())
                     .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_owned()),
             };
-            let endpoint = endpoint.trim_end_matches('/').to_owned();
-            if !is_http_url(&endpoint) {
-                return Err(ConfigError::InvalidOption {
+            let endpoint =
+                check_base_url(&endpoint).map_err(|reason| ConfigError::InvalidOption {
                     option: "otlp_endpoint",
                     value: crate::error::cut(&endpoint),
-                    expected: "an http:// or https:// URL, such as https://otlp.apitally.io".into(),
-                });
-            }
+                    expected: format!(
+                        "a plain http(s)://host[:port][/path] URL, such as \
+                         https://otlp.apitally.io, but {reason}"
+                    ),
+                })?;
             Target::Otlp {
                 endpoint,
                 write_token: token.to_owned(),
@@ -409,12 +410,10 @@ impl ClientConfig {
                     .filter(|v| !v.is_empty())
                     .unwrap_or_else(|| DEFAULT_HUB_BASE_URL.to_owned()),
             };
-            let base = base.trim_end_matches('/').to_owned();
-            if !is_http_url(&base) {
-                return Err(ConfigError::InvalidHubBaseUrl {
-                    value: crate::error::cut(&base),
-                });
-            }
+            let base = check_base_url(&base).map_err(|reason| ConfigError::InvalidHubBaseUrl {
+                value: crate::error::cut(&base),
+                reason,
+            })?;
             Target::Hub {
                 hub_url: format!("{base}/v2/{}/{}", self.client_id, self.env),
             }
@@ -547,10 +546,90 @@ impl fmt::Debug for Target {
 }
 
 /// An `http://` or `https://` URL with a host and no whitespace.
-fn is_http_url(url: &str) -> bool {
-    url.strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .is_some_and(|host| !host.is_empty() && !host.contains(char::is_whitespace))
+/// Checks a base URL completely, as `http::Uri` (the client's) would read it, and accepts only
+/// `http(s)://host[:port][/path]`: a host name, an IPv4 address or a bracketed IPv6 address,
+/// a port from 1 to 65535, a path of plain characters; no user-info, query or fragment, so that
+/// what the credential is sent to is exactly what the config names. Returns the URL with the
+/// scheme in lowercase and without a trailing `/`, or what is wrong with it.
+pub(crate) fn check_base_url(url: &str) -> Result<String, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| "it does not start with http:// or https://".to_owned())?;
+    let rest = rest.trim_end_matches('/');
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("the scheme {scheme:?} is not http or https"));
+    }
+    if let Some(bad) = rest.chars().find(|c| {
+        !c.is_ascii_graphic() || matches!(c, '\\' | '"' | '<' | '>' | '`' | '{' | '}' | '|' | '^')
+    }) {
+        return Err(format!("it has the character {bad:?}"));
+    }
+    if rest.contains('?') || rest.contains('#') {
+        return Err("it has a query or a fragment".to_owned());
+    }
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    if authority.contains('@') {
+        return Err("it has user-info (name@ or name:password@)".to_owned());
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (ip, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| "the IPv6 address has no closing ]".to_owned())?;
+        ip.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("{ip:?} is not an IPv6 address"))?;
+        match after {
+            "" => (authority, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (&authority[..authority.len() - after.len()], Some(port)),
+                None => return Err(format!("{after:?} follows the IPv6 address")),
+            },
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("it has no host".to_owned());
+    }
+    if !host.starts_with('[') {
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        {
+            return Err(format!("{host:?} is not a host name or address"));
+        }
+        if host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && host.parse::<std::net::Ipv4Addr>().is_err()
+        {
+            return Err(format!("{host:?} is not an IPv4 address"));
+        }
+    }
+    if let Some(port) = port {
+        let valid = !port.is_empty()
+            && port.len() <= 5
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
+        if !valid {
+            return Err(format!("the port {port:?} is not a number from 1 to 65535"));
+        }
+    }
+    if path.contains("//") {
+        return Err("its path has an empty segment".to_owned());
+    }
+    let normalised = format!("{scheme}://{rest}");
+    // The client's own parser must read the same authority.
+    let uri: awc::http::Uri = normalised
+        .parse()
+        .map_err(|e| format!("it is not a URI: {e}"))?;
+    let same = uri.host().is_some_and(|h| h.eq_ignore_ascii_case(host))
+        && uri.port_u16().map(u32::from) == port.and_then(|p| p.parse().ok());
+    if !same {
+        return Err("its host and port do not read the same to the HTTP client".to_owned());
+    }
+    Ok(normalised)
 }
 
 /// `^apt_[a-zA-Z0-9]{24}$` (protocol-v1.md §1.4).
@@ -584,6 +663,72 @@ pub(crate) fn is_valid_env(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_urls_are_parsed_completely_and_only_plain_ones_pass() {
+        for (url, normalised) in [
+            ("https://otlp.apitally.io", "https://otlp.apitally.io"),
+            ("https://otlp.apitally.io/", "https://otlp.apitally.io"),
+            ("HTTP://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://[::1]:4318/base/", "http://[::1]:4318/base"),
+            ("http://[::1]", "http://[::1]"),
+            (
+                "http://local-hub_1.internal:65535/a/b",
+                "http://local-hub_1.internal:65535/a/b",
+            ),
+            ("http://h:1", "http://h:1"),
+        ] {
+            assert_eq!(check_base_url(url).as_deref(), Ok(normalised), "{url}");
+        }
+        for (url, why) in [
+            (
+                "http://127.0.0.1:65616",
+                "the port \"65616\" is not a number from 1 to 65535",
+            ),
+            (
+                "http://127.0.0.1:0",
+                "the port \"0\" is not a number from 1 to 65535",
+            ),
+            (
+                "http://127.0.0.1:",
+                "the port \"\" is not a number from 1 to 65535",
+            ),
+            (
+                "http://127.0.0.1:+80",
+                "the port \"+80\" is not a number from 1 to 65535",
+            ),
+            (
+                "http://h:0080808",
+                "the port \"0080808\" is not a number from 1 to 65535",
+            ),
+            ("http://[::1", "the IPv6 address has no closing ]"),
+            ("http://[::g]:80", "\"::g\" is not an IPv6 address"),
+            ("http://[::1]x", "\"x\" follows the IPv6 address"),
+            ("http://h/x?y=1", "it has a query or a fragment"),
+            ("http://h/#f", "it has a query or a fragment"),
+            ("http://h?x", "it has a query or a fragment"),
+            (
+                "http://user:pw@h",
+                "it has user-info (name@ or name:password@)",
+            ),
+            (
+                "http://evil.example@h",
+                "it has user-info (name@ or name:password@)",
+            ),
+            ("http://", "it has no host"),
+            ("http://:80", "it has no host"),
+            ("http://h h", "it has the character ' '"),
+            ("http://h\\x", "it has the character '\\\\'"),
+            ("http://999.1.1.1", "\"999.1.1.1\" is not an IPv4 address"),
+            ("http://h%2Fx", "\"h%2Fx\" is not a host name or address"),
+            ("ftp://h", "the scheme \"ftp\" is not http or https"),
+            ("h:80", "it does not start with http:// or https://"),
+            ("http://h//x", "its path has an empty segment"),
+            ("http://h/caf\u{e9}", "it has the character '\u{e9}'"),
+        ] {
+            assert_eq!(check_base_url(url), Err(why.to_owned()), "{url}");
+        }
+    }
 
     const ID: &str = "76b5cb91-a0a4-4ea0-a894-57d2b9fcb2c9";
 

@@ -50,11 +50,13 @@ pub enum ConfigError {
         /// The rejected value.
         value: String,
     },
-    /// The hub base URL is not an `http://` or `https://` URL.
-    #[error("invalid hub base URL {value:?}: expected an http:// or https:// URL, such as https://hub.apitally.io")]
+    /// The hub base URL is not a plain `http(s)://host[:port][/path]` URL.
+    #[error("invalid hub base URL {value:?}: expected a plain http(s)://host[:port][/path] URL, such as https://hub.apitally.io, but {reason}")]
     InvalidHubBaseUrl {
         /// The rejected value.
         value: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A proxy URL, from the config or the environment, that cannot be used: not an `http://`
     /// URL, or a bad host or port. Credentials in it are shown as `***`.
@@ -108,9 +110,10 @@ impl std::fmt::Debug for ConfigError {
             Self::InvalidEnv { value } => {
                 f.debug_struct("InvalidEnv").field("value", value).finish()
             }
-            Self::InvalidHubBaseUrl { value } => f
+            Self::InvalidHubBaseUrl { value, reason } => f
                 .debug_struct("InvalidHubBaseUrl")
                 .field("value", value)
+                .field("reason", reason)
                 .finish(),
             Self::InvalidProxy {
                 origin,

@@ -165,31 +165,34 @@ impl Encoder {
     /// One collection's metric messages (§5.4): first the three process gauges in one
     /// message, then the request histograms in slices of at most 1,000 attribute combinations,
     /// each its own message with the histograms that have data in the slice.
+    #[cfg(test)]
     pub(crate) fn metrics_requests(
         &self,
         gauges: &ProcessGauges,
         window: &RequestWindow,
     ) -> Vec<ExportMetricsServiceRequest> {
-        self.counted_metrics_requests(gauges, window)
-            .into_iter()
-            .map(|(request, _)| request)
-            .collect()
+        let mut requests = Vec::new();
+        self.each_metrics_request(gauges, window, |request, _| requests.push(request));
+        requests
     }
 
-    /// [`metrics_requests`](Self::metrics_requests), each with the requests it counts.
-    fn counted_metrics_requests(
+    /// [`metrics_requests`](Self::metrics_requests) one message at a time, each with the
+    /// requests it counts: a message of 1,000 combinations is built, handed over and freed
+    /// before the next (a window of 50,000 built at once took ~100 MB).
+    fn each_metrics_request(
         &self,
         gauges: &ProcessGauges,
         window: &RequestWindow,
-    ) -> Vec<(ExportMetricsServiceRequest, u64)> {
-        let mut requests = vec![(
+        mut emit: impl FnMut(ExportMetricsServiceRequest, u64),
+    ) {
+        emit(
             self.metrics_request(gauge_metrics(
                 gauges,
                 window.start_unix_nano,
                 window.end_unix_nano,
             )),
             0,
-        )];
+        );
         for slice in window.points.chunks(COMBINATIONS_PER_MESSAGE) {
             let attributes: Vec<Vec<KeyValue>> = slice.iter().map(point_attributes).collect();
             let mut metrics = Vec::with_capacity(3);
@@ -199,9 +202,9 @@ impl Encoder {
                     .zip(&attributes)
                     .filter_map(|(point, attributes)| {
                         let histogram = match i {
-                            0 => &point.duration,
-                            1 => &point.request_size,
-                            _ => &point.response_size,
+                            0 => &point.histograms.duration,
+                            1 => &point.histograms.request_size,
+                            _ => &point.histograms.response_size,
                         };
                         (histogram.count > 0)
                             .then(|| histogram_point(histogram, attributes.clone(), window))
@@ -221,24 +224,28 @@ impl Encoder {
                 });
             }
             if !metrics.is_empty() {
-                let counted = slice.iter().map(|p| p.duration.count).sum();
-                requests.push((self.metrics_request(metrics), counted));
+                let counted = slice.iter().map(|p| p.histograms.duration.count).sum();
+                emit(self.metrics_request(metrics), counted);
             }
         }
-        requests
     }
 
-    /// [`metrics_requests`](Self::metrics_requests), encoded: the spool appends of one
-    /// collection, each with the number of requests it counts (none for the gauges).
+    /// [`metrics_requests`](Self::metrics_requests), encoded one at a time into `buf` and
+    /// handed to `emit` with the number of requests each counts (none for the gauges): the
+    /// spool appends of one collection.
     pub(crate) fn encode_metrics(
         &self,
         gauges: &ProcessGauges,
         window: &RequestWindow,
-    ) -> Vec<(Vec<u8>, u64)> {
-        self.counted_metrics_requests(gauges, window)
-            .iter()
-            .map(|(request, counted)| (request.encode_to_vec(), *counted))
-            .collect()
+        mut emit: impl FnMut(&[u8], u64),
+    ) {
+        let mut buf = Vec::new();
+        self.each_metrics_request(gauges, window, |request, counted| {
+            buf.clear();
+            // Encoding into a Vec cannot fail.
+            let _ = request.encode(&mut buf);
+            emit(&buf, counted);
+        });
     }
 
     fn metrics_request(&self, metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
@@ -1015,7 +1022,10 @@ mod tests {
             cpu_utilization: Some(0.4915),
             memory_usage: Some(60_542_976),
         };
-        let messages = encoder().encode_metrics(&gauges, &window);
+        let mut messages = Vec::new();
+        encoder().encode_metrics(&gauges, &window, |bytes, counted| {
+            messages.push((bytes.to_vec(), counted));
+        });
         assert_eq!(messages.len(), 2);
         // Gauges first, in their own message, start and time set (§10).
         let gauge_request = decode_metrics(&messages[0].0);
@@ -1086,7 +1096,10 @@ mod tests {
             cpu_utilization: None,
             memory_usage: None,
         };
-        let messages = encoder().encode_metrics(&gauges, &window);
+        let mut messages = Vec::new();
+        encoder().encode_metrics(&gauges, &window, |bytes, counted| {
+            messages.push((bytes.to_vec(), counted));
+        });
         // Without CPU and memory readings, the uptime is still sent.
         let gauge_request = decode_metrics(&messages[0].0);
         assert_eq!(

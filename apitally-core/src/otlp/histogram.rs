@@ -93,8 +93,8 @@ const CELL_BOUNDARY: [u64; 256] = {
 
 /// Buckets reserved around a histogram's first value: a range of 2^(n/8) without a new
 /// allocation.
-const RESERVE_DURATION: usize = 48;
-const RESERVE_SIZE: usize = 16;
+const RESERVE_DURATION: usize = 16;
+const RESERVE_SIZE: usize = 8;
 
 /// What one histogram holds for one key and interval (§5.1 data point fields).
 #[derive(Debug, Clone)]
@@ -131,12 +131,12 @@ impl PartialEq for ExpHistogram {
 }
 
 impl ExpHistogram {
-    /// For durations in seconds: the first value reserves 6 octaves (48 buckets).
+    /// For durations in seconds: the first value reserves 2 octaves (16 buckets).
     pub(crate) fn for_durations() -> Self {
         Self::with_reserve(RESERVE_DURATION)
     }
 
-    /// For sizes in bytes: the first value reserves 2 octaves (16 buckets).
+    /// For sizes in bytes: the first value reserves 1 octave (8 buckets).
     pub(crate) fn for_sizes() -> Self {
         Self::with_reserve(RESERVE_SIZE)
     }

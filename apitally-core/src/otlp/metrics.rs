@@ -55,14 +55,21 @@ struct Entry {
     status: u16,
     https: bool,
     consumer: Option<Box<str>>,
-    histograms: Histograms,
+    /// Boxed: the table and the drained points hold 50,000 of these at most, and inline the
+    /// histograms would make each slot 330 bytes (with many consumers, most keys see a request
+    /// or two an interval).
+    histograms: Box<Histograms>,
 }
 
+/// The three histograms of one attribute combination (§5.1).
 #[derive(Debug, Clone)]
-struct Histograms {
-    duration: ExpHistogram,
-    request_size: ExpHistogram,
-    response_size: ExpHistogram,
+pub(crate) struct Histograms {
+    /// `http.server.request.duration`, seconds.
+    pub(crate) duration: ExpHistogram,
+    /// `http.server.request.body.size`, bytes (count 0 when no size was known).
+    pub(crate) request_size: ExpHistogram,
+    /// `http.server.response.body.size`, bytes (count 0 when no size was known).
+    pub(crate) response_size: ExpHistogram,
 }
 
 impl Histograms {
@@ -115,12 +122,8 @@ pub(crate) struct RequestPoint {
     pub(crate) status: u16,
     pub(crate) https: bool,
     pub(crate) consumer: Option<Box<str>>,
-    /// `http.server.request.duration`, seconds.
-    pub(crate) duration: ExpHistogram,
-    /// `http.server.request.body.size`, bytes (count 0 when no size was known).
-    pub(crate) request_size: ExpHistogram,
-    /// `http.server.response.body.size`, bytes (count 0 when no size was known).
-    pub(crate) response_size: ExpHistogram,
+    /// Its histograms, boxed as in the table (moved, never copied).
+    pub(crate) histograms: Box<Histograms>,
 }
 
 impl RequestPoint {
@@ -220,7 +223,7 @@ impl RequestMetrics {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let mut histograms = Histograms::new();
+        let mut histograms = Box::new(Histograms::new());
         histograms.add(sample);
         table.insert_unique(
             hash,
@@ -251,9 +254,7 @@ impl RequestMetrics {
                 status: e.status,
                 https: e.https,
                 consumer: e.consumer,
-                duration: e.histograms.duration,
-                request_size: e.histograms.request_size,
-                response_size: e.histograms.response_size,
+                histograms: e.histograms,
             }));
         }
         points.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
@@ -261,9 +262,10 @@ impl RequestMetrics {
         for point in points {
             match merged.last_mut() {
                 Some(last) if last.key() == point.key() => {
-                    last.duration.merge(&point.duration);
-                    last.request_size.merge(&point.request_size);
-                    last.response_size.merge(&point.response_size);
+                    let (into, from) = (&mut last.histograms, &point.histograms);
+                    into.duration.merge(&from.duration);
+                    into.request_size.merge(&from.request_size);
+                    into.response_size.merge(&from.response_size);
                 }
                 _ => merged.push(point),
             }
@@ -414,16 +416,16 @@ mod tests {
         assert_eq!(window.points.len(), 3);
         let plain = &window.points[0];
         assert_eq!((plain.consumer.as_deref(), plain.https), (None, false));
-        assert_eq!(plain.duration.count, 2);
+        assert_eq!(plain.histograms.duration.count, 2);
         assert_eq!(
-            plain.response_size.positive_buckets(),
+            plain.histograms.response_size.positive_buckets(),
             Some((50, vec![1, 1]))
         );
         // A known size of 0 is recorded (as a zero), an unknown one is not.
-        assert_eq!(plain.request_size.count, 1);
-        assert_eq!(plain.request_size.zero_count, 1);
+        assert_eq!(plain.histograms.request_size.count, 1);
+        assert_eq!(plain.histograms.request_size.zero_count, 1);
         assert_eq!(window.points[1].consumer.as_deref(), Some("c1"));
-        assert_eq!(window.points[1].request_size.count, 0);
+        assert_eq!(window.points[1].histograms.request_size.count, 0);
         assert!(window.points[2].https);
         // The next interval starts where this one ended and is empty.
         let next = metrics.drain(3_000);
@@ -460,7 +462,7 @@ mod tests {
         let window = metrics.drain(1);
         assert_eq!(window.points.len(), 2);
         let head = window.points.iter().find(|p| &*p.route == "/a").unwrap();
-        assert_eq!((&*head.method, head.duration.count), ("HEAD", 2));
+        assert_eq!((&*head.method, head.histograms.duration.count), ("HEAD", 2));
         let long = window.points.iter().find(|p| &*p.route != "/a").unwrap();
         assert_eq!(long.method.len(), MAX_METHOD_BYTES);
         assert_eq!(long.route.chars().count(), MAX_ROUTE_CHARS);
@@ -498,11 +500,14 @@ mod tests {
         let window = metrics.drain(1);
         assert_eq!(window.points.len(), 1);
         let point = &window.points[0];
-        assert_eq!(point.duration.count, 400);
-        assert_eq!(point.response_size.count, 400);
-        assert_eq!(point.response_size.zero_count, 4);
-        assert_eq!(point.response_size.sum, 4.0 * (0..100).sum::<u64>() as f64);
-        let (offset, counts) = point.response_size.positive_buckets().unwrap();
+        assert_eq!(point.histograms.duration.count, 400);
+        assert_eq!(point.histograms.response_size.count, 400);
+        assert_eq!(point.histograms.response_size.zero_count, 4);
+        assert_eq!(
+            point.histograms.response_size.sum,
+            4.0 * (0..100).sum::<u64>() as f64
+        );
+        let (offset, counts) = point.histograms.response_size.positive_buckets().unwrap();
         assert_eq!(offset, bucket_index(1.0));
         assert_eq!(counts.iter().sum::<u64>(), 396);
     }
@@ -520,7 +525,11 @@ mod tests {
         assert_eq!(window.points.len(), 3);
         assert_eq!(window.dropped, 2);
         assert_eq!(
-            window.points.iter().map(|p| p.duration.count).sum::<u64>(),
+            window
+                .points
+                .iter()
+                .map(|p| p.histograms.duration.count)
+                .sum::<u64>(),
             4
         );
         assert!(metrics.warned.load(Ordering::Relaxed));

@@ -302,9 +302,11 @@ impl Otlp {
             );
         }
         let gauges = lock(&self.monitor).sample();
-        for (bytes, requests) in self.sink.encoder.encode_metrics(&gauges, &window) {
-            spool.append(Queue::Metrics, &bytes, requests);
-        }
+        self.sink
+            .encoder
+            .encode_metrics(&gauges, &window, |bytes, requests| {
+                spool.append(Queue::Metrics, bytes, requests);
+            });
     }
 }
 

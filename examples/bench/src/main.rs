@@ -84,6 +84,14 @@ fn apitally_for(mode: &str) -> Option<Apitally> {
         // span per request with response headers, application logs).
         "otlp-metrics" => otlp().sample_rate(0.0),
         "otlp" => otlp(),
+        // Apitally 1.x with its defaults and a consumer on every request.
+        "otlp-consumer" => otlp().identify_consumer(|req| {
+            req.headers()
+                .get(&X_API_KEY)?
+                .to_str()
+                .ok()
+                .map(Consumer::new)
+        }),
         "log-traces" => base.request_logging(
             RequestLoggingConfig::new()
                 .log_request_headers(true)

@@ -379,7 +379,7 @@ fn consumers(args: &Args, dir: &Path) {
     println!();
     println!("| mode | req/s | requests | RSS MB at 10 s, 20 s, ... | peak RSS MB |");
     println!("|---|---|---|---|---|");
-    for mode in ["bare", "apitally-consumer"] {
+    for mode in ["bare", "apitally-consumer", "otlp-consumer"] {
         let log = dir.join(format!("consumers-{mode}.log"));
         let mut server = start_server(mode, &[], &log);
         assert!(wait_for_port(PORT, Duration::from_secs(20)), "{mode}");

@@ -1,0 +1,355 @@
+//! For the client address behind proxies, see [`TrustedProxies`].
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
+
+/// The proxies whose forwarding headers are believed, as IP addresses and CIDR ranges.
+///
+/// A request's client address is its socket peer, unless the peer is one of these: then it is
+/// the rightmost address of `Forwarded: for=` (or, without a `Forwarded` header, of
+/// `X-Forwarded-For`) that is not itself a trusted proxy. Nothing is trusted by default, so a
+/// client can never choose its recorded address by sending a header. A header that cannot be
+/// read where it matters (garbage, an obfuscated `for=_hidden`, `unknown`, a bad port, more
+/// than 32 hops to walk) gives the peer. Reading the headers allocates nothing, whatever their
+/// length.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use apitally_core::adapter::TrustedProxies;
+///
+/// let proxies = TrustedProxies::parse(["10.0.0.0/8", "::1"]).unwrap();
+/// let peer: IpAddr = "10.0.0.7".parse().unwrap();
+/// let client = proxies.client_address(peer, &[], &[b"203.0.113.9, 10.0.0.3"]);
+/// assert_eq!(client, "203.0.113.9".parse::<IpAddr>().unwrap());
+///
+/// // A peer that is not trusted is the client, whatever it sends.
+/// let stranger: IpAddr = "198.51.100.4".parse().unwrap();
+/// assert_eq!(proxies.client_address(stranger, &[], &[b"1.2.3.4"]), stranger);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    nets: Vec<Net>,
+}
+
+/// One trusted address or range.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Net {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Net {
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, canonical(ip)) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl fmt::Debug for TrustedProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.nets.iter().map(ToString::to_string))
+            .finish()
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, as a dual-stack listener sees IPv4 peers)
+/// as the IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Most hops walked from the right before giving up (and taking the peer).
+const MAX_HOPS: usize = 32;
+/// Longest address token read, in bytes (`[ffff:...:255.255.255.255]:65535` fits).
+const MAX_TOKEN: usize = 64;
+
+impl TrustedProxies {
+    /// Trusts nothing: the peer is always the client (the default).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Parses IP addresses and CIDR ranges (`10.0.0.0/8`, `192.168.1.7`, `fd00::/8`, `::1`),
+    /// trimmed; empty entries are skipped.
+    ///
+    /// # Errors
+    ///
+    /// The first entry that is neither, with what is wrong with it.
+    pub fn parse<I, S>(entries: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut nets = Vec::new();
+        for entry in entries {
+            let entry = entry.as_ref().trim();
+            if entry.is_empty() {
+                continue;
+            }
+            let (addr, prefix) = match entry.split_once('/') {
+                Some((addr, prefix)) => (addr, Some(prefix)),
+                None => (entry, None),
+            };
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| format!("{entry:?} is not an IP address or a CIDR range"))?;
+            let addr = canonical(addr);
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let prefix = match prefix {
+                None => max,
+                Some(p) => p
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= max)
+                    .ok_or_else(|| format!("{entry:?} has a prefix length that is not 0 to {max}"))?,
+            };
+            nets.push(Net { addr, prefix });
+        }
+        Ok(Self { nets })
+    }
+
+    /// Whether nothing is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    /// Whether `ip` is a trusted proxy.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.nets.iter().any(|net| net.contains(ip))
+    }
+
+    /// The client address of a request from `peer` with these `Forwarded` and
+    /// `X-Forwarded-For` header values (each header line, in order); see the type's docs.
+    pub fn client_address(
+        &self,
+        peer: IpAddr,
+        forwarded: &[&[u8]],
+        x_forwarded_for: &[&[u8]],
+    ) -> IpAddr {
+        let peer = canonical(peer);
+        if !self.contains(peer) {
+            return peer;
+        }
+        let found = if !forwarded.is_empty() {
+            self.rightmost_untrusted(forwarded, forwarded_for)
+        } else if !x_forwarded_for.is_empty() {
+            self.rightmost_untrusted(x_forwarded_for, plain_address)
+        } else {
+            return peer;
+        };
+        found.unwrap_or(peer)
+    }
+
+    /// Walks the comma-separated elements of `lines` from the right: the first address that
+    /// is not trusted; the leftmost when all are; `None` when an element that must be read
+    /// cannot be, or after [`MAX_HOPS`].
+    fn rightmost_untrusted(
+        &self,
+        lines: &[&[u8]],
+        read: fn(&[u8]) -> Option<IpAddr>,
+    ) -> Option<IpAddr> {
+        let mut hops = 0;
+        let mut last = None;
+        for line in lines.iter().rev() {
+            for element in line.rsplit(|&b| b == b',') {
+                hops += 1;
+                if hops > MAX_HOPS {
+                    return None;
+                }
+                let ip = canonical(read(trim(element))?);
+                if !self.contains(ip) {
+                    return Some(ip);
+                }
+                last = Some(ip);
+            }
+        }
+        last
+    }
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+/// The address of one `Forwarded` element (`for=...;proto=...`): its `for` parameter,
+/// unquoted, as [`plain_address`] reads it.
+fn forwarded_for(element: &[u8]) -> Option<IpAddr> {
+    let mut found = None;
+    for pair in element.split(|&b| b == b';') {
+        let pair = trim(pair);
+        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        if trim(&pair[..eq]).eq_ignore_ascii_case(b"for") {
+            let value = trim(&pair[eq + 1..]);
+            let value = value
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(value);
+            found = Some(value);
+        }
+    }
+    plain_address(found?)
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`,
+/// `[2001:db8::1]`, `[2001:db8::1]:5678`; a port must be 1 to 65535. Anything else (`unknown`,
+/// `_hidden`, a host name) is not an address.
+fn plain_address(token: &[u8]) -> Option<IpAddr> {
+    if token.is_empty() || token.len() > MAX_TOKEN || !token.is_ascii() {
+        return None;
+    }
+    let text = std::str::from_utf8(token).ok()?;
+    if let Some(rest) = text.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']')?;
+        let ip: Ipv6Addr = ip.parse().ok()?;
+        return match after {
+            "" => Some(IpAddr::V6(ip)),
+            _ => {
+                valid_port(after.strip_prefix(':')?)?;
+                Some(IpAddr::V6(ip))
+            }
+        };
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    let (ip, port) = text.rsplit_once(':')?;
+    valid_port(port)?;
+    ip.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+fn valid_port(port: &str) -> Option<u16> {
+    if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    port.parse::<u16>().ok().filter(|p| *p > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ranges_of_both_families_parse_and_match() {
+        let proxies =
+            TrustedProxies::parse([" 10.0.0.0/8", "192.168.1.7", "", "fd00::/8", "::1"]).unwrap();
+        for trusted in ["10.1.2.3", "192.168.1.7", "fd12::1", "::1", "::ffff:10.9.9.9"] {
+            assert!(proxies.contains(ip(trusted)), "{trusted}");
+        }
+        for other in ["11.0.0.1", "192.168.1.8", "fe80::1", "::2", "::ffff:11.0.0.1"] {
+            assert!(!proxies.contains(ip(other)), "{other}");
+        }
+        assert!(TrustedProxies::parse(["0.0.0.0/0"]).unwrap().contains(ip("8.8.8.8")));
+        assert!(TrustedProxies::parse(["::/0"]).unwrap().contains(ip("2001:db8::1")));
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/-1", "localhost", "10.0.0", "1.2.3.4/x"] {
+            assert!(TrustedProxies::parse([bad]).is_err(), "{bad}");
+        }
+        assert!(TrustedProxies::none().is_empty());
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_address_behind_trusted_peers() {
+        let proxies = TrustedProxies::parse(["10.0.0.0/8", "2001:db8:ffff::/48"]).unwrap();
+        let lb = ip("10.0.0.2");
+        let client = |forwarded: &[&[u8]], xff: &[&[u8]]| proxies.client_address(lb, forwarded, xff);
+        // X-Forwarded-For: spoofed entries on the left are never reached.
+        assert_eq!(client(&[], &[b"6.6.6.6, 203.0.113.9, 10.0.0.5"]), ip("203.0.113.9"));
+        assert_eq!(client(&[], &[b"6.6.6.6", b"203.0.113.9 , 10.0.0.5"]), ip("203.0.113.9"));
+        assert_eq!(client(&[], &[b"203.0.113.9:4711"]), ip("203.0.113.9"));
+        assert_eq!(client(&[], &[b"[2001:db8::7]:4711, 2001:db8:ffff::1"]), ip("2001:db8::7"));
+        assert_eq!(client(&[], &[b"2001:db8::7"]), ip("2001:db8::7"));
+        // All trusted: the leftmost.
+        assert_eq!(client(&[], &[b"10.0.0.9, 10.0.0.5"]), ip("10.0.0.9"));
+        // Forwarded wins over X-Forwarded-For.
+        assert_eq!(
+            client(
+                &[b"for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https, For=10.0.0.5"],
+                &[b"1.1.1.1"]
+            ),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            client(&[b"proto=https;for=203.0.113.9;by=10.0.0.2"], &[]),
+            ip("203.0.113.9")
+        );
+        // No header: the peer.
+        assert_eq!(client(&[], &[]), lb);
+    }
+
+    #[test]
+    fn what_cannot_be_read_gives_the_peer() {
+        let proxies = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
+        let lb = ip("10.0.0.2");
+        let long = format!("{}1.2.3.4", "x".repeat(10_000));
+        let many = vec!["10.0.0.1"; 40].join(",");
+        for (forwarded, xff) in [
+            (&[&b"for=_hidden"[..]][..], &[][..]),
+            (&[&b"for=unknown, for=10.0.0.3"[..]], &[]),
+            (&[&b"for=\"[2001:db8::7\""[..]], &[]),
+            (&[&b"proto=https"[..]], &[]),
+            (&[], &[&b"garbage"[..]]),
+            (&[], &[&b"1.2.3.4:99999"[..]]),
+            (&[], &[&b"1.2.3.4:0"[..]]),
+            (&[], &[&b"[::1]x"[..]]),
+            (&[], &[&b"example.com"[..]]),
+            (&[], &[&b""[..]]),
+            (&[], &[&b"caf\xc3\xa9"[..]]),
+            (&[], &[long.as_bytes()]),
+            (&[], &[many.as_bytes()]),
+        ] {
+            assert_eq!(proxies.client_address(lb, forwarded, xff), lb, "{forwarded:?} {xff:?}");
+        }
+        // Garbage left of the client is never read.
+        assert_eq!(
+            proxies.client_address(lb, &[], &[format!("{long}, 203.0.113.9").as_bytes()]),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn nothing_trusted_means_the_peer_whatever_the_headers() {
+        let peer = ip("203.0.113.9");
+        assert_eq!(
+            TrustedProxies::none().client_address(peer, &[b"for=1.2.3.4"], &[b"5.6.7.8"]),
+            peer
+        );
+    }
+}
