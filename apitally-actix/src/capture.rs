@@ -10,6 +10,7 @@ use std::{
 use apitally_core::{
     adapter::{
         truncate_log_message, CapturedSpan, MAX_CAPTURED_PER_REQUEST, MAX_FIELDS, MAX_FIELD_CHARS,
+        MAX_LOG_MESSAGE_CHARS,
     },
     CapturedLog,
 };
@@ -178,16 +179,16 @@ struct Fields {
     as_text: bool,
 }
 
-/// A `fmt::Write` that keeps at most [`MAX_FIELD_CHARS`] characters and then stops the
-/// formatting.
+/// A `fmt::Write` that keeps at most `max` characters and then stops the formatting.
 struct Bounded<'a> {
     out: &'a mut String,
     chars: usize,
+    max: usize,
 }
 
 impl std::fmt::Write for Bounded<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let room = MAX_FIELD_CHARS - self.chars;
+        let room = self.max - self.chars;
         match s.char_indices().nth(room) {
             None => {
                 self.chars += s.chars().count();
@@ -196,24 +197,30 @@ impl std::fmt::Write for Bounded<'_> {
             }
             Some((at, _)) => {
                 self.out.push_str(&s[..at]);
-                self.chars = MAX_FIELD_CHARS;
+                self.chars = self.max;
                 Err(std::fmt::Error)
             }
         }
     }
 }
 
-/// `value` as text, at most [`MAX_FIELD_CHARS`] characters.
-fn bounded_text(value: &dyn std::fmt::Display) -> String {
+/// `value` as text, at most `max` characters.
+fn bounded_text_of(value: &dyn std::fmt::Display, max: usize) -> String {
     let mut out = String::new();
     let _ = write!(
         Bounded {
             out: &mut out,
-            chars: 0
+            chars: 0,
+            max,
         },
         "{value}"
     );
     out
+}
+
+/// `value` as text, at most [`MAX_FIELD_CHARS`] characters.
+fn bounded_text(value: &dyn std::fmt::Display) -> String {
+    bounded_text_of(value, MAX_FIELD_CHARS)
 }
 
 /// The span kinds and statuses OpenTelemetry knows, from the text of an `otel.*` field.
@@ -235,7 +242,8 @@ impl Fields {
     fn put(&mut self, field: &Field, value: impl FnOnce() -> Value, text: &dyn std::fmt::Display) {
         let name = field.name();
         match name {
-            "message" => self.message = bounded_text(text),
+            // One character more than a message keeps, so that cutting it is seen (and marked).
+            "message" => self.message = bounded_text_of(text, MAX_LOG_MESSAGE_CHARS + 1),
             "otel.kind" => {
                 self.kind = known(
                     &bounded_text(text),

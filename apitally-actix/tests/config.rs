@@ -124,7 +124,8 @@ fn credentials_env_and_urls_are_checked() {
     assert_eq!(
         err,
         ConfigError::InvalidHubBaseUrl {
-            value: "ftp://hub".into()
+            value: "ftp://hub".into(),
+            reason: "the scheme \"ftp\" is not http or https".into(),
         }
     );
 
@@ -147,7 +148,7 @@ fn credentials_env_and_urls_are_checked() {
         &err,
         "otlp_endpoint",
         "otlp.example",
-        "http:// or https:// URL",
+        "a plain http(s)://host[:port][/path] URL",
     );
 
     let err = rejected(ApitallyConfig::new(CLIENT_ID, "prod").proxy("socks5://127.0.0.1:1080"));

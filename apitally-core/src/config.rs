@@ -3,11 +3,11 @@
 use std::{fmt, time::Duration};
 
 #[cfg(feature = "rustls")]
-use crate::client::tls::{CaSource, Trust};
+use crate::transport::tls::{CaSource, Trust};
 use crate::{
-    client::{
+    transport::{
         proxy::{redact_url, Proxies, ProxySetting},
-        transport::NetSettings,
+        NetSettings,
     },
     ConfigError,
 };
@@ -430,10 +430,20 @@ impl ClientConfig {
             #[cfg(feature = "rustls")]
             trust: Trust::resolve(&self.ca_certificates, &var)?,
         };
+        let logging = match (&self.request_logging, &target) {
+            (Some(logging), _) => Some(logging.clone()),
+            (None, Target::Otlp { .. }) => Some(
+                crate::RequestLoggingConfig::new()
+                    .capture_logs(true)
+                    .capture_traces(true),
+            ),
+            (None, Target::Hub { .. }) => None,
+        };
         Ok(ResolvedConfig {
             target,
             config: self.clone(),
             net,
+            logging,
         })
     }
 
@@ -518,6 +528,9 @@ pub(crate) struct ResolvedConfig {
     pub(crate) config: ClientConfig,
     /// Proxies and trusted certificates, the environment read.
     pub(crate) net: NetSettings,
+    /// Request logging: as configured, or the protocol's default (off for hub v2; spans and
+    /// application logs for 1.x).
+    pub(crate) logging: Option<crate::RequestLoggingConfig>,
 }
 
 /// Where the client sends, by protocol.

@@ -122,11 +122,9 @@ impl TrustedProxies {
             let max = if addr.is_ipv4() { 32 } else { 128 };
             let prefix = match prefix {
                 None => max,
-                Some(p) => p
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|p| *p <= max)
-                    .ok_or_else(|| format!("{entry:?} has a prefix length that is not 0 to {max}"))?,
+                Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+                    format!("{entry:?} has a prefix length that is not 0 to {max}")
+                })?,
             };
             nets.push(Net { addr, prefix });
         }
@@ -271,15 +269,38 @@ mod tests {
     fn ranges_of_both_families_parse_and_match() {
         let proxies =
             TrustedProxies::parse([" 10.0.0.0/8", "192.168.1.7", "", "fd00::/8", "::1"]).unwrap();
-        for trusted in ["10.1.2.3", "192.168.1.7", "fd12::1", "::1", "::ffff:10.9.9.9"] {
+        for trusted in [
+            "10.1.2.3",
+            "192.168.1.7",
+            "fd12::1",
+            "::1",
+            "::ffff:10.9.9.9",
+        ] {
             assert!(proxies.contains(ip(trusted)), "{trusted}");
         }
-        for other in ["11.0.0.1", "192.168.1.8", "fe80::1", "::2", "::ffff:11.0.0.1"] {
+        for other in [
+            "11.0.0.1",
+            "192.168.1.8",
+            "fe80::1",
+            "::2",
+            "::ffff:11.0.0.1",
+        ] {
             assert!(!proxies.contains(ip(other)), "{other}");
         }
-        assert!(TrustedProxies::parse(["0.0.0.0/0"]).unwrap().contains(ip("8.8.8.8")));
-        assert!(TrustedProxies::parse(["::/0"]).unwrap().contains(ip("2001:db8::1")));
-        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/-1", "localhost", "10.0.0", "1.2.3.4/x"] {
+        assert!(TrustedProxies::parse(["0.0.0.0/0"])
+            .unwrap()
+            .contains(ip("8.8.8.8")));
+        assert!(TrustedProxies::parse(["::/0"])
+            .unwrap()
+            .contains(ip("2001:db8::1")));
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/-1",
+            "localhost",
+            "10.0.0",
+            "1.2.3.4/x",
+        ] {
             assert!(TrustedProxies::parse([bad]).is_err(), "{bad}");
         }
         assert!(TrustedProxies::none().is_empty());
@@ -289,12 +310,22 @@ mod tests {
     fn the_client_is_the_rightmost_untrusted_address_behind_trusted_peers() {
         let proxies = TrustedProxies::parse(["10.0.0.0/8", "2001:db8:ffff::/48"]).unwrap();
         let lb = ip("10.0.0.2");
-        let client = |forwarded: &[&[u8]], xff: &[&[u8]]| proxies.client_address(lb, forwarded, xff);
+        let client =
+            |forwarded: &[&[u8]], xff: &[&[u8]]| proxies.client_address(lb, forwarded, xff);
         // X-Forwarded-For: spoofed entries on the left are never reached.
-        assert_eq!(client(&[], &[b"6.6.6.6, 203.0.113.9, 10.0.0.5"]), ip("203.0.113.9"));
-        assert_eq!(client(&[], &[b"6.6.6.6", b"203.0.113.9 , 10.0.0.5"]), ip("203.0.113.9"));
+        assert_eq!(
+            client(&[], &[b"6.6.6.6, 203.0.113.9, 10.0.0.5"]),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client(&[], &[b"6.6.6.6", b"203.0.113.9 , 10.0.0.5"]),
+            ip("203.0.113.9")
+        );
         assert_eq!(client(&[], &[b"203.0.113.9:4711"]), ip("203.0.113.9"));
-        assert_eq!(client(&[], &[b"[2001:db8::7]:4711, 2001:db8:ffff::1"]), ip("2001:db8::7"));
+        assert_eq!(
+            client(&[], &[b"[2001:db8::7]:4711, 2001:db8:ffff::1"]),
+            ip("2001:db8::7")
+        );
         assert_eq!(client(&[], &[b"2001:db8::7"]), ip("2001:db8::7"));
         // All trusted: the leftmost.
         assert_eq!(client(&[], &[b"10.0.0.9, 10.0.0.5"]), ip("10.0.0.9"));
@@ -335,7 +366,11 @@ mod tests {
             (&[], &[long.as_bytes()]),
             (&[], &[many.as_bytes()]),
         ] {
-            assert_eq!(proxies.client_address(lb, forwarded, xff), lb, "{forwarded:?} {xff:?}");
+            assert_eq!(
+                proxies.client_address(lb, forwarded, xff),
+                lb,
+                "{forwarded:?} {xff:?}"
+            );
         }
         // Garbage left of the client is never read.
         assert_eq!(

@@ -32,29 +32,32 @@
 //! Diagnostics go through the [`log`](https://docs.rs/log) facade under the target `apitally`;
 //! set `APITALLY_DEBUG=1` to also get the debug lines on stderr.
 
+mod backend;
 mod client;
 mod config;
 mod consumer;
 mod diag;
 mod error;
-mod instance;
-mod metrics;
-mod otlp;
+mod forwarded;
+mod process;
 mod record;
 mod request_log;
-mod resources;
 mod scrub;
+mod startup;
+mod transport;
+mod util;
 
 pub use uuid::Uuid;
 
 pub use self::{
-    client::{ApitallyClient, PathItem, StartupData},
+    backend::hub::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS},
+    client::ApitallyClient,
     config::{ClientConfig, Protocol, DEFAULT_ENV, DEFAULT_HUB_BASE_URL, DEFAULT_OTLP_ENDPOINT},
     consumer::{Consumer, MAX_IDENTIFIER_CHARS, MAX_NAME_CHARS},
     error::ConfigError,
-    metrics::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS},
     record::{RequestRecord, ServerError, ValidationError},
     request_log::{CapturedLog, Headers, LoggedRequest, LoggedResponse, RequestLoggingConfig},
+    startup::{PathItem, StartupData},
 };
 
 pub mod adapter {
@@ -63,7 +66,7 @@ pub mod adapter {
     //! the official SDKs do. Apps do not need this module.
 
     pub use crate::{
-        client::DEFAULT_CLIENT,
+        forwarded::TrustedProxies,
         request_log::{
             forwarded_https, is_supported_content_type, truncate_log_message, url_path,
             CapturedSpan, LoggedException, RequestLogItem, RequestLogger, TraceIds, BODY_MASKED,
@@ -71,6 +74,7 @@ pub mod adapter {
             MAX_LOG_MESSAGE_CHARS,
         },
         scrub::without_values,
+        startup::DEFAULT_CLIENT,
     };
 }
 
@@ -97,7 +101,9 @@ pub mod test_util {
 
     /// A request logger writing into `dir`, for measuring the background work per item.
     pub fn logger(config: RequestLoggingConfig, dir: std::path::PathBuf) -> Option<RequestLogger> {
-        RequestLogger::new(config, dir).ok()
+        crate::backend::hub::files::logger(config, dir)
+            .ok()
+            .map(|(logger, _)| logger)
     }
 
     /// Queues an item, as the request path does.

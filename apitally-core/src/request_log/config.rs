@@ -11,6 +11,35 @@ type ExcludeCallback = Arc<dyn Fn(&LoggedRequest, &LoggedResponse) -> bool + Sen
 type LogRecordCallback = Arc<dyn Fn(&mut CapturedLog) -> bool + Send + Sync>;
 type SpanCallback = Arc<dyn Fn(&mut CapturedSpan) -> bool + Send + Sync>;
 
+/// A hub v2 request-log file is closed once this many compressed bytes were written to it.
+pub(crate) const MAX_FILE_SIZE: u64 = 1_000_000;
+
+/// Paths that are not logged (protocol.md §9.3; the same in 1.x, §3.9).
+pub(crate) const EXCLUDE_PATH_PATTERNS: [&str; 15] = [
+    r"/_?healthz?$",
+    r"/_?health[\-_]?checks?$",
+    r"/_?heart[\-_]?beats?$",
+    r"/ping$",
+    r"/ready$",
+    r"/live$",
+    r"/favicon(?:-[\w-]+)?\.(ico|png|svg)$",
+    r"/apple-touch-icon(?:-[\w-]+)?\.png$",
+    r"/robots\.txt$",
+    r"/sitemap\.xml$",
+    r"/manifest\.json$",
+    r"/site\.webmanifest$",
+    r"/service-worker\.js$",
+    r"/sw\.js$",
+    r"/\.well-known/",
+];
+
+pub(crate) const EXCLUDE_USER_AGENT_PATTERNS: [&str; 4] = [
+    r"health[\-_ ]?check",
+    r"microsoft-azure-application-lb",
+    r"googlehc",
+    r"kube-probe",
+];
+
 /// Request logging: individual requests with headers and bodies, masked, sent to Apitally.
 ///
 /// Off unless a config is passed to the client (`ApitallyConfig::request_logging`). Option names
@@ -114,7 +143,7 @@ impl RequestLoggingConfig {
             mask_log_record: None,
             mask_span: None,
             max_buffer_bytes: 16 << 20,
-            max_file_size: super::logger::MAX_FILE_SIZE,
+            max_file_size: MAX_FILE_SIZE,
         }
     }
 
@@ -404,11 +433,7 @@ impl RequestLoggingConfig {
                 &mask::BODY_FIELD_PATTERNS,
                 &self.mask_body_fields,
             ),
-            (
-                "exclude_paths",
-                &super::logger::EXCLUDE_PATH_PATTERNS,
-                &self.exclude_paths,
-            ),
+            ("exclude_paths", &EXCLUDE_PATH_PATTERNS, &self.exclude_paths),
         ];
         for (option, defaults, extra) in options {
             for pattern in extra {

@@ -321,8 +321,7 @@ pub const MAX_CAPTURED_PER_REQUEST: usize = 1000;
 pub fn truncate_log_message(message: &mut String) {
     const SUFFIX: &str = "... (truncated)";
     if message.chars().count() > MAX_LOG_MESSAGE_CHARS {
-        let keep =
-            crate::consumer::truncate_chars(message, MAX_LOG_MESSAGE_CHARS - SUFFIX.len()).len();
+        let keep = crate::util::truncate_chars(message, MAX_LOG_MESSAGE_CHARS - SUFFIX.len()).len();
         message.truncate(keep);
         message.push_str(SUFFIX);
     }

@@ -7,10 +7,7 @@
 use std::{
     borrow::Cow,
     collections::VecDeque,
-    fs::File,
-    io::Write,
     panic::{catch_unwind, AssertUnwindSafe},
-    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Condvar, Mutex,
@@ -18,20 +15,13 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use flate2::{write::GzEncoder, Compression};
-use uuid::Uuid;
-
 use super::{
     body::{self, body_kind, BodyKind, Undecodable},
     config::RequestLoggingConfig,
-    item::{to_line, RequestLogItem},
+    item::RequestLogItem,
     mask::{self, Patterns},
 };
-use crate::{
-    diag::debug,
-    metrics::lock,
-    otlp::{runtime::OtlpSink, spool::Queue},
-};
+use crate::{backend::LogSink, util::lock};
 
 /// The largest body logged, in bytes; larger bodies are logged as [`BODY_TOO_LARGE`].
 pub const MAX_BODY_SIZE: usize = 50_000;
@@ -39,46 +29,10 @@ pub const MAX_BODY_SIZE: usize = 50_000;
 pub const BODY_TOO_LARGE: &[u8] = b"<body too large>";
 /// The body logged when a mask callback returns `None` (or panics).
 pub const BODY_MASKED: &[u8] = b"<masked>";
-/// A log file is closed once this many compressed bytes were written to it.
-pub(crate) const MAX_FILE_SIZE: u64 = 1_000_000;
-/// The most closed files kept; older ones are deleted.
-pub(crate) const MAX_FILES: usize = 50;
 /// Queued bytes past which the request path wakes the writer early.
 const WAKE_BYTES: usize = 1 << 20;
 /// How often the writer drains the queue.
 const WRITE_INTERVAL: Duration = Duration::from_millis(100);
-/// Uncompressed bytes between two flushes of the gzip stream (which make the compressed size,
-/// the rotation criterion, visible in the file). Flushing per batch would cost a compressor
-/// round per batch.
-const FLUSH_EVERY: u64 = 256 * 1024;
-
-/// The most files uploaded per sync cycle.
-pub(crate) const MAX_FILES_PER_CYCLE: usize = 10;
-
-pub(crate) const EXCLUDE_PATH_PATTERNS: [&str; 15] = [
-    r"/_?healthz?$",
-    r"/_?health[\-_]?checks?$",
-    r"/_?heart[\-_]?beats?$",
-    r"/ping$",
-    r"/ready$",
-    r"/live$",
-    r"/favicon(?:-[\w-]+)?\.(ico|png|svg)$",
-    r"/apple-touch-icon(?:-[\w-]+)?\.png$",
-    r"/robots\.txt$",
-    r"/sitemap\.xml$",
-    r"/manifest\.json$",
-    r"/site\.webmanifest$",
-    r"/service-worker\.js$",
-    r"/sw\.js$",
-    r"/\.well-known/",
-];
-
-const EXCLUDE_USER_AGENT_PATTERNS: [&str; 4] = [
-    r"health[\-_ ]?check",
-    r"microsoft-azure-application-lb",
-    r"googlehc",
-    r"kube-probe",
-];
 
 /// Whether bodies of this content type are logged: JSON (`application/json` and `+json`
 /// types), JSON lines (`application/x-ndjson`, `application/jsonl`), plain text and HTML;
@@ -183,69 +137,6 @@ struct Reported {
     dropped: u64,
 }
 
-/// A closed log file waiting for upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LogFile {
-    pub(crate) uuid: Uuid,
-    pub(crate) path: PathBuf,
-    /// The logged requests (lines) in it.
-    pub(crate) lines: usize,
-}
-
-/// A closed file taken out of the queue for its upload, so that the writer thread's limit on
-/// closed files ([`MAX_FILES`]) cannot delete it while it is read and sent (it deletes the
-/// oldest files *in the queue*). Dropped, the file goes back to the front of the queue: its
-/// upload failed or was cut short. [`remove`](Self::remove) deletes it.
-#[derive(Debug)]
-pub(crate) struct TakenFile<'a> {
-    logger: &'a RequestLogger,
-    file: Option<LogFile>,
-}
-
-impl TakenFile<'_> {
-    pub(crate) fn file(&self) -> &LogFile {
-        // Only `remove` and `drop` take it, and both consume the guard.
-        self.file
-            .as_ref()
-            .expect("a taken file is held until removed or dropped")
-    }
-
-    /// Deletes the file once uploaded.
-    pub(crate) fn remove(mut self) {
-        if let Some(file) = self.file.take() {
-            remove(&file.path);
-        }
-    }
-
-    /// Deletes the file, which will never be delivered (refused for good, unreadable): its
-    /// requests count as dropped in the totals.
-    pub(crate) fn lose(mut self) {
-        if let Some(file) = self.file.take() {
-            remove(&file.path);
-            self.logger.note_lost(file.lines as u64);
-        }
-    }
-}
-
-impl Drop for TakenFile<'_> {
-    fn drop(&mut self) {
-        if let Some(file) = self.file.take() {
-            lock(&self.logger.files).closed.push_front(file);
-        }
-    }
-}
-
-/// Request logs lost since the last call of [`RequestLogger::take_losses`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Losses {
-    /// Closed files deleted because more than [`MAX_FILES`] waited for upload.
-    pub(crate) deleted_files: u64,
-    /// The requests in them.
-    pub(crate) deleted_lines: u64,
-    /// Items not queued because the buffer was full.
-    pub(crate) dropped: u64,
-}
-
 /// What [`RequestLogger::clear`] deleted: files (closed and current), the requests in them,
 /// and items still queued (not yet written).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -255,47 +146,11 @@ pub(crate) struct Cleared {
     pub(crate) pending: usize,
 }
 
-/// Counts bytes written through it: the compressed size of the current file.
-struct Counting {
-    file: File,
-    written: u64,
-}
-
-impl Write for Counting {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
-    }
-}
-
-struct Current {
-    file: LogFile,
-    encoder: GzEncoder<Counting>,
-    lines: usize,
-    unflushed: u64,
-}
-
-#[derive(Default)]
-struct Files {
-    current: Option<Current>,
-    closed: VecDeque<LogFile>,
-    /// Files (and their lines) deleted over [`MAX_FILES`] since the last report.
-    deleted_files: u64,
-    deleted_lines: u64,
-}
-
 /// Buffers the writer reuses: the batch taken from the queue (swapped with the queue, so
-/// neither reallocates as traffic goes on), the serialised lines, and the items written,
-/// emptied for reuse.
+/// neither reallocates as traffic goes on), and the items written, emptied for reuse.
 #[derive(Default)]
 struct Writing {
     batch: VecDeque<Box<RequestLogItem>>,
-    lines: Vec<u8>,
     written: Vec<Box<RequestLogItem>>,
 }
 
@@ -323,7 +178,6 @@ impl Spares {
 impl Writing {
     /// Capacity kept between batches; a burst's larger buffers are released.
     const KEEP_ITEMS: usize = 4_096;
-    const KEEP_LINE_BYTES: usize = 2 << 20;
 }
 
 struct Masks {
@@ -337,11 +191,11 @@ struct Masks {
 }
 
 /// The request logger: a bounded queue filled on the request path, and a background thread
-/// that masks, serialises and writes the items into gzip files that the sync loop uploads.
+/// that decides what is logged, masks it and hands it to the protocol's [`LogSink`] (hub v2:
+/// gzip NDJSON files the sync loop uploads; 1.x: spans in the spool).
 pub struct RequestLogger {
     config: RequestLoggingConfig,
     masks: Masks,
-    dir: PathBuf,
     queue: Mutex<VecDeque<Box<RequestLogItem>>>,
     spares: Mutex<Spares>,
     /// Held while a batch taken from the queue is being written, so that a flush (before an
@@ -352,13 +206,10 @@ pub struct RequestLogger {
     wake: Condvar,
     /// Requests written for delivery, not queued (buffer full), left out by sampling and by
     /// exclusions, since the process started ([`Totals`]); the sync reports the differences
-    /// to [`reported`](Self::reported) once per cycle.
+    /// to [`reported`](Self::reported) once per cycle. Written requests that the sink then
+    /// dropped undelivered ([`LogSink::lost`]) move from `logged` to `dropped` in the totals.
     logged: AtomicU64,
     dropped: AtomicU64,
-    /// Requests written for delivery whose file was deleted undelivered (over the file limit,
-    /// refused, unreadable, suspended or left at shutdown); in the totals they move from
-    /// `logged` to `dropped`.
-    lost: AtomicU64,
     /// Requests queued but deleted before they were written (at shutdown, on suspension).
     discarded: AtomicU64,
     sampled_out: AtomicU64,
@@ -366,19 +217,17 @@ pub struct RequestLogger {
     reported: Mutex<Reported>,
     /// Captured log records dropped by `mask_log_record` since the last sync.
     log_records_dropped: AtomicU64,
-    files: Mutex<Files>,
     /// Unix milliseconds until which logging is suspended (402 from the hub); 0 when not.
     suspended_until: AtomicU64,
     stop: AtomicBool,
-    /// Apitally 1.x: logged requests go to the OTLP spool as spans, not into files.
-    otlp: Option<Arc<OtlpSink>>,
+    /// Where the kept items go.
+    sink: Arc<dyn LogSink>,
 }
 
 impl std::fmt::Debug for RequestLogger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestLogger")
             .field("config", &self.config)
-            .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
 }
@@ -390,17 +239,10 @@ fn now_ms() -> u64 {
 }
 
 impl RequestLogger {
-    /// Compiles the patterns and checks that the log directory is writable.
-    #[cfg(any(test, feature = "test-util"))]
-    pub(crate) fn new(config: RequestLoggingConfig, dir: PathBuf) -> Result<Self, String> {
-        Self::with_sink(config, dir, None)
-    }
-
-    /// A logger whose items go to the 1.x spool (`Some`) or into hub files.
-    pub(crate) fn with_sink(
+    /// Compiles the patterns; kept items go to `sink`.
+    pub(crate) fn new(
         config: RequestLoggingConfig,
-        dir: PathBuf,
-        otlp: Option<Arc<OtlpSink>>,
+        sink: Arc<dyn LogSink>,
     ) -> Result<Self, String> {
         let compile = |defaults: &[&str], extra: &[String], what: &str| {
             Patterns::new(defaults, extra).map_err(|e| format!("invalid {what} pattern: {e}"))
@@ -423,24 +265,19 @@ impl RequestLogger {
                 "mask_headers or mask_body_fields",
             )?,
             exclude_paths: compile(
-                &EXCLUDE_PATH_PATTERNS,
+                &super::config::EXCLUDE_PATH_PATTERNS,
                 &config.exclude_paths,
                 "exclude_paths",
             )?,
-            exclude_user_agents: compile(&EXCLUDE_USER_AGENT_PATTERNS, &[], "user agent")?,
+            exclude_user_agents: compile(
+                &super::config::EXCLUDE_USER_AGENT_PATTERNS,
+                &[],
+                "user agent",
+            )?,
         };
-        if otlp.is_none() {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            let probe = dir.join(format!("probe_{}", Uuid::new_v4().simple()));
-            std::fs::write(&probe, b"")
-                .and_then(|()| std::fs::remove_file(&probe))
-                .map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
-        }
         Ok(Self {
             config,
             masks,
-            dir,
             queue: Mutex::new(VecDeque::new()),
             spares: Mutex::default(),
             writing: Mutex::default(),
@@ -448,16 +285,14 @@ impl RequestLogger {
             wake: Condvar::new(),
             logged: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            lost: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
             sampled_out: AtomicU64::new(0),
             excluded: AtomicU64::new(0),
             reported: Mutex::default(),
             log_records_dropped: AtomicU64::new(0),
-            files: Mutex::new(Files::default()),
             suspended_until: AtomicU64::new(0),
             stop: AtomicBool::new(false),
-            otlp,
+            sink,
         })
     }
 
@@ -524,16 +359,11 @@ impl RequestLogger {
         }
     }
 
-    /// What was lost since the last call: files deleted over the limit and items dropped
-    /// because the buffer was full. The sync loop reports them in one line per cycle.
-    pub(crate) fn take_losses(&self) -> Losses {
-        let mut files = lock(&self.files);
+    /// Requests not queued because the buffer was full, since the last call (reported once per
+    /// cycle).
+    pub(crate) fn take_dropped(&self) -> u64 {
         let dropped = self.dropped.load(Ordering::Relaxed);
-        Losses {
-            deleted_files: std::mem::take(&mut files.deleted_files),
-            deleted_lines: std::mem::take(&mut files.deleted_lines),
-            dropped: dropped - std::mem::replace(&mut lock(&self.reported).dropped, dropped),
-        }
+        dropped - std::mem::replace(&mut lock(&self.reported).dropped, dropped)
     }
 
     /// Counts a request that sampling left out of request logs (on the request path: one
@@ -560,11 +390,7 @@ impl RequestLogger {
     /// what the full buffer refused plus what was written and then deleted undelivered (in
     /// 1.x, the spans the spool dropped).
     pub(crate) fn totals(&self) -> Totals {
-        let lost = self.lost.load(Ordering::Relaxed)
-            + self
-                .otlp
-                .as_ref()
-                .map_or(0, |sink| sink.spool.lost_items(Queue::Traces));
+        let lost = self.sink.lost();
         Totals {
             logged: self.logged.load(Ordering::Relaxed).saturating_sub(lost),
             sampled_out: self.sampled_out.load(Ordering::Relaxed),
@@ -575,25 +401,11 @@ impl RequestLogger {
         }
     }
 
-    /// Counts requests written into a file that was then deleted undelivered.
-    pub(crate) fn note_lost(&self, requests: u64) {
-        self.lost.fetch_add(requests, Ordering::Relaxed);
-    }
-
-    /// Whether nothing waits to be written or uploaded: no queued item (nor a batch the
-    /// writer thread is writing), no current file, no closed file.
+    /// Whether nothing waits to be written or delivered: no queued item (nor a batch the
+    /// writer thread is writing), nothing in the sink.
     pub(crate) fn is_idle(&self) -> bool {
         let _writing = lock(&self.writing);
-        if !lock(&self.queue).is_empty() {
-            return false;
-        }
-        let files = lock(&self.files);
-        files.current.is_none() && files.closed.is_empty()
-    }
-
-    /// Whether closed files wait for upload.
-    pub(crate) fn has_closed_files(&self) -> bool {
-        !lock(&self.files).closed.is_empty()
+        lock(&self.queue).is_empty() && self.sink.is_empty()
     }
 
     /// The writer thread: drains the queue as items arrive (at least every second).
@@ -627,17 +439,12 @@ impl RequestLogger {
     /// Writes everything queued now, on the calling thread.
     pub(crate) fn flush(&self) {
         let mut writing = lock(&self.writing);
-        let Writing {
-            batch,
-            lines,
-            written,
-        } = &mut *writing;
+        let Writing { batch, written } = &mut *writing;
         std::mem::swap(batch, &mut *lock(&self.queue));
         let count = batch.len();
-        self.write_batch(batch, lines, written);
+        self.write_batch(batch, written);
         self.keep_spares(written, count);
         batch.shrink_to(Writing::KEEP_ITEMS);
-        lines.shrink_to(Writing::KEEP_LINE_BYTES);
         written.shrink_to(Writing::KEEP_ITEMS);
     }
 
@@ -671,152 +478,28 @@ impl RequestLogger {
     fn write_batch(
         &self,
         batch: &mut VecDeque<Box<RequestLogItem>>,
-        lines: &mut Vec<u8>,
         written: &mut Vec<Box<RequestLogItem>>,
     ) {
         if batch.is_empty() {
             return;
         }
         let weight: usize = batch.iter().map(|item| item.weight()).sum();
-        if let Some(sink) = &self.otlp {
-            // Apitally 1.x: masked like hub items, then encoded as spans and log records.
-            for item in batch.iter_mut() {
-                if !self.process(item) {
-                    item.request.method.clear();
-                }
-            }
-            if self.is_logging() {
-                let kept: Vec<&RequestLogItem> = batch
-                    .iter()
-                    .filter(|item| !item.request.method.is_empty())
-                    .map(|item| &**item)
-                    .collect();
-                sink.write(&kept);
-                // Those without a trace id (only tests build such items) make no span.
-                let spans = kept.iter().filter(|i| i.trace_context.is_some()).count();
-                self.logged.fetch_add(spans as u64, Ordering::Relaxed);
-            }
-            for mut item in batch.drain(..) {
-                item.clear_for_reuse();
-                written.push(item);
-            }
-            self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
-            return;
+        let kept: Vec<bool> = batch.iter_mut().map(|item| self.process(item)).collect();
+        if self.is_logging() {
+            let items: Vec<&RequestLogItem> = batch
+                .iter()
+                .zip(&kept)
+                .filter(|(_, kept)| **kept)
+                .map(|(item, _)| &**item)
+                .collect();
+            let count = self.sink.write(&items);
+            self.logged.fetch_add(count, Ordering::Relaxed);
         }
-        lines.clear();
-        let mut count = 0;
         for mut item in batch.drain(..) {
-            if self.process(&mut item) {
-                match to_line(&item, lines) {
-                    Ok(()) => count += 1,
-                    Err(err) => {
-                        log::warn!(target: "apitally", "apitally: cannot serialise a request log item: {err}")
-                    }
-                }
-            }
             item.clear_for_reuse();
             written.push(item);
-            // Written in chunks of at most a file's size, so that a large batch is spread over
-            // files of the right size.
-            if lines.len() as u64 >= self.config.max_file_size {
-                self.write_lines(lines, count);
-                lines.clear();
-                count = 0;
-            }
         }
-        self.write_lines(lines, count);
         self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
-    }
-
-    fn write_lines(&self, lines: &[u8], count: usize) {
-        if count == 0 || !self.is_logging() {
-            return;
-        }
-        let mut files = lock(&self.files);
-        if let Err(err) = self.append(&mut files, lines, count) {
-            log::warn!(target: "apitally", "apitally: cannot write request logs: {err}");
-            return;
-        }
-        self.logged.fetch_add(count as u64, Ordering::Relaxed);
-        if files
-            .current
-            .as_ref()
-            .is_some_and(|c| c.encoder.get_ref().written >= self.config.max_file_size)
-        {
-            self.rotate_locked(&mut files);
-        }
-    }
-
-    fn append(&self, files: &mut Files, lines: &[u8], count: usize) -> std::io::Result<()> {
-        if files.current.is_none() {
-            let uuid = Uuid::new_v4();
-            let path = self.dir.join(format!("request_logs_{uuid}.gz"));
-            let file = File::create(&path)?;
-            files.current = Some(Current {
-                file: LogFile {
-                    uuid,
-                    path,
-                    lines: 0,
-                },
-                encoder: GzEncoder::new(Counting { file, written: 0 }, Compression::fast()),
-                lines: 0,
-                unflushed: 0,
-            });
-        }
-        if let Some(current) = files.current.as_mut() {
-            current.encoder.write_all(lines)?;
-            current.lines += count;
-            current.unflushed += lines.len() as u64;
-            // Push the compressed bytes to the file now and then, so that its size (the
-            // rotation criterion) is known within FLUSH_EVERY uncompressed bytes; a small
-            // maximum file size (tests) flushes every batch.
-            if current.unflushed >= FLUSH_EVERY.min(self.config.max_file_size) {
-                current.encoder.flush()?;
-                current.unflushed = 0;
-            }
-        }
-        Ok(())
-    }
-
-    /// Closes the current file (writing the gzip trailer) and queues it for upload.
-    pub(crate) fn rotate(&self) {
-        let mut files = lock(&self.files);
-        self.rotate_locked(&mut files);
-    }
-
-    fn rotate_locked(&self, files: &mut Files) {
-        if let Some(current) = files.current.take() {
-            match current.encoder.finish() {
-                Ok(_) if current.lines > 0 => files.closed.push_back(LogFile {
-                    lines: current.lines,
-                    ..current.file
-                }),
-                Ok(_) => remove(&current.file.path),
-                Err(err) => {
-                    log::warn!(target: "apitally", "apitally: cannot close a request log file: {err}");
-                    remove(&current.file.path);
-                }
-            }
-        }
-        // Counted, and reported once per sync cycle (a busy app rotates many times a second).
-        // A file taken for upload is not in the queue, so never deleted here.
-        while files.closed.len() > MAX_FILES {
-            if let Some(old) = files.closed.pop_front() {
-                remove(&old.path);
-                files.deleted_files += 1;
-                files.deleted_lines += old.lines as u64;
-                self.note_lost(old.lines as u64);
-            }
-        }
-    }
-
-    /// Takes the oldest closed file out of the queue, to upload it (see [`TakenFile`]).
-    pub(crate) fn take_file(&self) -> Option<TakenFile<'_>> {
-        let file = lock(&self.files).closed.pop_front()?;
-        Some(TakenFile {
-            logger: self,
-            file: Some(file),
-        })
     }
 
     /// Suspends logging for `seconds` (the hub answered 402) and deletes everything buffered.
@@ -836,9 +519,10 @@ impl RequestLogger {
         self.suspended_until.load(Ordering::Relaxed)
     }
 
-    /// Deletes pending items, the current file and every closed file, and says how many; all
-    /// of them count as dropped in the totals. Waits for a batch the writer thread is writing,
-    /// so that its items are counted (in the current file) rather than written after the count.
+    /// Deletes pending items and whatever waits in the sink for delivery, and says how many;
+    /// all of them count as dropped in the totals. Waits for a batch the writer thread is
+    /// writing, so that its items are counted (in the sink) rather than written after the
+    /// count.
     pub(crate) fn clear(&self) -> Cleared {
         let _writing = lock(&self.writing);
         let pending = std::mem::take(&mut *lock(&self.queue));
@@ -846,26 +530,14 @@ impl RequestLogger {
             pending.iter().map(|item| item.weight()).sum(),
             Ordering::Relaxed,
         );
-        let mut cleared = Cleared {
-            pending: pending.len(),
-            ..Cleared::default()
-        };
-        let mut files = lock(&self.files);
-        if let Some(current) = files.current.take() {
-            drop(current.encoder.finish());
-            remove(&current.file.path);
-            cleared.files += 1;
-            cleared.lines += current.lines;
-        }
-        for file in files.closed.drain(..) {
-            remove(&file.path);
-            cleared.files += 1;
-            cleared.lines += file.lines;
-        }
-        self.note_lost(cleared.lines as u64);
         self.discarded
-            .fetch_add(cleared.pending as u64, Ordering::Relaxed);
-        cleared
+            .fetch_add(pending.len() as u64, Ordering::Relaxed);
+        let (files, lines) = self.sink.clear();
+        Cleared {
+            files,
+            lines,
+            pending: pending.len(),
+        }
     }
 
     /// Masks an item and decides whether it is logged at all (§9.2 steps 4 to 8).
@@ -995,11 +667,7 @@ impl RequestLogger {
     fn mask_captured(&self, item: &mut RequestLogItem) {
         let c = &self.config;
         // Each protocol's word for a masked value.
-        let masked = if self.otlp.is_some() {
-            REDACTED
-        } else {
-            mask::MASKED
-        };
+        let masked = self.sink.masked();
         let before = item.logs.len();
         item.logs.retain_mut(|record| {
             for (name, value) in &mut record.fields {
@@ -1052,8 +720,21 @@ impl RequestLogger {
     }
 }
 
-/// The 1.x word for a masked value.
-const REDACTED: &str = "[REDACTED]";
+/// Starts the writer thread of `logger` (`apitally-log`); without it (a thread that cannot be
+/// spawned), items are written at each sync or export.
+pub(crate) fn spawn_writer(logger: Arc<RequestLogger>) -> Arc<RequestLogger> {
+    let writer = Arc::clone(&logger);
+    let spawned = std::thread::Builder::new()
+        .name("apitally-log".into())
+        .spawn(move || writer.run_writer());
+    if let Err(err) = spawned {
+        log::error!(
+            target: "apitally",
+            "apitally: cannot start the request log thread ({err}); logs are written at each sync"
+        );
+    }
+    logger
+}
 
 /// Whether a body is one of the markers logged in place of a body.
 fn is_marker(body: &[u8]) -> bool {
@@ -1097,22 +778,6 @@ fn mask_body(bytes: &mut Vec<u8>, kind: BodyKind, fields: &Patterns) {
             }
         },
         BodyKind::Ndjson => *bytes = mask::mask_ndjson(bytes, fields),
-    }
-}
-
-impl Drop for RequestLogger {
-    fn drop(&mut self) {
-        // Files that were never uploaded are not left behind in the temp dir.
-        let _ = self.clear();
-        debug!("request logger closed");
-    }
-}
-
-fn remove(path: &Path) {
-    if let Err(err) = std::fs::remove_file(path) {
-        if err.kind() != std::io::ErrorKind::NotFound {
-            debug!("cannot delete {}: {err}", path.display());
-        }
     }
 }
 
@@ -1188,13 +853,20 @@ mod tests {
         assert_eq!(url_path("http://h?q=/not-a-path"), "/");
     }
 
-    fn test_logger(max_buffer_bytes: usize) -> (RequestLogger, PathBuf) {
-        let dir = std::env::temp_dir().join(format!("apitally-spares-{}", Uuid::new_v4()));
+    fn test_logger(
+        max_buffer_bytes: usize,
+    ) -> (
+        RequestLogger,
+        std::path::PathBuf,
+        Arc<crate::backend::hub::files::LogFiles>,
+    ) {
+        let dir = std::env::temp_dir().join(format!("apitally-spares-{}", uuid::Uuid::new_v4()));
         let config = RequestLoggingConfig {
             max_buffer_bytes,
             ..RequestLoggingConfig::new()
         };
-        (RequestLogger::new(config, dir.clone()).unwrap(), dir)
+        let (logger, files) = crate::backend::hub::files::logger(config, dir.clone()).unwrap();
+        (logger, dir, files)
     }
 
     fn filled(i: usize) -> RequestLogItem {
@@ -1208,7 +880,7 @@ mod tests {
 
     #[test]
     fn written_items_come_back_empty_as_bounded_spares() {
-        let (logger, dir) = test_logger(16 << 20);
+        let (logger, dir, files) = test_logger(16 << 20);
         let mut stash = Vec::new();
         logger.take_spares(&mut stash, 10);
         assert!(stash.is_empty(), "no spares before anything was written");
@@ -1232,15 +904,12 @@ mod tests {
             logger.log(item);
         }
         logger.flush();
-        let files = lock(&logger.files);
-        let lines = files.current.as_ref().unwrap().lines;
-        drop(files);
-        assert_eq!(lines, 400);
+        assert_eq!(files.current_lines(), 400);
         // An idle writer (empty batches) keeps no more than the minimum.
         logger.flush();
         assert_eq!(lock(&logger.spares).items.len(), Spares::MIN_KEPT);
         // Spares never hold more than half the buffer's bytes.
-        let (small, small_dir) = test_logger(64 << 10);
+        let (small, small_dir, _) = test_logger(64 << 10);
         for i in 0..200 {
             small.log(filled(i));
         }
@@ -1257,73 +926,9 @@ mod tests {
         std::fs::remove_dir_all(small_dir).ok();
     }
 
-    /// The writer thread deletes the oldest closed files over [`MAX_FILES`] while the sync
-    /// thread uploads the oldest: a file taken for upload must not be among them (it was, and
-    /// its upload failed with "cannot read request log file", or its requests were counted as
-    /// lost after all).
-    #[test]
-    fn a_file_taken_for_upload_is_never_deleted_over_the_limit() {
-        use std::io::Read;
-        let dir = std::env::temp_dir().join(format!("apitally-taken-{}", Uuid::new_v4()));
-        // A file per item.
-        let config = RequestLoggingConfig::new().test_max_file_size(1);
-        let logger = RequestLogger::new(config, dir.clone()).unwrap();
-        for i in 0..MAX_FILES {
-            logger.log(filled(i));
-        }
-        logger.flush();
-        assert_eq!(lock(&logger.files).closed.len(), MAX_FILES);
-        let taken = logger.take_file().unwrap();
-        assert_eq!(taken.file().lines, 1);
-        // While it is uploaded, the writer closes three more files: two over the limit.
-        for i in 0..3 {
-            logger.log(filled(100 + i));
-        }
-        logger.flush();
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(
-            File::open(&taken.file().path).expect("the file being uploaded is still there"),
-        )
-        .read_to_string(&mut text)
-        .unwrap();
-        assert!(text.contains("http://localhost/items/0\""), "{text}");
-        assert_eq!(
-            logger.take_losses(),
-            Losses {
-                deleted_files: 2,
-                deleted_lines: 2,
-                dropped: 0
-            }
-        );
-        assert_eq!(logger.take_losses(), Losses::default());
-        // An upload that fails puts it back at the front; one that succeeds deletes it.
-        let uuid = taken.file().uuid;
-        drop(taken);
-        assert_eq!(lock(&logger.files).closed.len(), MAX_FILES + 1);
-        let taken = logger.take_file().unwrap();
-        assert_eq!(taken.file().uuid, uuid);
-        let path = taken.file().path.clone();
-        taken.remove();
-        assert!(!path.exists());
-        // What is left is counted when cleared.
-        logger.log(filled(200));
-        logger.log(filled(201));
-        assert_eq!(
-            logger.clear(),
-            Cleared {
-                files: MAX_FILES,
-                lines: MAX_FILES,
-                pending: 2
-            }
-        );
-        assert!(logger.is_idle());
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
-        std::fs::remove_dir_all(dir).ok();
-    }
-
     #[test]
     fn totals_count_the_process_and_each_sync_reports_the_difference() {
-        let (logger, dir) = test_logger(4096);
+        let (logger, dir, _) = test_logger(4096);
         for i in 0..3 {
             logger.log(filled(i));
         }
@@ -1355,7 +960,7 @@ mod tests {
                 log_records_dropped: 0
             }
         );
-        assert_eq!(logger.take_losses().dropped, 1);
+        assert_eq!(logger.take_dropped(), 1);
         // The next sync reports only what happened since; the totals keep counting.
         logger.note_sampled_out();
         logger.log(filled(11));
@@ -1367,7 +972,7 @@ mod tests {
                 ..LeftOut::default()
             }
         );
-        assert_eq!(logger.take_losses(), Losses::default());
+        assert_eq!(logger.take_dropped(), 0);
         assert_eq!(
             logger.totals(),
             Totals {
@@ -1381,11 +986,11 @@ mod tests {
 
     #[test]
     fn json_bodies_are_masked_compacted_or_kept_in_place() {
-        let dir = std::env::temp_dir().join(format!("apitally-bodies-{}", Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("apitally-bodies-{}", uuid::Uuid::new_v4()));
         let config = RequestLoggingConfig::new()
             .log_request_body(true)
             .log_response_body(true);
-        let logger = RequestLogger::new(config, dir.clone()).unwrap();
+        let (logger, _files) = crate::backend::hub::files::logger(config, dir.clone()).unwrap();
         // The bodies after processing, and whether each is still in its original buffer.
         let processed = |request: &[u8], response: &[u8]| {
             let mut item = filled(0);

@@ -6,9 +6,6 @@ mod item;
 mod logger;
 pub(crate) mod mask;
 
-pub(crate) use self::logger::{
-    Cleared, LogFile, MAX_FILES, MAX_FILES_PER_CYCLE, REQUEST_LOGS_HEADER,
-};
 pub use self::{
     config::RequestLoggingConfig,
     item::{
@@ -20,4 +17,8 @@ pub use self::{
         forwarded_https, is_supported_content_type, url_path, RequestLogger, BODY_MASKED,
         BODY_TOO_LARGE, MAX_BODY_SIZE,
     },
+};
+pub(crate) use self::{
+    item::to_line,
+    logger::{spawn_writer, Cleared, REQUEST_LOGS_HEADER},
 };

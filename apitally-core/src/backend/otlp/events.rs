@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::model::{AttrValue, Attribute, LogRecordData};
-use crate::{consumer::truncate_chars, PathItem};
+use crate::{util::truncate_chars, PathItem};
 
 pub(crate) const STARTUP_EVENT: &str = "apitally.app.startup";
 pub(crate) const CONSUMER_UPDATE_EVENT: &str = "apitally.consumer.update";

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use flate2::{write::GzEncoder, Compression};
 use tokio::time::Instant;
 
-use crate::metrics::lock;
+use crate::util::lock;
 
 /// A file is closed before an append would take it past this many uncompressed bytes; a single
 /// message above it is dropped (§1.5).

@@ -1,24 +1,36 @@
-//! The seam between the sync loop and HTTP: one POST to the hub.
+//! The one seam between the protocols' delivery loops and HTTP: [`Transport`], one POST; and
+//! its implementation, [`AwcTransport`], with proxies and TLS.
+
+pub(crate) mod connector;
+pub(crate) mod proxy;
+#[cfg(feature = "rustls")]
+pub(crate) mod tls;
 
 use std::{future::Future, rc::Rc, time::Duration};
 
 use bytes::Bytes;
 
-use super::{
+use self::{
     connector::{target, HubConnector, TunnelError},
     proxy::Proxies,
 };
 use crate::diag::debug;
 
-/// What the hub answered.
-#[derive(Debug, Clone)]
-pub(crate) struct HubResponse {
+/// What a server answered: the status, the headers the protocols read, and the start of the
+/// body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Response {
     pub(crate) status: u16,
-    /// `Retry-After` as whole seconds, when present and an integer.
+    /// `Retry-After` as whole seconds, when present and an integer (hub v2).
     pub(crate) retry_after: Option<u64>,
-    /// The start of the body, for logging a rejection.
+    /// `Apitally-Export-Interval`, as sent (1.x).
+    pub(crate) export_interval: Option<String>,
+    /// The start of the body (4 KiB at most), for logging a rejection.
     pub(crate) body: String,
 }
+
+/// The response header that sets the 1.x export interval.
+pub(crate) const EXPORT_INTERVAL_HEADER: &str = "Apitally-Export-Interval";
 
 /// Why no answer came. The message names the hub's host and port, and the proxy when one is
 /// used (never its credentials).
@@ -30,16 +42,16 @@ pub(crate) enum TransportError {
     Timeout(String),
 }
 
-/// Posts bodies to the hub. The sync loop is generic over it so that another exporter can be
-/// added without touching the middleware; the one used is [`AwcTransport`].
-pub(crate) trait HubTransport {
-    /// `headers`: request headers to add (`Content-Type`, `Apitally-Request-Logs`).
+/// Posts a body. Both delivery loops are generic over it (tests script it on paused time);
+/// the one used is [`AwcTransport`].
+pub(crate) trait Transport {
+    /// `headers`: request headers to set (replacing defaults of the same name).
     fn post(
         &self,
         url: &str,
         headers: &[(&'static str, &str)],
         body: Bytes,
-    ) -> impl Future<Output = Result<HubResponse, TransportError>>;
+    ) -> impl Future<Output = Result<Response, TransportError>>;
 }
 
 /// The awc client, with rustls for HTTPS and [`HubConnector`] under it for proxies. Lives on
@@ -105,7 +117,7 @@ impl AwcTransport {
                     return TransportError::Request(tunnel.to_string());
                 }
                 #[cfg(feature = "rustls")]
-                if let Some(tls) = super::tls::describe_tls_error(io, &route) {
+                if let Some(tls) = self::tls::describe_tls_error(io, &route) {
                     return TransportError::Request(tls);
                 }
                 TransportError::Request(format!("cannot connect to {route}: {io}"))
@@ -158,30 +170,6 @@ impl AwcTransport {
             }
         }
     }
-
-    /// One POST with the given request headers (replacing defaults of the same name, such as
-    /// the v2 user agent): the status and the value of `read_header`. At most 64 KiB of the
-    /// response body is read, and discarded, so that the connection can be reused.
-    pub(crate) async fn post_with_headers(
-        &self,
-        url: &str,
-        headers: &[(&'static str, &str)],
-        body: Bytes,
-        read_header: &'static str,
-    ) -> Result<(u16, Option<String>), TransportError> {
-        let mut response = self
-            .send(url, headers, body)
-            .await
-            .map_err(|err| self.describe(url, &err))?;
-        let status = response.status().as_u16();
-        let value = response
-            .headers()
-            .get(read_header)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let _ = tokio::time::timeout(self.timeout, response.body().limit(64 * 1024)).await;
-        Ok((status, value))
-    }
 }
 
 /// What the transport needs from the configuration: proxies and trusted certificates.
@@ -189,16 +177,16 @@ impl AwcTransport {
 pub(crate) struct NetSettings {
     pub(crate) proxies: Proxies,
     #[cfg(feature = "rustls")]
-    pub(crate) trust: super::tls::Trust,
+    pub(crate) trust: self::tls::Trust,
 }
 
-impl HubTransport for AwcTransport {
+impl Transport for AwcTransport {
     async fn post(
         &self,
         url: &str,
         headers: &[(&'static str, &str)],
         body: Bytes,
-    ) -> Result<HubResponse, TransportError> {
+    ) -> Result<Response, TransportError> {
         let mut response = self
             .send(url, headers, body)
             .await
@@ -209,14 +197,22 @@ impl HubTransport for AwcTransport {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        // Read a little of the body (for logging), never much, never long.
-        let body = match tokio::time::timeout(self.timeout, response.body().limit(4096)).await {
-            Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        let export_interval = response
+            .headers()
+            .get(EXPORT_INTERVAL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // Read a little of the body (for logging), never much, never long; the rest is
+        // discarded (up to 64 KiB), so that the connection can be reused.
+        let body = match tokio::time::timeout(self.timeout, response.body().limit(64 * 1024)).await
+        {
+            Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).into_owned(),
             _ => String::new(),
         };
-        Ok(HubResponse {
+        Ok(Response {
             status,
             retry_after,
+            export_interval,
             body,
         })
     }

@@ -8,11 +8,11 @@ use std::{
 use hashbrown::{DefaultHashBuilder, HashTable};
 use serde::Serialize;
 
-use super::{
-    histogram::{response_time_bin, size_bin, Histogram},
-    lock, thread_shard, Shards,
+use super::histogram::{response_time_bin, size_bin, Histogram};
+use crate::{
+    util::{lock, thread_shard, Shards},
+    RequestRecord,
 };
-use crate::RequestRecord;
 
 /// Extra keys allowed, past the cap, for requests without consumer: when a flood of distinct
 /// consumers fills the window, their requests are folded into these per-endpoint keys so that

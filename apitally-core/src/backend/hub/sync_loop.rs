@@ -1,28 +1,26 @@
 //! The background loop: startup data, sync payloads, the retry queue and the final flush.
 
-use std::{
-    collections::VecDeque,
-    sync::{atomic::Ordering, Arc, Weak},
-    time::Duration,
-};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc::UnboundedReceiver, watch};
+use tokio::sync::watch;
 // Tokio's clock, not std's: queue ages, the cadence and the shutdown deadline follow tokio's
 // paused time in tests (it is std's clock otherwise).
 use tokio::time::Instant;
 
 use super::{
+    files::{LogFile, MAX_FILES, MAX_FILES_PER_CYCLE},
     payload::{unix_timestamp, SyncPayload},
-    transport::HubTransport,
-    Command, Inner, Shared,
+    HubBackend,
 };
 use crate::{
+    backend::LocalFuture,
     config::Tuning,
     diag::debug,
-    metrics::lock,
-    request_log::{Cleared, LogFile, MAX_FILES, MAX_FILES_PER_CYCLE, REQUEST_LOGS_HEADER},
-    resources::ResourceMonitor,
+    process::ResourceMonitor,
+    request_log::{Cleared, REQUEST_LOGS_HEADER},
+    transport::Transport,
+    util::lock,
 };
 
 /// Sync interval during the first hour after start.
@@ -90,7 +88,7 @@ struct Unreadable {
 }
 
 pub(crate) struct SyncLoop<T> {
-    shared: Arc<Shared>,
+    hub: Arc<HubBackend>,
     transport: T,
     startup_url: String,
     sync_url: String,
@@ -109,16 +107,16 @@ pub(crate) struct SyncLoop<T> {
     unreadable: Unreadable,
 }
 
-impl<T: HubTransport> SyncLoop<T> {
+impl<T: Transport> SyncLoop<T> {
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        hub: Arc<HubBackend>,
         transport: T,
         hub_url: &str,
         tuning: Tuning,
         shutdown_timeout: Duration,
     ) -> Self {
         Self {
-            shared,
+            hub,
             transport,
             startup_url: format!("{hub_url}/startup"),
             sync_url: format!("{hub_url}/sync"),
@@ -144,18 +142,15 @@ impl<T: HubTransport> SyncLoop<T> {
         }
     }
 
-    /// Runs until shutdown, until every client handle is gone, or until the hub disables the
-    /// client. The first cycle runs at once.
-    pub(crate) async fn run(
-        mut self,
-        mut commands: UnboundedReceiver<Command>,
-        handle: Weak<Inner>,
-    ) {
+    /// Runs until `stop` resolves (a shutdown, or every client handle gone) or until the hub
+    /// disables the client, then makes the final flush within the shutdown budget. The first
+    /// cycle runs at once. Resolves to whether everything recorded was delivered.
+    pub(crate) async fn run(mut self, stop: LocalFuture<()>) -> bool {
         let started = Instant::now();
-        let mut orphaned_since: Option<Instant> = None;
         let (interrupt, interrupted) = watch::channel(false);
         self.interrupt = interrupted;
         let budget = self.shutdown_timeout;
+        let mut stop = stop;
         loop {
             let cycle_start = Instant::now();
             let shutdown = {
@@ -163,7 +158,7 @@ impl<T: HubTransport> SyncLoop<T> {
                 tokio::pin!(cycle);
                 tokio::select! {
                     () = &mut cycle => None,
-                    command = commands.recv() => {
+                    () = &mut stop => {
                         // A shutdown during a cycle does not drop the cycle where it is: a log
                         // upload cut off mid-request may well have reached the hub, and the
                         // final flush would send the same file again (a sync payload too,
@@ -178,36 +173,20 @@ impl<T: HubTransport> SyncLoop<T> {
                         if tokio::time::timeout_at(deadline, &mut cycle).await.is_err() {
                             debug!("the shutdown budget ran out during a sync cycle");
                         }
-                        Some((command, deadline))
+                        Some(deadline)
                     }
                 }
             };
-            if let Some((command, deadline)) = shutdown {
-                return self.stop(command, deadline).await;
+            if let Some(deadline) = shutdown {
+                return self.stop(deadline).await;
             }
             if self.stopped {
-                return;
+                return false;
             }
             let next = cycle_start + self.interval(started);
-            // Tick every second until the next cycle, to notice when every handle is gone.
-            while Instant::now() < next {
-                let tick = next.min(Instant::now() + Duration::from_secs(1));
-                tokio::select! {
-                    command = commands.recv() => {
-                        return self.stop(command, Instant::now() + budget).await;
-                    }
-                    () = tokio::time::sleep_until(tick) => {}
-                }
-                if super::is_orphaned(&handle) {
-                    let since = *orphaned_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= super::ORPHAN_GRACE && super::release_if_orphaned(&handle)
-                    {
-                        debug!("every client handle is gone; final sync");
-                        return self.stop(None, Instant::now() + budget).await;
-                    }
-                } else {
-                    orphaned_since = None;
-                }
+            tokio::select! {
+                () = &mut stop => return self.stop(Instant::now() + budget).await,
+                () = tokio::time::sleep_until(next) => {}
             }
         }
     }
@@ -248,7 +227,7 @@ impl<T: HubTransport> SyncLoop<T> {
     /// at most `limit` of them (§3.9: 10 per cycle; no limit in the final flush), until none
     /// is left or one fails.
     async fn upload_logs(&mut self, limit: Option<usize>, jitter: bool, attempts: u32) -> Uploads {
-        let Some(logger) = self.shared.logger.clone() else {
+        let (Some(logger), Some(files)) = (self.hub.logger.clone(), self.hub.files.clone()) else {
             return Uploads::AllSent;
         };
         logger.flush();
@@ -258,14 +237,14 @@ impl<T: HubTransport> SyncLoop<T> {
              dropped by mask_log_record",
             left_out.sampled_out, left_out.excluded, left_out.log_records_dropped
         );
-        logger.rotate();
+        files.rotate();
         let mut sent = 0;
         loop {
             if self.interrupted() {
                 return Uploads::Stopped;
             }
             if limit.is_some_and(|limit| sent >= limit) {
-                return if logger.has_closed_files() {
+                return if files.has_closed_files() {
                     Uploads::MoreWaiting
                 } else {
                     Uploads::AllSent
@@ -273,7 +252,7 @@ impl<T: HubTransport> SyncLoop<T> {
             }
             // Out of the queue while it is read and sent, so that the writer thread's limit on
             // closed files cannot delete it meanwhile; dropped, it goes back to the front.
-            let Some(taken) = logger.take_file() else {
+            let Some(taken) = files.take_file() else {
                 return Uploads::AllSent;
             };
             if sent > 0 && jitter {
@@ -321,7 +300,7 @@ impl<T: HubTransport> SyncLoop<T> {
     /// The final flush's uploads: every closed file, one attempt each, until none is left
     /// (items written meanwhile included) or one fails; the caller bounds it by the budget.
     async fn flush_logs(&mut self) {
-        let Some(logger) = self.shared.logger.clone() else {
+        let Some(logger) = self.hub.logger.clone() else {
             return;
         };
         while self.upload_logs(None, false, 1).await == Uploads::AllSent && !logger.is_idle() {}
@@ -337,17 +316,18 @@ impl<T: HubTransport> SyncLoop<T> {
     /// Logs what request logging lost since the last report, in one line: files deleted over
     /// the limit, files that could not be read, items the full buffer refused.
     fn report_losses(&mut self) {
-        let Some(logger) = &self.shared.logger else {
+        let Some(logger) = &self.hub.logger else {
             return;
         };
-        let losses = logger.take_losses();
+        let dropped = logger.take_dropped();
+        let (deleted_files, deleted_lines) =
+            self.hub.files.as_ref().map_or((0, 0), |f| f.take_deleted());
         let unreadable = std::mem::take(&mut self.unreadable);
         let mut parts = Vec::new();
-        if losses.deleted_files > 0 {
+        if deleted_files > 0 {
             parts.push(format!(
-                "deleted {} request log file(s) ({} requests) over the limit of {MAX_FILES} \
-                 files waiting for upload",
-                losses.deleted_files, losses.deleted_lines
+                "deleted {deleted_files} request log file(s) ({deleted_lines} requests) over \
+                 the limit of {MAX_FILES} files waiting for upload"
             ));
         }
         if unreadable.files > 0 {
@@ -356,10 +336,9 @@ impl<T: HubTransport> SyncLoop<T> {
                 unreadable.files, unreadable.lines, unreadable.last_error
             ));
         }
-        if losses.dropped > 0 {
+        if dropped > 0 {
             parts.push(format!(
-                "{} request(s) not logged because the request log buffer was full",
-                losses.dropped
+                "{dropped} request(s) not logged because the request log buffer was full"
             ));
         }
         if !parts.is_empty() {
@@ -371,10 +350,10 @@ impl<T: HubTransport> SyncLoop<T> {
         }
     }
 
-    /// Final sync, on shutdown (`Some`) or when every handle is gone (`None`): one attempt per
-    /// payload and file, until `deadline` (the shutdown budget). What is left then is deleted
-    /// and named in one warning.
-    async fn stop(mut self, command: Option<Command>, deadline: Instant) {
+    /// Final sync: one attempt per payload and file, until `deadline` (the shutdown budget).
+    /// What is left then is deleted and named in one warning. Whether everything was
+    /// delivered.
+    async fn stop(mut self, deadline: Instant) -> bool {
         // The final flush is not interrupted (a receiver whose sender is gone never is).
         self.interrupt = watch::channel(false).1;
         let timed_out = if Instant::now() >= deadline {
@@ -400,8 +379,8 @@ impl<T: HubTransport> SyncLoop<T> {
             .await
             .is_err()
         };
-        self.shared.enabled.store(false, Ordering::Relaxed);
-        let cleared = match &self.shared.logger {
+        self.hub.disable();
+        let cleared = match &self.hub.logger {
             Some(logger) => {
                 logger.stop();
                 logger.clear()
@@ -409,7 +388,7 @@ impl<T: HubTransport> SyncLoop<T> {
             None => Cleared::default(),
         };
         self.report_losses();
-        let startup = lock(&self.shared.startup).is_some();
+        let startup = lock(&self.hub.startup).is_some();
         let mut left = Vec::new();
         if startup {
             left.push("the startup data".to_owned());
@@ -444,13 +423,11 @@ impl<T: HubTransport> SyncLoop<T> {
                 left.join(", ")
             );
         }
-        if let Some(Command::Shutdown(reply)) = command {
-            reply.send(flushed);
-        }
+        flushed
     }
 
     async fn send_startup(&mut self, attempts: u32) {
-        let Some(body) = lock(&self.shared.startup).clone() else {
+        let Some(body) = lock(&self.hub.startup).clone() else {
             return;
         };
         let totals = self.request_log_totals();
@@ -465,7 +442,7 @@ impl<T: HubTransport> SyncLoop<T> {
             .await
         {
             Outcome::Sent | Outcome::Rejected => {
-                let mut pending = lock(&self.shared.startup);
+                let mut pending = lock(&self.hub.startup);
                 // Unless new startup data was set meanwhile.
                 if pending.as_ref() == Some(&body) {
                     *pending = None;
@@ -482,10 +459,10 @@ impl<T: HubTransport> SyncLoop<T> {
     fn enqueue_window(&mut self) {
         // Writes the requests queued for logging (the upload that follows would), so that the
         // request-log totals sent with this payload count the window's requests.
-        if let Some(logger) = &self.shared.logger {
+        if let Some(logger) = &self.hub.logger {
             logger.flush();
         }
-        let window = self.shared.metrics.drain();
+        let window = self.hub.metrics.drain();
         let o = window.overflow;
         if !o.is_empty() {
             log::warn!(
@@ -503,7 +480,7 @@ impl<T: HubTransport> SyncLoop<T> {
         }
         let payload = SyncPayload {
             timestamp: unix_timestamp(),
-            instance_uuid: self.shared.instance.uuid,
+            instance_uuid: self.hub.instance.uuid,
             message_uuid: uuid::Uuid::new_v4(),
             requests: window.requests,
             validation_errors: window.validation_errors,
@@ -599,7 +576,7 @@ impl<T: HubTransport> SyncLoop<T> {
     /// The value of the `Apitally-Request-Logs` header: what request logging did with this
     /// process's requests so far; `None` when request logging is off.
     fn request_log_totals(&self) -> Option<String> {
-        let logger = self.shared.logger.as_ref()?;
+        let logger = self.hub.logger.as_ref()?;
         Some(logger.totals().header_value())
     }
 
@@ -671,13 +648,13 @@ impl<T: HubTransport> SyncLoop<T> {
     fn disable(&mut self) {
         self.stopped = true;
         self.queue.clear();
-        *lock(&self.shared.startup) = None;
-        self.shared.enabled.store(false, Ordering::Relaxed);
+        *lock(&self.hub.startup) = None;
+        self.hub.disable();
         log::error!(
             target: "apitally",
             "apitally: the hub does not know client id {} (HTTP 404): check the client id in the \
              Apitally dashboard; Apitally is now disabled and requests pass through untouched",
-            crate::config::redact(self.shared.client_id.as_str())
+            crate::config::redact(self.hub.client_id.as_str())
         );
     }
 

@@ -27,7 +27,7 @@ use super::{
     model::{AttrValue, Attribute, LogRecordData, Scope, SpanData, SpanStatus},
     spool::MAX_FILE_UNCOMPRESSED,
 };
-use crate::consumer::truncate_chars;
+use crate::util::truncate_chars;
 
 /// Spans or log records per encoded message (py `BATCH_MAX_EXPORT_BATCH_SIZE`, §1.5).
 pub(crate) const BATCH_SIZE: usize = 32;
@@ -513,7 +513,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::otlp::{
+    use crate::backend::otlp::{
         events::{self, ConsumerUpdate, ServerErrorGroup, StartupInfo, ValidationErrorGroup},
         metrics::{RequestMetrics, RequestSample},
         model::{Parent, SpanEvent, SpanKind},

@@ -9,8 +9,8 @@ use std::{
 use hashbrown::DefaultHashBuilder;
 use serde::Serialize;
 
-use super::{lock, shard_of, Shards};
-use crate::consumer::truncate_chars;
+use crate::util::truncate_chars;
+use crate::util::{lock, shard_of, Shards};
 
 /// Longest server-error message, in characters.
 pub const MAX_MSG_CHARS: usize = 2048;
@@ -119,7 +119,7 @@ impl<K: Hash + Eq, V> KeyedCounter<K, V> {
         let hasher = DefaultHashBuilder::default();
         Self {
             shards: std::array::from_fn(|_| {
-                super::Padded(std::sync::Mutex::new(HashMap::with_hasher(hasher.clone())))
+                crate::util::Padded(std::sync::Mutex::new(HashMap::with_hasher(hasher.clone())))
             }),
             hasher,
             len: AtomicUsize::new(0),

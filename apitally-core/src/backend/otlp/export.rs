@@ -15,9 +15,9 @@ use super::spool::{
     DropReason, Losses, PendingFile, Queue, ReadError, Signal, Spool, SpoolContents,
 };
 use crate::{
-    client::transport::{AwcTransport, TransportError},
     diag::debug,
     request_log::{RequestLogger, REQUEST_LOGS_HEADER},
+    transport::{Response, Transport, TransportError},
 };
 
 /// The first cycle runs this long after the worker starts.
@@ -27,8 +27,6 @@ pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 /// Bounds of a server-set interval, seconds.
 pub(crate) const MIN_INTERVAL_SECS: u64 = 5;
 pub(crate) const MAX_INTERVAL_SECS: u64 = 60;
-/// The response header that sets the interval.
-pub(crate) const EXPORT_INTERVAL_HEADER: &str = "Apitally-Export-Interval";
 /// Total time of one POST.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Files sent per ordinary cycle, plus those closed since the previous cycle.
@@ -81,42 +79,6 @@ impl fmt::Debug for ExportHeaders {
             .field("env", &self.env)
             .field("request_logs", &self.request_logs)
             .finish()
-    }
-}
-
-/// What the server answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ExportResponse {
-    pub(crate) status: u16,
-    /// The raw `Apitally-Export-Interval` header, if any.
-    pub(crate) export_interval: Option<String>,
-}
-
-/// Posts a spool file. A [`TransportError::Request`] (connection refused or reset, TLS, ...)
-/// is retried once at once; a [`TransportError::Timeout`] is not.
-pub(crate) trait ExportTransport {
-    fn post(
-        &self,
-        url: &str,
-        headers: &ExportHeaders,
-        body: Bytes,
-    ) -> impl Future<Output = Result<ExportResponse, TransportError>>;
-}
-
-impl ExportTransport for AwcTransport {
-    async fn post(
-        &self,
-        url: &str,
-        headers: &ExportHeaders,
-        body: Bytes,
-    ) -> Result<ExportResponse, TransportError> {
-        let (status, export_interval) = self
-            .post_with_headers(url, &headers.pairs(), body, EXPORT_INTERVAL_HEADER)
-            .await?;
-        Ok(ExportResponse {
-            status,
-            export_interval,
-        })
     }
 }
 
@@ -259,7 +221,7 @@ const PRODUCT: [Queue; 2] = [Queue::Metrics, Queue::Events];
 /// The samples' queues, sent by their own lane.
 const SAMPLES: [Queue; 2] = [Queue::Traces, Queue::Logs];
 
-impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
+impl<T: Transport, C: Collect> ExportWorker<T, C> {
     pub(crate) fn new(
         spool: Arc<Spool>,
         transport: T,
@@ -515,8 +477,9 @@ impl<T: ExportTransport, C: Collect> ExportWorker<T, C> {
         url: &str,
         headers: &ExportHeaders,
         body: Bytes,
-    ) -> Result<ExportResponse, TransportError> {
-        match tokio::time::timeout(REQUEST_TIMEOUT, self.transport.post(url, headers, body)).await {
+    ) -> Result<Response, TransportError> {
+        let pairs = headers.pairs();
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.transport.post(url, &pairs, body)).await {
             Ok(result) => result,
             Err(_) => Err(TransportError::Timeout(url.to_owned())),
         }
@@ -561,7 +524,7 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
-    use crate::otlp::spool::MAX_RETRY_AFTER_FIRST_ATTEMPT;
+    use crate::backend::otlp::spool::MAX_RETRY_AFTER_FIRST_ATTEMPT;
 
     /// How the scripted transport answers one POST.
     #[derive(Debug, Clone)]
@@ -620,20 +583,19 @@ mod tests {
         }
     }
 
-    impl ExportTransport for Scripted {
+    impl Transport for Scripted {
         async fn post(
             &self,
             url: &str,
-            headers: &ExportHeaders,
+            headers: &[(&'static str, &str)],
             body: Bytes,
-        ) -> Result<ExportResponse, TransportError> {
+        ) -> Result<Response, TransportError> {
             let step = {
                 let mut script = self.0.borrow_mut();
                 script.calls.push(Call {
                     at: Instant::now(),
                     url: url.to_owned(),
                     headers: headers
-                        .pairs()
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect(),
@@ -649,16 +611,17 @@ mod tests {
                     .unwrap_or(Step::Status(200))
             };
             let ok = |status| {
-                Ok(ExportResponse {
+                Ok(Response {
                     status,
-                    export_interval: None,
+                    ..Response::default()
                 })
             };
             match step {
                 Step::Status(status) => ok(status),
-                Step::WithInterval(status, interval) => Ok(ExportResponse {
+                Step::WithInterval(status, interval) => Ok(Response {
                     status,
                     export_interval: Some(interval.to_owned()),
+                    ..Response::default()
                 }),
                 Step::Refused => Err(TransportError::Request("connection refused".into())),
                 Step::TimedOut => Err(TransportError::Timeout("otlp".into())),
@@ -741,7 +704,10 @@ mod tests {
         assert_eq!((MIN_INTERVAL_SECS, MAX_INTERVAL_SECS), (5, 60));
         assert_eq!(REQUEST_TIMEOUT, Duration::from_secs(10));
         assert_eq!(MAX_BACKLOG_SENDS_PER_CYCLE, 10);
-        assert_eq!(EXPORT_INTERVAL_HEADER, "Apitally-Export-Interval");
+        assert_eq!(
+            crate::transport::EXPORT_INTERVAL_HEADER,
+            "Apitally-Export-Interval"
+        );
         assert_eq!(
             USER_AGENT,
             format!("apitally-rs/{}", env!("CARGO_PKG_VERSION"))
@@ -1092,7 +1058,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn each_ordinary_cycle_refreshes_the_mtime_of_waiting_files() {
-        let dir = crate::otlp::spool::tests::temp_dir("export-touch");
+        let dir = crate::backend::otlp::spool::tests::temp_dir("export-touch");
         let spool = Arc::new(Spool::new_in(dir.clone()));
         closed_files(&spool, Queue::Traces, 1);
         let old = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
@@ -1120,7 +1086,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_unreadable_file_is_deleted_with_a_warning_and_sending_goes_on() {
-        let dir = crate::otlp::spool::tests::temp_dir("export-unreadable");
+        let dir = crate::backend::otlp::spool::tests::temp_dir("export-unreadable");
         let spool = Arc::new(Spool::new_in(dir.clone()));
         closed_files(&spool, Queue::Traces, 1);
         let unreadable: Vec<_> = std::fs::read_dir(&dir)
@@ -1424,24 +1390,26 @@ mod tests {
             let server = server.run();
             let handle = server.handle();
             actix_rt::spawn(server);
-            let transport = AwcTransport::new(
+            let transport = crate::transport::AwcTransport::new(
                 REQUEST_TIMEOUT,
-                &crate::client::transport::NetSettings::default(),
+                &crate::transport::NetSettings::default(),
             );
             let headers = ExportHeaders::new(TOKEN, "prod");
-            let response = ExportTransport::post(
+            let response = Transport::post(
                 &transport,
                 &format!("http://127.0.0.1:{port}/v1/traces"),
-                &headers,
+                &headers.pairs(),
                 Bytes::from_static(b"\x1f\x8bbody"),
             )
             .await
             .unwrap();
             assert_eq!(
                 response,
-                ExportResponse {
+                Response {
                     status: 202,
                     export_interval: Some("30".to_owned()),
+                    body: "ok".to_owned(),
+                    ..Response::default()
                 }
             );
             handle.stop(false).await;

@@ -21,10 +21,10 @@ use super::{
     spool::{Queue, Spool},
 };
 use crate::{
-    consumer::truncate_chars,
     diag::debug,
-    metrics::lock,
     request_log::{RequestLogItem, RequestLogger},
+    util::lock,
+    util::truncate_chars,
     Consumer, RequestRecord, ServerError, ValidationError,
 };
 
@@ -189,7 +189,7 @@ impl Otlp {
             route.to_owned(),
             truncate_chars(&error.error_type, events::MAX_EXCEPTION_TYPE_CHARS).to_owned(),
             truncate_chars(&error.msg, events::MAX_EXCEPTION_MESSAGE_CHARS + 100).to_owned(),
-            crate::metrics::strip_addresses(stacktrace),
+            crate::backend::hub::window::strip_addresses(stacktrace),
         );
         let consumer = consumer.map(|c| c.get_identifier().to_owned());
         let mut errors = lock(&self.errors);
@@ -218,7 +218,7 @@ impl Otlp {
                  record(s) dropped by mask_log_record",
                 left_out.sampled_out, left_out.excluded, left_out.log_records_dropped
             );
-            let dropped = logger.take_losses().dropped;
+            let dropped = logger.take_dropped();
             if dropped > 0 {
                 log::warn!(
                     target: "apitally",
@@ -310,6 +310,40 @@ impl Otlp {
     }
 }
 
+/// The startup event of a client starting with `startup` and request logging `logging`:
+/// `versions` without `apitally` (the resource says it), with `rust` and the app's version;
+/// `config` the request-logging options and the app's (sampling).
+pub(crate) fn startup_record_of(
+    startup: &crate::StartupData,
+    logging: Option<&crate::RequestLoggingConfig>,
+    app_version: Option<&str>,
+) -> LogRecordData {
+    let mut versions: Vec<(String, String)> = startup
+        .versions
+        .iter()
+        .filter(|(k, _)| k.as_str() != "apitally")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let rust = env!("APITALLY_RUSTC_VERSION");
+    if !rust.is_empty() && !versions.iter().any(|(k, _)| k == "rust") {
+        versions.push(("rust".into(), rust.into()));
+    }
+    if let Some(app) = app_version {
+        versions.push(("app".into(), app.to_owned()));
+    }
+    let mut config = logging
+        .map(crate::RequestLoggingConfig::startup_config)
+        .unwrap_or_default();
+    config.extend(startup.config.iter().cloned());
+    startup_record(
+        &startup.framework_name(),
+        &versions,
+        &config,
+        &startup.paths,
+        startup.openapi.as_deref(),
+    )
+}
+
 /// The startup event's inputs, owned (built once when the client starts).
 pub(crate) fn startup_record(
     framework: &str,
@@ -345,18 +379,23 @@ impl OtlpSink {
     /// 1,000 spans and records, so that a message stays well under the spool's 4,000,000-byte
     /// file cap.
     const ITEMS_PER_MESSAGE: usize = 16;
+}
 
+impl crate::backend::LogSink for OtlpSink {
     /// Encodes logged requests (already masked and kept) and appends them to the spool.
-    pub(crate) fn write(&self, items: &[&RequestLogItem]) {
+    fn write(&self, items: &[&RequestLogItem]) -> u64 {
         let mut scratch = lock(&self.scratch);
         let (traces, logs) = &mut *scratch;
+        let mut written = 0;
         for chunk in items.chunks(Self::ITEMS_PER_MESSAGE) {
             traces.clear();
             logs.clear();
             super::wire::write_requests(&self.resource, chunk, traces, logs);
             if !traces.is_empty() {
-                let requests = chunk.iter().filter(|i| i.trace_context.is_some()).count();
-                self.spool.append(Queue::Traces, traces, requests as u64);
+                // Those without a trace id (only tests build such items) make no span.
+                let requests = chunk.iter().filter(|i| i.trace_context.is_some()).count() as u64;
+                self.spool.append(Queue::Traces, traces, requests);
+                written += requests;
             }
             if !logs.is_empty() {
                 let records: usize = chunk
@@ -370,6 +409,15 @@ impl OtlpSink {
         // A burst's larger buffers are not kept.
         traces.shrink_to(1 << 20);
         logs.shrink_to(1 << 20);
+        written
+    }
+
+    fn lost(&self) -> u64 {
+        self.spool.lost_items(Queue::Traces)
+    }
+
+    fn masked(&self) -> &'static str {
+        super::wire::REDACTED
     }
 }
 
@@ -388,8 +436,8 @@ pub(crate) mod reference {
     };
     use super::SERVER_SPAN_SCOPE;
     use crate::{
-        consumer::truncate_chars,
         request_log::{CapturedLog, CapturedSpan, RequestLogItem},
+        util::truncate_chars,
     };
 
     const REDACTED: &str = "[REDACTED]";
@@ -703,7 +751,7 @@ pub(crate) mod reference {
 pub(crate) async fn run(
     shared: Arc<Otlp>,
     logger: Option<Arc<RequestLogger>>,
-    transport: impl super::export::ExportTransport,
+    transport: impl crate::transport::Transport,
     settings: ExportSettings,
     stop: impl std::future::Future<Output = ()>,
     budget: Duration,

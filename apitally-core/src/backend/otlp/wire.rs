@@ -19,11 +19,11 @@ use super::{
     runtime::SERVER_SPAN_SCOPE,
 };
 use crate::{
-    consumer::truncate_chars,
     request_log::{mask::MASKED, CapturedLog, CapturedSpan, Headers, RequestLogItem},
+    util::truncate_chars,
 };
 
-const REDACTED: &str = "[REDACTED]";
+pub(crate) const REDACTED: &str = "[REDACTED]";
 const WIRE_VARINT: u8 = 0;
 const WIRE_FIXED64: u8 = 1;
 const WIRE_LEN: u8 = 2;

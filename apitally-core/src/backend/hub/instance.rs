@@ -35,6 +35,7 @@ pub(crate) struct InstanceId {
 impl InstanceId {
     /// The instance of an Apitally 1.x process: `service.instance.id`, random per process and
     /// not persisted (protocol-v1.md §2).
+    #[cfg(test)]
     pub(crate) fn per_process(uuid: Uuid) -> Self {
         Self {
             uuid,

@@ -14,8 +14,8 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::histogram::ExpHistogram;
 use crate::{
-    consumer::truncate_chars,
-    metrics::{lock, thread_shard, Shards},
+    util::truncate_chars,
+    util::{lock, thread_shard, Shards},
     MAX_IDENTIFIER_CHARS,
 };
 
@@ -335,15 +335,15 @@ impl ProcessMonitor {
         let created = Instant::now();
         Self {
             created,
-            uptime_at_creation: crate::resources::process_uptime().unwrap_or_default(),
-            last_cpu: crate::resources::cpu_seconds().map(|c| (created, c)),
+            uptime_at_creation: crate::process::process_uptime().unwrap_or_default(),
+            last_cpu: crate::process::cpu_seconds().map(|c| (created, c)),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 
     pub(crate) fn sample(&mut self) -> ProcessGauges {
         let now = Instant::now();
-        let cpu = crate::resources::cpu_seconds();
+        let cpu = crate::process::cpu_seconds();
         let previous = std::mem::replace(&mut self.last_cpu, cpu.map(|c| (now, c)));
         let cpu_utilization = match (previous, cpu) {
             (Some((then, cpu_then)), Some(cpu_now)) => cpu_utilization(
@@ -356,7 +356,7 @@ impl ProcessMonitor {
         ProcessGauges {
             uptime: (self.uptime_at_creation + now.duration_since(self.created)).as_secs_f64(),
             cpu_utilization,
-            memory_usage: crate::resources::rss_bytes(),
+            memory_usage: crate::process::rss_bytes(),
         }
     }
 }
@@ -372,7 +372,7 @@ pub(crate) fn cpu_utilization(cpu: f64, wall: f64, cpus: usize) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp::histogram::bucket_index;
+    use crate::backend::otlp::histogram::bucket_index;
 
     fn sample(route: &str, status: u16, ms: u64) -> RequestSample<'_> {
         RequestSample {

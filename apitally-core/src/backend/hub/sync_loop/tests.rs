@@ -13,17 +13,18 @@ use std::{
 
 use log::Level;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::*;
 use crate::{
-    client::{
-        transport::{HubResponse, TransportError},
-        Reply, ORPHAN_GRACE,
+    backend::hub::{
+        files::LogFiles,
+        instance::InstanceId,
+        window::{Limits, Metrics},
     },
-    instance::InstanceId,
-    metrics::{Limits, Metrics},
+    client::ORPHAN_GRACE,
     request_log::{RequestLogItem, RequestLogger, RequestLoggingConfig},
+    transport::{Response, TransportError},
     RequestRecord,
 };
 
@@ -158,13 +159,13 @@ fn endpoints(calls: &[Call]) -> Vec<String> {
     calls.iter().map(|c| c.endpoint().to_owned()).collect()
 }
 
-impl HubTransport for Hub {
+impl Transport for Hub {
     async fn post(
         &self,
         url: &str,
         _headers: &[(&'static str, &str)],
         body: Bytes,
-    ) -> Result<HubResponse, TransportError> {
+    ) -> Result<Response, TransportError> {
         let step = {
             let mut script = self.script.borrow_mut();
             script.calls.push(Call {
@@ -183,10 +184,10 @@ impl HubTransport for Hub {
         };
         self.posted.send_modify(|posted| *posted += 1);
         let answer = |status, retry_after| {
-            Ok(HubResponse {
+            Ok(Response {
                 status,
                 retry_after,
-                body: String::new(),
+                ..Response::default()
             })
         };
         match step {
@@ -203,10 +204,10 @@ const HUB_URL: &str = "https://hub.test/v2/0ee479ef-2a3b-4c5d-8e9f-0123456789ab/
 const STARTUP: &[u8] = br#"{"message_uuid":"5d0c4b43-8f4d-4d1c-a5a5-1d1e1f202122"}"#;
 const BUDGET: Duration = Duration::from_secs(5);
 
-/// What the client handles and the loop share, with startup data waiting to be sent.
-fn shared(logger: Option<Arc<RequestLogger>>) -> Arc<Shared> {
-    Arc::new(Shared {
-        enabled: AtomicBool::new(true),
+/// The hub backend the loop sends for, with startup data waiting to be sent.
+fn shared(logging: Option<Logging>) -> Arc<HubBackend> {
+    Arc::new(HubBackend {
+        enabled: Arc::new(AtomicBool::new(true)),
         metrics: Metrics::new(Limits {
             request_keys: 1_000,
             validation_error_keys: 1_000,
@@ -217,15 +218,17 @@ fn shared(logger: Option<Arc<RequestLogger>>) -> Arc<Shared> {
         startup: Mutex::new(Some(Bytes::from_static(STARTUP))),
         client_id: "0ee479ef-2a3b-4c5d-8e9f-0123456789ab".to_owned(),
         app_version: None,
-        logger,
-        otlp: None,
+        logger: logging.as_ref().map(|l| Arc::clone(&l.logger)),
+        files: logging.map(|l| l.files),
+        hub_url: HUB_URL.to_owned(),
+        tuning: Tuning::default(),
     })
 }
 
 /// A loop with the production timings and a shutdown budget of [`BUDGET`].
-fn sync_loop(logger: Option<Arc<RequestLogger>>) -> (SyncLoop<Hub>, Hub, Arc<Shared>) {
+fn sync_loop(logging: Option<Logging>) -> (SyncLoop<Hub>, Hub, Arc<HubBackend>) {
     let hub = Hub::default();
-    let shared = shared(logger);
+    let shared = shared(logging);
     let sync_loop = SyncLoop::new(
         Arc::clone(&shared),
         hub.clone(),
@@ -250,29 +253,32 @@ async fn send_empty_sync(sync_loop: &mut SyncLoop<Hub>) -> Outcome {
         .await
 }
 
-/// A client handle: the loop sees the client alive while it is held.
-fn handle() -> Arc<Inner> {
-    Arc::new(Inner {
-        shared: None,
-        commands: None,
-        key: None,
-        shutdown_timeout: BUDGET,
+/// Runs the loop until `stop` resolves; `Some(flushed)` when it ended by itself within
+/// `limit` (virtual time).
+async fn run_within(
+    sync_loop: SyncLoop<Hub>,
+    stop: impl std::future::Future<Output = ()> + 'static,
+    limit: Duration,
+) -> Option<bool> {
+    tokio::time::timeout(limit, sync_loop.run(Box::pin(stop)))
+        .await
+        .ok()
+}
+
+/// A stop that never comes.
+fn never() -> std::future::Pending<()> {
+    std::future::pending()
+}
+
+/// A shutdown the test sends.
+fn shutdown_signal() -> (oneshot::Sender<()>, impl std::future::Future<Output = ()>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
     })
 }
 
-/// Runs the loop; true when it ended by itself within `limit` (virtual time).
-async fn run_within(
-    sync_loop: SyncLoop<Hub>,
-    commands: mpsc::UnboundedReceiver<Command>,
-    handle: &Arc<Inner>,
-    limit: Duration,
-) -> bool {
-    tokio::time::timeout(limit, sync_loop.run(commands, Arc::downgrade(handle)))
-        .await
-        .is_ok()
-}
-
-fn record(shared: &Shared, route: &str) {
+fn record(shared: &HubBackend, route: &str) {
     shared.metrics.record_request(&RequestRecord::new(
         "GET",
         route,
@@ -303,14 +309,34 @@ impl LogDir {
     }
 }
 
+/// A request logger and its files.
+#[derive(Clone)]
+struct Logging {
+    logger: Arc<RequestLogger>,
+    files: Arc<LogFiles>,
+}
+
+impl std::ops::Deref for Logging {
+    type Target = RequestLogger;
+    fn deref(&self) -> &RequestLogger {
+        &self.logger
+    }
+}
+
 /// A request logger (no writer thread: the loop writes at each cycle) with every request in a
 /// file of its own.
-fn logger() -> (Arc<RequestLogger>, LogDir) {
+fn logger() -> (Logging, LogDir) {
     let dir = std::env::temp_dir().join(format!("apitally-sync-loop-{}", uuid::Uuid::new_v4()));
     let mut config = RequestLoggingConfig::new();
     config.max_file_size = 1;
-    let logger = RequestLogger::new(config, dir.clone()).unwrap();
-    (Arc::new(logger), LogDir(dir))
+    let (logger, files) = crate::backend::hub::files::logger(config, dir.clone()).unwrap();
+    (
+        Logging {
+            logger: Arc::new(logger),
+            files,
+        },
+        LogDir(dir),
+    )
 }
 
 fn log_request(logger: &RequestLogger, n: u64) {
@@ -430,12 +456,10 @@ async fn a_404_from_any_endpoint_disables_the_client_and_nothing_more_is_sent() 
         let (sync_loop, hub, shared) = sync_loop(Some(logger));
         record(&shared, "/a");
         hub.script(refused, [Status(404)]);
-        let (_commands, rx) = mpsc::unbounded_channel();
-        let alive = handle();
-        let ended = run_within(sync_loop, rx, &alive, Duration::from_secs(3600)).await;
-        assert!(ended, "404 on {refused}: the loop went on");
+        let ended = run_within(sync_loop, never(), Duration::from_secs(3600)).await;
+        assert!(ended.is_some(), "404 on {refused}: the loop went on");
         assert_eq!(hub.endpoints(), expected, "404 on {refused}");
-        assert!(!shared.enabled.load(Ordering::Relaxed));
+        assert!(!shared.enabled.load(std::sync::atomic::Ordering::Relaxed));
         assert!(lock(&shared.startup).is_none());
     }
 }
@@ -444,7 +468,7 @@ async fn a_404_from_any_endpoint_disables_the_client_and_nothing_more_is_sent() 
 async fn a_422_or_413_drops_what_was_refused_and_it_is_never_sent_again() {
     for status in [422, 413] {
         let (logger, dir) = logger();
-        let (mut sync_loop, hub, shared) = sync_loop(Some(Arc::clone(&logger)));
+        let (mut sync_loop, hub, shared) = sync_loop(Some(logger.clone()));
         for endpoint in ["startup", "sync", "log"] {
             hub.script(endpoint, [Status(status)]);
         }
@@ -473,7 +497,7 @@ async fn a_402_on_log_suspends_request_logging_for_retry_after_else_an_hour() {
         (RetryAfter(402, 0), 3600),
     ] {
         let (logger, dir) = logger();
-        let (mut sync_loop, hub, _) = sync_loop(Some(Arc::clone(&logger)));
+        let (mut sync_loop, hub, _) = sync_loop(Some(logger.clone()));
         for n in 0..3 {
             log_request(&logger, n);
         }
@@ -595,7 +619,7 @@ async fn the_queue_keeps_the_newest_400_payloads() {
 async fn log_uploads_take_10_files_per_cycle_100_to_500_ms_apart_a_failed_one_first_next_time() {
     assert_eq!(MAX_FILES_PER_CYCLE, 10);
     let (logger, dir) = logger();
-    let (mut sync_loop, hub, _) = sync_loop(Some(Arc::clone(&logger)));
+    let (mut sync_loop, hub, _) = sync_loop(Some(logger.clone()));
     for n in 0..13 {
         log_request(&logger, n);
     }
@@ -626,11 +650,9 @@ async fn log_uploads_take_10_files_per_cycle_100_to_500_ms_apart_a_failed_one_fi
 #[tokio::test(start_paused = true)]
 async fn cycles_run_10_s_apart_in_the_first_hour_then_60_s_apart() {
     let (sync_loop, hub, _) = sync_loop(None);
-    let (_commands, rx) = mpsc::unbounded_channel();
-    let alive = handle();
     let start = Instant::now();
-    let ended = run_within(sync_loop, rx, &alive, Duration::from_secs(3750)).await;
-    assert!(!ended);
+    let ended = run_within(sync_loop, never(), Duration::from_secs(3750)).await;
+    assert!(ended.is_none());
     let times: Vec<u64> = hub
         .calls_to("sync")
         .iter()
@@ -650,25 +672,20 @@ async fn the_final_sync_stops_at_the_shutdown_budget_and_names_what_was_not_deli
     let (sync_loop, hub, shared) = sync_loop(None);
     // The first cycle is delivered; the final sync's POST is never answered.
     hub.script("sync", [Status(202), Hang]);
-    let (commands, rx) = mpsc::unbounded_channel();
-    let alive = handle();
-    let (reply, replied) = oneshot::channel();
+    let (stop, stopped) = shutdown_signal();
     let shutdown = async {
         hub.posted(2).await;
-        assert!(commands
-            .send(Command::Shutdown(Reply::Async(reply)))
-            .is_ok());
+        assert!(stop.send(()).is_ok());
         Instant::now()
     };
     let (ended, asked) = tokio::join!(
-        run_within(sync_loop, rx, &alive, Duration::from_secs(600)),
+        run_within(sync_loop, stopped, Duration::from_secs(600)),
         shutdown
     );
-    assert!(ended, "the final sync outlived its budget");
+    assert_eq!(ended, Some(false), "the final sync outlived its budget");
     assert_eq!(Instant::now() - asked, BUDGET);
     assert_eq!(hub.endpoints(), ["startup", "sync", "sync"]);
-    assert_eq!(replied.await, Ok(false));
-    assert!(!shared.enabled.load(Ordering::Relaxed));
+    assert!(!shared.enabled.load(std::sync::atomic::Ordering::Relaxed));
     let warning = "apitally: shutdown: not delivered (the shutdown budget of 5s ran out): 1 sync \
                    payload(s)";
     let warnings = logs.matching(Level::Warn, "apitally: shutdown:");
@@ -683,30 +700,25 @@ async fn a_shutdown_during_a_hung_post_waits_for_it_within_the_budget_then_start
     // after the cycle began.
     hub.script("startup", [Status(503)]);
     hub.script("sync", [Hang]);
-    let (commands, rx) = mpsc::unbounded_channel();
-    let alive = handle();
-    let (reply, replied) = oneshot::channel();
+    let (stop, stopped) = shutdown_signal();
     let start = Instant::now();
     let shutdown = async {
         hub.posted(3).await;
         assert!(Instant::now() - start >= ms(500));
-        assert!(commands
-            .send(Command::Shutdown(Reply::Async(reply)))
-            .is_ok());
+        assert!(stop.send(()).is_ok());
         Instant::now()
     };
     let (ended, asked) = tokio::join!(
-        run_within(sync_loop, rx, &alive, Duration::from_secs(600)),
+        run_within(sync_loop, stopped, Duration::from_secs(600)),
         shutdown
     );
-    assert!(ended);
+    assert_eq!(ended, Some(false));
     assert_eq!(Instant::now() - asked, BUDGET);
     assert_eq!(
         hub.endpoints(),
         ["startup", "startup", "sync"],
         "a POST after the budget"
     );
-    assert_eq!(replied.await, Ok(false));
     // The hung payload and the last window.
     let warning = "apitally: shutdown: not delivered (the shutdown budget of 5s ran out): 2 sync \
                    payload(s)";
@@ -718,28 +730,23 @@ async fn a_shutdown_during_a_hung_post_waits_for_it_within_the_budget_then_start
 async fn the_final_sync_makes_one_attempt_each_and_names_what_the_hub_did_not_take() {
     let logs = apitally_test_hub::capture_logs();
     let (logger, dir) = logger();
-    let (sync_loop, hub, _) = sync_loop(Some(Arc::clone(&logger)));
+    let (sync_loop, hub, _) = sync_loop(Some(logger.clone()));
     hub.script("sync", [Status(202), Status(503)]);
     hub.script("log", [Status(503)]);
-    let (commands, rx) = mpsc::unbounded_channel();
-    let alive = handle();
-    let (reply, replied) = oneshot::channel();
+    let (stop, stopped) = shutdown_signal();
     let shutdown = async {
         hub.posted(2).await;
         log_request(&logger, 1);
         log_request(&logger, 2);
-        assert!(commands
-            .send(Command::Shutdown(Reply::Async(reply)))
-            .is_ok());
+        assert!(stop.send(()).is_ok());
     };
     let (ended, ()) = tokio::join!(
-        run_within(sync_loop, rx, &alive, Duration::from_secs(600)),
+        run_within(sync_loop, stopped, Duration::from_secs(600)),
         shutdown
     );
-    assert!(ended);
+    assert_eq!(ended, Some(false));
     // One attempt each (a second would have been accepted); the second file is not tried.
     assert_eq!(hub.endpoints(), ["startup", "sync", "sync", "log"]);
-    assert_eq!(replied.await, Ok(false));
     let warning = "apitally: shutdown: not delivered (the hub did not take them): 1 sync \
                    payload(s), 2 request-log file(s) (2 requests)";
     let warnings = logs.matching(Level::Warn, "apitally: shutdown:");
@@ -750,15 +757,14 @@ async fn the_final_sync_makes_one_attempt_each_and_names_what_the_hub_did_not_ta
 #[tokio::test(start_paused = true)]
 async fn with_every_handle_gone_the_loop_makes_its_final_sync_after_the_grace_and_ends() {
     let (sync_loop, hub, shared) = sync_loop(None);
-    let (_commands, rx) = mpsc::unbounded_channel();
-    let alive = handle();
-    let gone = Arc::downgrade(&alive);
-    drop(alive);
+    // The client's stop signal, for a client whose every handle is gone.
+    let (_commands, rx) = tokio::sync::mpsc::unbounded_channel();
+    let gone = std::sync::Weak::new();
+    let reply = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let stop = crate::client::stopped(rx, gone, reply);
     let start = Instant::now();
-    let ended = tokio::time::timeout(Duration::from_secs(600), sync_loop.run(rx, gone))
-        .await
-        .is_ok();
-    assert!(ended);
+    let ended = run_within(sync_loop, stop, Duration::from_secs(600)).await;
+    assert_eq!(ended, Some(true));
     let syncs = hub.calls_to("sync");
     assert_eq!(syncs.len(), 2);
     let last = syncs[1].at - start;
@@ -766,5 +772,5 @@ async fn with_every_handle_gone_the_loop_makes_its_final_sync_after_the_grace_an
         last >= ORPHAN_GRACE && last < INITIAL_SYNC_INTERVAL,
         "{last:?}"
     );
-    assert!(!shared.enabled.load(Ordering::Relaxed));
+    assert!(!shared.enabled.load(std::sync::atomic::Ordering::Relaxed));
 }

@@ -128,7 +128,7 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp::model::AttrValue;
+    use crate::backend::otlp::model::AttrValue;
 
     fn as_pairs(attributes: &[Attribute]) -> Vec<(String, String)> {
         attributes
