@@ -102,7 +102,7 @@ impl<B: MessageBody> MessageBody for ApitallyBody<B> {
             Some(Ok(chunk)) => {
                 *this.sent += chunk.len() as u64;
                 if let Some(slot) = this.slot.as_ref() {
-                    if slot.worker.shared.captures_response_bodies {
+                    if slot.worker.shared.pipeline.captures_response_bodies() {
                         slot.capture(chunk);
                     }
                 }

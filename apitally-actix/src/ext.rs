@@ -73,44 +73,9 @@ pub trait ValidationErrorExt: sealed::Sealed {
     #[cfg(feature = "validator")]
     #[cfg_attr(docsrs, doc(cfg(feature = "validator")))]
     fn add_validation_errors(&self, errors: &validator::ValidationErrors) {
-        let mut out = Vec::new();
-        walk_validator(errors, &mut vec!["body".to_owned()], &mut out);
-        out.sort_by(|a, b| a.loc().cmp(b.loc()));
-        for error in out {
+        for error in apitally_core::adapter::validation_errors_of(errors) {
             self.add_validation_error(error);
         }
-    }
-}
-
-#[cfg(feature = "validator")]
-fn walk_validator(
-    errors: &validator::ValidationErrors,
-    loc: &mut Vec<String>,
-    out: &mut Vec<ValidationError>,
-) {
-    use validator::ValidationErrorsKind;
-    for (field, kind) in errors.errors() {
-        loc.push(field.to_string());
-        match kind {
-            ValidationErrorsKind::Field(list) => {
-                for e in list {
-                    let msg = e
-                        .message
-                        .as_ref()
-                        .map_or_else(|| e.code.to_string(), |m| m.to_string());
-                    out.push(ValidationError::new(loc.clone(), msg, e.code.to_string()));
-                }
-            }
-            ValidationErrorsKind::Struct(inner) => walk_validator(inner, loc, out),
-            ValidationErrorsKind::List(items) => {
-                for (index, inner) in items {
-                    loc.push(index.to_string());
-                    walk_validator(inner, loc, out);
-                    loc.pop();
-                }
-            }
-        }
-        loc.pop();
     }
 }
 

@@ -59,18 +59,13 @@
 //! to also print debug lines to stderr.
 
 mod body;
-#[cfg(feature = "tracing")]
-mod capture;
-mod config;
 mod errors;
 mod ext;
 mod extractor;
-mod logging;
 mod middleware;
 mod notes;
 mod record;
-mod route;
-mod sampling;
+mod request;
 mod shared;
 mod worker;
 
@@ -138,27 +133,62 @@ pub mod __private;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use apitally_actix_macros::consumer;
-pub use apitally_core::{
-    ApitallyClient, CapturedLog, ClientConfig, ConfigError, Consumer, Headers, LoggedRequest,
-    LoggedResponse, PathItem, Protocol, RequestLoggingConfig, RequestRecord, ServerError,
-    StartupData, Uuid, ValidationError,
-};
-
-/// What a framework adapter uses (the request logger and its items): re-exported from
-/// `apitally-core` so that every type reachable through [`ApitallyClient`] can be named from
-/// this crate. Apps do not need it.
-pub mod adapter {
-    pub use apitally_core::adapter::*;
-}
-
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
-pub use self::capture::{tracing_layer, ApitallyLayer};
+pub use apitally_core::tracing_layer;
+pub use apitally_core::{ConfigError, Consumer, RequestLoggingConfig, ValidationError};
+
 pub use self::{
-    body::ApitallyBody,
-    config::ApitallyConfig,
     ext::{ConsumerExt, ValidationErrorExt},
     extractor::{ApitallyConsumer, ConsumerExtractionError},
-    middleware::{Apitally, ApitallyMiddleware, ApitallyResponse},
-    sampling::{SampleRequest, SampleResponse},
+    middleware::Apitally,
 };
+
+/// The configuration of the [`Apitally`] middleware: the one configuration of Apitally's Rust
+/// SDK, for actix-web's requests (its
+/// [`identify_consumer`](apitally_core::ApitallyConfig::identify_consumer) callback reads an
+/// [`HttpRequest`](actix_web::HttpRequest)).
+///
+/// ```
+/// # use apitally_actix as apitally;
+/// use actix_web::HttpMessage;
+/// use apitally::{ApitallyConfig, Consumer};
+///
+/// // Set by the app's auth layer once it has checked the credential.
+/// #[derive(Clone)]
+/// struct CustomerId(u64);
+///
+/// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
+///     .app_version("1.4.0")
+///     .identify_consumer(|req| {
+///         let CustomerId(id) = req.extensions().get::<CustomerId>()?.clone();
+///         Some(Consumer::new(id.to_string()))
+///     });
+/// assert!(config.validate().is_ok());
+/// ```
+pub type ApitallyConfig = apitally_core::ApitallyConfig<actix_web::HttpRequest>;
+
+pub mod config {
+    //! What the configuration's inputs and callbacks name: routes for the startup data, the
+    //! views the sampling callbacks decide on, and the request-log types the masking and
+    //! exclusion callbacks see.
+
+    pub use apitally_core::{
+        CapturedLog, CapturedSpan, Headers, LoggedRequest, LoggedResponse, PathItem, SampleRequest,
+        SampleResponse,
+    };
+}
+
+pub mod dev {
+    //! The types the middleware's `Transform` names (its service, future and response body),
+    //! for code that composes middleware by type; apps do not need them.
+
+    #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub use apitally_core::TracingLayer;
+
+    pub use crate::{
+        body::ApitallyBody,
+        middleware::{ApitallyMiddleware, ApitallyResponse},
+    };
+}

@@ -20,27 +20,36 @@ use actix_web::{
     web::Bytes,
     Error, HttpMessage,
 };
-use apitally_core::{ApitallyClient, ConfigError, Consumer, StartupData};
+use apitally_core::{
+    adapter::{
+        in_request, is_supported_content_type, panic_error, response_capture, BodyCapture,
+        Framework, LogFacts, LogStart, Pipeline, RequestBody, TraceContext, MAX_BODY_SIZE,
+    },
+    ConfigError, Consumer, SampleRequest,
+};
 use futures_core::Stream;
 use pin_project_lite::pin_project;
 
 use crate::{
     body::{ApitallyBody, Slot},
-    config::{ApitallyConfig, ConsumerCallback},
     errors,
-    logging::{
-        copy_headers, header_str, response_capture, BodyCapture, LogStart, ObservedPayload,
-        RequestBody,
-    },
     notes::Tracked,
     record::{Record, Reported, RequestSize, Streaming},
-    sampling::{Sampling, TraceContext},
+    request::{
+        copy_headers, header_str, https_and_host, ActixHeaders, ObservedPayload, TRACEPARENT,
+    },
     shared::Shared,
     worker::{EarlyRoute, Worker},
+    ApitallyConfig,
 };
 
-/// The client string sent to the hub.
-pub(crate) const CLIENT: &str = "rust:actix";
+/// Who runs the pipeline.
+const FRAMEWORK: Framework = Framework {
+    client: "rust:actix",
+    name: "actix-web",
+    version: env!("APITALLY_ACTIX_WEB_VERSION"),
+    adapter_version: env!("CARGO_PKG_VERSION"),
+};
 
 /// Middleware that reports every request to [Apitally](https://apitally.io): traffic, errors,
 /// response times and sizes per endpoint and per consumer.
@@ -166,8 +175,7 @@ pub struct Apitally {
 impl std::fmt::Debug for Apitally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Apitally")
-            .field("client", &self.shared.client)
-            .field("catch_panics", &self.shared.catch_panics)
+            .field("pipeline", &self.shared.pipeline)
             .finish_non_exhaustive()
     }
 }
@@ -186,7 +194,7 @@ impl Apitally {
                     target: "apitally",
                     "apitally: {err}; Apitally is disabled and requests pass through untouched"
                 );
-                Self::from_client(ApitallyClient::disabled(), None, false, Sampling::new(1.0))
+                Self::with(Pipeline::disabled(), None)
             }
         }
     }
@@ -226,68 +234,38 @@ impl Apitally {
     /// assert!(err.to_string().starts_with("invalid client id \"not-a-uuid\""));
     /// ```
     pub fn try_new(config: ApitallyConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let mut startup = StartupData::new(CLIENT)
-            .framework("actix-web")
-            .config("sample_rate", config.sampling.rate.into())
-            .paths(config.paths)
-            .version("actix-web", env!("APITALLY_ACTIX_WEB_VERSION"))
-            .version("apitally", env!("CARGO_PKG_VERSION"));
-        for (name, set) in [
-            ("sample_on_request", config.sampling.on_request.is_some()),
-            ("sample_on_response", config.sampling.on_response.is_some()),
-        ] {
-            if set {
-                startup = startup.config(name, true.into());
-            }
-        }
-        let startup = match config.openapi {
-            Some(doc) => startup.openapi(doc),
-            None => startup,
-        };
-        let client = ApitallyClient::try_new(config.client, startup)?;
-        Ok(Self::from_client(
-            client,
-            config.identify_consumer,
-            config.catch_panics,
-            config.sampling,
-        ))
+        let (pipeline, identify_consumer) = Pipeline::start(config, FRAMEWORK)?;
+        Ok(Self::with(pipeline, identify_consumer))
     }
 
-    fn from_client(
-        client: ApitallyClient,
-        identify_consumer: Option<ConsumerCallback>,
-        catch_panics: bool,
-        sampling: Sampling,
+    fn with(
+        pipeline: Pipeline,
+        identify_consumer: Option<apitally_core::adapter::ConsumerCallback<actix_web::HttpRequest>>,
     ) -> Self {
-        if catch_panics && client.is_enabled() {
-            errors::install_panic_hook();
-        }
-        let captures_response_bodies = client
-            .request_logger()
-            .is_some_and(|l| l.config().get_log_response_body());
-        let otlp = client.protocol() == Some(apitally_core::Protocol::Otlp);
         Self {
             shared: Arc::new(Shared {
-                client,
+                pipeline,
                 identify_consumer,
-                catch_panics,
-                captures_response_bodies,
-                otlp,
-                sampling,
             }),
         }
     }
 
-    /// The underlying client, to record from elsewhere or to check it is enabled.
-    pub fn client(&self) -> &ApitallyClient {
-        &self.shared.client
+    /// Whether Apitally records and reports: false for an invalid configuration, after the hub
+    /// answered 404 for the client id, and after [`shutdown`](Self::shutdown).
+    pub fn is_enabled(&self) -> bool {
+        self.shared.pipeline.is_enabled()
+    }
+
+    /// The pipeline (for tests of this crate and of the SDK).
+    #[doc(hidden)]
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.shared.pipeline
     }
 
     /// Stops the client after a final sync of everything recorded, within the shutdown timeout
     /// (10 s by default). Call it after `HttpServer::run().await` returns.
     pub async fn shutdown(&self) {
-        self.shared.client.shutdown().await;
+        self.shared.pipeline.client().shutdown().await;
     }
 }
 
@@ -365,7 +343,7 @@ where
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let worker = &self.worker;
         let shared = &worker.shared;
-        if *req.method() == Method::OPTIONS || !shared.client.is_enabled() {
+        if *req.method() == Method::OPTIONS || !shared.pipeline.is_enabled() {
             return ApitallyResponse {
                 fut: self.service.call(req),
                 pending: None,
@@ -378,30 +356,31 @@ where
         // `Transfer-Encoding`, which has no body to count or capture.
         let no_payload = matches!(req.parts_mut().1, Payload::None);
         let mut capture = None;
-        let log = shared
-            .client
+        let pipeline = &shared.pipeline;
+        let log = pipeline
+            .client()
             .request_logger()
             .filter(|logger| logger.is_logging())
             .and_then(|logger| {
                 // Sampled on the request's trace id, before anything is captured.
-                if shared.sampling.drops_all() {
+                if pipeline.drops_all_logs() {
                     logger.note_sampled_out();
                     return None;
                 }
-                let trace = TraceContext::of(req.headers());
-                let Some(decision) = shared.sampling.on_request(&req, trace.trace_id) else {
-                    logger.note_sampled_out();
-                    return None;
-                };
+                let headers = req.headers();
+                let trace = TraceContext::of(headers.get(&TRACEPARENT).map(|v| v.as_bytes()));
+                let consumer = || req.extensions().get::<Consumer>().cloned();
+                let view_headers = ActixHeaders(headers);
+                let view =
+                    SampleRequest::new(req.method().as_str(), req.path(), &view_headers, &consumer);
+                let decision = pipeline.sample_request(&view, trace.trace_id())?;
+                let content_type = header_str(headers, header::CONTENT_TYPE);
                 let log_body = logger.config().get_log_request_body()
                     && !no_payload
-                    && header_str(req.headers(), header::CONTENT_TYPE)
-                        .is_some_and(apitally_core::adapter::is_supported_content_type);
+                    && content_type.is_some_and(is_supported_content_type);
                 let request_body = if !log_body {
                     RequestBody::None
-                } else if content_length
-                    .is_some_and(|n| n > apitally_core::adapter::MAX_BODY_SIZE as u64)
-                {
+                } else if content_length.is_some_and(|n| n > MAX_BODY_SIZE as u64) {
                     // Not read at all: the marker is all that is logged.
                     RequestBody::TooLarge
                 } else {
@@ -409,15 +388,35 @@ where
                     capture = Some(Rc::clone(&shared_capture));
                     RequestBody::Captured(shared_capture)
                 };
-                let item = worker.spare_item(logger);
+                let mut item = worker.spare_item(logger);
+                // One pass over the headers: copied when logged, and checked for proxy headers
+                // (most requests carry none, which saves a dozen lookups).
+                let proxied = copy_headers(
+                    headers,
+                    logger.config().get_log_request_headers(),
+                    &mut item.request.headers,
+                );
+                let (https, host) = https_and_host(&req, proxied);
+                let facts = LogFacts {
+                    https,
+                    host,
+                    path_and_query: req
+                        .uri()
+                        .path_and_query()
+                        .map_or_else(|| req.path(), |pq| pq.as_str()),
+                    client: req.peer_addr().map(|addr| addr.ip()),
+                    user_agent: header_str(headers, header::USER_AGENT),
+                    content_type,
+                    content_encoding: header_str(headers, header::CONTENT_ENCODING),
+                };
                 Some(Box::new(LogStart::new(
-                    &req,
+                    &facts,
                     request_body,
                     logger.config(),
                     item,
                     trace,
                     decision,
-                    shared.otlp,
+                    pipeline.is_otlp(),
                 )))
             });
         // A request without a body needs no second header lookup. (A chunked request whose
@@ -453,7 +452,7 @@ where
         ApitallyResponse {
             fut: self.service.call(req),
             pending: Some(pending),
-            catch_panics: shared.catch_panics,
+            catch_panics: shared.pipeline.catches_panics(),
             _body: PhantomData,
         }
     }
@@ -493,10 +492,9 @@ where
             .pending
             .as_ref()
             .and_then(|p| p.log.as_ref())
-            .and_then(|l| l.trace.as_ref())
-            .map(|t| t.span().enter());
+            .and_then(|l| l.enter());
         let outcome: Result<Inner<B>, Box<dyn std::any::Any + Send>> = if *this.catch_panics {
-            match errors::in_request(|| catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))) {
+            match in_request(|| catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))) {
                 Ok(Poll::Pending) => return Poll::Pending,
                 Ok(Poll::Ready(result)) => Ok(result),
                 Err(panic) => Err(panic),
@@ -528,7 +526,7 @@ where
                 Err(err)
             }
             Err(panic) => {
-                let server_error = errors::panic_error(&*panic);
+                let server_error = panic_error(&*panic);
                 log::error!(
                     target: "apitally",
                     "apitally: a handler panicked ({}); answered 500 Internal Server Error",
@@ -597,7 +595,11 @@ fn on_response<B: MessageBody>(
     if worker.check_consumer() {
         let ext = req.extensions();
         if let Some(consumer) = ext.get::<Consumer>().or(callback_consumer.as_ref()) {
-            errors::warn_if_secret_consumer(req, consumer.get_identifier());
+            apitally_core::adapter::warn_if_secret_consumer(
+                &ActixHeaders(req.headers()),
+                req.query_string(),
+                consumer.get_identifier(),
+            );
         }
     }
     let (validation_errors, server_error) = match res.response().error() {
@@ -610,11 +612,19 @@ fn on_response<B: MessageBody>(
     let log = pending.log.take().map(|mut log| {
         let headers = res.headers();
         let content_type = header_str(headers, header::CONTENT_TYPE);
-        let config = worker.shared.client.request_logger().map(|l| l.config());
+        let config = worker
+            .shared
+            .pipeline
+            .client()
+            .request_logger()
+            .map(|l| l.config());
         let body = response_capture(
             config.is_some_and(|c| c.get_log_response_body()),
             content_type,
-            res.response().body().size(),
+            match res.response().body().size() {
+                BodySize::Sized(n) => Some(n),
+                _ => None,
+            },
         );
         copy_headers(
             headers,
@@ -674,7 +684,7 @@ fn on_error(
     pending: &mut Pending,
     elapsed: Duration,
     err: &Error,
-    panic: Option<apitally_core::ServerError>,
+    panic: Option<apitally_core::adapter::ServerError>,
 ) {
     // What the client gets: the error's own response.
     let response = err.error_response();
@@ -691,9 +701,8 @@ fn on_error(
     let server_error = panic.or_else(|| (status == 500).then(|| errors::server_error(err)));
     let record = Record {
         method: std::mem::replace(&mut pending.method, Method::GET),
-        route: is_standard(&pending.method)
-            .then(|| pending.worker.route_without_request(&pending.early_route))
-            .flatten(),
+        // (Core counts only standard methods as endpoints, whatever the exit.)
+        route: pending.worker.route_without_request(&pending.early_route),
         status,
         elapsed,
         started: pending.start,

@@ -7,15 +7,12 @@ use std::{
 };
 
 use actix_web::{http::Method, HttpMessage, HttpRequest};
-use apitally_core::{Consumer, RequestRecord, ServerError, ValidationError};
-
-use crate::{
-    ext::ReportedValidationErrors,
-    logging::{build_item, LogEnd, LogStart},
-    notes::Notes,
-    sampling::SampleResponse,
-    shared::Shared,
+use apitally_core::{
+    adapter::{Finished, LogStart, ServerError},
+    Consumer, ValidationError,
 };
+
+use crate::{ext::ReportedValidationErrors, notes::Notes, request::ActixHeaders, shared::Shared};
 
 /// How the request body size is known.
 pub(crate) enum RequestSize {
@@ -93,20 +90,15 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// Records the request (and logs it), now that `response_size` bytes were sent.
+    /// Hands the request to the pipeline (which counts and logs it), now that `response_size`
+    /// bytes were sent: with the consumer and the reported validation errors read where they
+    /// are.
     pub(crate) fn finish(
         self,
         shared: &Shared,
         reported: Reported<'_>,
         response_size: Option<u64>,
     ) {
-        let client = &shared.client;
-        let request_size = self.request_size.get();
-        // Apitally 1.x's duration runs to the last byte sent (one more clock read).
-        let duration = shared
-            .otlp
-            .then(|| self.total.unwrap_or_else(|| self.started.elapsed()));
-        let method = self.method.as_str();
         let ext = match reported {
             Reported::Request { req, .. } => Some(req.extensions()),
             Reported::Noted(_) => None,
@@ -126,66 +118,28 @@ impl Record {
                 (Reported::Noted(notes), _) => (notes.consumer.as_ref(), &notes.validation_errors),
                 (Reported::Request { .. }, None) => (None, &[]),
             };
-        let consumer = consumer.filter(|c| !c.is_anonymous());
-        if let Some(route) = &self.route {
-            client.record_request(
-                &RequestRecord::new(method, route, self.status, self.elapsed)
-                    .duration(duration)
-                    .https(self.https)
-                    .consumer(consumer)
-                    .request_size(request_size)
-                    .response_size(response_size),
-            );
-            for error in self.validation_errors.iter().chain(reported_errors) {
-                client.record_validation_error(method, route, consumer, error);
-            }
-            if let Some(error) = &self.server_error {
-                client.record_server_error(method, route, consumer, error);
-            }
-        }
-        let Some(log) = self.log else {
-            return;
+        let headers = match reported {
+            Reported::Request { req, .. } => Some(ActixHeaders(req.headers())),
+            Reported::Noted(_) => None,
         };
-        let Some(logger) = client.request_logger() else {
-            return;
-        };
-        // The response stage of sampling, now that everything about the request is known.
-        let view = SampleResponse {
-            method,
-            path: apitally_core::adapter::url_path(&log.item.request.url),
+        shared.pipeline.finish(Finished {
+            method: self.method.as_str(),
             route: self.route.as_deref(),
             status: self.status,
-            duration: self.elapsed,
+            elapsed: self.elapsed,
+            started: self.started,
+            https: self.https,
+            total: self.total,
+            request_size: self.request_size.get(),
+            response_size,
             consumer,
-            headers: match reported {
-                Reported::Request { req, .. } => Some(req.headers()),
-                Reported::Noted(_) => None,
-            },
-        };
-        if !shared
-            .sampling
-            .on_response(log.decision, log.trace_context.trace_id, &view)
-        {
-            logger.note_sampled_out();
-            return;
-        }
-        let consumer_id = consumer.map(|c| c.get_identifier().to_owned());
-        // The request's extensions are released before the item is built.
-        drop(ext);
-        let item = build_item(
-            *log,
-            LogEnd {
-                method,
-                route: self.route.as_deref(),
-                status: self.status,
-                elapsed: self.elapsed,
-                duration,
-                consumer: consumer_id.as_deref(),
-                request_size,
-                response_size,
-                server_error: self.server_error.as_ref(),
-            },
-        );
-        logger.log(item);
+            validation_errors: &self.validation_errors,
+            reported_errors,
+            server_error: self.server_error.as_ref(),
+            log: self.log,
+            headers: headers
+                .as_ref()
+                .map(|h| h as &dyn apitally_core::adapter::RequestHeaders),
+        });
     }
 }

@@ -1,18 +1,10 @@
 //! For the state every worker shares, see [`Shared`].
 
-use apitally_core::ApitallyClient;
+use actix_web::HttpRequest;
+use apitally_core::adapter::{ConsumerCallback, Pipeline};
 
-use crate::{config::ConsumerCallback, sampling::Sampling};
-
-/// State shared by every worker's middleware: the process-wide client and the hooks.
+/// State shared by every worker's middleware: the pipeline and the app's consumer callback.
 pub(crate) struct Shared {
-    pub(crate) client: ApitallyClient,
-    pub(crate) identify_consumer: Option<ConsumerCallback>,
-    pub(crate) catch_panics: bool,
-    /// Whether response bodies may be captured for request logs (checked per chunk).
-    pub(crate) captures_response_bodies: bool,
-    /// Which requests' logs are kept.
-    pub(crate) sampling: Sampling,
-    /// The client speaks Apitally 1.x (OTLP): requests carry what its spans need.
-    pub(crate) otlp: bool,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) identify_consumer: Option<ConsumerCallback<HttpRequest>>,
 }

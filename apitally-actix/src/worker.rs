@@ -14,7 +14,9 @@ use apitally_core::adapter::{RequestLogItem, RequestLogger};
 use hashbrown::{HashMap, HashSet};
 use slab::Slab;
 
-use crate::{record::Streaming, route, shared::Shared};
+use apitally_core::adapter::normalize_route;
+
+use crate::{record::Streaming, shared::Shared};
 
 /// The middleware's state in one worker (one `App` instance). Nothing in it refers to a
 /// request once that request has ended.
@@ -84,7 +86,7 @@ impl Worker {
                 let pattern = self
                     .paths
                     .with(copy.index, |path| rmap.match_pattern(path))?;
-                Some(self.routes.intern(route::normalize(pattern)))
+                Some(self.routes.intern(normalize_route(pattern)))
             }
         }
     }
@@ -233,7 +235,7 @@ impl Routes {
         }
         // Routing matched a resource, so this is the template of that resource (guards
         // included), not the guard-blind walk's.
-        let route = self.intern(route::normalize(req.match_pattern()?));
+        let route = self.intern(normalize_route(req.match_pattern()?));
         // A path whose template is the path itself matched a static resource: whichever
         // resource (guard) it was, its template is the path.
         if cacheable && *route == *path {
@@ -270,12 +272,8 @@ mod tests {
 
     fn worker() -> Rc<Worker> {
         Rc::new(Worker::new(Arc::new(Shared {
-            client: apitally_core::ApitallyClient::disabled(),
+            pipeline: apitally_core::adapter::Pipeline::disabled(),
             identify_consumer: None,
-            catch_panics: false,
-            captures_response_bodies: false,
-            sampling: crate::sampling::Sampling::new(1.0),
-            otlp: false,
         })))
     }
 

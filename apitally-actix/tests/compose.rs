@@ -8,7 +8,8 @@ use actix_web::{
     middleware::{from_fn, Compat, Compress, Condition, Logger, Next, NormalizePath},
     test, web, App, HttpResponse,
 };
-use apitally_actix::{Apitally, ApitallyClient};
+use apitally_actix::Apitally;
+use apitally_core::adapter::ApitallyClient;
 use common::{apitally, count, find, TestHub};
 use serde_json::json;
 

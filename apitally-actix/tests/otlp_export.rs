@@ -79,8 +79,8 @@ async fn traffic_arrives_as_otlp_with_exact_counts_spans_and_events() {
     let hub = TestHub::start();
     let apitally = Apitally::try_new(config(&hub)).unwrap();
     assert_eq!(
-        apitally.client().protocol(),
-        Some(apitally_core::Protocol::Otlp)
+        apitally.pipeline().client().protocol(),
+        Some(apitally_core::adapter::Protocol::Otlp)
     );
     let (server, port) = spawn_server!(4, {
         let apitally = apitally.clone();

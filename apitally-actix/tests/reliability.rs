@@ -14,7 +14,8 @@ use std::{
 };
 
 use actix_web::{web, App, HttpRequest, HttpResponse};
-use apitally_actix::{Apitally, Consumer, ConsumerExt, RequestLoggingConfig, RequestRecord};
+use apitally_actix::{Apitally, Consumer, ConsumerExt, RequestLoggingConfig};
+use apitally_core::adapter::RequestRecord;
 use common::{config, count, TestHub};
 
 /// A hub that misbehaves at the TCP level: `GARBAGE` answers bytes that are not HTTP, `CLOSE`
@@ -152,7 +153,7 @@ async fn hub_faults_never_touch_the_app_and_lose_nothing() {
     server.stop(true).await;
     apitally.shutdown().await;
     assert_eq!(count(&hub, "GET", "/ok/{n}", Some(200), None), served);
-    assert!(apitally.client().instance_uuid().is_some());
+    assert!(apitally.pipeline().client().instance_uuid().is_some());
     // The request logs kept through the faults arrive too, with every secret masked.
     let lines = common::log_lines(&hub);
     assert_eq!(lines.len() as u64, served);
@@ -182,7 +183,7 @@ async fn hub_404_disables_but_the_app_keeps_serving() {
             .unwrap();
         assert_eq!(res.body().await.unwrap(), "ok");
     }
-    assert!(!apitally.client().is_enabled());
+    assert!(!apitally.is_enabled());
     server.stop(true).await;
     apitally.shutdown().await;
 }
@@ -198,7 +199,7 @@ async fn a_million_consumers_and_unmatched_paths_stay_bounded() {
             .test_client_config(|c| c.test_sync_interval(Duration::from_secs(3600))),
     )
     .unwrap();
-    let client = apitally.client().clone();
+    let client = apitally.pipeline().client().clone();
     // The first sync runs at once; the next one only at shutdown. The test hub runs in this
     // process and decodes what it gets (a sync of 10,000 keys takes it ~30 MB), so measure
     // after the first sync is in: what grows below is the SDK's alone.

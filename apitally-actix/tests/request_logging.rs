@@ -376,6 +376,7 @@ async fn payment_required_suspends_logging() {
             // Retry-After: 1 — wait for logging to resume.
             let logging = || {
                 apitally
+                    .pipeline()
                     .client()
                     .request_logger()
                     .is_some_and(|l| l.is_logging())
@@ -494,7 +495,7 @@ async fn an_unwritable_directory_turns_logging_off_and_metrics_go_on() {
             .test_client_config(move |c| c.test_log_dir(f)),
     )
     .unwrap();
-    assert!(apitally.client().request_logger().is_none());
+    assert!(apitally.pipeline().client().request_logger().is_none());
     let app = test::init_service(
         App::new()
             .wrap(apitally.clone())
@@ -520,7 +521,8 @@ async fn reused_items_carry_nothing_over() {
             .log_request_body(true)
             .log_response_body(true),
     );
-    let flush = || apitally_core::test_util::flush(apitally.client().request_logger().unwrap());
+    let flush =
+        || apitally_core::test_util::flush(apitally.pipeline().client().request_logger().unwrap());
     let app = test::init_service(
         App::new()
             .wrap(apitally.clone())

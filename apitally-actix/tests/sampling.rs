@@ -209,9 +209,7 @@ async fn callbacks_see_the_request_and_response_and_a_panic_drops_only_the_log()
                     "{} {} {:?} {:?}",
                     req.method(),
                     req.path(),
-                    req.headers()
-                        .get("x-tag")
-                        .map(|v| v.to_str().unwrap().to_owned()),
+                    req.header("x-tag").map(str::to_owned),
                     req.consumer().map(|c| c.get_identifier().to_owned()),
                 ));
                 if req.path() == "/items/13" {

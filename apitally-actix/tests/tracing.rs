@@ -263,7 +263,8 @@ async fn reused_items_carry_no_logs_or_spans_over() {
     init();
     let hub = TestHub::start();
     let apitally = capturing(&hub);
-    let flush = || apitally_core::test_util::flush(apitally.client().request_logger().unwrap());
+    let flush =
+        || apitally_core::test_util::flush(apitally.pipeline().client().request_logger().unwrap());
     let app = test::init_service(
         App::new()
             .wrap(apitally.clone())

@@ -14,7 +14,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use apitally_core::{ApitallyClient, ClientConfig, Consumer, RequestRecord, StartupData};
+use apitally_core::adapter::{ApitallyClient, ClientConfig, RequestRecord, StartupData};
+use apitally_core::Consumer;
 
 const N: u64 = 2_000_000;
 

@@ -143,7 +143,8 @@ pub(crate) async fn stopped(
 /// ```no_run
 /// # use apitally_core as apitally;
 /// use std::time::Duration;
-/// use apitally::{ApitallyClient, ClientConfig, Consumer, RequestRecord, StartupData};
+/// use apitally::Consumer;
+/// use apitally::adapter::{ApitallyClient, ClientConfig, RequestRecord, StartupData};
 ///
 /// # async fn run() {
 /// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod");
@@ -196,7 +197,8 @@ impl ApitallyClient {
     ///
     /// ```
     /// # use apitally_core as apitally;
-    /// use apitally::{ApitallyClient, ClientConfig, ConfigError, StartupData};
+    /// use apitally::ConfigError;
+    /// use apitally::adapter::{ApitallyClient, ClientConfig, StartupData};
     ///
     /// let err = ApitallyClient::try_new(ClientConfig::new("nope", "prod"), StartupData::default());
     /// assert!(matches!(err, Err(ConfigError::InvalidClientId { .. })));
@@ -406,7 +408,7 @@ impl ApitallyClient {
     ///
     /// ```no_run
     /// # use apitally_core as apitally;
-    /// # async fn run(client: apitally::ApitallyClient, server: actix_web::dev::Server) -> std::io::Result<()> {
+    /// # async fn run(client: apitally::adapter::ApitallyClient, server: actix_web::dev::Server) -> std::io::Result<()> {
     /// server.await?;
     /// client.shutdown().await;
     /// # Ok(())

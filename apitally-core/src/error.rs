@@ -6,7 +6,8 @@
 ///
 /// ```
 /// # use apitally_core as apitally;
-/// use apitally::{ClientConfig, ConfigError};
+/// use apitally::ConfigError;
+/// use apitally::adapter::ClientConfig;
 ///
 /// let err = ClientConfig::new("not-a-uuid", "prod").validate().unwrap_err();
 /// assert!(matches!(err, ConfigError::InvalidClientId { .. }));
@@ -18,7 +19,7 @@
 ///
 /// ```
 /// # use apitally_core as apitally;
-/// # use apitally::ClientConfig;
+/// # use apitally::adapter::ClientConfig;
 /// let err = ClientConfig::new("not-a-uuid", "prod").validate().unwrap_err();
 /// assert_eq!(format!("{err:?}"), err.to_string());
 /// ```

@@ -1,33 +1,26 @@
-//! The framework-neutral core of the [Apitally](https://apitally.io) SDK for Rust.
+//! The framework-neutral core of the [Apitally](https://apitally.io) SDK for Rust: one request
+//! pipeline that every framework adapter feeds, and the two protocols Apitally speaks as
+//! sibling backends behind it.
 //!
-//! Most users want the actix-web middleware, `apitally-actix`, which is built on this crate. This
-//! crate holds what does not depend on a web framework:
+//! Apps use an adapter, not this crate: [`apitally-actix`](https://docs.rs/apitally-actix) for
+//! actix-web, [`apitally-axum`](https://docs.rs/apitally-axum) for axum and tower. Both
+//! re-export what an app names from here: [`ApitallyConfig`] (the one configuration, whose type
+//! parameter is the framework's request type), [`RequestLoggingConfig`], [`Consumer`],
+//! [`ValidationError`], [`ConfigError`] and, with the `tracing` feature, `tracing_layer`.
 //!
-//! - [`ClientConfig`]: client id, env, app version and hub URL, validated as the official SDKs do;
-//! - [`Consumer`]: who made a request, normalised (trimmed, cut at `char` boundaries);
-//! - [`ApitallyClient`]: the process-wide client. Adapters hand it one [`RequestRecord`] per
-//!   finished request (and [`ValidationError`]s and [`ServerError`]s); it aggregates them per
-//!   (consumer, method, route, status) with response-time and size histograms, and a background
-//!   thread sends them to the Apitally hub every 10 s in the first hour and every 60 s after,
-//!   retrying and queueing what the hub does not take.
-//!
-//! Recording is cheap and concurrent: no I/O, no lock held by a sync, and an allocation only
-//! when a key is new in the window. Memory is bounded whatever the traffic (see
-//! [`ClientConfig::max_request_keys`]).
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use apitally_core::{ApitallyClient, ClientConfig, RequestRecord, StartupData, PathItem};
-//!
-//! # async fn run() {
-//! let client = ApitallyClient::new(
-//!     ClientConfig::from_env(),
-//!     StartupData::new("rust:custom").paths([PathItem::new("GET", "/items")]),
-//! );
-//! client.record_request(&RequestRecord::new("GET", "/items", 200, Duration::from_millis(3)));
-//! client.shutdown().await;
-//! # }
+//! ```text
+//!  src/pipeline/   the request path: sampling, trace context, log capture, errors, panics,
+//!                  proxies; one neutral record per request, normalised once at its entry
+//!  src/request_log/ what leaves as request logs: the item, masking, bodies, the bounded queue
+//!                  and its writer thread
+//!  src/backend/hub/  hub v2 (a client id): sync windows, JSON, request-log files, sync loop
+//!  src/backend/otlp/ Apitally 1.x (a write token): histograms, spans, events, spool, export
+//!  src/transport/  the one HTTP seam both delivery loops use (proxies, TLS)
+//!  src/client.rs   the process-wide client: picks the backend from the credential, once
 //! ```
+//!
+//! Recording is cheap and concurrent: no I/O, no lock held by a delivery, and an allocation
+//! only when a key is new in the window. Memory is bounded whatever the traffic.
 //!
 //! Diagnostics go through the [`log`](https://docs.rs/log) facade under the target `apitally`;
 //! set `APITALLY_DEBUG=1` to also get the debug lines on stderr.
@@ -38,43 +31,76 @@ mod config;
 mod consumer;
 mod diag;
 mod error;
-mod forwarded;
+mod pipeline;
 mod process;
 mod record;
 mod request_log;
-mod scrub;
 mod startup;
 mod transport;
 mod util;
 
-pub use uuid::Uuid;
-
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use self::pipeline::capture::{tracing_layer, TracingLayer};
 pub use self::{
-    backend::hub::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS},
-    client::ApitallyClient,
-    config::{ClientConfig, Protocol, DEFAULT_ENV, DEFAULT_HUB_BASE_URL, DEFAULT_OTLP_ENDPOINT},
-    consumer::{Consumer, MAX_IDENTIFIER_CHARS, MAX_NAME_CHARS},
+    config::ApitallyConfig,
+    consumer::Consumer,
     error::ConfigError,
-    record::{RequestRecord, ServerError, ValidationError},
-    request_log::{CapturedLog, Headers, LoggedRequest, LoggedResponse, RequestLoggingConfig},
-    startup::{PathItem, StartupData},
+    pipeline::sampling::{SampleRequest, SampleResponse},
+    record::ValidationError,
+    request_log::{
+        CapturedLog, CapturedSpan, Headers, LoggedRequest, LoggedResponse, RequestLoggingConfig,
+    },
+    startup::PathItem,
 };
 
-pub mod adapter {
-    //! What a framework adapter (such as `apitally-actix`) uses to feed the client: the request
-    //! logger and the item it fills on the request path, and helpers to read requests the way
-    //! the official SDKs do. Apps do not need this module.
+// Used across the crate by their short paths.
+pub(crate) use self::{
+    client::ApitallyClient,
+    config::{ClientConfig, Protocol},
+    consumer::MAX_IDENTIFIER_CHARS,
+    record::{RequestRecord, ServerError},
+    startup::StartupData,
+};
 
+#[doc(hidden)]
+pub mod adapter {
+    //! What a framework adapter (`apitally-actix`, `apitally-axum`) uses to feed the pipeline.
+    //! Not for apps: no stability guarantee.
+
+    pub use uuid::Uuid;
+
+    #[cfg(feature = "validator")]
+    pub use crate::pipeline::errors::validation_errors_of;
     pub use crate::{
-        forwarded::TrustedProxies,
+        backend::hub::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS},
+        client::ApitallyClient,
+        config::{
+            ClientConfig, ConsumerCallback, Protocol, DEFAULT_ENV, DEFAULT_HUB_BASE_URL,
+            DEFAULT_OTLP_ENDPOINT,
+        },
+        consumer::{MAX_IDENTIFIER_CHARS, MAX_NAME_CHARS},
+        pipeline::{
+            errors::{validation_error_from_serde, warn_if_secret_consumer},
+            forwarded::TrustedProxies,
+            is_standard_method,
+            log_start::{
+                push_host, response_capture, BodyCapture, LogFacts, LogStart, RequestBody,
+            },
+            panic::{in_request, install_panic_hook, panic_error},
+            route::normalize as normalize_route,
+            sampling::{Decision, RequestHeaders, TraceContext},
+            scrub::without_values,
+            Finished, Framework, Pipeline,
+        },
+        record::{RequestRecord, ServerError},
         request_log::{
             forwarded_https, is_supported_content_type, truncate_log_message, url_path,
-            CapturedSpan, LoggedException, RequestLogItem, RequestLogger, TraceIds, BODY_MASKED,
-            BODY_TOO_LARGE, MAX_BODY_SIZE, MAX_CAPTURED_PER_REQUEST, MAX_FIELDS, MAX_FIELD_CHARS,
+            LoggedException, RequestLogItem, RequestLogger, TraceIds, BODY_MASKED, BODY_TOO_LARGE,
+            MAX_BODY_SIZE, MAX_CAPTURED_PER_REQUEST, MAX_FIELDS, MAX_FIELD_CHARS,
             MAX_LOG_MESSAGE_CHARS,
         },
-        scrub::without_values,
-        startup::DEFAULT_CLIENT,
+        startup::{StartupData, DEFAULT_CLIENT},
     };
 }
 

@@ -10,7 +10,8 @@ use crate::Consumer;
 /// ```
 /// # use apitally_core as apitally;
 /// use std::time::Duration;
-/// use apitally::{Consumer, RequestRecord};
+/// use apitally::Consumer;
+/// use apitally::adapter::RequestRecord;
 ///
 /// let consumer = Consumer::new("customer-42");
 /// let record = RequestRecord::new("GET", "/items/{id}", 200, Duration::from_millis(12))
@@ -173,7 +174,7 @@ impl ValidationError {
 ///
 /// ```
 /// # use apitally_core as apitally;
-/// use apitally::ServerError;
+/// use apitally::adapter::ServerError;
 ///
 /// let err = ServerError::new("std::io::Error", "disk full", "   0: app::save\n   1: app::handler");
 /// assert_eq!(err.error_type(), "std::io::Error");
@@ -201,8 +202,8 @@ impl ServerError {
     ) -> Self {
         Self {
             error_type: error_type.into(),
-            msg: crate::scrub::error_text(&msg.into()),
-            traceback: crate::scrub::error_text(&traceback.into()),
+            msg: crate::pipeline::scrub::error_text(&msg.into()),
+            traceback: crate::pipeline::scrub::error_text(&traceback.into()),
         }
     }
 

@@ -69,7 +69,8 @@ impl PathItem {
 ///
 /// ```
 /// # use apitally_core as apitally;
-/// use apitally::{PathItem, StartupData};
+/// use apitally::PathItem;
+/// use apitally::adapter::StartupData;
 ///
 /// let startup = StartupData::new("rust:actix")
 ///     .paths([PathItem::new("GET", "/items"), PathItem::new("OPTIONS", "/items")])

@@ -5,9 +5,8 @@ mod common;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use apitally_core::{
-    ApitallyClient, Consumer, PathItem, RequestRecord, ServerError, StartupData, ValidationError,
-};
+use apitally_core::adapter::{ApitallyClient, RequestRecord, ServerError, StartupData};
+use apitally_core::{Consumer, PathItem, ValidationError};
 use apitally_test_hub::{Reply, TestHub};
 use common::{config, start, WAIT};
 use serde_json::{json, Value};
@@ -613,7 +612,7 @@ fn concurrent_recording_gives_exact_totals() {
 #[test]
 fn invalid_config_gives_a_disabled_client() {
     let client = ApitallyClient::new(
-        apitally_core::ClientConfig::new("not-a-uuid", "prod"),
+        apitally_core::adapter::ClientConfig::new("not-a-uuid", "prod"),
         StartupData::default(),
     );
     assert!(!client.is_enabled());

@@ -1,7 +1,8 @@
 //! Configuration from the environment. One test in its own binary, because it changes the
 //! process environment.
 
-use apitally_core::{ClientConfig, ConfigError};
+use apitally_core::adapter::ClientConfig;
+use apitally_core::ConfigError;
 use apitally_test_hub::TestHub;
 
 const ID: &str = "76b5cb91-a0a4-4ea0-a894-57d2b9fcb2c9";
@@ -45,9 +46,9 @@ fn from_env_and_hub_base_url_override() {
     ));
     let hub = TestHub::start();
     std::env::set_var("APITALLY_HUB_BASE_URL", format!("{}/", hub.url()));
-    let client = apitally_core::ApitallyClient::try_new(
+    let client = apitally_core::adapter::ApitallyClient::try_new(
         ClientConfig::from_env(),
-        apitally_core::StartupData::default(),
+        apitally_core::adapter::StartupData::default(),
     )
     .unwrap();
     assert!(
@@ -75,7 +76,10 @@ fn from_env_and_hub_base_url_override() {
     );
     std::env::remove_var("APITALLY_CLIENT_ID");
     let config = ClientConfig::from_env();
-    assert_eq!(config.get_protocol(), apitally_core::Protocol::Otlp);
+    assert_eq!(
+        config.get_protocol(),
+        apitally_core::adapter::Protocol::Otlp
+    );
     assert!(config.validate().is_ok());
     // Never shown whole.
     assert!(!format!("{config:?}").contains("0123456789abcdefghijABCD"));

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use apitally_core::{ApitallyClient, ClientConfig, StartupData};
+use apitally_core::adapter::{ApitallyClient, ClientConfig, StartupData};
 
 const CLIENT_ID: &str = "76b5cb91-a0a4-4ea0-a894-57d2b9fcb2c9";
 

@@ -7,7 +7,7 @@ mod common;
 
 use std::{collections::HashSet, time::Duration};
 
-use apitally_core::{ApitallyClient, StartupData};
+use apitally_core::adapter::{ApitallyClient, StartupData};
 use apitally_test_hub::{capture_logs, Reply, TestHub};
 use common::{files_in, log_dir, log_request, logged, logging_config, WAIT};
 use log::Level;
@@ -338,10 +338,13 @@ fn the_request_log_totals_go_with_every_sync_and_startup() {
 fn the_request_log_totals_go_with_every_otlp_export() {
     let hub = TestHub::start();
     let client = ApitallyClient::try_new(
-        apitally_core::ClientConfig::with_write_token("apt_0123456789abcdefghijABCD", "test")
-            .otlp_endpoint(hub.url())
-            .shutdown_timeout(Duration::from_secs(10))
-            .request_logging(apitally_core::RequestLoggingConfig::new().max_buffer_bytes(4096)),
+        apitally_core::adapter::ClientConfig::with_write_token(
+            "apt_0123456789abcdefghijABCD",
+            "test",
+        )
+        .otlp_endpoint(hub.url())
+        .shutdown_timeout(Duration::from_secs(10))
+        .request_logging(apitally_core::RequestLoggingConfig::new().max_buffer_bytes(4096)),
         StartupData::new("rust:test"),
     )
     .unwrap();

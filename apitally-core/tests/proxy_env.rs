@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use apitally_core::{ApitallyClient, ClientConfig, RequestRecord, StartupData};
+use apitally_core::adapter::{ApitallyClient, ClientConfig, RequestRecord, StartupData};
 use apitally_test_hub::{capture_logs, TestHub, TestProxy};
 use common::config;
 

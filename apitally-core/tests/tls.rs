@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use apitally_core::{ApitallyClient, ClientConfig, RequestRecord, StartupData};
+use apitally_core::adapter::{ApitallyClient, ClientConfig, RequestRecord, StartupData};
 use apitally_test_hub::{capture_logs, TestHub};
 use common::{config, WAIT};
 use log::Level;

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use apitally_core::{ApitallyClient, RequestRecord, StartupData};
+use apitally_core::adapter::{ApitallyClient, RequestRecord, StartupData};
 use apitally_test_hub::{capture_logs, TestHub};
 use common::{config, WAIT};
 use log::Level;

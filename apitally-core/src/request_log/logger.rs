@@ -191,7 +191,7 @@ struct Masks {
 }
 
 /// The request logger: a bounded queue filled on the request path, and a background thread
-/// that decides what is logged, masks it and hands it to the protocol's [`LogSink`] (hub v2:
+/// that decides what is logged, masks it and hands it to the protocol's `LogSink` (hub v2:
 /// gzip NDJSON files the sync loop uploads; 1.x: spans in the spool).
 pub struct RequestLogger {
     config: RequestLoggingConfig,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use apitally_core::{ApitallyClient, ClientConfig, StartupData};
+use apitally_core::adapter::{ApitallyClient, ClientConfig, StartupData};
 use apitally_test_hub::TestHub;
 
 /// A client id of its own per test, so that tests in one process never share a client.

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpServer};
-use apitally::{Apitally, ApitallyConfig, Protocol};
+use apitally::{Apitally, ApitallyConfig};
 use example_server::{
     apitally_config, authenticate, configure, request_logging, OfflineProtocol, Store, API_KEYS,
 };
@@ -47,14 +47,16 @@ async fn main() -> std::io::Result<()> {
     }
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let real = is_set("APITALLY_WRITE_TOKEN") || is_set("APITALLY_CLIENT_ID");
-    let (config, local_hub) = if real {
-        (ApitallyConfig::from_env(), None)
+    let (config, local_hub, otlp) = if real {
+        let otlp = is_set("APITALLY_WRITE_TOKEN");
+        (ApitallyConfig::from_env(), None, otlp)
     } else {
         let protocol = OfflineProtocol::from_env().map_err(std::io::Error::other)?;
         let hub_bind = std::env::var("HUB_BIND").unwrap_or_else(|_| "127.0.0.1:8001".into());
         let hub = local_hub::LocalHub::start(&hub_bind)?;
         let env = std::env::var("APITALLY_ENV").unwrap_or_else(|_| "dev".into());
-        (protocol.config(hub.url(), &env), Some(hub))
+        let otlp = matches!(protocol, OfflineProtocol::Otlp);
+        (protocol.config(hub.url(), &env), Some(hub), otlp)
     };
 
     let mut config = apitally_config(config);
@@ -83,10 +85,10 @@ async fn main() -> std::io::Result<()> {
     .bind(&bind)?;
 
     println!("example API on http://{bind}");
-    let protocol = match apitally.client().protocol() {
-        Some(Protocol::Otlp) => "OTLP (Apitally 1.x, write token)",
-        Some(_) => "hub v2 (client id)",
-        None => "",
+    let protocol = match (apitally.is_enabled(), otlp) {
+        (false, _) => "",
+        (true, true) => "OTLP (Apitally 1.x, write token)",
+        (true, false) => "hub v2 (client id)",
     };
     match &local_hub {
         _ if protocol.is_empty() => {

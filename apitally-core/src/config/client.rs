@@ -46,7 +46,7 @@ pub enum Protocol {
 /// ```
 /// # use apitally_core as apitally;
 /// use std::time::Duration;
-/// use apitally::ClientConfig;
+/// use apitally::adapter::ClientConfig;
 ///
 /// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
 ///     .app_version("1.4.0")
@@ -269,7 +269,7 @@ impl ClientConfig {
     ///
     /// ```
     /// # use apitally_core as apitally;
-    /// use apitally::ClientConfig;
+    /// use apitally::adapter::ClientConfig;
     ///
     /// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
     ///     .proxy("http://apitally:s3cret@proxy.internal:3128");
@@ -298,7 +298,7 @@ impl ClientConfig {
     ///
     /// ```no_run
     /// # use apitally_core as apitally;
-    /// use apitally::ClientConfig;
+    /// use apitally::adapter::ClientConfig;
     ///
     /// let config = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
     ///     .ca_certificates_pem(std::fs::read("/etc/company/ca.pem")?);
@@ -338,7 +338,7 @@ impl ClientConfig {
     ///
     /// ```
     /// # use apitally_core as apitally;
-    /// use apitally::ClientConfig;
+    /// use apitally::adapter::ClientConfig;
     ///
     /// let err = ClientConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod env")
     ///     .validate()

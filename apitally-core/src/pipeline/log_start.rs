@@ -1,50 +1,43 @@
-//! Request logging in the middleware: what is captured on the request path (bounded bodies,
-//! headers) and the item handed to the core's request logger.
+//! For the start of a logged request, see [`LogStart`]: what request logging takes from the
+//! request when it starts, filled in as it goes, and turned into the item the request logger
+//! gets ([`build_item`]).
 
 use std::{
-    cell::{Cell, RefCell},
-    pin::Pin,
+    cell::RefCell,
+    net::IpAddr,
     rc::Rc,
-    task::{Context, Poll},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use actix_web::{
-    dev::Payload,
-    error::PayloadError,
-    http::header::{self, HeaderMap},
-    web::Bytes,
-};
-use apitally_core::{
-    adapter::{
-        forwarded_https, is_supported_content_type, LoggedException, RequestLogItem,
-        BODY_TOO_LARGE, MAX_BODY_SIZE,
+use super::sampling::{Decision, TraceContext};
+use crate::{
+    request_log::{
+        is_supported_content_type, LoggedException, RequestLogItem, TraceIds, BODY_TOO_LARGE,
+        MAX_BODY_SIZE,
     },
-    Headers, ServerError,
+    RequestLoggingConfig, ServerError,
 };
-use futures_core::Stream;
-use pin_project_lite::pin_project;
-
-use crate::sampling::{Decision, TraceContext};
 
 /// A body captured up to [`MAX_BODY_SIZE`]; past it, the buffer is freed and only the fact is
 /// kept.
 #[derive(Debug, Default)]
-pub(crate) struct BodyCapture {
+pub struct BodyCapture {
     buf: Vec<u8>,
     too_large: bool,
 }
 
 impl BodyCapture {
-    pub(crate) fn too_large() -> Self {
+    /// A body over the limit, not read.
+    pub fn too_large() -> Self {
         Self {
             buf: Vec::new(),
             too_large: true,
         }
     }
 
+    /// Appends a chunk of the body as it streams.
     #[inline]
-    pub(crate) fn push(&mut self, chunk: &[u8]) {
+    pub fn push(&mut self, chunk: &[u8]) {
         if self.too_large {
             return;
         }
@@ -65,37 +58,8 @@ impl BodyCapture {
     }
 }
 
-pin_project! {
-    /// The request payload as the handler reads it, counted (chunked bodies) and copied into a
-    /// bounded capture (logged bodies) on the way.
-    pub(crate) struct ObservedPayload {
-        #[pin]
-        pub(crate) inner: Payload,
-        pub(crate) counter: Option<Rc<Cell<u64>>>,
-        pub(crate) capture: Option<Rc<RefCell<BodyCapture>>>,
-    }
-}
-
-impl Stream for ObservedPayload {
-    type Item = Result<Bytes, PayloadError>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.project();
-        let item = std::task::ready!(this.inner.poll_next(cx));
-        if let Some(Ok(chunk)) = &item {
-            if let Some(counter) = this.counter {
-                counter.set(counter.get() + chunk.len() as u64);
-            }
-            if let Some(capture) = this.capture {
-                capture.borrow_mut().push(chunk);
-            }
-        }
-        Poll::Ready(item)
-    }
-}
-
 /// How the request body is logged.
-pub(crate) enum RequestBody {
+pub enum RequestBody {
     /// Not logged.
     None,
     /// Captured as the handler reads it.
@@ -105,7 +69,7 @@ pub(crate) enum RequestBody {
 }
 
 #[cfg(feature = "tracing")]
-pub(crate) use crate::capture::RequestTrace as Trace;
+pub(crate) use super::capture::RequestTrace as Trace;
 
 /// Without the `tracing` feature there is nothing to capture.
 #[cfg(not(feature = "tracing"))]
@@ -126,48 +90,69 @@ impl Trace {
         self,
         _root_name: String,
     ) -> (
-        Vec<apitally_core::CapturedLog>,
-        Vec<apitally_core::adapter::CapturedSpan>,
+        Vec<crate::CapturedLog>,
+        Vec<crate::request_log::CapturedSpan>,
         Option<String>,
     ) {
         match self {}
     }
 }
 
+/// What the pipeline reads of a request when its log starts; the adapter fills it from its
+/// framework's request (having copied the headers into the item).
+#[derive(Debug, Clone, Copy)]
+pub struct LogFacts<'a> {
+    /// Whether the request came over HTTPS (the listener's TLS, or proxy headers that say so).
+    pub https: bool,
+    /// The host (`Host`, or a proxy's `X-Forwarded-Host` or `Forwarded: host=`), as sent.
+    pub host: &'a str,
+    /// The request target's path and query, as sent.
+    pub path_and_query: &'a str,
+    /// The client's address (1.x `client.address`).
+    pub client: Option<IpAddr>,
+    /// `User-Agent`.
+    pub user_agent: Option<&'a str>,
+    /// `Content-Type`, for a body that is captured.
+    pub content_type: Option<&'a str>,
+    /// `Content-Encoding`, for a body that is captured.
+    pub content_encoding: Option<&'a str>,
+}
+
 /// What request logging takes from the request when it starts (so that a request whose
 /// `HttpRequest` is gone, after a panic, can still be logged).
-pub(crate) struct LogStart {
+pub struct LogStart {
     pub(crate) request_body: RequestBody,
     /// The item, filled as the request goes: the request side (timestamp, URL, headers,
     /// content type, user agent) now, the response head's headers and content type at the
     /// head, the rest when the request completes. Reused from an item already written when
     /// the logger has one (its buffers are then already allocated).
-    pub(crate) item: Box<RequestLogItem>,
+    pub item: Box<RequestLogItem>,
     /// The request's root span, when logs or traces are captured.
     pub(crate) trace: Option<Trace>,
     /// The response body as the body wrapper captures it, when it is logged.
-    pub(crate) response_body: Option<BodyCapture>,
+    pub response_body: Option<BodyCapture>,
     /// The request's trace context, which sampling decided on.
-    pub(crate) trace_context: TraceContext,
+    pub trace_context: TraceContext,
     /// What sampling's request stage decided.
-    pub(crate) decision: Decision,
+    pub decision: Decision,
     /// The response is an actix error's (`error_response()`): its text is the error's message,
     /// which may quote the client's input (`Json deserialize error: invalid type: string
     /// "..."`), so the values it quotes are left out as in validation errors.
-    pub(crate) error_response: bool,
+    pub error_response: bool,
 }
 
 impl LogStart {
-    pub(crate) fn new(
-        req: &actix_web::dev::ServiceRequest,
+    /// Starts the log of a request: its root span (when logs or traces are captured), its ids,
+    /// its URL (scheme and host bounded and escaped), and what the body's masking needs.
+    pub fn new(
+        facts: &LogFacts<'_>,
         request_body: RequestBody,
-        config: &apitally_core::RequestLoggingConfig,
+        config: &RequestLoggingConfig,
         mut item: Box<RequestLogItem>,
         trace_context: TraceContext,
         decision: Decision,
         otlp: bool,
     ) -> Self {
-        let log_headers = config.get_log_request_headers();
         // The request's own span id: the root of its captured spans, and in Apitally 1.x the
         // SERVER span's.
         let span_id = fastrand::u64(1..);
@@ -181,50 +166,37 @@ impl LogStart {
         } else {
             None
         };
-        item.trace_context = Some(apitally_core::adapter::TraceIds {
+        item.trace_context = Some(TraceIds {
             trace_id: trace_context.trace_id,
             span_id,
             parent_span_id: trace_context.parent_span_id,
         });
         if otlp {
-            item.client_address = req.peer_addr().map(|addr| addr.ip());
+            item.client_address = facts.client;
         }
-        let headers = req.headers();
-        // One pass over the headers: copied when logged, and checked for proxy headers (most
-        // requests carry none, which saves a dozen lookups).
-        let proxied = copy_headers(headers, log_headers, &mut item.request.headers);
         {
-            let (scheme, host) = scheme_and_host(req, proxied);
             // Scheme and host may come from the client (`Host`, proxy headers): the scheme is
             // one of two words, and the host cannot reach into the path or the query.
-            let scheme = if scheme.eq_ignore_ascii_case("https")
-                || (proxied && forwarded_https(|name| forwarded_header(headers, name)))
-            {
-                "https"
-            } else {
-                "http"
-            };
-            let path_and_query = req
-                .uri()
-                .path_and_query()
-                .map_or_else(|| req.path(), |pq| pq.as_str());
+            let scheme = if facts.https { "https" } else { "http" };
             let url = &mut item.request.url;
             url.clear();
-            url.reserve(scheme.len() + 3 + host.len() + path_and_query.len());
+            url.reserve(scheme.len() + 3 + facts.host.len() + facts.path_and_query.len());
             url.push_str(scheme);
             url.push_str("://");
-            push_host(url, host);
-            url.push_str(path_and_query);
+            push_host(url, facts.host);
+            url.push_str(facts.path_and_query);
         }
         // The content type and coding only matter for a body that is logged.
         (item.request_content_type, item.request_content_encoding) = match request_body {
             RequestBody::None => (None, None),
             _ => (
-                header_str(headers, header::CONTENT_TYPE).map(str::to_owned),
-                header_str(headers, header::CONTENT_ENCODING).map(str::to_owned),
+                facts.content_type.map(str::to_owned),
+                facts.content_encoding.map(str::to_owned),
             ),
         };
-        item.user_agent = header_str(headers, header::USER_AGENT).map(str::to_owned);
+        item.user_agent = facts
+            .user_agent
+            .map(|ua| crate::util::truncate_chars(ua, MAX_USER_AGENT_CHARS).to_owned());
         item.request.timestamp = unix_now();
         Self {
             request_body,
@@ -236,7 +208,17 @@ impl LogStart {
             error_response: false,
         }
     }
+
+    /// Enters the request's root span while its handler runs, when logs or traces are
+    /// captured, so that its events and spans are attributed to it.
+    #[cfg(feature = "tracing")]
+    pub fn enter(&self) -> Option<tracing::span::Entered<'_>> {
+        self.trace.as_ref().map(|t| t.span().enter())
+    }
 }
+
+/// The longest user agent logged, in characters.
+const MAX_USER_AGENT_CHARS: usize = 1_024;
 
 /// The longest host written into a logged URL.
 const MAX_HOST_LEN: usize = 255;
@@ -244,8 +226,8 @@ const MAX_HOST_LEN: usize = 255;
 /// Appends `host` to a URL: bytes that cannot be part of a host and port (`?`, `#`, `/`, `@`,
 /// `%`, spaces, anything not ASCII, ...) are percent-encoded, so that a crafted `Host` or
 /// `X-Forwarded-Host` cannot turn the query into a fragment or into part of the host; at most
-/// [`MAX_HOST_LEN`] bytes of it are kept.
-pub(crate) fn push_host(url: &mut String, host: &str) {
+/// 255 bytes of it are kept.
+pub fn push_host(url: &mut String, host: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let host = &host.as_bytes()[..host.len().min(MAX_HOST_LEN)];
     if host.iter().all(|&b| {
@@ -274,125 +256,18 @@ pub(crate) fn unix_now() -> f64 {
     ms as f64 / 1000.0
 }
 
-pub(crate) fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Copies the headers into `out` (when `copy`), and tells whether any of [`PROXY_HEADERS`]
-/// is there.
-pub(crate) fn copy_headers(headers: &HeaderMap, copy: bool, out: &mut Headers) -> bool {
-    out.clear();
-    if copy {
-        // A guess that fits most requests without growing (a reused buffer has room already).
-        // (`len_keys` is O(1); `len` counts every value.)
-        let guess = headers.len_keys();
-        out.reserve(guess, guess * 48);
-    }
-    let mut proxied = false;
-    for (name, value) in headers.iter() {
-        let name = name.as_str();
-        proxied = proxied
-            || (matches!(name.as_bytes().first(), Some(b'x' | b'f'))
-                && PROXY_HEADERS.iter().any(|p| p.as_str() == name));
-        if copy {
-            match std::str::from_utf8(value.as_bytes()) {
-                Ok(value) => out.push(name, value),
-                Err(_) => out.push(name, &String::from_utf8_lossy(value.as_bytes())),
-            }
-        }
-    }
-    proxied
-}
-
-/// The scheme and host of the request as actix-web's `ConnectionInfo` gives them (`Forwarded`
-/// `proto`/`host`, then `X-Forwarded-Proto`/`X-Forwarded-Host`, then the `Host` header, the
-/// URI, and the app's configuration), without building a `ConnectionInfo` (which allocates
-/// and is stored in the request's extensions).
-fn scheme_and_host(req: &actix_web::dev::ServiceRequest, proxied: bool) -> (&str, &str) {
-    const X_FORWARDED_PROTO: header::HeaderName =
-        header::HeaderName::from_static("x-forwarded-proto");
-    const X_FORWARDED_HOST: header::HeaderName =
-        header::HeaderName::from_static("x-forwarded-host");
-    let headers = req.headers();
-    let mut scheme = None;
-    let mut host = None;
-    for pair in headers
-        .get_all(header::FORWARDED)
-        .filter(|_| proxied)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .flat_map(|v| v.split(','))
-    {
-        let Some((name, value)) = pair.trim().split_once('=') else {
-            continue;
-        };
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("proto") {
-            scheme.get_or_insert_with(|| unquote(value));
-        } else if name.eq_ignore_ascii_case("host") {
-            host.get_or_insert_with(|| unquote(value));
-        }
-    }
-    let first = |name: &header::HeaderName| {
-        if !proxied {
-            return None;
-        }
-        let value = headers.get(name)?.to_str().ok()?;
-        Some(value.split(',').next()?.trim())
-    };
-    let config = req.app_config();
-    let scheme = scheme
-        .or_else(|| first(&X_FORWARDED_PROTO))
-        .or_else(|| req.uri().scheme_str())
-        .unwrap_or(if config.secure() { "https" } else { "http" });
-    let host = host
-        .or_else(|| first(&X_FORWARDED_HOST))
-        .or_else(|| headers.get(header::HOST)?.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or_else(|| config.host());
-    (scheme, host)
-}
-
-fn unquote(value: &str) -> &str {
-    value.trim().trim_start_matches('"').trim_end_matches('"')
-}
-
-/// Looks up one of the proxy headers [`forwarded_https`] asks for by a constant name (looking
-/// a header up by `&str` parses and allocates a `HeaderName` each time).
-fn forwarded_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    match PROXY_HEADERS.iter().find(|n| n.as_str() == name) {
-        Some(known) => header_str(headers, known),
-        None => header_str(headers, name),
-    }
-}
-
-/// The headers a proxy may set that change the logged URL's scheme or host.
-static PROXY_HEADERS: [header::HeaderName; 9] = [
-    header::HeaderName::from_static("x-forwarded-proto"),
-    header::HeaderName::from_static("x-forwarded-protocol"),
-    header::HeaderName::from_static("x-forwarded-scheme"),
-    header::HeaderName::from_static("x-url-scheme"),
-    header::HeaderName::from_static("x-scheme"),
-    header::FORWARDED,
-    header::HeaderName::from_static("front-end-https"),
-    header::HeaderName::from_static("x-forwarded-ssl"),
-    header::HeaderName::from_static("x-forwarded-host"),
-];
-
-/// The response body capture for a response with this content type and size: `None` when it
-/// is not logged.
-pub(crate) fn response_capture(
+/// The response body capture for a response with this content type and size (`None`: not
+/// known up front): `None` when it is not logged.
+pub fn response_capture(
     log_body: bool,
     content_type: Option<&str>,
-    size: actix_web::body::BodySize,
+    size: Option<u64>,
 ) -> Option<BodyCapture> {
     if !log_body || !content_type.is_some_and(is_supported_content_type) {
         return None;
     }
     match size {
-        actix_web::body::BodySize::Sized(n) if n > MAX_BODY_SIZE as u64 => {
-            Some(BodyCapture::too_large())
-        }
+        Some(n) if n > MAX_BODY_SIZE as u64 => Some(BodyCapture::too_large()),
         _ => Some(BodyCapture::default()),
     }
 }
@@ -483,8 +358,7 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
             .as_mut()
             .filter(|b| b.as_slice() != BODY_TOO_LARGE)
         {
-            *body =
-                apitally_core::adapter::without_values(&String::from_utf8_lossy(body)).into_bytes();
+            *body = super::scrub::without_values(&String::from_utf8_lossy(body)).into_bytes();
         }
     }
     item.exception = end.server_error.map(|e| LoggedException {
@@ -536,68 +410,5 @@ mod tests {
             "http:///p?token=t".len() + MAX_HOST_LEN
         );
         assert_eq!(apitally_core::adapter::url_path(&url("x#?y")), "/p");
-    }
-
-    /// The URL's scheme and host are read without building actix-web's `ConnectionInfo`, so
-    /// they must agree with it for every combination of proxy headers.
-    #[test]
-    fn scheme_and_host_agree_with_connection_info() {
-        let cases: &[(&str, &[(&str, &str)])] = &[
-            ("/", &[]),
-            ("/", &[("host", "api.example.com")]),
-            ("/", &[("host", "api.example.com:8443")]),
-            ("http://other.example/x", &[("host", "api.example.com")]),
-            ("/", &[("host", "a"), ("x-forwarded-host", "b, c")]),
-            ("/", &[("host", "a"), ("x-forwarded-proto", "https, http")]),
-            (
-                "/",
-                &[
-                    ("host", "a"),
-                    ("forwarded", "for=1.2.3.4; proto=https; host=\"fw.example\""),
-                ],
-            ),
-            (
-                "/",
-                &[
-                    ("host", "a"),
-                    ("forwarded", "Proto=HTTP;Host=x, proto=https"),
-                    ("x-forwarded-host", "b"),
-                ],
-            ),
-            (
-                "/",
-                &[
-                    ("host", "a"),
-                    ("forwarded", "for=1.2.3.4"),
-                    ("x-forwarded-proto", "https"),
-                ],
-            ),
-            (
-                "/",
-                &[
-                    ("host", "a"),
-                    ("forwarded", "garbage"),
-                    ("x-forwarded-host", " spaced "),
-                ],
-            ),
-            ("/", &[("x-forwarded-proto", "wss")]),
-        ];
-        for (uri, headers) in cases {
-            let mut req = actix_web::test::TestRequest::get().uri(uri);
-            for &(name, value) in *headers {
-                req = req.insert_header((name, value));
-            }
-            let req = req.to_srv_request();
-            let mut copy = Headers::new();
-            let proxied = copy_headers(req.headers(), true, &mut copy);
-            assert_eq!(copy.len(), req.headers().len());
-            let (scheme, host) = scheme_and_host(&req, proxied);
-            let info = req.connection_info().clone();
-            assert_eq!(
-                (scheme, host),
-                (info.scheme(), info.host()),
-                "{uri} {headers:?}"
-            );
-        }
     }
 }

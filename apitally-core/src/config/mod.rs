@@ -2,24 +2,34 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use actix_web::HttpRequest;
-use apitally_core::{ClientConfig, ConfigError, Consumer, PathItem};
+mod client;
 
-use crate::sampling::{SampleRequest, SampleResponse, Sampling};
+pub(crate) use self::client::{redact, ResolvedConfig, Target, Tuning};
+pub use self::client::{
+    ClientConfig, Protocol, DEFAULT_ENV, DEFAULT_HUB_BASE_URL, DEFAULT_OTLP_ENDPOINT,
+};
+use crate::{
+    pipeline::sampling::{SampleRequest, SampleResponse, Sampling},
+    ConfigError, Consumer, PathItem,
+};
 
 /// A callback that names the consumer of a request; see
 /// [`ApitallyConfig::identify_consumer`].
-pub(crate) type ConsumerCallback = Arc<dyn Fn(&HttpRequest) -> Option<Consumer> + Send + Sync>;
+pub type ConsumerCallback<R> = Arc<dyn Fn(&R) -> Option<Consumer> + Send + Sync>;
 
-/// Configuration of the [`Apitally`](crate::Apitally) middleware.
+/// The configuration of Apitally, for every framework: the credential, what is recorded and
+/// logged, and how. `R` is the framework's request type, which the
+/// [`identify_consumer`](Self::identify_consumer) callback reads; each adapter names it
+/// (`apitally_actix::ApitallyConfig` is `ApitallyConfig<actix_web::HttpRequest>`).
 ///
 /// Required inputs go in [`new`](Self::new) (or come from the environment with
 /// [`from_env`](Self::from_env)); every setter states its default.
 ///
 /// ```
-/// # use apitally_actix as apitally;
+/// # use apitally_core as apitally;
+/// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
 /// use actix_web::HttpMessage;
-/// use apitally::{ApitallyConfig, Consumer};
+/// use apitally::Consumer;
 ///
 /// // Set by the app's auth layer once it has checked the credential.
 /// #[derive(Clone)]
@@ -35,11 +45,10 @@ pub(crate) type ConsumerCallback = Arc<dyn Fn(&HttpRequest) -> Option<Consumer> 
 ///     .route("POST", "/items");
 /// assert!(config.validate().is_ok());
 /// ```
-#[derive(Clone)]
 #[must_use]
-pub struct ApitallyConfig {
+pub struct ApitallyConfig<R> {
     pub(crate) client: ClientConfig,
-    pub(crate) identify_consumer: Option<ConsumerCallback>,
+    pub(crate) identify_consumer: Option<ConsumerCallback<R>>,
     pub(crate) paths: Vec<PathItem>,
     pub(crate) openapi: Option<String>,
     pub(crate) catch_panics: bool,
@@ -48,7 +57,21 @@ pub struct ApitallyConfig {
     pub(crate) rejected: Option<ConfigError>,
 }
 
-impl fmt::Debug for ApitallyConfig {
+impl<R> Clone for ApitallyConfig<R> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            identify_consumer: self.identify_consumer.clone(),
+            paths: self.paths.clone(),
+            openapi: self.openapi.clone(),
+            catch_panics: self.catch_panics,
+            sampling: self.sampling.clone(),
+            rejected: self.rejected.clone(),
+        }
+    }
+}
+
+impl<R> fmt::Debug for ApitallyConfig<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApitallyConfig")
             .field("client", &self.client)
@@ -63,7 +86,7 @@ impl fmt::Debug for ApitallyConfig {
     }
 }
 
-impl ApitallyConfig {
+impl<R> ApitallyConfig<R> {
     /// Reports as the app with `client_id` (from the Apitally dashboard) in environment `env`
     /// (such as `"prod"`, created on the hub when first seen).
     pub fn new(client_id: impl Into<String>, env: impl Into<String>) -> Self {
@@ -76,8 +99,8 @@ impl ApitallyConfig {
     /// configured as with a client id; switching is this one line.
     ///
     /// ```
-    /// # use apitally_actix as apitally;
-    /// use apitally::ApitallyConfig;
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
     ///
     /// let config = ApitallyConfig::with_write_token("apt_0123456789abcdefghijABCD", "prod");
     /// assert!(config.validate().is_ok());
@@ -131,8 +154,8 @@ impl ApitallyConfig {
     /// those variables, read once at start; see [`ClientConfig::proxy`].
     ///
     /// ```
-    /// # use apitally_actix as apitally;
-    /// use apitally::ApitallyConfig;
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
     ///
     /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
     ///     .proxy("http://proxy.internal:3128");
@@ -170,7 +193,7 @@ impl ApitallyConfig {
         self
     }
 
-    /// Sets how long [`Apitally::shutdown`](crate::Apitally::shutdown) may take for the final
+    /// Sets how long the middleware's `shutdown` may take for the final
     /// sync. Defaults to 10 seconds.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.client = self.client.shutdown_timeout(timeout);
@@ -196,8 +219,9 @@ impl ApitallyConfig {
     /// they leave the app. Defaults to off.
     ///
     /// ```
-    /// # use apitally_actix as apitally;
-    /// use apitally::{ApitallyConfig, RequestLoggingConfig};
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
+    /// use apitally::RequestLoggingConfig;
     ///
     /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
     ///     .request_logging(
@@ -208,7 +232,7 @@ impl ApitallyConfig {
     ///     );
     /// # let _ = config;
     /// ```
-    pub fn request_logging(mut self, logging: apitally_core::RequestLoggingConfig) -> Self {
+    pub fn request_logging(mut self, logging: crate::RequestLoggingConfig) -> Self {
         self.client = self.client.request_logging(logging);
         self
     }
@@ -217,7 +241,7 @@ impl ApitallyConfig {
     /// or what an auth middleware stored in the request's extensions.
     ///
     /// It runs after the handler, and only when no consumer was set on the request with
-    /// [`ConsumerExt::set_consumer`](crate::ConsumerExt::set_consumer) or
+    /// `set_consumer` (the adapter's request extension trait) or
     /// `#[apitally::consumer]`, which win over it. It needs the response's request, so it does
     /// not run for a request that an inner middleware rejected with an `Err` or whose handler
     /// panicked (actix drops the request there): an auth layer names the consumer with
@@ -225,7 +249,7 @@ impl ApitallyConfig {
     /// request is counted without consumer. Defaults to none.
     pub fn identify_consumer<F>(mut self, callback: F) -> Self
     where
-        F: Fn(&HttpRequest) -> Option<Consumer> + Send + Sync + 'static,
+        F: Fn(&R) -> Option<Consumer> + Send + Sync + 'static,
     {
         self.identify_consumer = Some(Arc::new(callback));
         self
@@ -247,12 +271,12 @@ impl ApitallyConfig {
     /// Takes the routes (with summaries and descriptions) from an OpenAPI document, given as
     /// JSON text, and sends the document to Apitally. With utoipa:
     /// `.openapi_json(ApiDoc::openapi().to_json()?)`. A document that is not JSON is a
-    /// configuration error ([`Apitally::try_new`](crate::Apitally::try_new) fails, naming it).
+    /// configuration error (`try_new` fails, naming it).
     /// Defaults to none.
     ///
     /// ```
-    /// # use apitally_actix as apitally;
-    /// use apitally::ApitallyConfig;
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
     ///
     /// let doc = r#"{"openapi":"3.1.0","paths":{"/items/{id}":{"get":{"summary":"Get an item"}}}}"#;
     /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
@@ -279,8 +303,8 @@ impl ApitallyConfig {
     /// sends the document to Apitally. Defaults to none.
     ///
     /// ```
-    /// # use apitally_actix as apitally;
-    /// use apitally::ApitallyConfig;
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
     /// use utoipa::openapi::{path::{HttpMethod, OperationBuilder, PathItem}, OpenApiBuilder, PathsBuilder};
     ///
     /// let doc = OpenApiBuilder::new()
@@ -324,15 +348,16 @@ impl ApitallyConfig {
     /// logs are kept or dropped together, and a service that samples the same trace at the same
     /// rate this way (as OpenTelemetry's ratio sampler does) keeps the same requests. Metrics
     /// count every request whatever is sampled. A value outside `0.0..=1.0` fails
-    /// [`Apitally::try_new`](crate::Apitally::try_new).
+    /// the middleware's `try_new`.
     ///
     /// Sampling is how request logging stays within Apitally's request-log quota: at 1,000
     /// requests per second, `sample_rate(0.01)` logs about 10 per second. A request dropped by
     /// the rate (and no response callback) costs a trace-id lookup and nothing else.
     ///
     /// ```
-    /// # use apitally_actix as apitally;
-    /// use apitally::{ApitallyConfig, RequestLoggingConfig};
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
+    /// use apitally::RequestLoggingConfig;
     ///
     /// let config = ApitallyConfig::from_env()
     ///     .request_logging(RequestLoggingConfig::new())
@@ -355,8 +380,8 @@ impl ApitallyConfig {
     /// and its metrics are untouched). Defaults to none.
     ///
     /// ```
-    /// # use apitally_actix as apitally;
-    /// use apitally::ApitallyConfig;
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
     ///
     /// // Never log the internal admin API; every request of one consumer.
     /// let config = ApitallyConfig::from_env().sample_on_request(|req| {
@@ -393,12 +418,13 @@ impl ApitallyConfig {
 
     /// Checks every option: the credential (client id or write token), env, hub URL or OTLP
     /// endpoint, request-logging patterns, proxy and CA certificates, the sample rate and the
-    /// OpenAPI document. [`Apitally::try_new`](crate::Apitally::try_new) runs it, to fail at
+    /// OpenAPI document. the middleware's `try_new` runs it, to fail at
     /// startup.
     ///
     /// ```
-    /// # use apitally_actix as apitally;
-    /// use apitally::{ApitallyConfig, RequestLoggingConfig};
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
+    /// use apitally::RequestLoggingConfig;
     ///
     /// let config = ApitallyConfig::new("3cd8948c-b589-40a2-a33f-a4e604425c81", "prod")
     ///     .request_logging(RequestLoggingConfig::new().exclude_paths(["/internal/(.*"]));
@@ -458,7 +484,7 @@ fn paths_from_openapi(doc: &serde_json::Value) -> Vec<PathItem> {
     items
 }
 
-impl ApitallyConfig {
+impl<R> ApitallyConfig<R> {
     /// Keeps the first rejected option for `validate`.
     fn reject(&mut self, err: ConfigError) {
         self.rejected.get_or_insert(err);

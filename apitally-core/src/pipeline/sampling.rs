@@ -12,12 +12,15 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{
-    dev::ServiceRequest,
-    http::header::{HeaderMap, HeaderName},
-    HttpMessage,
-};
-use apitally_core::Consumer;
+use crate::Consumer;
+
+/// A request's headers, as the sampling callbacks (and the pipeline) read them: the first value
+/// of a header by its lowercase name, when it is text. Adapters implement it for their
+/// framework's header map.
+pub trait RequestHeaders {
+    /// The first value of the header `name` (lowercase), when it is visible ASCII or UTF-8.
+    fn get(&self, name: &str) -> Option<&str>;
+}
 
 pub(crate) type RequestCallback = Arc<dyn Fn(&SampleRequest<'_>) -> Option<f64> + Send + Sync>;
 pub(crate) type ResponseCallback = Arc<dyn Fn(&SampleResponse<'_>) -> Option<f64> + Send + Sync>;
@@ -25,28 +28,48 @@ pub(crate) type ResponseCallback = Arc<dyn Fn(&SampleResponse<'_>) -> Option<f64
 /// The request a [`sample_on_request`](crate::ApitallyConfig::sample_on_request) callback
 /// decides on, before the handler runs.
 pub struct SampleRequest<'a> {
-    req: &'a ServiceRequest,
+    method: &'a str,
+    path: &'a str,
+    headers: &'a dyn RequestHeaders,
+    consumer: &'a dyn Fn() -> Option<Consumer>,
 }
 
-impl SampleRequest<'_> {
+impl<'a> SampleRequest<'a> {
+    /// The view an adapter hands the callback: the method, the path as requested, the headers,
+    /// and how to read the consumer an outer middleware set.
+    #[doc(hidden)]
+    pub fn new(
+        method: &'a str,
+        path: &'a str,
+        headers: &'a dyn RequestHeaders,
+        consumer: &'a dyn Fn() -> Option<Consumer>,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            headers,
+            consumer,
+        }
+    }
+
     /// The method.
     pub fn method(&self) -> &str {
-        self.req.method().as_str()
+        self.method
     }
 
     /// The path, as requested (no route is known before the handler).
     pub fn path(&self) -> &str {
-        self.req.path()
+        self.path
     }
 
-    /// The request's headers.
-    pub fn headers(&self) -> &HeaderMap {
-        self.req.headers()
+    /// The first value of the request's header `name` (lowercase), when it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
     }
 
     /// The consumer an outer middleware set on the request so far, if any.
     pub fn consumer(&self) -> Option<Consumer> {
-        self.req.extensions().get::<Consumer>().cloned()
+        (self.consumer)()
     }
 }
 
@@ -59,7 +82,7 @@ pub struct SampleResponse<'a> {
     pub(crate) status: u16,
     pub(crate) duration: Duration,
     pub(crate) consumer: Option<&'a Consumer>,
-    pub(crate) headers: Option<&'a HeaderMap>,
+    pub(crate) headers: Option<&'a dyn RequestHeaders>,
 }
 
 impl SampleResponse<'_> {
@@ -93,33 +116,36 @@ impl SampleResponse<'_> {
         self.consumer
     }
 
-    /// The request's headers; `None` for a request that an inner middleware rejected with an
-    /// `Err` or whose handler panicked (actix drops the request there).
-    pub fn headers(&self) -> Option<&HeaderMap> {
-        self.headers
+    /// The first value of the request's header `name` (lowercase), when it is text; `None`
+    /// too for a request whose headers are gone (in actix-web, one that an inner middleware
+    /// rejected with an `Err` or whose handler panicked).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers?.get(name)
     }
 }
 
 /// A request's W3C trace context: the incoming `traceparent`'s trace id and parent span id, or
 /// a random trace id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TraceContext {
+pub struct TraceContext {
     pub(crate) trace_id: u128,
     pub(crate) parent_span_id: Option<u64>,
 }
 
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-
 impl TraceContext {
-    /// From the `traceparent` header when it is valid, else a new random trace id.
-    pub(crate) fn of(headers: &HeaderMap) -> Self {
-        headers
-            .get(&TRACEPARENT)
-            .and_then(|v| parse_traceparent(v.as_bytes()))
+    /// From the value of the `traceparent` header when it is valid, else a new random trace id.
+    pub fn of(traceparent: Option<&[u8]>) -> Self {
+        traceparent
+            .and_then(parse_traceparent)
             .unwrap_or_else(|| Self {
                 trace_id: fastrand::u128(1..),
                 parent_span_id: None,
             })
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> u128 {
+        self.trace_id
     }
 }
 
@@ -181,7 +207,7 @@ pub(crate) struct Sampling {
 
 /// What the request stage decided for a request that is captured.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Decision {
+pub enum Decision {
     /// Kept: nothing is left to decide.
     Keep,
     /// Kept so far; the response callback decides, at this rate when it gives none.
@@ -229,11 +255,10 @@ impl Sampling {
     /// The request stage, before the handler: `None` drops the request's log here (nothing is
     /// captured). The request callback's rate, when it gives one, decides at once; otherwise
     /// the sample rate does, unless a response callback may still keep the request.
-    pub(crate) fn on_request(&self, req: &ServiceRequest, trace_id: u128) -> Option<Decision> {
+    pub(crate) fn on_request(&self, view: &SampleRequest<'_>, trace_id: u128) -> Option<Decision> {
         let mut rate = self.rate;
         if let Some(callback) = &self.on_request {
-            let view = SampleRequest { req };
-            match call(|| callback(&view), "sample_on_request") {
+            match call(|| callback(view), "sample_on_request") {
                 Ok(Some(given)) => {
                     let given = clamp(given);
                     if !is_sampled(trace_id, given) {

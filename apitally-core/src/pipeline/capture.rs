@@ -7,8 +7,8 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use apitally_core::{
-    adapter::{
+use crate::{
+    request_log::{
         truncate_log_message, CapturedSpan, MAX_CAPTURED_PER_REQUEST, MAX_FIELDS, MAX_FIELD_CHARS,
         MAX_LOG_MESSAGE_CHARS,
     },
@@ -63,7 +63,7 @@ struct RequestCapture {
     spans: Mutex<Vec<CapturedSpan>>,
 }
 
-/// Whether an [`ApitallyLayer`] was ever added to a subscriber: without one, nothing would be
+/// Whether an [`TracingLayer`] was ever added to a subscriber: without one, nothing would be
 /// collected, and a request does not even open its root span.
 static LAYER_ADDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -304,11 +304,11 @@ impl Visit for Fields {
 /// The [`tracing_subscriber`] layer that attaches application logs and spans to request logs;
 /// see [`tracing_layer`].
 #[derive(Debug, Clone, Copy)]
-pub struct ApitallyLayer {
+pub struct TracingLayer {
     max_level: LevelFilter,
 }
 
-impl Default for ApitallyLayer {
+impl Default for TracingLayer {
     fn default() -> Self {
         Self {
             max_level: LevelFilter::INFO,
@@ -316,14 +316,14 @@ impl Default for ApitallyLayer {
     }
 }
 
-impl ApitallyLayer {
+impl TracingLayer {
     /// Sets the most verbose level of the log records captured. Defaults to `INFO`, whatever
     /// the app's console shows: `DEBUG` and `TRACE` events (of actix and other dependencies
     /// among them) stay out of request logs unless this is lowered. Spans are captured at
     /// every level.
     ///
     /// ```
-    /// # use apitally_actix as apitally;
+    /// # use apitally_core as apitally;
     /// use tracing_subscriber::{filter::LevelFilter, prelude::*};
     ///
     /// let layer = apitally::tracing_layer().max_level(LevelFilter::DEBUG);
@@ -342,7 +342,7 @@ impl ApitallyLayer {
 /// own layers; apps without it are unaffected.
 ///
 /// ```
-/// # use apitally_actix as apitally;
+/// # use apitally_core as apitally;
 /// use tracing_subscriber::prelude::*;
 ///
 /// tracing_subscriber::registry()
@@ -352,12 +352,12 @@ impl ApitallyLayer {
 /// ```
 ///
 /// Log records of level `INFO` and above are captured by default
-/// ([`max_level`](ApitallyLayer::max_level) lowers it), and per-target filters compose the
+/// ([`max_level`](TracingLayer::max_level) lowers it), and per-target filters compose the
 /// `tracing-subscriber` way, with `with_filter` (let the `apitally` target through at `INFO`:
 /// the request's root span is there):
 ///
 /// ```
-/// # use apitally_actix as apitally;
+/// # use apitally_core as apitally;
 /// use tracing::Level;
 /// use tracing_subscriber::{filter::Targets, prelude::*};
 ///
@@ -380,11 +380,11 @@ impl ApitallyLayer {
 /// `.instrument(Span::current())` stays in the request. Per request at most 1,000 log records
 /// and 1,000 spans are kept, messages are cut to 2,048 characters, and nothing is retained once
 /// the request's log line is built.
-pub fn tracing_layer() -> ApitallyLayer {
-    ApitallyLayer::default()
+pub fn tracing_layer() -> TracingLayer {
+    TracingLayer::default()
 }
 
-impl<S> Layer<S> for ApitallyLayer
+impl<S> Layer<S> for TracingLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {

@@ -2,7 +2,7 @@
 
 /// Strips the regex part of every `{name:regex}` segment, leaving the template as users write
 /// it in their docs. Allocates only when there is something to strip.
-pub(crate) fn normalize(pattern: String) -> String {
+pub fn normalize(pattern: String) -> String {
     if !pattern.contains(':') {
         return pattern;
     }
