@@ -19,7 +19,7 @@ use actix_tls::connect::{ConnectError, ConnectInfo, Connection, ConnectorService
 use awc::http::Uri;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::proxy::{Proxies, ProxyUrl};
+use super::proxy::{target, Proxies, ProxyUrl};
 
 /// The most bytes of a proxy's answer to `CONNECT` read before giving up on it.
 const MAX_RESPONSE_HEAD: usize = 8 * 1024;
@@ -39,18 +39,6 @@ impl HubConnector {
             proxies,
         }
     }
-}
-
-/// Scheme, host (without brackets) and port of a URI.
-pub(crate) fn target(uri: &Uri) -> (bool, &str, u16) {
-    let https = uri.scheme_str() == Some("https");
-    let host = uri.host().unwrap_or_default();
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    (https, host, port)
 }
 
 type ConnectFuture =

@@ -11,8 +11,8 @@ use std::{future::Future, rc::Rc, time::Duration};
 use bytes::Bytes;
 
 use self::{
-    connector::{target, HubConnector, TunnelError},
-    proxy::Proxies,
+    connector::{HubConnector, TunnelError},
+    proxy::{target, Proxies},
 };
 use crate::diag::debug;
 

@@ -11,22 +11,26 @@
 //!
 //! - [`histogram`], [`metrics`]: the exact scale-3 delta histograms per (method, route, status,
 //!   scheme, consumer) and the process gauges.
-//! - [`runtime`]: [`runtime::Otlp`], what the request path records (histograms, error groups,
-//!   consumer updates) and each cycle collects; [`runtime::OtlpSink`], where logged requests go.
+//! - [`aggregate`]: [`aggregate::Otlp`], what the request path records (histograms, error
+//!   groups, consumer updates) and each cycle collects; [`sink`]: [`sink::OtlpSink`], where
+//!   logged requests go.
 //! - [`wire`]: logged requests written straight into OTLP protobuf (SERVER spans, child spans,
 //!   log records); [`encode`]: the prost messages of events and metrics (and, in tests, the
 //!   reference encoding of spans that `wire` is checked against); [`model`], [`events`],
 //!   [`resource`]: their inputs.
 //! - [`spool`]: the per-queue gzip spool; [`export`]: the export worker and its schedule.
 
+pub(crate) mod aggregate;
 pub(crate) mod encode;
 pub(crate) mod events;
 pub(crate) mod export;
 pub(crate) mod histogram;
 pub(crate) mod metrics;
 pub(crate) mod model;
+#[cfg(test)]
+pub(crate) mod reference;
 pub(crate) mod resource;
-pub(crate) mod runtime;
+pub(crate) mod sink;
 pub(crate) mod spool;
 #[cfg(test)]
 mod testing;
@@ -37,14 +41,16 @@ use std::{sync::Arc, time::Duration};
 use uuid::Uuid;
 
 use self::{
+    aggregate::Otlp,
     encode::Encoder,
-    export::ExportSettings,
-    runtime::{Otlp, OtlpSink},
+    export::{ExportSettings, ExportWorker},
+    sink::OtlpSink,
     spool::Spool,
 };
 use super::{Backend, LocalFuture, Started};
 use crate::{
     config::{ResolvedConfig, Target},
+    request_log::RequestLogger,
     transport::{AwcTransport, NetSettings},
     Consumer, Protocol, RequestRecord, ServerError, StartupData, ValidationError,
 };
@@ -52,7 +58,7 @@ use crate::{
 /// Apitally 1.x: what the request path records, where logged requests go, and where to.
 pub(crate) struct OtlpBackend {
     otlp: Arc<Otlp>,
-    logger: Option<Arc<crate::request_log::RequestLogger>>,
+    logger: Option<Arc<RequestLogger>>,
     settings: ExportSettings,
     instance: Uuid,
 }
@@ -95,7 +101,7 @@ pub(crate) fn start(resolved: &ResolvedConfig, startup: StartupData) -> Started 
     });
     let otlp = Arc::new(Otlp::new(
         sink,
-        runtime::startup_record_of(&startup, logging.as_ref(), config.app_version.as_deref()),
+        aggregate::startup_record_of(&startup, logging.as_ref(), config.app_version.as_deref()),
     ));
     let backend = Arc::new(OtlpBackend {
         otlp,
@@ -158,7 +164,7 @@ impl Backend for OtlpBackend {
     ) -> LocalFuture<bool> {
         Box::pin(async move {
             let transport = AwcTransport::new(export::REQUEST_TIMEOUT, &net);
-            let delivered = runtime::run(
+            let delivered = run(
                 Arc::clone(&self.otlp),
                 self.logger.clone(),
                 transport,
@@ -187,4 +193,49 @@ pub(crate) fn unix_nanos(time: std::time::SystemTime) -> u64 {
 /// Now, in nanoseconds since the Unix epoch.
 pub(crate) fn now_unix_nanos() -> u64 {
     unix_nanos(std::time::SystemTime::now())
+}
+
+/// The export thread: cycles until `stop` resolves, then the final drain within `budget`.
+/// Returns whether everything was delivered.
+async fn run(
+    shared: Arc<Otlp>,
+    logger: Option<Arc<RequestLogger>>,
+    transport: impl crate::transport::Transport,
+    settings: ExportSettings,
+    stop: impl std::future::Future<Output = ()>,
+    budget: Duration,
+) -> bool {
+    let spool = Arc::clone(&shared.sink.spool);
+    let collect = {
+        let shared = Arc::clone(&shared);
+        let logger = logger.clone();
+        move |spool: &Spool| shared.collect(logger.as_deref(), spool)
+    };
+    let mut worker = ExportWorker::new(spool, transport, collect, &settings);
+    worker.report_request_logs(logger.clone());
+    worker.run(stop).await;
+    if let Some(logger) = &logger {
+        logger.stop();
+    }
+    let report = worker.final_drain(budget).await;
+    if !report.is_complete() {
+        let stopped: Vec<String> = report
+            .stopped
+            .iter()
+            .map(|(queue, stop)| format!("{}: {stop}", queue.as_str()))
+            .collect();
+        log::warn!(
+            target: "apitally",
+            "apitally: shutdown: not everything reached Apitally ({} file(s) delivered{}); \
+             dropped: {}",
+            report.delivered,
+            if stopped.is_empty() {
+                String::new()
+            } else {
+                format!("; sending stopped: {}", stopped.join(", "))
+            },
+            report.losses.describe()
+        );
+    }
+    report.is_complete()
 }
