@@ -182,21 +182,19 @@ impl std::fmt::Debug for Apitally {
 
 impl Apitally {
     /// Creates the middleware, starting the client (or finding the one already running for the
-    /// same client id and env).
+    /// same credential and env).
     ///
-    /// Never panics: an invalid configuration is logged once at error level, naming the bad
-    /// value, and the middleware then passes every request through untouched.
+    /// Never panics, and keeps monitoring on whenever it can: a bad optional setting (a sample
+    /// rate out of range, a pattern the `regex` crate rejects, a bad proxy URL, an OpenAPI
+    /// document that is not JSON, ...) is reported in one line naming it and replaced by its
+    /// default, and everything else works. Only a missing or malformed credential, env or
+    /// endpoint URL disables Apitally; the middleware then passes every request through
+    /// untouched. The lines go to the app's `log` logger at error level, or to stderr when no
+    /// logger would show them. [`ApitallyConfig::disabled`] (or `APITALLY_DISABLED`) switches it
+    /// off on purpose.
     pub fn new(config: ApitallyConfig) -> Self {
-        match Self::try_new(config) {
-            Ok(apitally) => apitally,
-            Err(err) => {
-                log::error!(
-                    target: "apitally",
-                    "apitally: {err}; Apitally is disabled and requests pass through untouched"
-                );
-                Self::with(Pipeline::disabled(), None)
-            }
-        }
+        let (pipeline, identify_consumer) = Pipeline::new(config, FRAMEWORK);
+        Self::with(pipeline, identify_consumer)
     }
 
     /// Like [`new`](Self::new), but fails on an invalid configuration (every option is
@@ -234,7 +232,7 @@ impl Apitally {
     /// assert!(err.to_string().starts_with("invalid client id \"not-a-uuid\""));
     /// ```
     pub fn try_new(config: ApitallyConfig) -> Result<Self, ConfigError> {
-        let (pipeline, identify_consumer) = Pipeline::start(config, FRAMEWORK)?;
+        let (pipeline, identify_consumer) = Pipeline::try_new(config, FRAMEWORK)?;
         Ok(Self::with(pipeline, identify_consumer))
     }
 
@@ -362,12 +360,12 @@ where
             .request_logger()
             .filter(|logger| logger.is_logging())
             .and_then(|logger| {
-                // Sampled on the request's trace id, before anything is captured.
-                if pipeline.drops_all_logs() {
-                    logger.note_sampled_out();
+                let headers = req.headers();
+                // Exclusions first, then sampling on the request's trace id, before anything
+                // is captured.
+                if !pipeline.wants_log(req.path(), header_str(headers, header::USER_AGENT)) {
                     return None;
                 }
-                let headers = req.headers();
                 let trace = TraceContext::of(headers.get(&TRACEPARENT).map(|v| v.as_bytes()));
                 let consumer = || req.extensions().get::<Consumer>().cloned();
                 let view_headers = ActixHeaders(headers);

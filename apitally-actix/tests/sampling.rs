@@ -296,11 +296,54 @@ async fn callbacks_see_the_request_and_response_and_a_panic_drops_only_the_log()
 }
 
 #[actix_web::test]
-async fn a_rate_outside_zero_to_one_is_a_config_error() {
+async fn a_rate_outside_zero_to_one_is_refused_by_try_new() {
     let hub = TestHub::start();
     for rate in [-0.1, 1.5, f64::NAN] {
         let err = Apitally::try_new(common::config(&hub).sample_rate(rate)).unwrap_err();
         assert!(err.to_string().contains("sample_rate"), "{err}");
     }
     assert!(Apitally::try_new(common::config(&hub).sample_rate(0.0)).is_ok());
+}
+
+/// Exclusions come before sampling (protocol-v1.md §3.9): an excluded request is counted as
+/// excluded, never as sampled out, and the sampling callbacks never see it.
+#[actix_web::test]
+async fn excluded_requests_are_never_sampled_nor_shown_to_the_callbacks() {
+    init();
+    let hub = TestHub::start();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let apitally = logging(&hub, |c| {
+        let seen = Arc::clone(&seen);
+        c.sample_rate(0.0).sample_on_request(move |req| {
+            seen.lock().unwrap().push(req.path().to_owned());
+            None
+        })
+    });
+    let app = test::init_service(
+        app(apitally.clone()).route("/health", web::get().to(|| async { "ok" })),
+    )
+    .await;
+    for req in [
+        test::TestRequest::get().uri("/health"),
+        test::TestRequest::get()
+            .uri("/items/1")
+            .insert_header(("user-agent", "kube-probe/1.29")),
+        test::TestRequest::get().uri("/items/2"),
+    ] {
+        test::call_and_read_body(&app, req.to_request()).await;
+    }
+    apitally.shutdown().await;
+    assert_eq!(*seen.lock().unwrap(), ["/items/2"]);
+    let totals = hub
+        .received_at("sync")
+        .into_iter()
+        .rfind(|r| r.accepted())
+        .and_then(|r| r.header("apitally-request-logs").map(str::to_owned));
+    assert_eq!(
+        totals.as_deref(),
+        Some("logged=0, sampled-out=1, excluded=2, dropped=0")
+    );
+    // Metrics count every request, excluded or not.
+    assert_eq!(common::count(&hub, "GET", "/items/{n}", Some(200), None), 2);
+    assert_eq!(common::count(&hub, "GET", "/health", Some(200), None), 1);
 }

@@ -184,9 +184,11 @@ impl ApitallyClient {
         match Self::try_new(config, startup) {
             Ok(client) => client,
             Err(err) => {
-                log::error!(
-                    target: "apitally",
-                    "apitally: {err}; Apitally is disabled and requests pass through untouched"
+                crate::diag::tell(
+                    log::Level::Error,
+                    format_args!(
+                        "apitally: {err}; Apitally is disabled and requests pass through untouched"
+                    ),
                 );
                 Self::disabled()
             }

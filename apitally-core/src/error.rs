@@ -26,9 +26,10 @@
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// No client id was given (nor `APITALLY_CLIENT_ID` set).
+    /// No credential was given: neither a write token nor a client id (nor
+    /// `APITALLY_WRITE_TOKEN` or `APITALLY_CLIENT_ID` set).
     #[error("no credential: pass a write token (Apitally 1.x) or a client id to the config, or set APITALLY_WRITE_TOKEN or APITALLY_CLIENT_ID (find them in the Apitally dashboard)")]
-    MissingClientId,
+    MissingCredential,
     /// Both a client id and a write token were given (`APITALLY_CLIENT_ID` and
     /// `APITALLY_WRITE_TOKEN`, say): the client speaks one protocol, so there is no silent choice.
     #[error("both a client id (Apitally hub) and a write token (Apitally 1.x) are set: keep the write token for 1.x (unset APITALLY_CLIENT_ID) or the client id for the hub (unset APITALLY_WRITE_TOKEN)")]
@@ -98,7 +99,7 @@ impl std::fmt::Debug for ConfigError {
             return std::fmt::Display::fmt(self, f);
         }
         match self {
-            Self::MissingClientId => f.write_str("MissingClientId"),
+            Self::MissingCredential => f.write_str("MissingCredential"),
             Self::ConflictingCredentials => f.write_str("ConflictingCredentials"),
             Self::InvalidWriteToken { start } => f
                 .debug_struct("InvalidWriteToken")

@@ -16,7 +16,7 @@ fn from_env_and_hub_base_url_override() {
     std::env::remove_var("APITALLY_OTLP_ENDPOINT");
     assert_eq!(
         ClientConfig::from_env().validate(),
-        Err(ConfigError::MissingClientId)
+        Err(ConfigError::MissingCredential)
     );
 
     std::env::set_var("APITALLY_CLIENT_ID", format!(" {ID} "));

@@ -137,7 +137,7 @@ impl ClientConfig {
             client_id: client_id.into(),
             write_token: None,
             otlp_endpoint: None,
-            env: env.into(),
+            env: normalise_env(env.into()),
             app_version: None,
             hub_base_url: None,
             shutdown_timeout: Duration::from_secs(10),
@@ -349,6 +349,51 @@ impl ClientConfig {
         self.resolve().map(drop)
     }
 
+    /// Replaces every invalid optional setting with its default (see `ApitallyConfig::repair`):
+    /// a bad pattern is left out, a bad proxy means connecting directly, bad CA certificates
+    /// are not added. One line per setting.
+    pub(crate) fn repair(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(logging) = &mut self.request_logging {
+            lines.extend(
+                logging
+                    .drop_invalid_patterns()
+                    .into_iter()
+                    .map(|err| format!("{err}; the pattern is left out")),
+            );
+        }
+        let var = |name: &str| self.var(name);
+        if let Err(err) = Proxies::resolve(&self.proxy, &var) {
+            lines.push(format!("{err}; connecting directly"));
+            self.proxy = ProxySetting::Off;
+        }
+        #[cfg(feature = "rustls")]
+        {
+            let sources = std::mem::take(&mut self.ca_certificates);
+            for source in sources {
+                let var = |name: &str| self.var(name);
+                match Trust::resolve(std::slice::from_ref(&source), &var) {
+                    Ok(_) => self.ca_certificates.push(source),
+                    Err(err @ ConfigError::InvalidCaCertificates { .. }) => {
+                        lines.push(format!("{err}; they are not trusted"));
+                    }
+                    // Not this source's fault (the environment's certificates): left to
+                    // `validate`.
+                    Err(_) => self.ca_certificates.push(source),
+                }
+            }
+        }
+        lines
+    }
+
+    /// An environment variable, or the test's replacement of the environment.
+    fn var(&self, name: &str) -> Option<String> {
+        match &self.tuning.net_env {
+            Some(vars) => vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+            None => std::env::var(name).ok(),
+        }
+    }
+
     pub(crate) fn resolve(&self) -> Result<ResolvedConfig, ConfigError> {
         let var = |name: &str| match &self.tuning.net_env {
             Some(vars) => vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
@@ -365,8 +410,12 @@ impl ClientConfig {
                 });
             }
             if !is_valid_otlp_env(&self.env) {
-                return Err(ConfigError::InvalidEnv {
+                return Err(ConfigError::InvalidOption {
+                    option: "env",
                     value: crate::error::cut(&self.env),
+                    expected: "a name of 1 to 255 characters that an HTTP header can carry: \
+                               ASCII letters, digits, punctuation and spaces"
+                        .into(),
                 });
             }
             let endpoint = match &self.otlp_endpoint {
@@ -391,7 +440,7 @@ impl ClientConfig {
             }
         } else {
             if self.client_id.trim().is_empty() {
-                return Err(ConfigError::MissingClientId);
+                return Err(ConfigError::MissingCredential);
             }
             if !is_canonical_uuid(&self.client_id) {
                 return Err(ConfigError::InvalidClientId {
@@ -430,13 +479,19 @@ impl ClientConfig {
             #[cfg(feature = "rustls")]
             trust: Trust::resolve(&self.ca_certificates, &var)?,
         };
+        // The protocol's defaults for what the user did not set (a table per protocol in
+        // `RequestLoggingConfig`'s docs): request logs are off for the hub unless configured,
+        // and always on for 1.x, where they are traces.
         let logging = match (&self.request_logging, &target) {
-            (Some(logging), _) => Some(logging.clone()),
-            (None, Target::Otlp { .. }) => Some(
-                crate::RequestLoggingConfig::new()
-                    .capture_logs(true)
-                    .capture_traces(true),
-            ),
+            (Some(logging), Target::Otlp { .. }) => {
+                Some(logging.clone().for_protocol(Protocol::Otlp))
+            }
+            (Some(logging), Target::Hub { .. }) => {
+                Some(logging.clone().for_protocol(Protocol::Hub))
+            }
+            (None, Target::Otlp { .. }) => {
+                Some(crate::RequestLoggingConfig::new().for_protocol(Protocol::Otlp))
+            }
             (None, Target::Hub { .. }) => None,
         };
         Ok(ResolvedConfig {
@@ -650,10 +705,20 @@ pub(crate) fn is_write_token(s: &str) -> bool {
     s.len() == 28 && s.starts_with("apt_") && s.bytes().skip(4).all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Apitally 1.x creates any environment the client names (§1.4); it travels in a header, so
-/// it is 1 to 64 visible ASCII characters.
+/// Apitally 1.x creates any environment the client names, and no 1.x SDK checks it (§1.4);
+/// it travels in the `Apitally-Env` header, so it is what a header value can carry: 1 to 255
+/// visible ASCII characters and spaces (trimmed already).
 fn is_valid_otlp_env(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
+    (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+}
+
+/// The env as the SDKs take it: trimmed, and `"dev"` when empty.
+fn normalise_env(env: String) -> String {
+    match env.trim() {
+        "" => DEFAULT_ENV.to_owned(),
+        trimmed if trimmed.len() == env.len() => env,
+        trimmed => trimmed.to_owned(),
+    }
 }
 
 /// `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`

@@ -9,9 +9,16 @@ pub use self::client::{
     ClientConfig, Protocol, DEFAULT_ENV, DEFAULT_HUB_BASE_URL, DEFAULT_OTLP_ENDPOINT,
 };
 use crate::{
-    pipeline::sampling::{SampleRequest, SampleResponse, Sampling},
+    pipeline::{
+        forwarded::TrustedProxies,
+        sampling::{SampleRequest, SampleResponse, Sampling},
+    },
     ConfigError, Consumer, PathItem,
 };
+
+const ENV_TRUSTED_PROXIES: &str = "APITALLY_TRUSTED_PROXIES";
+const ENV_DISABLED: &str = "APITALLY_DISABLED";
+const ENV_OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
 
 /// A callback that names the consumer of a request; see
 /// [`ApitallyConfig::identify_consumer`].
@@ -55,6 +62,9 @@ pub struct ApitallyConfig<R> {
     pub(crate) sampling: Sampling,
     /// The first option rejected by a builder method, returned by `validate`.
     pub(crate) rejected: Option<ConfigError>,
+    pub(crate) disabled: bool,
+    /// As given (`trusted_proxies` or `APITALLY_TRUSTED_PROXIES`); parsed by `validate`.
+    pub(crate) trusted_proxies: Vec<String>,
 }
 
 impl<R> Clone for ApitallyConfig<R> {
@@ -67,6 +77,8 @@ impl<R> Clone for ApitallyConfig<R> {
             catch_panics: self.catch_panics,
             sampling: self.sampling.clone(),
             rejected: self.rejected.clone(),
+            disabled: self.disabled,
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }
@@ -82,6 +94,8 @@ impl<R> fmt::Debug for ApitallyConfig<R> {
             .field("sample_rate", &self.sampling.rate)
             .field("sample_on_request", &self.sampling.on_request.is_some())
             .field("sample_on_response", &self.sampling.on_response.is_some())
+            .field("disabled", &self.disabled)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -111,9 +125,74 @@ impl<R> ApitallyConfig<R> {
 
     /// Reads the credential from the environment: `APITALLY_WRITE_TOKEN` (Apitally 1.x) or
     /// `APITALLY_CLIENT_ID` (the hub; both set is a configuration error), `APITALLY_ENV` (default
-    /// `"dev"`), and `APITALLY_OTLP_ENDPOINT` / `APITALLY_HUB_BASE_URL`.
+    /// `"dev"`), `APITALLY_OTLP_ENDPOINT` / `APITALLY_HUB_BASE_URL`, and
+    /// `APITALLY_TRUSTED_PROXIES` (comma-separated, see
+    /// [`trusted_proxies`](Self::trusted_proxies)). `APITALLY_DISABLED` and
+    /// `OTEL_SDK_DISABLED` are read when the middleware starts, whatever the config came from
+    /// (see [`disabled`](Self::disabled)).
     pub fn from_env() -> Self {
-        Self::from_client(ClientConfig::from_env())
+        let mut config = Self::from_client(ClientConfig::from_env());
+        if let Ok(proxies) = std::env::var(ENV_TRUSTED_PROXIES) {
+            config.trusted_proxies = proxies.split(',').map(str::to_owned).collect();
+        }
+        config
+    }
+
+    /// Switches Apitally off (`true`): the middleware then starts no thread, opens no socket
+    /// or file, and passes every request through as if it were not there. `APITALLY_DISABLED`
+    /// or `OTEL_SDK_DISABLED` set to `1`, `true` or `yes` does the same whatever this says (an
+    /// explicit `false` does not override them), as in the official SDKs. A disabled config
+    /// needs no credential. Defaults to false.
+    ///
+    /// ```
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
+    ///
+    /// // No monitoring in local development.
+    /// let config = ApitallyConfig::from_env().disabled(cfg!(debug_assertions));
+    /// # let _ = config;
+    /// ```
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// Whether Apitally is switched off, and by what: [`disabled`](Self::disabled), or the
+    /// environment variable that switched it off.
+    pub(crate) fn disabled_by(&self) -> Option<&'static str> {
+        if self.disabled {
+            return Some("the config (disabled(true))");
+        }
+        [ENV_DISABLED, ENV_OTEL_SDK_DISABLED]
+            .into_iter()
+            .find(|name| crate::diag::truthy(name))
+    }
+
+    /// Trusts these proxies' forwarding headers for the client's address (IP addresses and
+    /// CIDR ranges, IPv4 and IPv6: `"10.0.0.0/8"`, `"::1"`). Behind a load balancer or a
+    /// reverse proxy, every request's socket peer is the proxy; with the proxy trusted, the
+    /// client address recorded (Apitally 1.x `client.address`, for the location views) is the
+    /// rightmost address of `Forwarded: for=` (else of `X-Forwarded-For`) that is not itself a
+    /// trusted proxy. A header from a peer that is not trusted is ignored, so a client cannot
+    /// choose its recorded address. A header that cannot be read (garbage, `for=_hidden`,
+    /// `unknown`, ports out of range) gives the peer. Defaults to `APITALLY_TRUSTED_PROXIES`
+    /// with [`from_env`](Self::from_env), else nothing: the peer is the client.
+    ///
+    /// ```
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
+    ///
+    /// // nginx on the same host, and the cloud load balancer's private range.
+    /// let config = ApitallyConfig::from_env().trusted_proxies(["127.0.0.1", "::1", "10.0.0.0/8"]);
+    /// # let _ = config;
+    /// ```
+    pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.trusted_proxies = proxies.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Sets where Apitally 1.x data goes, for tests and a local hub. Defaults to
@@ -132,6 +211,8 @@ impl<R> ApitallyConfig<R> {
             rejected: None,
             catch_panics: true,
             sampling: Sampling::new(1.0),
+            disabled: false,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -440,13 +521,48 @@ impl<R> ApitallyConfig<R> {
             return Err(err.clone());
         }
         if !(0.0..=1.0).contains(&self.sampling.rate) {
-            return Err(ConfigError::InvalidOption {
-                option: "sample_rate",
-                value: self.sampling.rate.to_string(),
-                expected: "a number from 0.0 to 1.0".into(),
-            });
+            return Err(invalid_sample_rate(self.sampling.rate));
         }
+        self.parse_trusted_proxies()?;
         self.client.validate()
+    }
+
+    /// The trusted proxies, parsed.
+    pub(crate) fn parse_trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
+        TrustedProxies::parse(&self.trusted_proxies).map_err(|reason| ConfigError::InvalidOption {
+            option: "trusted_proxies",
+            value: cut(&self.trusted_proxies.join(",")),
+            expected: format!("IP addresses and CIDR ranges, but {reason}"),
+        })
+    }
+
+    /// Replaces every invalid optional setting with its default, as `new` does: what `validate`
+    /// would refuse and what each becomes, one line each. What is left for `validate` to refuse
+    /// is what Apitally cannot run without: the credential, the env and the endpoint.
+    pub(crate) fn repair(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(err) = self.rejected.take() {
+            lines.push(format!("{err}; it is left out"));
+        }
+        if !(0.0..=1.0).contains(&self.sampling.rate) {
+            lines.push(format!(
+                "{}; sampling 1.0 instead",
+                invalid_sample_rate(self.sampling.rate)
+            ));
+            self.sampling.rate = 1.0;
+        }
+        let entries = std::mem::take(&mut self.trusted_proxies);
+        for entry in entries {
+            match TrustedProxies::parse([&entry]) {
+                Ok(_) => self.trusted_proxies.push(entry),
+                Err(reason) => lines.push(format!(
+                    "invalid trusted_proxies entry {:?}: {reason}; it is left out",
+                    cut(&entry)
+                )),
+            }
+        }
+        lines.extend(self.client.repair());
+        lines
     }
 
     #[cfg(feature = "test-util")]
@@ -455,6 +571,14 @@ impl<R> ApitallyConfig<R> {
     pub fn test_client_config(mut self, f: impl FnOnce(ClientConfig) -> ClientConfig) -> Self {
         self.client = f(self.client);
         self
+    }
+}
+
+fn invalid_sample_rate(rate: f64) -> ConfigError {
+    ConfigError::InvalidOption {
+        option: "sample_rate",
+        value: rate.to_string(),
+        expected: "a number from 0.0 to 1.0".into(),
     }
 }
 

@@ -29,6 +29,7 @@ pub(crate) mod scrub;
 use std::time::{Duration, Instant};
 
 use self::{
+    forwarded::TrustedProxies,
     log_start::{build_item, LogEnd, LogStart},
     sampling::{Decision, RequestHeaders, SampleRequest, SampleResponse, Sampling},
 };
@@ -58,6 +59,7 @@ pub struct Pipeline {
     catch_panics: bool,
     captures_response_bodies: bool,
     otlp: bool,
+    trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -116,18 +118,53 @@ pub fn is_standard_method(method: &str) -> bool {
 }
 
 impl Pipeline {
+    /// Starts the pipeline for `config`, as an adapter's `new` does: never fails. A bad optional
+    /// setting (a sample rate out of range, a pattern the regex crate rejects, a bad proxy URL,
+    /// ...) is reported in one line and replaced by its default, and the rest works; only what
+    /// Apitally cannot run without (a missing or malformed credential, env or endpoint URL)
+    /// gives a disabled pipeline, with one line saying so. The lines go to the app's logger,
+    /// or to stderr when no logger would show them.
+    pub fn new<R>(
+        mut config: ApitallyConfig<R>,
+        framework: Framework,
+    ) -> (Self, Option<ConsumerCallback<R>>) {
+        if let Some(by) = config.disabled_by() {
+            return (Self::switched_off(by), None);
+        }
+        for line in config.repair() {
+            crate::diag::tell(log::Level::Error, format_args!("apitally: {line}"));
+        }
+        match Self::try_new(config, framework) {
+            Ok(started) => started,
+            Err(err) => {
+                crate::diag::tell(
+                    log::Level::Error,
+                    format_args!(
+                        "apitally: {err}; Apitally is disabled and requests pass through untouched"
+                    ),
+                );
+                (Self::disabled(), None)
+            }
+        }
+    }
+
     /// Starts the pipeline for `config` (or joins the client already running for the same
-    /// credential and env); the `identify_consumer` callback is handed back to the adapter,
-    /// which calls it with its request.
+    /// credential and env), as an adapter's `try_new` does; the `identify_consumer` callback is
+    /// handed back to the adapter, which calls it with its request. A config switched off (see
+    /// [`ApitallyConfig::disabled`]) is not checked, and gives a disabled pipeline.
     ///
     /// # Errors
     ///
     /// Every invalid option, as [`ApitallyConfig::validate`] finds it.
-    pub fn start<R>(
+    pub fn try_new<R>(
         config: ApitallyConfig<R>,
         framework: Framework,
     ) -> Result<(Self, Option<ConsumerCallback<R>>), ConfigError> {
+        if let Some(by) = config.disabled_by() {
+            return Ok((Self::switched_off(by), None));
+        }
         config.validate()?;
+        let trusted_proxies = config.parse_trusted_proxies()?;
         let mut startup = StartupData::new(framework.client)
             .framework(framework.name)
             .config("sample_rate", config.sampling.rate.into())
@@ -147,15 +184,23 @@ impl Pipeline {
             None => startup,
         };
         let client = ApitallyClient::try_new(config.client, startup)?;
-        Ok((
-            Self::with_client(client, config.catch_panics, config.sampling),
-            config.identify_consumer,
-        ))
+        let mut pipeline = Self::with_client(client, config.catch_panics, config.sampling);
+        pipeline.trusted_proxies = trusted_proxies;
+        Ok((pipeline, config.identify_consumer))
     }
 
     /// A pipeline that records nothing: every request passes through.
     pub fn disabled() -> Self {
         Self::with_client(ApitallyClient::disabled(), false, Sampling::new(1.0))
+    }
+
+    /// Switched off on purpose: said once, at info level (or on stderr without a logger).
+    fn switched_off(by: &str) -> Self {
+        crate::diag::tell(
+            log::Level::Info,
+            format_args!("apitally: switched off by {by}; requests pass through untouched"),
+        );
+        Self::disabled()
     }
 
     fn with_client(client: ApitallyClient, catch_panics: bool, sampling: Sampling) -> Self {
@@ -172,7 +217,14 @@ impl Pipeline {
             catch_panics,
             captures_response_bodies,
             otlp,
+            trusted_proxies: TrustedProxies::none(),
         }
+    }
+
+    /// The proxies whose forwarding headers give the client's address.
+    #[inline]
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
     }
 
     /// The client.
@@ -210,6 +262,25 @@ impl Pipeline {
     #[inline]
     pub fn drops_all_logs(&self) -> bool {
         self.sampling.drops_all()
+    }
+
+    /// Whether the log of a request to `path` from `user_agent` may be kept at all, asked
+    /// before its trace id is looked up: not when the path or the user agent is excluded
+    /// (counted as excluded: exclusions come before sampling), nor when sampling drops every
+    /// log (counted as sampled out).
+    #[inline]
+    pub fn wants_log(&self, path: &str, user_agent: Option<&str>) -> bool {
+        let Some(logger) = self.client.request_logger() else {
+            return false;
+        };
+        if logger.excludes(path, user_agent) {
+            return false;
+        }
+        if self.sampling.drops_all() {
+            logger.note_sampled_out();
+            return false;
+        }
+        true
     }
 
     /// The request stage of sampling, on the request's trace id: `None` drops its log here

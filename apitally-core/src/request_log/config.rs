@@ -75,8 +75,10 @@ pub struct RequestLoggingConfig {
     pub(crate) log_response_headers: bool,
     pub(crate) log_response_body: bool,
     pub(crate) log_exception: bool,
-    pub(crate) capture_logs: bool,
-    pub(crate) capture_traces: bool,
+    /// `None`: the protocol's default (see `for_protocol`).
+    pub(crate) capture_logs: Option<bool>,
+    /// `None`: the protocol's default (see `for_protocol`).
+    pub(crate) capture_traces: Option<bool>,
     pub(crate) mask_query_params: Vec<String>,
     pub(crate) mask_headers: Vec<String>,
     pub(crate) mask_body_fields: Vec<String>,
@@ -131,8 +133,8 @@ impl RequestLoggingConfig {
             log_response_headers: true,
             log_response_body: false,
             log_exception: true,
-            capture_logs: false,
-            capture_traces: false,
+            capture_logs: None,
+            capture_traces: None,
             mask_query_params: Vec::new(),
             mask_headers: Vec::new(),
             mask_body_fields: Vec::new(),
@@ -203,7 +205,7 @@ impl RequestLoggingConfig {
     pub(crate) fn startup_config(&self) -> Vec<(String, serde_json::Value)> {
         use serde_json::Value;
         let mut out: Vec<(String, Value)> = vec![
-            ("capture_logs".into(), self.capture_logs.into()),
+            ("capture_logs".into(), self.get_capture_logs().into()),
             (
                 "capture_request_headers".into(),
                 self.log_request_headers.into(),
@@ -249,28 +251,65 @@ impl RequestLoggingConfig {
 
     /// Whether application log records (`tracing` events, and `log` records through
     /// `tracing-log`) emitted while a request is handled are attached to its log line. Needs the
-    /// adapter's tracing layer. Defaults to false.
+    /// adapter's tracing layer. Defaults to the protocol's default: true with a write token
+    /// (Apitally 1.x), false with a client id (the hub).
     pub fn capture_logs(mut self, on: bool) -> Self {
-        self.capture_logs = on;
+        self.capture_logs = Some(on);
         self
     }
 
     /// Whether the request's trace (a root span `METHOD /route` and the `tracing` spans created
     /// inside it) is attached to its log line. Needs the adapter's tracing layer. Defaults to
-    /// false.
+    /// the protocol's default: true with a write token (Apitally 1.x), false with a client id
+    /// (the hub).
     pub fn capture_traces(mut self, on: bool) -> Self {
-        self.capture_traces = on;
+        self.capture_traces = Some(on);
         self
     }
 
-    /// Whether log records are captured.
+    /// Whether log records are captured: as set, else the hub's default (false); the config
+    /// the client runs with has the protocol's default filled in.
     pub fn get_capture_logs(&self) -> bool {
-        self.capture_logs
+        self.capture_logs.unwrap_or(false)
     }
 
-    /// Whether traces are captured.
+    /// Whether traces are captured: as set, else the hub's default (false); the config the
+    /// client runs with has the protocol's default filled in.
     pub fn get_capture_traces(&self) -> bool {
-        self.capture_traces
+        self.capture_traces.unwrap_or(false)
+    }
+
+    /// This config with the protocol's defaults for what the user did not set: Apitally 1.x
+    /// captures application logs and spans unless told not to (protocol-v1.md §6).
+    pub(crate) fn for_protocol(mut self, protocol: crate::Protocol) -> Self {
+        let default = protocol == crate::Protocol::Otlp;
+        self.capture_logs.get_or_insert(default);
+        self.capture_traces.get_or_insert(default);
+        self
+    }
+
+    /// Leaves out every pattern the regex crate rejects (as `new` does), and returns why each
+    /// was left out.
+    pub(crate) fn drop_invalid_patterns(&mut self) -> Vec<crate::ConfigError> {
+        use super::mask::Patterns;
+        let mut errors = Vec::new();
+        for (option, patterns) in [
+            ("mask_query_params", &mut self.mask_query_params),
+            ("mask_headers", &mut self.mask_headers),
+            ("mask_body_fields", &mut self.mask_body_fields),
+            ("exclude_paths", &mut self.exclude_paths),
+        ] {
+            patterns.retain(
+                |pattern| match Patterns::new(&[], std::slice::from_ref(pattern)) {
+                    Ok(_) => true,
+                    Err(err) => {
+                        errors.push(invalid_pattern(option, pattern, &err));
+                        false
+                    }
+                },
+            );
+        }
+        errors
     }
 
     /// Extra regexes for query parameter names to mask (case-insensitive, anywhere in the name),

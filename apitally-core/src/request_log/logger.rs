@@ -366,6 +366,19 @@ impl RequestLogger {
         dropped - std::mem::replace(&mut lock(&self.reported).dropped, dropped)
     }
 
+    /// Whether a request to `path` from `user_agent` is excluded from logging (the default and
+    /// configured `exclude_paths`, health-check user agents), counted as excluded when it is.
+    /// Asked at the request's start, before sampling, so that an excluded request is never
+    /// counted as sampled out nor shown to the sampling callbacks (protocol-v1.md §3.9).
+    pub fn excludes(&self, path: &str, user_agent: Option<&str>) -> bool {
+        let excluded = self.masks.exclude_paths.matches_uncached(path)
+            || user_agent.is_some_and(|ua| self.masks.exclude_user_agents.matches_uncached(ua));
+        if excluded {
+            self.excluded.fetch_add(1, Ordering::Relaxed);
+        }
+        excluded
+    }
+
     /// Counts a request that sampling left out of request logs (on the request path: one
     /// atomic add).
     #[inline]
@@ -543,19 +556,7 @@ impl RequestLogger {
     /// Masks an item and decides whether it is logged at all (§9.2 steps 4 to 8).
     fn process(&self, item: &mut RequestLogItem) -> bool {
         let c = &self.config;
-        let path = match &item.request.path {
-            Some(path) => path.as_str(),
-            None => url_path(&item.request.url),
-        };
-        if self.masks.exclude_paths.matches(path)
-            || item
-                .user_agent
-                .as_deref()
-                .is_some_and(|ua| self.masks.exclude_user_agents.matches(ua))
-        {
-            self.excluded.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
+        // Excluded paths and user agents were left out at the request's start (`excludes`).
         if let Some(exclude) = &c.exclude {
             match catch_unwind(AssertUnwindSafe(|| exclude(&item.request, &item.response))) {
                 Ok(true) => {

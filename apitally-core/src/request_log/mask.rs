@@ -122,6 +122,12 @@ impl Patterns {
         self.matches_bytes(name.as_bytes())
     }
 
+    /// [`Patterns::matches`] without the cache, for strings that rarely repeat (paths with
+    /// ids), on the request path: no lock.
+    pub(crate) fn matches_uncached(&self, text: &str) -> bool {
+        self.set.is_match(text)
+    }
+
     /// [`Patterns::matches`] for a name given as bytes: invalid UTF-8 is matched as
     /// [`String::from_utf8_lossy`] reads it.
     fn matches_bytes(&self, name: &[u8]) -> bool {

@@ -650,11 +650,14 @@ impl<T: Transport> SyncLoop<T> {
         self.queue.clear();
         *lock(&self.hub.startup) = None;
         self.hub.disable();
-        log::error!(
-            target: "apitally",
-            "apitally: the hub does not know client id {} (HTTP 404): check the client id in the \
-             Apitally dashboard; Apitally is now disabled and requests pass through untouched",
-            crate::config::redact(self.hub.client_id.as_str())
+        crate::diag::tell(
+            log::Level::Error,
+            format_args!(
+                "apitally: the hub does not know client id {} (HTTP 404): check the client id in \
+                 the Apitally dashboard; Apitally is now disabled and requests pass through \
+                 untouched",
+                crate::config::redact(self.hub.client_id.as_str())
+            ),
         );
     }
 

@@ -85,7 +85,7 @@ fn client_id_must_be_canonical_uuid() {
         assert!(!is_canonical_uuid(bad), "{bad:?}");
         let err = ClientConfig::new(bad, "prod").validate().unwrap_err();
         if bad.trim().is_empty() {
-            assert_eq!(err, ConfigError::MissingClientId);
+            assert_eq!(err, ConfigError::MissingCredential);
         } else {
             assert_eq!(err, ConfigError::InvalidClientId { value: bad.into() });
             assert!(err.to_string().contains(bad));
@@ -99,10 +99,31 @@ fn env_rules() {
     for good in ["prod", "dev", "Staging_2", "a", "x-y", &"e".repeat(32)] {
         assert!(ClientConfig::new(ID, good).validate().is_ok(), "{good}");
     }
-    for bad in ["", "pr od", "prod!", "prød", &"e".repeat(33)] {
+    for bad in ["pr od", "prod!", "prød", &"e".repeat(33)] {
         let err = ClientConfig::new(ID, bad).validate().unwrap_err();
         assert_eq!(err, ConfigError::InvalidEnv { value: bad.into() });
         assert!(err.to_string().contains("1 to 32 characters"));
+    }
+    // Trimmed, and "dev" when empty, as the SDKs take it.
+    assert_eq!(ClientConfig::new(ID, "  prod ").get_env(), "prod");
+    assert_eq!(ClientConfig::new(ID, " ").get_env(), "dev");
+}
+
+#[test]
+fn otlp_env_rules_accept_what_a_header_carries() {
+    let token = "apt_0123456789abcdefghijABCD";
+    for good in ["prod", "Prod EU (blue)", "team/a:b", &"e".repeat(255)] {
+        let config = ClientConfig::with_write_token(token, good);
+        assert!(config.validate().is_ok(), "{good}");
+    }
+    for bad in ["prød", "a\tb", &"e".repeat(256)] {
+        let err = ClientConfig::with_write_token(token, bad)
+            .validate()
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::InvalidOption { option: "env", .. }),
+            "{err:#?}"
+        );
     }
 }
 

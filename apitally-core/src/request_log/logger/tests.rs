@@ -122,9 +122,9 @@ fn totals_count_the_process_and_each_sync_reports_the_difference() {
     for i in 0..3 {
         logger.log(filled(i));
     }
-    let mut health = filled(9);
-    health.request.url = "http://localhost/health".into();
-    logger.log(health);
+    // Excluded at the request's start, before sampling.
+    assert!(logger.excludes("/health", None));
+    assert!(!logger.excludes("/items", Some("curl/8")));
     let mut large = filled(10);
     large.request.body = Some(vec![b'x'; 8192]);
     logger.log(large);
