@@ -37,6 +37,7 @@ use crate::{
     record::{Record, Reported, RequestSize, Streaming},
     request::{
         copy_headers, header_str, https_and_host, ActixHeaders, ObservedPayload, TRACEPARENT,
+        X_FORWARDED_FOR,
     },
     shared::Shared,
     worker::{EarlyRoute, Worker},
@@ -341,7 +342,13 @@ where
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let worker = &self.worker;
         let shared = &worker.shared;
-        if *req.method() == Method::OPTIONS || !shared.pipeline.is_enabled() {
+        // `OPTIONS` (CORS preflights) and protocol upgrades (WebSockets: a `101` whose
+        // "response time" is the whole session) are not endpoints: passed through untouched,
+        // neither counted nor logged, as the official SDKs do.
+        if *req.method() == Method::OPTIONS
+            || !shared.pipeline.is_enabled()
+            || req.headers().contains_key(header::UPGRADE)
+        {
             return ApitallyResponse {
                 fut: self.service.call(req),
                 pending: None,
@@ -402,7 +409,18 @@ where
                         .uri()
                         .path_and_query()
                         .map_or_else(|| req.path(), |pq| pq.as_str()),
-                    client: req.peer_addr().map(|addr| addr.ip()),
+                    client: req.peer_addr().map(|addr| {
+                        // The peer, or behind trusted proxies the client they forward for.
+                        let trusted = pipeline.trusted_proxies();
+                        if trusted.is_empty() {
+                            return addr.ip();
+                        }
+                        trusted.client_address_of(
+                            addr.ip(),
+                            headers.get_all(header::FORWARDED).map(|v| v.as_bytes()),
+                            headers.get_all(X_FORWARDED_FOR).map(|v| v.as_bytes()),
+                        )
+                    }),
                     user_agent: header_str(headers, header::USER_AGENT),
                     content_type,
                     content_encoding: header_str(headers, header::CONTENT_ENCODING),
@@ -563,6 +581,10 @@ fn on_response<B: MessageBody>(
     let req = res.request();
     let worker = &pending.worker;
     let status = res.status().as_u16();
+    if status == 101 {
+        // Switching protocols without an `Upgrade` request header: not an endpoint either.
+        return res.map_body(|_, body| ApitallyBody::new(body, None));
+    }
     // A 405 without an error object is a resource's default service: the path matched, no
     // route took the method. (A handler that means 405 returns it as an error.)
     let route =

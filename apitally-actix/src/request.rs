@@ -165,6 +165,10 @@ pub(crate) fn https_and_host(req: &actix_web::dev::ServiceRequest, proxied: bool
     (https, host)
 }
 
+/// `X-Forwarded-For`, read for the client address behind trusted proxies.
+pub(crate) const X_FORWARDED_FOR: header::HeaderName =
+    header::HeaderName::from_static("x-forwarded-for");
+
 /// `traceparent` (W3C Trace Context).
 pub(crate) const TRACEPARENT: header::HeaderName = header::HeaderName::from_static("traceparent");
 

@@ -163,6 +163,42 @@ impl TrustedProxies {
         found.unwrap_or(peer)
     }
 
+    /// [`client_address`](Self::client_address) for header lines as a framework's header map
+    /// gives them (each header's values in order): read into arrays on the stack, so nothing
+    /// is allocated. More than 16 lines of one header give the peer.
+    pub fn client_address_of<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded: impl Iterator<Item = &'a [u8]>,
+        x_forwarded_for: impl Iterator<Item = &'a [u8]>,
+    ) -> IpAddr {
+        const MAX_LINES: usize = 16;
+        fn collect<'a>(
+            lines: impl Iterator<Item = &'a [u8]>,
+            out: &mut [&'a [u8]; MAX_LINES],
+        ) -> Option<usize> {
+            let mut n = 0;
+            for line in lines {
+                *out.get_mut(n)? = line;
+                n += 1;
+            }
+            Some(n)
+        }
+        let peer = canonical(peer);
+        if !self.contains(peer) {
+            return peer;
+        }
+        let mut fwd: [&[u8]; MAX_LINES] = [&[]; MAX_LINES];
+        let mut xff: [&[u8]; MAX_LINES] = [&[]; MAX_LINES];
+        let (Some(f), Some(x)) = (
+            collect(forwarded, &mut fwd),
+            collect(x_forwarded_for, &mut xff),
+        ) else {
+            return peer;
+        };
+        self.client_address(peer, &fwd[..f], &xff[..x])
+    }
+
     /// Walks the comma-separated elements of `lines` from the right: the first address that
     /// is not trusted; the leftmost when all are; `None` when an element that must be read
     /// cannot be, or after [`MAX_HOPS`].

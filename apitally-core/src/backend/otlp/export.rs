@@ -102,6 +102,8 @@ pub(crate) struct ExportSettings {
     pub(crate) endpoint: String,
     pub(crate) write_token: String,
     pub(crate) env: String,
+    /// A fixed interval instead of 15 s and the server's (tests; `test_sync_interval`).
+    pub(crate) fixed_interval: Option<Duration>,
 }
 
 impl fmt::Debug for ExportSettings {
@@ -196,6 +198,8 @@ pub(crate) struct ExportWorker<T, C> {
     /// Whose totals each POST carries (`Apitally-Request-Logs`), when request logging is on.
     request_logs: Option<Arc<RequestLogger>>,
     interval: Cell<Duration>,
+    /// Whether the interval is fixed by the config (tests), whatever the server says.
+    fixed_interval: bool,
     rng: RefCell<fastrand::Rng>,
     warned_statuses: RefCell<HashSet<u16>>,
     /// Sends left in the current round, per queue.
@@ -237,7 +241,8 @@ impl<T: Transport, C: Collect> ExportWorker<T, C> {
                 .map(|s| format!("{base}/v1/{}", s.as_str())),
             headers: ExportHeaders::new(&settings.write_token, &settings.env),
             request_logs: None,
-            interval: Cell::new(DEFAULT_INTERVAL),
+            interval: Cell::new(settings.fixed_interval.unwrap_or(DEFAULT_INTERVAL)),
+            fixed_interval: settings.fixed_interval.is_some(),
             rng: RefCell::new(fastrand::Rng::new()),
             warned_statuses: RefCell::default(),
             budgets: Cell::new([0; 4]),
@@ -270,7 +275,7 @@ impl<T: Transport, C: Collect> ExportWorker<T, C> {
     /// Call [`final_drain`](Self::final_drain) next.
     pub(crate) async fn run(&self, stop: impl Future<Output = ()>) {
         let cycles = async {
-            let mut delay = INITIAL_DELAY;
+            let mut delay = INITIAL_DELAY.min(self.interval.get());
             loop {
                 tokio::time::sleep(delay).await;
                 self.prepare();
@@ -444,6 +449,7 @@ impl<T: Transport, C: Collect> ExportWorker<T, C> {
             .export_interval
             .as_deref()
             .and_then(parse_export_interval)
+            .filter(|_| !self.fixed_interval)
         {
             self.interval.set(interval);
         }

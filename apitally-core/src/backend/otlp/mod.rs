@@ -110,6 +110,7 @@ pub(crate) fn start(resolved: &ResolvedConfig, startup: StartupData) -> Started 
             endpoint: endpoint.clone(),
             write_token: write_token.clone(),
             env: config.env.clone(),
+            fixed_interval: config.tuning.sync_interval,
         },
         instance,
     });

@@ -153,6 +153,7 @@ fn worker(spool: &Arc<Spool>) -> (ExportWorker<Scripted, Collector>, Scripted, C
             endpoint: "https://otlp.example.test/".to_owned(),
             write_token: TOKEN.to_owned(),
             env: "prod".to_owned(),
+            fixed_interval: None,
         },
     );
     worker.set_rng(fastrand::Rng::with_seed(7));
@@ -212,6 +213,7 @@ fn headers_are_exact_and_debug_hides_the_token() {
         endpoint: "https://x".into(),
         write_token: TOKEN.into(),
         env: "dev".into(),
+        fixed_interval: None,
     };
     assert!(!format!("{settings:?}").contains(TOKEN));
 }
