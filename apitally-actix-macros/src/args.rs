@@ -1,4 +1,4 @@
-//! Parsing of `#[consumer(identifier, name = .., group = .., crate = "..")]`.
+//! Parsing of `#[consumer(identifier, name = .., group = .., attributes(key = .., ..), crate = "..")]`.
 
 use syn::{
     parse::{Parse, ParseStream},
@@ -7,14 +7,43 @@ use syn::{
     Expr, ExprAssign, ExprLit, Lit, Path, Token,
 };
 
-const KEYS: &str = "`name`, `group`, `crate`";
+const KEYS: &str = "`name`, `group`, `attributes(..)`, `crate`";
 
 /// The attribute's arguments.
 pub(crate) struct ConsumerArgs {
     pub(crate) identifier: Expr,
     pub(crate) name: Option<Expr>,
     pub(crate) group: Option<Expr>,
+    /// `attributes(plan = .., seats = ..)`: keys and their values, in order.
+    pub(crate) attributes: Vec<(syn::Ident, Expr)>,
     pub(crate) krate: Option<Path>,
+}
+
+/// `attributes(key = value, ...)`: keys are plain names.
+fn parse_attributes(call: &syn::ExprCall, out: &mut Vec<(syn::Ident, Expr)>) -> syn::Result<()> {
+    for arg in &call.args {
+        let Expr::Assign(assign) = arg else {
+            return Err(syn::Error::new(
+                arg.span(),
+                "expected `key = value` in `attributes(..)`, e.g. `attributes(plan = user.plan)`",
+            ));
+        };
+        let Some(key) = key_of(assign) else {
+            return Err(syn::Error::new(
+                assign.left.span(),
+                "an attribute's key is a plain name, e.g. `plan`",
+            ));
+        };
+        let ident = syn::Ident::new(&key, assign.left.span());
+        if out.iter().any(|(k, _)| *k == ident) {
+            return Err(syn::Error::new(
+                assign.left.span(),
+                format!("duplicate attribute `{key}`"),
+            ));
+        }
+        out.push((ident, (*assign.right).clone()));
+    }
+    Ok(())
 }
 
 fn key_of(assign: &ExprAssign) -> Option<String> {
@@ -50,9 +79,28 @@ impl Parse for ConsumerArgs {
             identifier,
             name: None,
             group: None,
+            attributes: Vec::new(),
             krate: None,
         };
+        let mut has_attributes = false;
         for expr in exprs {
+            if let Expr::Call(call) = &expr {
+                let is_attributes = matches!(
+                    &*call.func,
+                    Expr::Path(p) if p.path.is_ident("attributes")
+                );
+                if is_attributes {
+                    if has_attributes {
+                        return Err(syn::Error::new(
+                            call.func.span(),
+                            "duplicate argument `attributes`",
+                        ));
+                    }
+                    has_attributes = true;
+                    parse_attributes(call, &mut args.attributes)?;
+                    continue;
+                }
+            }
             let Expr::Assign(assign) = expr else {
                 return Err(syn::Error::new(
                     expr.span(),

@@ -59,12 +59,17 @@ fn try_consumer(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream
         .group
         .as_ref()
         .map_or_else(|| quote!(::core::option::Option::None), value);
+    let attributes = args.attributes.iter().map(|(key, expr)| {
+        let key = key.to_string();
+        let value = value(expr);
+        quote!((#key, #value))
+    });
     let body = &func.block;
     func.block = parse_quote!({
         {
             #[allow(unused_imports)]
             use #private::{DisplayValue as _, OptionValue as _};
-            #private::set_consumer(&#req, #identifier, #name, #group);
+            #private::set_consumer(&#req, #identifier, #name, #group, &[#(#attributes),*]);
         }
         #body
     });

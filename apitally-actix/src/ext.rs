@@ -1,7 +1,10 @@
 //! For extension documentation, see [`ConsumerExt`] and [`ValidationErrorExt`].
 
 use actix_web::{dev::ServiceRequest, HttpMessage, HttpRequest};
-use apitally_core::{Consumer, ValidationError};
+use apitally_core::{
+    adapter::{captured_error, RequestAttributes, ServerError},
+    AttributeValue, Consumer, ValidationError,
+};
 
 mod sealed {
     pub trait Sealed {}
@@ -9,7 +12,8 @@ mod sealed {
     impl Sealed for actix_web::dev::ServiceRequest {}
 }
 
-/// Sets and reads the consumer of a request, from a handler or a middleware.
+/// Sets and reads the consumer of a request, sets request attributes and captures errors,
+/// from a handler or a middleware.
 ///
 /// The consumer is stored in the request's extensions as a plain [`Consumer`], so handlers can
 /// also read it with `web::ReqData<Consumer>`. A later `set_consumer` replaces an earlier one, and
@@ -35,7 +39,63 @@ pub trait ConsumerExt: sealed::Sealed {
 
     /// The consumer set on the request so far, if any.
     fn consumer(&self) -> Option<Consumer>;
+
+    /// Sets an attribute of this request (a tenant, a feature flag, a row count): written on
+    /// the request's span in Apitally 1.x (with `apitally.request.custom_attribute_keys`), and
+    /// visible to [`sample_on_response`] (`res.attribute(key)`) and the masking callbacks
+    /// (`LoggedRequest::attributes`). Hub v2 has no field for them: they are not sent there.
+    ///
+    /// Keys are trimmed and 1 to 128 characters, and cannot be in a namespace Apitally writes
+    /// itself (`http.`, `url.`, `client.`, `server.`, `apitally.`, ...); at most 32 per
+    /// request; text is cut to 4,096 characters; `None` removes the key. A value whose key
+    /// looks sensitive (`password`, `token`, `secret`, ...) is masked before it leaves the app.
+    ///
+    /// ```
+    /// # use apitally_actix as apitally;
+    /// use actix_web::{get, HttpRequest, HttpResponse};
+    /// use apitally::ConsumerExt;
+    ///
+    /// #[get("/reports")]
+    /// async fn reports(req: HttpRequest) -> HttpResponse {
+    ///     req.set_request_attribute("tenant", "acme");
+    ///     req.set_request_attribute("rows", 1_250);
+    ///     HttpResponse::Ok().finish()
+    /// }
+    /// ```
+    ///
+    /// [`sample_on_response`]: crate::ApitallyConfig::sample_on_response
+    fn set_request_attribute(&self, key: &str, value: impl Into<AttributeValue>);
+
+    /// Captures an error the app handled: the first one captured on a request becomes its
+    /// server error (counted in the errors view, with its message, its sources and a
+    /// backtrace of this call) and, in Apitally 1.x, the `exception` event of its span, also
+    /// when the handler then answers normally. Later ones are ignored. Its text is scrubbed
+    /// like every server error's (quoted values left out, URL passwords and secrets masked).
+    /// The backtrace is symbolised off the request path.
+    ///
+    /// ```
+    /// # use apitally_actix as apitally;
+    /// use actix_web::{get, HttpRequest, HttpResponse};
+    /// use apitally::ConsumerExt;
+    ///
+    /// #[get("/prices")]
+    /// async fn prices(req: HttpRequest) -> HttpResponse {
+    ///     match std::fs::read_to_string("/etc/prices.json") {
+    ///         Ok(prices) => HttpResponse::Ok().body(prices),
+    ///         Err(err) => {
+    ///             // Served from the cache, but Apitally hears about it.
+    ///             req.capture_exception(&err);
+    ///             HttpResponse::Ok().body("[]")
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    fn capture_exception<E: std::error::Error + ?Sized>(&self, error: &E);
 }
+
+/// The first error captured on a request.
+#[derive(Clone)]
+pub(crate) struct CapturedException(pub(crate) ServerError);
 
 /// Reports validation errors of a request to Apitally, for the app's own validation.
 ///
@@ -100,6 +160,31 @@ macro_rules! impl_ext {
 
             fn consumer(&self) -> Option<Consumer> {
                 self.extensions().get::<Consumer>().cloned()
+            }
+
+            fn set_request_attribute(&self, key: &str, value: impl Into<AttributeValue>) {
+                let value = value.into();
+                crate::notes::note_attribute(self.head(), key, &value);
+                let mut ext = self.extensions_mut();
+                match ext.get_mut::<RequestAttributes>() {
+                    Some(attributes) => {
+                        attributes.set(key, value);
+                    }
+                    None => {
+                        let mut attributes = RequestAttributes::default();
+                        attributes.set(key, value);
+                        ext.insert(attributes);
+                    }
+                }
+            }
+
+            fn capture_exception<E: std::error::Error + ?Sized>(&self, error: &E) {
+                if self.extensions().contains::<CapturedException>() {
+                    return;
+                }
+                let error = captured_error(error);
+                crate::notes::note_exception(self.head(), &error);
+                self.extensions_mut().insert(CapturedException(error));
             }
         }
 

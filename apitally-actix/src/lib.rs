@@ -75,11 +75,13 @@ pub mod __private;
 
 /// Sets the request's consumer from values the handler already has.
 ///
-/// `#[apitally::consumer(identifier, name = .., group = ..)]` goes on an `async fn` handler.
-/// Each argument is an expression over the handler's arguments, evaluated once when the handler
-/// starts, by reference (the handler keeps its arguments). Accepted values: `&str`, `String`,
-/// numbers and any other `Display` value, and `Option`s of them; a `None` identifier leaves the
-/// request anonymous. The consumer set this way wins over the
+/// `#[apitally::consumer(identifier, name = .., group = .., attributes(key = .., ..))]` goes on
+/// an `async fn` handler. Each argument is an expression over the handler's arguments,
+/// evaluated once when the handler starts, by reference (the handler keeps its arguments).
+/// Accepted values: `&str`, `String`, numbers and any other `Display` value, and `Option`s of
+/// them; a `None` identifier leaves the request anonymous, a `None` attribute deletes it.
+/// `attributes(..)` sets [`Consumer::attribute`]s (Apitally 1.x shows them with the consumer;
+/// hub v2 ignores them). The consumer set this way wins over the
 /// [`identify_consumer`](ApitallyConfig::identify_consumer) callback.
 ///
 /// It works above or below actix's route macros (`#[get]`, `#[post]`, `#[route]`) and on
@@ -92,9 +94,9 @@ pub mod __private;
 /// use actix_web::{get, web, HttpResponse, Responder};
 ///
 /// #[derive(Clone)]
-/// struct User { id: u64, name: String, plan: Option<String> }
+/// struct User { id: u64, name: String, plan: Option<String>, seats: u32 }
 ///
-/// #[apitally::consumer(user.id, name = user.name, group = user.plan)]
+/// #[apitally::consumer(user.id, name = user.name, group = user.plan, attributes(seats = user.seats))]
 /// #[get("/orders")]
 /// async fn orders(user: web::ReqData<User>) -> impl Responder {
 ///     HttpResponse::Ok().body(format!("orders of {}", user.name))
@@ -170,12 +172,12 @@ pub type ApitallyConfig = apitally_core::ApitallyConfig<actix_web::HttpRequest>;
 
 pub mod config {
     //! What the configuration's inputs and callbacks name: routes for the startup data, the
-    //! views the sampling callbacks decide on, and the request-log types the masking and
-    //! exclusion callbacks see.
+    //! views the sampling callbacks decide on, the request-log types the masking and
+    //! exclusion callbacks see, and the values of consumer and request attributes.
 
     pub use apitally_core::{
-        CapturedLog, CapturedSpan, Headers, LoggedRequest, LoggedResponse, PathItem, SampleRequest,
-        SampleResponse,
+        AttributeValue, CapturedLog, CapturedSpan, Headers, LoggedRequest, LoggedResponse,
+        PathItem, SampleRequest, SampleResponse,
     };
 }
 

@@ -18,7 +18,10 @@
 use std::cell::{Cell, RefCell};
 
 use actix_web::dev::RequestHead;
-use apitally_core::{Consumer, ValidationError};
+use apitally_core::{
+    adapter::{RequestAttributes, ServerError},
+    AttributeValue, Consumer, ValidationError,
+};
 use hashbrown::HashMap;
 
 /// What one request noted.
@@ -26,6 +29,9 @@ use hashbrown::HashMap;
 pub(crate) struct Notes {
     pub(crate) consumer: Option<Consumer>,
     pub(crate) validation_errors: Vec<ValidationError>,
+    pub(crate) attributes: RequestAttributes,
+    /// The first error captured.
+    pub(crate) exception: Option<ServerError>,
 }
 
 #[derive(Default)]
@@ -80,7 +86,7 @@ fn forget(key: usize) {
     }
 }
 
-fn key(head: &RequestHead) -> usize {
+fn key_of(head: &RequestHead) -> usize {
     std::ptr::from_ref(head) as usize
 }
 
@@ -91,7 +97,7 @@ pub(crate) struct Tracked(usize);
 impl Tracked {
     #[inline]
     pub(crate) fn begin(head: &RequestHead) -> Self {
-        let key = key(head);
+        let key = key_of(head);
         TRACKED.with(|t| t.set(t.get() + 1));
         // A note left by an untracked request whose head this one reuses.
         forget(key);
@@ -121,16 +127,36 @@ impl Drop for Tracked {
 
 /// Notes the request's consumer (`None`: anonymous again).
 pub(crate) fn note_consumer(head: &RequestHead, consumer: Option<&Consumer>) {
-    let key = key(head);
+    let key = key_of(head);
     let _ = REGISTRY.try_with(|r| {
         r.borrow_mut()
             .note(key, |notes| notes.consumer = consumer.cloned());
     });
 }
 
+/// Notes an attribute the request set.
+pub(crate) fn note_attribute(head: &RequestHead, key: &str, value: &AttributeValue) {
+    let key_of = key_of(head);
+    let _ = REGISTRY.try_with(|r| {
+        r.borrow_mut().note(key_of, |notes| {
+            notes.attributes.set(key, value.clone());
+        });
+    });
+}
+
+/// Notes the first error the request captured.
+pub(crate) fn note_exception(head: &RequestHead, error: &ServerError) {
+    let key = key_of(head);
+    let _ = REGISTRY.try_with(|r| {
+        r.borrow_mut().note(key, |notes| {
+            notes.exception.get_or_insert_with(|| error.clone());
+        });
+    });
+}
+
 /// Notes a validation error the request reported.
 pub(crate) fn note_validation_error(head: &RequestHead, error: &ValidationError) {
-    let key = key(head);
+    let key = key_of(head);
     let _ = REGISTRY.try_with(|r| {
         r.borrow_mut()
             .note(key, |notes| notes.validation_errors.push(error.clone()));

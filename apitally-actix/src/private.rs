@@ -41,6 +41,7 @@ pub fn set_consumer(
     identifier: Option<String>,
     name: Option<String>,
     group: Option<String>,
+    attributes: &[(&str, Option<String>)],
 ) {
     let Some(identifier) = identifier else {
         return;
@@ -51,6 +52,9 @@ pub fn set_consumer(
     }
     if let Some(group) = group {
         consumer = consumer.group(group);
+    }
+    for (key, value) in attributes {
+        consumer = consumer.attribute(*key, value.clone());
     }
     req.set_consumer(consumer);
 }

@@ -8,11 +8,16 @@ use std::{
 
 use actix_web::{http::Method, HttpMessage, HttpRequest};
 use apitally_core::{
-    adapter::{Finished, LogStart, ServerError},
+    adapter::{Finished, LogStart, RequestAttributes, ServerError},
     Consumer, ValidationError,
 };
 
-use crate::{ext::ReportedValidationErrors, notes::Notes, request::ActixHeaders, shared::Shared};
+use crate::{
+    ext::{CapturedException, ReportedValidationErrors},
+    notes::Notes,
+    request::ActixHeaders,
+    shared::Shared,
+};
 
 /// How the request body size is known.
 pub(crate) enum RequestSize {
@@ -122,6 +127,19 @@ impl Record {
             Reported::Request { req, .. } => Some(ActixHeaders(req.headers())),
             Reported::Noted(_) => None,
         };
+        // What the app attached: its attributes, and the first error it captured (which wins
+        // over the response's: it came first).
+        let (attributes, captured) = match (reported, &ext) {
+            (Reported::Request { .. }, Some(ext)) => (
+                ext.get::<RequestAttributes>(),
+                ext.get::<CapturedException>().map(|c| &c.0),
+            ),
+            (Reported::Noted(notes), _) => (
+                Some(&notes.attributes).filter(|a| !a.is_empty()),
+                notes.exception.as_ref(),
+            ),
+            (Reported::Request { .. }, None) => (None, None),
+        };
         shared.pipeline.finish(Finished {
             method: self.method.as_str(),
             route: self.route.as_deref(),
@@ -135,11 +153,12 @@ impl Record {
             consumer,
             validation_errors: &self.validation_errors,
             reported_errors,
-            server_error: self.server_error.as_ref(),
+            server_error: captured.or(self.server_error.as_ref()),
             log: self.log,
             headers: headers
                 .as_ref()
                 .map(|h| h as &dyn apitally_core::adapter::RequestHeaders),
+            attributes,
         });
     }
 }

@@ -412,3 +412,56 @@ async fn values_in_request_extensions_are_dropped_when_their_request_ends() {
         200
     );
 }
+
+/// On the `Err` exit (an inner middleware rejects, as the documented auth pattern does), only
+/// standard methods are endpoints, as on every other exit: a route without a method guard
+/// takes any method, and a client chooses it.
+#[actix_web::test]
+async fn the_err_exit_counts_only_standard_methods() {
+    use actix_web::{
+        body::MessageBody,
+        dev::{ServiceRequest, ServiceResponse},
+        middleware::{from_fn, Next},
+    };
+
+    async fn reject(
+        _req: ServiceRequest,
+        _next: Next<impl MessageBody>,
+    ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+        Err::<ServiceResponse<actix_web::body::BoxBody>, _>(actix_web::error::ErrorUnauthorized(
+            "no key",
+        ))
+    }
+
+    let hub = TestHub::start();
+    let apitally = apitally(&hub, |c| c);
+    let (server, port) = spawn_server!(1, {
+        let apitally = apitally.clone();
+        move || {
+            App::new()
+                .wrap(from_fn(reject))
+                .wrap(apitally.clone())
+                .route("/any", web::to(HttpResponse::Ok))
+        }
+    });
+    let long = "X".repeat(5_000);
+    let got = actix_web::rt::task::spawn_blocking(move || {
+        ["GET", "BREW", "get", long.as_str(), "POST"]
+            .iter()
+            .map(|method| {
+                String::from_utf8_lossy(&raw(port, method, "/any", &[], "")[9..12]).into_owned()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    server.stop(true).await;
+    apitally.shutdown().await;
+    assert!(got.iter().all(|s| s == "401"), "{got:?}");
+    let mut counted: Vec<String> = requests(&hub)
+        .iter()
+        .map(|r| format!("{} {} {}", r["method"], r["path"], r["status_code"]))
+        .collect();
+    counted.sort();
+    assert_eq!(counted, [r#""GET" "/any" 401"#, r#""POST" "/any" 401"#]);
+}

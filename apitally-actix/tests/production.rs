@@ -245,10 +245,8 @@ async fn a_websocket_open_across_syncs_is_neither_counted_nor_logged() {
         actix_web::rt::spawn(async move {
             while let Some(Ok(msg)) = messages.next().await {
                 match msg {
-                    actix_ws::Message::Text(text) => {
-                        if session.text(text).await.is_err() {
-                            return;
-                        }
+                    actix_ws::Message::Text(text) if session.text(text.clone()).await.is_err() => {
+                        return
                     }
                     actix_ws::Message::Close(reason) => {
                         let _ = session.close(reason).await;
@@ -345,4 +343,276 @@ async fn a_websocket_open_across_syncs_is_neither_counted_nor_logged() {
             }
         }
     }
+}
+
+#[derive(Debug)]
+struct CacheMiss {
+    source: std::io::Error,
+}
+
+impl std::fmt::Display for CacheMiss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "price cache unavailable for \"customer-secret-sku\"")
+    }
+}
+
+impl std::error::Error for CacheMiss {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Who {
+    user: String,
+    plan: Option<String>,
+}
+
+#[apitally_actix::consumer(q.user.clone(), name = "Macro User", attributes(plan = q.plan, seats = 3))]
+async fn tagged(q: web::Query<Who>) -> HttpResponse {
+    let _ = &q;
+    HttpResponse::Ok().finish()
+}
+
+/// Consumer attributes (set in a handler and by the macro), request attributes (also from an
+/// inner middleware that rejects with `Err`) and a captured exception on a request answered
+/// 200, decoded from real OTLP exports: the consumer update events, the SERVER span's
+/// attributes and exception event, the server-error event; the callbacks see the attributes.
+#[actix_web::test]
+async fn attributes_and_captured_exceptions_reach_apitally_1x() {
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::{
+        body::MessageBody,
+        dev::{ServiceRequest, ServiceResponse},
+        middleware::{from_fn, Next},
+        HttpRequest,
+    };
+    use apitally_actix::{config::AttributeValue, Consumer, ConsumerExt};
+
+    async fn guard(
+        req: ServiceRequest,
+        next: Next<impl MessageBody>,
+    ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+        if req.path() == "/denied" {
+            req.set_request_attribute("reason", "no-key");
+            req.set_consumer("customer-denied");
+            return Err(actix_web::error::ErrorForbidden("no key"));
+        }
+        next.call(req).await
+    }
+
+    let hub = TestHub::start();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let masked_seen = Arc::new(Mutex::new(Vec::new()));
+    let config = otlp(&hub)
+        .sample_on_response({
+            let seen = Arc::clone(&seen);
+            move |res| {
+                seen.lock()
+                    .unwrap()
+                    .push((res.path().to_owned(), res.attribute("tenant").cloned()));
+                None
+            }
+        })
+        .request_logging(
+            RequestLoggingConfig::new()
+                .mask_request_body({
+                    let masked_seen = Arc::clone(&masked_seen);
+                    move |req| {
+                        masked_seen.lock().unwrap().push(req.attributes.clone());
+                        None
+                    }
+                })
+                .capture_request_body(true),
+        );
+    let apitally = Apitally::try_new(config).unwrap();
+    let (server, port) = spawn_server!(1, {
+        let apitally = apitally.clone();
+        move || {
+            App::new()
+                .wrap(from_fn(guard))
+                .wrap(apitally.clone())
+                .route(
+                    "/prices",
+                    web::post().to(|req: HttpRequest| async move {
+                        req.set_consumer(
+                            Consumer::new("customer-1")
+                                .name("Customer 1")
+                                .attribute("plan", "enterprise")
+                                .attribute("seats", 250)
+                                .attribute("legacy", None::<&str>),
+                        );
+                        req.set_request_attribute("tenant", "acme");
+                        req.set_request_attribute("rows", 12);
+                        req.set_request_attribute("api_token", "tok-123");
+                        req.set_request_attribute("http.route", "/spoofed");
+                        let miss = CacheMiss {
+                            source: std::io::Error::other("connection refused"),
+                        };
+                        req.capture_exception(&miss);
+                        // Only the first counts.
+                        req.capture_exception(&std::io::Error::other("second"));
+                        HttpResponse::Ok().body("[]")
+                    }),
+                )
+                .route("/tagged", web::get().to(tagged))
+                .route("/denied", web::get().to(HttpResponse::Ok))
+        }
+    });
+    let client = awc::Client::default();
+    let res = client
+        .post(format!("http://127.0.0.1:{port}/prices"))
+        .content_type("application/json")
+        .send_body("{}")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    for path in ["/tagged?user=u-9&plan=pro", "/denied"] {
+        client
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    server.stop(true).await;
+    apitally.shutdown().await;
+
+    // Consumer updates carry the attributes, a deleted one as null.
+    let updates: Vec<serde_json::Value> = hub
+        .otlp_events("apitally.consumer.update")
+        .into_iter()
+        .map(|e| e.body)
+        .collect();
+    assert!(
+        updates.contains(&serde_json::json!({
+            "identifier": "customer-1",
+            "name": "Customer 1",
+            "attributes": {"plan": "enterprise", "seats": "250", "legacy": null},
+        })),
+        "{updates:#?}"
+    );
+    assert!(
+        updates.contains(&serde_json::json!({
+            "identifier": "u-9",
+            "name": "Macro User",
+            "attributes": {"plan": "pro", "seats": "3"},
+        })),
+        "{updates:#?}"
+    );
+
+    // The request's span: its attributes (typed, a sensitive one masked, a reserved one
+    // refused), their keys, and the first captured exception.
+    let spans = hub.otlp_spans();
+    let span = spans
+        .iter()
+        .find(|s| s.is_server() && s.str("url.path") == Some("/prices"))
+        .expect("the /prices span");
+    assert_eq!(span.str("tenant"), Some("acme"));
+    assert_eq!(span.int("rows"), Some(12));
+    assert_eq!(span.str("api_token"), Some("[REDACTED]"));
+    assert_eq!(span.str("http.route"), Some("/prices"));
+    assert_eq!(
+        span.attributes["apitally.request.custom_attribute_keys"],
+        serde_json::json!(["tenant", "rows", "api_token"])
+    );
+    assert_eq!(span.int("http.response.status_code"), Some(200));
+    let exception = span
+        .events
+        .iter()
+        .find(|e| e.name == "exception")
+        .expect("an exception event");
+    assert_eq!(
+        exception.attributes["exception.type"],
+        "production::CacheMiss"
+    );
+    // Scrubbed like every server error: the quoted value is left out.
+    assert_eq!(
+        exception.attributes["exception.message"],
+        "price cache unavailable for"
+    );
+    let stacktrace = exception.attributes["exception.stacktrace"]
+        .as_str()
+        .unwrap();
+    assert!(
+        stacktrace.starts_with("Caused by: connection refused\n"),
+        "{stacktrace}"
+    );
+    assert!(stacktrace.contains("production::"), "{stacktrace}");
+    // The server-error aggregate, for a request answered 200.
+    let errors = hub.otlp_events("apitally.request.server_error");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].body["type"], "production::CacheMiss");
+
+    // The inner middleware's Err exit keeps what the request noted.
+    let denied = spans
+        .iter()
+        .find(|s| s.is_server() && s.str("url.path") == Some("/denied"))
+        .expect("the /denied span");
+    assert_eq!(denied.str("reason"), Some("no-key"));
+    assert_eq!(
+        denied.str("apitally.consumer.identifier"),
+        Some("customer-denied")
+    );
+
+    // The callbacks saw the attributes (the masking callback, masked).
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains(&(
+        "/prices".to_owned(),
+        Some(AttributeValue::String("acme".into()))
+    )));
+    let masked_seen = masked_seen.lock().unwrap().clone();
+    assert_eq!(
+        masked_seen,
+        [vec![
+            ("tenant".to_owned(), AttributeValue::from("acme")),
+            ("rows".to_owned(), AttributeValue::from(12)),
+            ("api_token".to_owned(), AttributeValue::from("[REDACTED]")),
+        ]]
+    );
+}
+
+/// Over hub v2, a captured exception is a server error of its request (answered 200), and
+/// the attributes (which the hub has no field for) are not sent.
+#[actix_web::test]
+async fn a_captured_exception_is_a_hub_server_error_too() {
+    use actix_web::HttpRequest;
+    use apitally_actix::ConsumerExt;
+
+    let hub = TestHub::start();
+    let apitally =
+        Apitally::try_new(common::config(&hub).request_logging(RequestLoggingConfig::new()))
+            .unwrap();
+    let app = actix_web::test::init_service(App::new().wrap(apitally.clone()).route(
+        "/prices",
+        web::get().to(|req: HttpRequest| async move {
+            req.set_request_attribute("tenant", "acme");
+            req.capture_exception(&CacheMiss {
+                source: std::io::Error::other("down"),
+            });
+            HttpResponse::Ok().finish()
+        }),
+    ))
+    .await;
+    actix_web::test::call_and_read_body(
+        &app,
+        actix_web::test::TestRequest::get()
+            .uri("/prices")
+            .to_request(),
+    )
+    .await;
+    apitally.shutdown().await;
+    let errors = common::items(&hub, "server_errors");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0]["type"], "production::CacheMiss");
+    assert_eq!(errors[0]["msg"], "price cache unavailable for");
+    assert!(errors[0]["traceback"]
+        .as_str()
+        .unwrap()
+        .starts_with("Caused by: down"));
+    assert_eq!(common::count(&hub, "GET", "/prices", Some(200), None), 1);
+    let lines = common::log_lines(&hub);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["exception"]["type"], "production::CacheMiss");
+    assert!(!lines[0].to_string().contains("acme"), "{}", lines[0]);
 }

@@ -41,6 +41,7 @@ fn item(body: &[u8]) -> RequestLogItem {
             size: Some(body.len() as u64),
             consumer: Some("customer-42".into()),
             body: Some(body.to_vec()),
+            attributes: Vec::new(),
         },
         response: LoggedResponse {
             status_code: 201,

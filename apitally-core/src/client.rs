@@ -26,7 +26,21 @@ use crate::{
 
 pub(crate) enum Command {
     Shutdown(Reply),
+    /// A server error whose backtrace is symbolised here, off the request path.
+    ServerError(Box<DeferredError>),
 }
+
+/// A server error of a request to `route`, recorded once its backtrace is symbolised.
+pub(crate) struct DeferredError {
+    method: String,
+    route: String,
+    consumer: Option<Consumer>,
+    error: ServerError,
+}
+
+/// Server errors waiting to be symbolised at most; past it, an error is recorded at once
+/// without its backtrace (a panic storm must not queue without bound).
+const MAX_DEFERRED: usize = 256;
 
 pub(crate) enum Reply {
     Async(oneshot::Sender<bool>),
@@ -54,6 +68,8 @@ struct Active {
 
 pub(crate) struct Inner {
     active: Option<Active>,
+    /// Server errors sent to the background thread and not yet recorded.
+    deferred: std::sync::atomic::AtomicUsize,
     commands: Option<mpsc::UnboundedSender<Command>>,
     key: Option<(String, String)>,
     shutdown_timeout: Duration,
@@ -109,8 +125,13 @@ pub(crate) async fn stopped(
     loop {
         tokio::select! {
             command = commands.recv() => {
-                if let Some(Command::Shutdown(r)) = command {
-                    *reply.borrow_mut() = Some(r);
+                match command {
+                    Some(Command::ServerError(deferred)) => {
+                        record_deferred(&handle, *deferred);
+                        continue;
+                    }
+                    Some(Command::Shutdown(r)) => *reply.borrow_mut() = Some(r),
+                    None => {}
                 }
                 return;
             }
@@ -125,6 +146,23 @@ pub(crate) async fn stopped(
         } else {
             orphaned_since = None;
         }
+    }
+}
+
+/// Symbolises a deferred server error's backtrace and records it.
+fn record_deferred(handle: &Weak<Inner>, deferred: DeferredError) {
+    let Some(inner) = handle.upgrade() else {
+        return;
+    };
+    inner.deferred.fetch_sub(1, Ordering::Relaxed);
+    if let Some(active) = &inner.active {
+        let _ = deferred.error.traceback();
+        active.backend.record_server_error(
+            &deferred.method,
+            &deferred.route,
+            deferred.consumer.as_ref(),
+            &deferred.error,
+        );
     }
 }
 
@@ -236,6 +274,7 @@ impl ApitallyClient {
         Self {
             inner: Arc::new(Inner {
                 active: None,
+                deferred: std::sync::atomic::AtomicUsize::new(0),
                 commands: None,
                 key: None,
                 shutdown_timeout: Duration::ZERO,
@@ -253,6 +292,7 @@ impl ApitallyClient {
         let (tx, rx) = mpsc::unbounded_channel();
         let shutdown_timeout = resolved.config.shutdown_timeout;
         let inner = Arc::new(Inner {
+            deferred: std::sync::atomic::AtomicUsize::new(0),
             active: Some(Active {
                 enabled: Arc::clone(&enabled),
                 backend: Arc::clone(&backend),
@@ -385,11 +425,37 @@ impl ApitallyClient {
         consumer: Option<&Consumer>,
         error: &ServerError,
     ) {
-        if let Some(active) = self.active() {
+        let Some(active) = self.active() else {
+            return;
+        };
+        if error.is_deferred() {
+            // Its backtrace is symbolised on the background thread, which then records it.
+            if self.inner.deferred.fetch_add(1, Ordering::Relaxed) < MAX_DEFERRED {
+                if let Some(commands) = &self.inner.commands {
+                    let deferred = DeferredError {
+                        method: method.to_owned(),
+                        route: route.to_owned(),
+                        consumer: consumer.cloned(),
+                        error: error.clone(),
+                    };
+                    if commands
+                        .send(Command::ServerError(Box::new(deferred)))
+                        .is_ok()
+                    {
+                        return;
+                    }
+                }
+            }
+            self.inner.deferred.fetch_sub(1, Ordering::Relaxed);
+            let error = error.without_backtrace();
             active
                 .backend
-                .record_server_error(method, route, consumer, error);
+                .record_server_error(method, route, consumer, &error);
+            return;
         }
+        active
+            .backend
+            .record_server_error(method, route, consumer, error);
     }
 
     fn begin_shutdown(&self, reply: Reply) -> bool {

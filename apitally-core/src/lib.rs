@@ -44,7 +44,7 @@ mod util;
 pub use self::pipeline::capture::{tracing_layer, TracingLayer};
 pub use self::{
     config::ApitallyConfig,
-    consumer::Consumer,
+    consumer::{AttributeValue, Consumer},
     error::ConfigError,
     pipeline::sampling::{SampleRequest, SampleResponse},
     record::ValidationError,
@@ -81,13 +81,17 @@ pub mod adapter {
         },
         consumer::{MAX_IDENTIFIER_CHARS, MAX_NAME_CHARS},
         pipeline::{
+            attributes::{
+                RequestAttributes, MAX_REQUEST_ATTRIBUTES, MAX_REQUEST_ATTRIBUTE_KEY_CHARS,
+                MAX_REQUEST_ATTRIBUTE_VALUE_CHARS,
+            },
             errors::{validation_error_from_serde, warn_if_secret_consumer},
             forwarded::TrustedProxies,
             is_standard_method,
             log_start::{
                 push_host, response_capture, BodyCapture, LogFacts, LogStart, RequestBody,
             },
-            panic::{in_request, install_panic_hook, panic_error},
+            panic::{captured_error, in_request, install_panic_hook, panic_error},
             route::normalize as normalize_route,
             sampling::{Decision, RequestHeaders, TraceContext},
             scrub::without_values,

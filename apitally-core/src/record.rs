@@ -1,7 +1,11 @@
 //! Framework-neutral inputs that adapters hand to the core: one finished request, and the
 //! validation and server errors seen on it.
 
-use std::time::Duration;
+use std::{
+    backtrace::Backtrace,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use crate::Consumer;
 
@@ -186,11 +190,25 @@ impl ValidationError {
 /// );
 /// assert_eq!(err.msg(), "cannot connect to postgres://******@db:5432/app");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct ServerError {
     pub(crate) error_type: String,
     pub(crate) msg: String,
-    pub(crate) traceback: String,
+    /// Read through `traceback()`, which symbolises a deferred backtrace.
+    traceback: String,
+    /// A backtrace captured on the request path and symbolised off it, when first read.
+    deferred: Option<Arc<Deferred>>,
+}
+
+/// A backtrace captured unresolved (cheap), with the text that goes before its frames.
+/// Symbolising takes milliseconds (a debug build: hundreds), so it happens on the client's
+/// background thread or the request logger's, never while a request waits.
+pub(crate) struct Deferred {
+    prefix: String,
+    backtrace: Backtrace,
+    /// Frames before the first of these are the capture's own machinery.
+    skip_before: fn(&str) -> &str,
+    text: OnceLock<String>,
 }
 
 impl ServerError {
@@ -204,7 +222,27 @@ impl ServerError {
             error_type: error_type.into(),
             msg: crate::pipeline::scrub::error_text(&msg.into()),
             traceback: crate::pipeline::scrub::error_text(&traceback.into()),
+            deferred: None,
         }
+    }
+
+    /// A server error whose traceback is `prefix` and then the frames of `backtrace` after
+    /// those `skip_before` trims, symbolised when first read.
+    pub(crate) fn with_backtrace(
+        error_type: impl Into<String>,
+        msg: impl Into<String>,
+        prefix: String,
+        backtrace: Backtrace,
+        skip_before: fn(&str) -> &str,
+    ) -> Self {
+        let mut error = Self::new(error_type, msg, "");
+        error.deferred = Some(Arc::new(Deferred {
+            prefix,
+            backtrace,
+            skip_before,
+            text: OnceLock::new(),
+        }));
+        error
     }
 
     /// The type name errors are grouped by.
@@ -217,8 +255,64 @@ impl ServerError {
         &self.msg
     }
 
-    /// The traceback.
+    /// The traceback. A backtrace captured on the request path is symbolised here, once (off
+    /// the request path: the client and the request logger read it in the background).
     pub fn traceback(&self) -> &str {
-        &self.traceback
+        match &self.deferred {
+            None => &self.traceback,
+            Some(deferred) => deferred.text.get_or_init(|| {
+                let frames = deferred.backtrace.to_string();
+                let frames = (deferred.skip_before)(&frames);
+                let mut text = deferred.prefix.clone();
+                if !frames.is_empty() {
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    text.push_str(frames);
+                }
+                crate::pipeline::scrub::error_text(&text)
+            }),
+        }
+    }
+
+    /// Whether reading the traceback would symbolise a backtrace now.
+    pub(crate) fn is_deferred(&self) -> bool {
+        self.deferred
+            .as_ref()
+            .is_some_and(|d| d.text.get().is_none())
+    }
+
+    /// The same error without its unresolved backtrace (its prefix kept): when too many wait
+    /// to be symbolised.
+    pub(crate) fn without_backtrace(&self) -> Self {
+        match &self.deferred {
+            Some(deferred) if deferred.text.get().is_none() => Self {
+                error_type: self.error_type.clone(),
+                msg: self.msg.clone(),
+                traceback: crate::pipeline::scrub::error_text(&deferred.prefix),
+                deferred: None,
+            },
+            _ => self.clone(),
+        }
     }
 }
+
+impl std::fmt::Debug for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerError")
+            .field("error_type", &self.error_type)
+            .field("msg", &self.msg)
+            .field("traceback", &self.traceback())
+            .finish()
+    }
+}
+
+impl PartialEq for ServerError {
+    fn eq(&self, other: &Self) -> bool {
+        self.error_type == other.error_type
+            && self.msg == other.msg
+            && self.traceback() == other.traceback()
+    }
+}
+
+impl Eq for ServerError {}

@@ -287,6 +287,7 @@ pub(crate) struct LogEnd<'a> {
     pub(crate) request_size: Option<u64>,
     pub(crate) response_size: Option<u64>,
     pub(crate) server_error: Option<&'a ServerError>,
+    pub(crate) attributes: Option<&'a super::attributes::RequestAttributes>,
 }
 
 pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem> {
@@ -302,6 +303,11 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
     // Methods are client-chosen tokens: a long one is cut (they are ASCII), everywhere it is
     // written (the root span's name and the logged request).
     let method = end.method.get(..MAX_METHOD_LEN).unwrap_or(end.method);
+    if let Some(attributes) = end.attributes {
+        item.request
+            .attributes
+            .extend_from_slice(attributes.as_slice());
+    }
     if let Some(trace) = trace {
         // `METHOD /route`, or the method alone for a request that matched no route (a raw
         // path would give scanners unbounded span names).
@@ -361,10 +367,19 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
             *body = super::scrub::without_values(&String::from_utf8_lossy(body)).into_bytes();
         }
     }
-    item.exception = end.server_error.map(|e| LoggedException {
-        error_type: e.error_type().to_owned(),
-        message: e.msg().to_owned(),
-        traceback: e.traceback().to_owned(),
+    item.exception = end.server_error.map(|e| {
+        // A backtrace is symbolised by the request logger's thread, not here.
+        let pending = e.is_deferred();
+        LoggedException {
+            error_type: e.error_type().to_owned(),
+            message: e.msg().to_owned(),
+            traceback: if pending {
+                String::new()
+            } else {
+                e.traceback().to_owned()
+            },
+            pending: pending.then(|| e.clone()),
+        }
     });
     item
 }

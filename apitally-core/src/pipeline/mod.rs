@@ -16,6 +16,7 @@
 //! [`scrub`]), panics ([`panic`]), route templates ([`route`]), proxies and the client address
 //! ([`forwarded`]). An adapter reads its framework's request facts and hands them over.
 
+pub(crate) mod attributes;
 #[cfg(feature = "tracing")]
 pub(crate) mod capture;
 pub(crate) mod errors;
@@ -29,6 +30,7 @@ pub(crate) mod scrub;
 use std::time::{Duration, Instant};
 
 use self::{
+    attributes::RequestAttributes,
     forwarded::TrustedProxies,
     log_start::{build_item, LogEnd, LogStart},
     sampling::{Decision, RequestHeaders, SampleRequest, SampleResponse, Sampling},
@@ -105,6 +107,8 @@ pub struct Finished<'a> {
     pub log: Option<Box<LogStart>>,
     /// Its headers, for the response stage of sampling (gone on some exits).
     pub headers: Option<&'a dyn RequestHeaders>,
+    /// The attributes the app set on it.
+    pub attributes: Option<&'a RequestAttributes>,
 }
 
 /// Whether `method` is one of HTTP's own methods. Methods are client-chosen strings, and an
@@ -337,6 +341,7 @@ impl Pipeline {
             duration: f.elapsed,
             consumer,
             headers: f.headers,
+            attributes: f.attributes,
         };
         if !self
             .sampling
@@ -357,6 +362,7 @@ impl Pipeline {
                 request_size: f.request_size,
                 response_size: f.response_size,
                 server_error: f.server_error,
+                attributes: f.attributes,
             },
         );
         logger.log(item);

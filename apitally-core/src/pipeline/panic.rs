@@ -59,25 +59,64 @@ pub fn panic_error(payload: &(dyn Any + Send)) -> ServerError {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "Box<dyn Any>".to_owned());
-    let (location, backtrace) = LAST_PANIC
-        .with(|p| p.borrow_mut().take())
-        .map(|(location, backtrace)| (location, backtrace.to_string()))
-        .unwrap_or_default();
-    let mut traceback = location;
-    let frames = trim_panic_frames(&backtrace);
-    if !frames.is_empty() {
-        if !traceback.is_empty() {
-            traceback.push('\n');
+    match LAST_PANIC.with(|p| p.borrow_mut().take()) {
+        // Symbolised off the request path, when first read.
+        Some((location, backtrace)) => {
+            ServerError::with_backtrace("panic", msg, location, backtrace, trim_panic_frames)
         }
-        traceback.push_str(frames);
+        None => ServerError::new("panic", msg, ""),
     }
-    ServerError::new("panic", msg, traceback)
 }
 
-/// Drops the leading frames that belong to the backtrace capture, the panic machinery and
-/// this hook.
+/// A server error for an error the app captured (`capture_exception`): its type name, its
+/// message, its chain of sources (`Caused by: ...`, most recent first) and a backtrace of the
+/// call, captured here and symbolised off the request path.
+pub fn captured_error<E: std::error::Error + ?Sized>(error: &E) -> ServerError {
+    let name = std::any::type_name::<E>();
+    let error_type = if name.starts_with("dyn ") || name.starts_with('&') {
+        // A trait object names no type: the leading name of its `Debug` text does.
+        let debug = format!("{error:?}");
+        let lead: String = debug
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+            .take(128)
+            .collect();
+        if lead.is_empty() || lead.starts_with(|c: char| c.is_ascii_digit()) {
+            "Error".to_owned()
+        } else {
+            lead
+        }
+    } else {
+        name.to_owned()
+    };
+    let mut chain = String::new();
+    let mut source = error.source();
+    let mut depth = 0;
+    while let Some(cause) = source {
+        depth += 1;
+        if depth > 16 {
+            break;
+        }
+        if !chain.is_empty() {
+            chain.push('\n');
+        }
+        chain.push_str("Caused by: ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ServerError::with_backtrace(
+        error_type,
+        error.to_string(),
+        chain,
+        Backtrace::force_capture(),
+        trim_panic_frames,
+    )
+}
+
+/// Drops the leading frames that belong to the backtrace capture, the panic machinery, this
+/// hook and the SDK's own calls.
 fn trim_panic_frames(backtrace: &str) -> &str {
-    const MACHINERY: [&str; 10] = [
+    const MACHINERY: [&str; 14] = [
         "std::",
         "core::",
         "alloc::",
@@ -87,7 +126,11 @@ fn trim_panic_frames(backtrace: &str) -> &str {
         "__rustc::",
         "rust_begin_unwind",
         "__rust_",
-        "apitally_core::pipeline::panic",
+        "apitally_core::",
+        "apitally_actix::",
+        "apitally_axum::",
+        "<apitally_actix::",
+        "<apitally_axum::",
     ];
     let mut start = 0;
     let mut offset = 0;

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use crate::Consumer;
+use crate::{AttributeValue, Consumer};
 
 /// A request's headers, as the sampling callbacks (and the pipeline) read them: the first value
 /// of a header by its lowercase name, when it is text. Adapters implement it for their
@@ -83,6 +83,7 @@ pub struct SampleResponse<'a> {
     pub(crate) duration: Duration,
     pub(crate) consumer: Option<&'a Consumer>,
     pub(crate) headers: Option<&'a dyn RequestHeaders>,
+    pub(crate) attributes: Option<&'a super::attributes::RequestAttributes>,
 }
 
 impl SampleResponse<'_> {
@@ -121,6 +122,23 @@ impl SampleResponse<'_> {
     /// rejected with an `Err` or whose handler panicked).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers?.get(name)
+    }
+
+    /// The value of the request attribute `key` the app set (`set_request_attribute`), if any.
+    ///
+    /// ```
+    /// # use apitally_core as apitally;
+    /// # type ApitallyConfig = apitally::ApitallyConfig<actix_web::HttpRequest>;
+    /// use apitally::AttributeValue;
+    ///
+    /// // Every request of the tenants on trial, and 1 % of the others.
+    /// let config = ApitallyConfig::from_env().sample_rate(0.01).sample_on_response(|res| {
+    ///     (res.attribute("plan") == Some(&AttributeValue::from("trial"))).then_some(1.0)
+    /// });
+    /// # let _ = config;
+    /// ```
+    pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
+        self.attributes?.get(key)
     }
 }
 

@@ -21,6 +21,10 @@ pub struct LoggedRequest {
     pub consumer: Option<String>,
     /// The captured body (or the `<body too large>` marker), if captured.
     pub body: Option<Vec<u8>>,
+    /// The attributes the app set on the request (`set_request_attribute`), values of
+    /// sensitive-looking keys masked. Sent in Apitally 1.x as SERVER span attributes; hub v2
+    /// has no field for them.
+    pub attributes: Vec<(String, crate::AttributeValue)>,
 }
 
 /// The headers of a logged request or response: names and values in order, duplicates kept.
@@ -225,6 +229,19 @@ pub struct LoggedException {
     pub message: String,
     /// The stack or source chain.
     pub traceback: String,
+    /// The error, when its traceback is a backtrace still to symbolise (the request logger's
+    /// thread does it, before masking).
+    #[serde(skip)]
+    pub(crate) pending: Option<crate::ServerError>,
+}
+
+impl LoggedException {
+    /// Fills in the traceback of an error captured with an unresolved backtrace.
+    pub(crate) fn resolve(&mut self) {
+        if let Some(error) = self.pending.take() {
+            self.traceback = error.traceback().to_owned();
+        }
+    }
 }
 
 /// An application log record emitted while a request was handled (protocol.md §10).
@@ -414,6 +431,7 @@ impl RequestLogItem {
             size,
             consumer,
             body,
+            attributes,
         } = request;
         *timestamp = 0.0;
         method.clear();
@@ -427,6 +445,7 @@ impl RequestLogItem {
         *size = None;
         *consumer = None;
         *body = None;
+        attributes.clear();
         let LoggedResponse {
             status_code,
             response_time,

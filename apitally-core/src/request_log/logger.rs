@@ -556,6 +556,13 @@ impl RequestLogger {
     /// Masks an item and decides whether it is logged at all (§9.2 steps 4 to 8).
     fn process(&self, item: &mut RequestLogItem) -> bool {
         let c = &self.config;
+        // The app's request attributes: a sensitive-looking key's value is masked first, so
+        // that the callbacks and every protocol see it masked.
+        for (key, value) in &mut item.request.attributes {
+            if self.masks.fields.matches(key) {
+                *value = crate::AttributeValue::String(self.sink.masked().to_owned());
+            }
+        }
         // Excluded paths and user agents were left out at the request's start (`excludes`).
         if let Some(exclude) = &c.exclude {
             match catch_unwind(AssertUnwindSafe(|| exclude(&item.request, &item.response))) {
@@ -655,6 +662,8 @@ impl RequestLogger {
         }
         if !c.log_exception {
             item.exception = None;
+        } else if let Some(exception) = &mut item.exception {
+            exception.resolve();
         }
         if !item.logs.is_empty() || !item.spans.is_empty() {
             self.mask_captured(item);

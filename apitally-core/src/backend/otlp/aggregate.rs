@@ -42,7 +42,7 @@ struct ErrorGroups {
 struct Consumers {
     /// The hash of the last update sent per identifier.
     sent: HashMap<Box<str>, u64>,
-    pending: Vec<(String, Option<String>, Option<String>)>,
+    pending: Vec<Consumer>,
 }
 
 /// The 1.x state the request path records into and each export cycle collects.
@@ -88,7 +88,7 @@ impl Otlp {
             response_size: record.response_size,
         });
         if let Some(consumer) = record.consumer {
-            if consumer.get_name().is_some() || consumer.get_group().is_some() {
+            if consumer.has_details() {
                 self.observe_consumer(consumer);
             }
         }
@@ -96,7 +96,12 @@ impl Otlp {
 
     fn observe_consumer(&self, consumer: &Consumer) {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (consumer.get_name(), consumer.get_group()).hash(&mut hasher);
+        (
+            consumer.get_name(),
+            consumer.get_group(),
+            consumer.get_attributes(),
+        )
+            .hash(&mut hasher);
         let hash = hasher.finish();
         let mut consumers = lock(&self.consumers);
         if consumers.sent.get(consumer.get_identifier()) == Some(&hash) {
@@ -110,11 +115,7 @@ impl Otlp {
             .sent
             .insert(consumer.get_identifier().into(), hash);
         if consumers.pending.len() < MAX_CONSUMER_HASHES {
-            consumers.pending.push((
-                consumer.get_identifier().to_owned(),
-                consumer.get_name().map(str::to_owned),
-                consumer.get_group().map(str::to_owned),
-            ));
+            consumers.pending.push(consumer.clone());
         }
     }
 
@@ -164,7 +165,7 @@ impl Otlp {
         consumer: Option<&Consumer>,
         error: &ServerError,
     ) {
-        let stacktrace = truncate_chars(&error.traceback, events::MAX_STACKTRACE_CHARS);
+        let stacktrace = truncate_chars(error.traceback(), events::MAX_STACKTRACE_CHARS);
         let key = (
             method.to_owned(),
             route.to_owned(),
@@ -260,14 +261,14 @@ impl Otlp {
             ));
         }
         let pending = std::mem::take(&mut lock(&self.consumers).pending);
-        for (identifier, name, group) in &pending {
+        for consumer in &pending {
             records.extend(events::consumer_update_event(
                 now,
                 &ConsumerUpdate {
-                    identifier,
-                    name: name.as_deref(),
-                    group: group.as_deref(),
-                    attributes: &[],
+                    identifier: consumer.get_identifier(),
+                    name: consumer.get_name(),
+                    group: consumer.get_group(),
+                    attributes: consumer.get_attributes(),
                 },
             ));
         }

@@ -185,6 +185,25 @@ pub(crate) fn telemetry(
             truncate_chars(consumer, events::MAX_CONSUMER_IDENTIFIER_CHARS),
         ));
     }
+    if !request.attributes.is_empty() {
+        for (key, value) in &request.attributes {
+            let value = match value {
+                crate::AttributeValue::String(s) => AttrValue::String(s.clone()),
+                crate::AttributeValue::Int(i) => AttrValue::Int(*i),
+                crate::AttributeValue::Float(x) => AttrValue::Double(*x),
+                crate::AttributeValue::Bool(b) => AttrValue::Bool(*b),
+                _ => AttrValue::None,
+            };
+            attributes.push(Attribute {
+                key: key.clone().into(),
+                value,
+            });
+        }
+        attributes.push(Attribute::new(
+            "apitally.request.custom_attribute_keys",
+            AttrValue::strings(request.attributes.iter().map(|(k, _)| k.as_str())),
+        ));
+    }
     header_attributes("http.request.header.", &request.headers, &mut attributes);
     header_attributes("http.response.header.", &response.headers, &mut attributes);
     if let Some(body) = request.body.as_deref().filter(|b| !b.is_empty()) {

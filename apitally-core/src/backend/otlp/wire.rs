@@ -123,6 +123,26 @@ fn kv_value(buf: &mut Vec<u8>, field: u8, key: &str, value: &serde_json::Value) 
     });
 }
 
+/// A request attribute the app set, with its type.
+fn kv_attribute(buf: &mut Vec<u8>, key: &str, value: &crate::AttributeValue) {
+    use crate::AttributeValue;
+    message(buf, 9, |buf| {
+        bytes_field(buf, 1, key.as_bytes());
+        message(buf, 2, |buf| match value {
+            AttributeValue::String(s) => {
+                bytes_field(buf, 1, truncate_chars(s, MAX_SPAN_VALUE_CHARS).as_bytes());
+            }
+            AttributeValue::Bool(b) => varint_field(buf, 2, u64::from(*b)),
+            AttributeValue::Int(i) => varint_field(buf, 3, *i as u64),
+            AttributeValue::Float(x) => {
+                tag(buf, 4, WIRE_FIXED64);
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+            AttributeValue::None => {}
+        });
+    });
+}
+
 /// A masked value of the shared masker in 1.x's words: `******` (in JSON `"******"`,
 /// percent-encoded in a query) becomes `[REDACTED]`. Borrowed when there is none.
 pub(crate) fn redacted(text: &str) -> Cow<'_, str> {
@@ -373,6 +393,22 @@ fn server_span(buf: &mut Vec<u8>, item: &RequestLogItem) {
                 "apitally.consumer.identifier",
                 truncate_chars(consumer, MAX_CONSUMER_IDENTIFIER_CHARS),
             );
+        }
+        if !request.attributes.is_empty() {
+            for (key, value) in &request.attributes {
+                kv_attribute(buf, key, value);
+            }
+            // The keys the app set, in first-set order (py 1.0.0, §3.3).
+            message(buf, 9, |buf| {
+                bytes_field(buf, 1, b"apitally.request.custom_attribute_keys");
+                message(buf, 2, |buf| {
+                    message(buf, 5, |buf| {
+                        for (key, _) in &request.attributes {
+                            message(buf, 1, |buf| bytes_field(buf, 1, key.as_bytes()));
+                        }
+                    });
+                });
+            });
         }
         headers(buf, "http.request.header.", &request.headers);
         headers(buf, "http.response.header.", &response.headers);

@@ -83,6 +83,7 @@ fn logs_spans_and_exceptions_are_written_as_serde_writes_them() {
             error_type: "Panic".into(),
             message: "boom".into(),
             traceback: "at src/main.rs:1\n".into(),
+            ..Default::default()
         }),
         logs: vec![log.clone(), bare_log.clone()],
         spans: vec![span.clone(), root.clone()],
@@ -150,6 +151,7 @@ fn lines_have_every_field_and_leave_out_empty_ones() {
             size: Some(0),
             consumer: Some("c\u{1}".into()),
             body: Some(b"{\"a\":1}".to_vec()),
+            attributes: Vec::new(),
         },
         response: LoggedResponse {
             status_code: 500,
@@ -162,6 +164,7 @@ fn lines_have_every_field_and_leave_out_empty_ones() {
             error_type: "E".into(),
             message: "m".into(),
             traceback: "t\nu".into(),
+            ..Default::default()
         }),
         trace_id: Some("0af7651916cd43dd8448eb211c80319c".into()),
         ..Default::default()
@@ -261,6 +264,7 @@ fn an_item_cleared_for_reuse_is_empty_and_keeps_its_buffers() {
             size: Some(3),
             consumer: Some("c".into()),
             body: Some(b"{}".to_vec()),
+            attributes: Vec::new(),
         },
         response: LoggedResponse {
             status_code: 201,

@@ -118,7 +118,7 @@ impl Metrics {
         consumer: Option<&Consumer>,
         error: &ServerError,
     ) {
-        let traceback = truncate_traceback(&error.traceback);
+        let traceback = truncate_traceback(error.traceback());
         let stripped = strip_addresses(&traceback);
         let origin = origin(method, route, consumer);
         let error_type = truncate_chars(&error.error_type, MAX_SERVER_ERROR_TYPE_CHARS).to_owned();

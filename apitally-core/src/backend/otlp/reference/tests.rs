@@ -16,6 +16,12 @@ fn item() -> RequestLogItem {
     item.request.headers.push("accept", "b");
     item.request.size = Some(38);
     item.request.consumer = Some("customer-42".into());
+    item.request.attributes = vec![
+        ("tenant".into(), crate::AttributeValue::from("acme")),
+        ("rows".into(), crate::AttributeValue::from(12)),
+        ("ratio".into(), crate::AttributeValue::from(0.5)),
+        ("cached".into(), crate::AttributeValue::from(true)),
+    ];
     item.request.body = Some(br#"{"name":"Widget","password":"******"}"#.to_vec());
     item.response.status_code = 500;
     item.response.response_time = 0.0001;
@@ -28,6 +34,7 @@ fn item() -> RequestLogItem {
         error_type: "panic".into(),
         message: "boom".into(),
         traceback: "at main".into(),
+        ..Default::default()
     });
     item.user_agent = Some("curl/8".into());
     item.client_address = Some([203, 0, 113, 7].into());
