@@ -68,9 +68,11 @@ impl TestCa {
             .expect("server certificate");
         let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
+        // ring, as the SDK uses without an app-installed provider (its deprecation is about
+        // post-quantum key exchange, which a test server does not need).
+        #[allow(deprecated)]
+        let ring = rustls::crypto::ring::default_provider();
+        rustls::ServerConfig::builder_with_provider(Arc::new(ring))
         .with_safe_default_protocol_versions()
         .expect("TLS versions")
         .with_no_client_auth()

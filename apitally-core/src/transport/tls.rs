@@ -131,7 +131,18 @@ impl Trust {
             "trusting {} webpki roots, {native} certificate(s) from {from} ({ignored} unusable) and {extra} from the config",
             webpki_roots::TLS_SERVER_ROOTS.len()
         );
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        // The process's provider when the app installed one (aws-lc-rs with post-quantum key
+        // exchange, FIPS, ...); else ring's. rustls 0.23.48 deprecated ring's provider for
+        // having no post-quantum key exchange; switching to aws-lc-rs would make every app
+        // build a C library, for telemetry whose confidentiality ring's X25519 covers today.
+        // The deprecation is acknowledged here, where the choice is made, and nowhere else.
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| {
+                #[allow(deprecated)]
+                let ring = rustls::crypto::ring::default_provider();
+                std::sync::Arc::new(ring)
+            });
         rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .ok()
