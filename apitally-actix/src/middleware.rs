@@ -16,6 +16,7 @@ use actix_web::{
     body::{BodySize, MessageBody},
     dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform},
     error::PayloadError,
+    http::ConnectionType,
     http::{header, Method},
     web::Bytes,
     Error, HttpMessage,
@@ -344,10 +345,11 @@ where
         let shared = &worker.shared;
         // `OPTIONS` (CORS preflights) and protocol upgrades (WebSockets: a `101` whose
         // "response time" is the whole session) are not endpoints: passed through untouched,
-        // neither counted nor logged, as the official SDKs do.
+        // neither counted nor logged, as the official SDKs do. (actix's parser flags a
+        // `Connection: upgrade` request; reading the flag costs no header lookup.)
         if *req.method() == Method::OPTIONS
             || !shared.pipeline.is_enabled()
-            || req.headers().contains_key(header::UPGRADE)
+            || req.head().connection_type() == ConnectionType::Upgrade
         {
             return ApitallyResponse {
                 fut: self.service.call(req),

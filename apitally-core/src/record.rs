@@ -211,6 +211,23 @@ pub(crate) struct Deferred {
     text: OnceLock<String>,
 }
 
+impl Deferred {
+    /// A traceback of `prefix` and then the frames of `backtrace` after those `skip_before`
+    /// trims.
+    pub(crate) fn new(
+        prefix: String,
+        backtrace: Backtrace,
+        skip_before: fn(&str) -> &str,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            prefix,
+            backtrace,
+            skip_before,
+            text: OnceLock::new(),
+        })
+    }
+}
+
 impl ServerError {
     /// Creates a server error.
     pub fn new(
@@ -235,13 +252,22 @@ impl ServerError {
         backtrace: Backtrace,
         skip_before: fn(&str) -> &str,
     ) -> Self {
+        Self::with_trace(
+            error_type,
+            msg,
+            Deferred::new(prefix, backtrace, skip_before),
+        )
+    }
+
+    /// A server error with a deferred traceback, possibly shared with earlier errors (the
+    /// same panic location: symbolised once).
+    pub(crate) fn with_trace(
+        error_type: impl Into<String>,
+        msg: impl Into<String>,
+        trace: Arc<Deferred>,
+    ) -> Self {
         let mut error = Self::new(error_type, msg, "");
-        error.deferred = Some(Arc::new(Deferred {
-            prefix,
-            backtrace,
-            skip_before,
-            text: OnceLock::new(),
-        }));
+        error.deferred = Some(trace);
         error
     }
 

@@ -170,6 +170,13 @@ fn request_key(p: &OtlpHistogramPoint) -> (String, String, u16, Option<String>) 
     )
 }
 
+/// Tally key: hub v2 request-log lines in accepted files (each file once).
+pub const TALLY_LOG_LINES: &str = "@log-lines";
+/// Tally key: SERVER spans (request logs) in accepted 1.x trace exports (each body once).
+pub const TALLY_SPANS: &str = "@spans";
+/// Tally key: application log records (not Apitally events) in accepted 1.x log exports.
+pub const TALLY_LOG_RECORDS: &str = "@log-records";
+
 #[derive(Default)]
 struct State {
     /// When set, syncs are only tallied (request counts per path), not kept: for load tests
@@ -212,14 +219,22 @@ impl TestHub {
     /// of accepted metrics exports (each body once), and keeps nothing else, so that its
     /// memory stays flat.
     pub fn start_tallying() -> Self {
-        let hub = Self::start_on(0);
+        Self::start_tallying_on(0)
+    }
+
+    /// [`start_tallying`](Self::start_tallying) on the given port of 127.0.0.1 (0 for any).
+    /// Also tallies request-log lines (hub v2), SERVER spans and application log records
+    /// (1.x) delivered; scripted replies (such as a slow [`Reply::Delay`]) apply.
+    pub fn start_tallying_on(port: u16) -> Self {
+        let hub = Self::start_on(port);
         hub.state
             .tally_only
             .store(true, std::sync::atomic::Ordering::Relaxed);
         hub
     }
 
-    /// The tally of a hub from [`start_tallying`](Self::start_tallying) for one path.
+    /// The tally of a hub from [`start_tallying`](Self::start_tallying) for one path, or for
+    /// [`TALLY_LOG_LINES`], [`TALLY_SPANS`] or [`TALLY_LOG_RECORDS`].
     pub fn tallied(&self, path: &str) -> u64 {
         self.state
             .tally
@@ -544,7 +559,30 @@ async fn handle(
         .or_else(|| state.defaults.lock().unwrap().get(&endpoint).cloned())
         .unwrap_or(Reply::Status(202));
     if state.tally_only.load(std::sync::atomic::Ordering::Relaxed) {
-        if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) {
+        if let Reply::Delay(wait, _) = &reply {
+            actix_rt::time::sleep(*wait).await;
+        }
+        if !(200..300).contains(&reply.status()) {
+            return respond(reply, false);
+        }
+        if endpoint == "log" {
+            // Request-log lines delivered, each file once (a re-sent file has the same bytes).
+            let first = state
+                .tallied_bodies
+                .lock()
+                .unwrap()
+                .insert(Sha256::digest(&body).into());
+            if first {
+                let mut text = String::new();
+                let _ = flate2::read::MultiGzDecoder::new(&body[..]).read_to_string(&mut text);
+                *state
+                    .tally
+                    .lock()
+                    .unwrap()
+                    .entry(TALLY_LOG_LINES.to_owned())
+                    .or_default() += text.lines().count() as u64;
+            }
+        } else if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) {
             let mut tally = state.tally.lock().unwrap();
             let uuid = format!("uuid:{}", json["message_uuid"].as_str().unwrap_or_default());
             if endpoint == "sync" && !tally.contains_key(&uuid) {
@@ -556,7 +594,7 @@ async fn handle(
                 }
             }
         }
-        return HttpResponse::Accepted().finish();
+        return respond(reply, false);
     }
     state
         .arrived
@@ -678,6 +716,15 @@ async fn handle_otlp(
                         *tally.entry(request_key(&p).1).or_default() += p.count;
                     }
                 }
+                let spans = c.export.spans().iter().filter(|s| s.is_server()).count();
+                *tally.entry(TALLY_SPANS.to_owned()).or_default() += spans as u64;
+                let records = c
+                    .export
+                    .log_records()
+                    .iter()
+                    .filter(|r| r.event_name.is_none())
+                    .count();
+                *tally.entry(TALLY_LOG_RECORDS.to_owned()).or_default() += records as u64;
             }
         }
         return respond(reply, true);

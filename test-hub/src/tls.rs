@@ -73,10 +73,10 @@ impl TestCa {
         #[allow(deprecated)]
         let ring = rustls::crypto::ring::default_provider();
         rustls::ServerConfig::builder_with_provider(Arc::new(ring))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .expect("server certificate and key")
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server certificate and key")
     }
 }

@@ -5,17 +5,51 @@ use std::{
     any::Any,
     backtrace::Backtrace,
     cell::{Cell, RefCell},
-    sync::Once,
+    sync::{Arc, Once},
+    time::{Duration, Instant},
 };
 
-use crate::ServerError;
+use crate::{record::Deferred, ServerError};
+
+/// A panic location's backtrace is reused for this long: a handler that panics on every
+/// request walks its stack once, not per request.
+const REUSE_BACKTRACE_FOR: Duration = Duration::from_secs(60);
+/// Panic locations remembered per thread.
+const MAX_RECENT: usize = 32;
 
 thread_local! {
     /// Set while the middleware polls the inner service, so the hook captures only those panics.
     static IN_REQUEST: Cell<bool> = const { Cell::new(false) };
-    /// Where the last panic in a request on this thread happened, and its backtrace.
-    /// Captured unresolved (cheap); symbols are resolved after the response time is taken.
-    static LAST_PANIC: RefCell<Option<(String, Backtrace)>> = const { RefCell::new(None) };
+    /// The traceback of the last panic in a request on this thread: its location and its
+    /// backtrace, captured unresolved (symbolised off the request path).
+    static LAST_PANIC: RefCell<Option<Arc<Deferred>>> = const { RefCell::new(None) };
+    /// The latest panic locations of this thread and their tracebacks.
+    static RECENT: RefCell<Vec<(String, Arc<Deferred>, Instant)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The traceback of a panic at `location`: the one captured for the same location within
+/// [`REUSE_BACKTRACE_FOR`], else a new capture.
+fn trace_at(location: String) -> Arc<Deferred> {
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        let now = Instant::now();
+        if let Some((_, trace, at)) = recent.iter().find(|(l, _, _)| *l == location) {
+            if now.duration_since(*at) < REUSE_BACKTRACE_FOR {
+                return Arc::clone(trace);
+            }
+        }
+        let trace = Deferred::new(
+            location.clone(),
+            Backtrace::force_capture(),
+            trim_panic_frames,
+        );
+        recent.retain(|(l, _, at)| *l != location && now.duration_since(*at) < REUSE_BACKTRACE_FOR);
+        if recent.len() >= MAX_RECENT {
+            recent.remove(0);
+        }
+        recent.push((location, Arc::clone(&trace), now));
+        trace
+    })
 }
 
 /// Installs, once, a panic hook that records the location and backtrace of panics in requests
@@ -30,8 +64,8 @@ pub fn install_panic_hook() {
                     .location()
                     .map(|l| format!("panicked at {}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_default();
-                let backtrace = Backtrace::force_capture();
-                LAST_PANIC.with(|p| *p.borrow_mut() = Some((location, backtrace)));
+                let trace = trace_at(location);
+                LAST_PANIC.with(|p| *p.borrow_mut() = Some(trace));
             }
             previous(info);
         }));
@@ -61,9 +95,7 @@ pub fn panic_error(payload: &(dyn Any + Send)) -> ServerError {
         .unwrap_or_else(|| "Box<dyn Any>".to_owned());
     match LAST_PANIC.with(|p| p.borrow_mut().take()) {
         // Symbolised off the request path, when first read.
-        Some((location, backtrace)) => {
-            ServerError::with_backtrace("panic", msg, location, backtrace, trim_panic_frames)
-        }
+        Some(trace) => ServerError::with_trace("panic", msg, trace),
         None => ServerError::new("panic", msg, ""),
     }
 }

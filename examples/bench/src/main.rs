@@ -7,7 +7,10 @@
 //! captured through the tracing layer), `otlp-metrics` and `otlp` (Apitally 1.x with a write
 //! token: metrics only, and the defaults), and two reference middlewares that report nothing (see
 //! `floor.rs`): `noop` (forwards each request) and `floor` (times each request and counts its
-//! response bytes through a body wrapper, the least a metrics middleware does). `PORT` (default 18080) and `APITALLY_HUB_BASE_URL`
+//! response bytes through a body wrapper, the least a metrics middleware does); `disabled`
+//! (the middleware switched off with `disabled(true)`); `err-500` and `err-panic` (metrics,
+//! for the driver's error comparison: `GET /fail` answers a handler error, `GET /panic`
+//! panics, both answered 500). `PORT` (default 18080) and `APITALLY_HUB_BASE_URL`
 //! (the local hub) are read too. `GET /__allocs` answers the number of heap allocations so far.
 
 #![allow(missing_docs)]
@@ -49,6 +52,22 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/items",
             web::get().to(|| async { HttpResponse::Ok().json([1, 2, 3]) }),
         ))
+        // For the error modes: a handler error answered 500, and a panic Apitally answers 500.
+        .route(
+            "/fail",
+            web::get().to(|| async {
+                Err::<HttpResponse, _>(actix_web::error::ErrorInternalServerError("db is down"))
+            }),
+        )
+        .route(
+            "/panic",
+            web::get().to(|| async {
+                if std::hint::black_box(true) {
+                    panic!("db is down");
+                }
+                HttpResponse::Ok().finish()
+            }),
+        )
         .route(
             "/__allocs",
             web::get().to(|| async { GLOBAL.stats().allocations.to_string() }),
@@ -64,7 +83,9 @@ fn otlp() -> ApitallyConfig {
 fn apitally_for(mode: &str) -> Option<Apitally> {
     let base = ApitallyConfig::new(CLIENT_ID, "bench");
     let config = match mode {
-        "apitally" => base,
+        "apitally" | "err-500" | "err-panic" => base,
+        // Switched off: what a request costs against bare actix-web.
+        "disabled" => base.disabled(true),
         "apitally-consumer" => base.identify_consumer(|req| {
             req.headers()
                 .get(&X_API_KEY)?

@@ -29,7 +29,8 @@ pub(crate) const MAX_ERROR_GROUPS: usize = 100;
 pub(crate) const MAX_CONSUMER_HASHES: usize = 10_000;
 
 type ValidationKey = (String, String, String, String, String, String);
-type ServerKey = (String, String, String, String, String);
+/// (method, route, type, message, traceback fingerprint).
+type ServerKey = (String, String, String, String, u64);
 
 #[derive(Default)]
 struct ErrorGroups {
@@ -171,7 +172,7 @@ impl Otlp {
             route.to_owned(),
             truncate_chars(&error.error_type, events::MAX_EXCEPTION_TYPE_CHARS).to_owned(),
             truncate_chars(&error.msg, events::MAX_EXCEPTION_MESSAGE_CHARS + 100).to_owned(),
-            crate::backend::hub::window::strip_addresses(stacktrace),
+            crate::backend::hub::window::traceback_fingerprint(stacktrace),
         );
         let consumer = consumer.map(|c| c.get_identifier().to_owned());
         let mut errors = lock(&self.errors);

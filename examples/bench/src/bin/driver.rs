@@ -24,8 +24,9 @@ use std::{
 
 const PORT: u16 = 18080;
 const HUB: &str = "127.0.0.1:18001";
-const MODES: [&str; 12] = [
+const MODES: [&str; 13] = [
     "bare",
+    "disabled",
     "noop",
     "floor",
     "prom",
@@ -49,6 +50,8 @@ struct Args {
     keep: bool,
     sustained: u64,
     consumers: u64,
+    delivered: u64,
+    errors: bool,
     local_hub: bool,
 }
 
@@ -63,6 +66,8 @@ fn args() -> Args {
         keep: false,
         sustained: 0,
         consumers: 0,
+        delivered: 0,
+        errors: false,
         local_hub: false,
     };
     let mut it = std::env::args().skip(1);
@@ -78,6 +83,8 @@ fn args() -> Args {
             "--local-hub" => a.local_hub = true,
             "--sustained" => a.sustained = value().parse().expect("sustained seconds"),
             "--consumers" => a.consumers = value().parse().expect("consumers seconds"),
+            "--delivered" => a.delivered = value().parse().expect("delivered seconds"),
+            "--errors" => a.errors = true,
             "--calls" => {
                 let v = value();
                 let (x, y) = v.split_once(',').expect("--calls N1,N2");
@@ -106,6 +113,10 @@ fn wait_for_port(port: u16, timeout: Duration) -> bool {
 }
 
 fn start_server(mode: &str, wrapper: &[&str], log: &Path) -> Child {
+    start_server_at(mode, wrapper, log, &format!("http://{HUB}"))
+}
+
+fn start_server_at(mode: &str, wrapper: &[&str], log: &Path, hub: &str) -> Child {
     let mut cmd = Command::new(wrapper.first().copied().unwrap_or("taskset"));
     if wrapper.is_empty() {
         cmd.args(["-c", "0"]);
@@ -116,8 +127,11 @@ fn start_server(mode: &str, wrapper: &[&str], log: &Path) -> Child {
     cmd.arg(bin("bench-server"))
         .env("MODE", mode)
         .env("PORT", PORT.to_string())
-        .env("APITALLY_HUB_BASE_URL", format!("http://{HUB}"))
+        .env("APITALLY_HUB_BASE_URL", hub)
         .env("RUST_LOG", "warn")
+        // As servers run: the default panic hook then prints one line, not a symbolised
+        // backtrace (which would be the app's own cost, not Apitally's).
+        .env_remove("RUST_BACKTRACE")
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -182,7 +196,10 @@ fn mix() -> Vec<Vec<u8>> {
 
 /// Sends `n` requests of the mix over one keep-alive connection and reads each response.
 fn send(n: usize) -> std::io::Result<()> {
-    let mix = mix();
+    send_mix(n, &mix())
+}
+
+fn send_mix(n: usize, mix: &[Vec<u8>]) -> std::io::Result<()> {
     let stream = TcpStream::connect(("127.0.0.1", PORT))?;
     stream.set_nodelay(true)?;
     let mut writer = stream.try_clone()?;
@@ -408,6 +425,99 @@ fn consumers(args: &Args, dir: &Path) {
     }
 }
 
+/// `--delivered S`: what reached Apitally against what was served, S seconds at full load and
+/// then a shutdown (SIGINT), with a fast intake and with a request-log intake that takes
+/// 1.5 s per POST (hub v2's log files; 1.x's traces), in both protocols. The hub is the test
+/// hub in tallying mode: request counts per route, request-log lines and SERVER spans, each
+/// delivery counted once.
+fn delivered(args: &Args, dir: &Path) {
+    use apitally_test_hub::{Reply, TestHub, TALLY_LOG_LINES, TALLY_SPANS};
+    println!();
+    println!(
+        "Delivered, {} s at full load then SIGINT (32 connections, default settings):",
+        args.delivered
+    );
+    println!();
+    println!("| mode | log intake | served (wrk) | counted in metrics | request logs delivered | share logged |");
+    println!("|---|---|---|---|---|---|");
+    let cases = [
+        ("log-headers", None),
+        ("log-headers", Some("log")),
+        ("otlp", None),
+        ("otlp", Some("traces")),
+    ];
+    for (mode, slow) in cases {
+        let hub = TestHub::start_tallying_on(0);
+        if let Some(endpoint) = slow {
+            let status = if mode == "otlp" { 200 } else { 202 };
+            hub.set_default(endpoint, Reply::Delay(Duration::from_millis(1_500), status));
+        }
+        let log = dir.join(format!("delivered-{mode}-{}.log", slow.unwrap_or("fast")));
+        let mut server = start_server_at(mode, &[], &log, &hub.url());
+        assert!(wait_for_port(PORT, Duration::from_secs(20)), "{mode}");
+        let (_, _, _, requests) = wrk(args, args.delivered);
+        stop(&mut server);
+        let counted: u64 = ["/hello", "/users/{id}", "/echo", "/api/items"]
+            .iter()
+            .map(|route| hub.tallied(route))
+            .sum();
+        let logs = hub.tallied(if mode == "otlp" {
+            TALLY_SPANS
+        } else {
+            TALLY_LOG_LINES
+        });
+        println!(
+            "| {mode} | {} | {requests} | {counted} | {logs} | {:.1} % |",
+            if slow.is_some() {
+                "1.5 s per POST"
+            } else {
+                "fast"
+            },
+            logs as f64 * 100.0 / counted.max(1) as f64
+        );
+    }
+}
+
+/// `--errors`: instructions per request of a handler error answered 500 and of a panic that
+/// Apitally answers 500 (its backtrace captured on the request path, symbolised off it), and
+/// bare actix-web's handler error for reference.
+fn errors(args: &Args, dir: &Path) {
+    let request =
+        |path: &str| format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").into_bytes();
+    let mut rows = Vec::new();
+    for (mode, path) in [
+        ("bare", "/fail"),
+        ("err-500", "/fail"),
+        ("err-panic", "/panic"),
+    ] {
+        let mix = vec![request(path)];
+        let mut totals = Vec::new();
+        for n in [args.calls.0 / 4, args.calls.1 / 4] {
+            let out = dir.join(format!("callgrind-{mode}-{n}.out"));
+            let log = dir.join(format!("callgrind-{mode}-{n}.log"));
+            let out_arg = format!("--callgrind-out-file={}", out.display());
+            let wrapper = ["valgrind", "--tool=callgrind", out_arg.as_str()];
+            let mut server = start_server(mode, &wrapper, &log);
+            assert!(wait_for_port(PORT, Duration::from_secs(120)), "{mode}");
+            send_mix(n, &mix).expect("requests under callgrind");
+            stop(&mut server);
+            totals.push(callgrind_total(&out));
+        }
+        let per =
+            (totals[1] as f64 - totals[0] as f64) / ((args.calls.1 - args.calls.0) / 4) as f64;
+        rows.push((mode, path, per));
+    }
+    println!();
+    println!("Errors, instructions per request (callgrind):");
+    println!();
+    println!("| mode | request | instructions/req | vs err-500 |");
+    println!("|---|---|---|---|");
+    let base = rows[1].2;
+    for (mode, path, per) in rows {
+        println!("| {mode} | GET {path} | {per:.0} | {:.2}x |", per / base);
+    }
+}
+
 fn callgrind_total(file: &Path) -> u64 {
     let text = std::fs::read_to_string(file).unwrap_or_default();
     text.lines()
@@ -530,6 +640,12 @@ fn main() {
     }
     if args.consumers > 0 {
         consumers(&args, &dir);
+    }
+    if args.delivered > 0 {
+        delivered(&args, &dir);
+    }
+    if args.errors {
+        errors(&args, &dir);
     }
     if let Some(hub) = hub.as_mut() {
         let _ = hub.kill();

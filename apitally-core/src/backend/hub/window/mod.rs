@@ -5,7 +5,7 @@ mod errors;
 mod histogram;
 mod requests;
 
-pub(crate) use errors::{strip_addresses, ServerErrorItem, ValidationErrorItem};
+pub(crate) use errors::{traceback_fingerprint, ServerErrorItem, ValidationErrorItem};
 pub use errors::{MAX_MSG_CHARS, MAX_TRACEBACK_CHARS};
 pub(crate) use requests::{RequestItem, RequestOverflow};
 
@@ -118,15 +118,19 @@ impl Metrics {
         consumer: Option<&Consumer>,
         error: &ServerError,
     ) {
-        let traceback = truncate_traceback(error.traceback());
-        let stripped = strip_addresses(&traceback);
+        let full = error.traceback();
+        // Grouped by a fingerprint of the traceback without its addresses; the text itself is
+        // cut and copied only for a new group.
+        let fingerprint = traceback_fingerprint(full);
         let origin = origin(method, route, consumer);
         let error_type = truncate_chars(&error.error_type, MAX_SERVER_ERROR_TYPE_CHARS).to_owned();
         let msg = truncate_msg(&error.msg);
         let bytes =
-            origin.bytes() + error_type.len() + msg.len() + stripped.len() + traceback.len();
+            origin.bytes() + error_type.len() + msg.len() + full.len().min(MAX_TRACEBACK_CHARS * 4);
         self.server_errors
-            .add((origin, error_type, msg, stripped), bytes, || traceback);
+            .add((origin, error_type, msg, fingerprint), bytes, || {
+                truncate_traceback(full)
+            });
     }
 
     /// Swaps the current window out.
