@@ -295,9 +295,26 @@ impl<R> ApitallyConfig<R> {
         self
     }
 
-    /// Turns request logging on: individual requests, with the headers and bodies the
-    /// [`RequestLoggingConfig`](crate::RequestLoggingConfig) asks for, masked before
-    /// they leave the app. Defaults to off.
+    /// Configures request logging: individual requests, with the headers and bodies the
+    /// [`RequestLoggingConfig`](crate::RequestLoggingConfig) asks for, masked before they leave
+    /// the app. Defaults to the protocol's: off with a client id (the hub), on with a write
+    /// token (Apitally 1.x, where request logs are traces). Every option the config does not
+    /// set keeps the protocol's default:
+    ///
+    /// | option | hub v2 (client id) | Apitally 1.x (write token) |
+    /// |---|---|---|
+    /// | request logging | off until this is called | on |
+    /// | `log_query_params` | true | true |
+    /// | `log_request_headers` / `capture_request_headers` | false | false |
+    /// | `log_request_body` / `capture_request_body` | false | false |
+    /// | `log_response_headers` / `capture_response_headers` | true | true |
+    /// | `log_response_body` / `capture_response_body` | false | false |
+    /// | `log_exception` | true | true |
+    /// | `capture_logs` | false | true |
+    /// | `capture_traces` | false | true |
+    ///
+    /// So with a write token, `RequestLoggingConfig::new().capture_request_body(true)` adds
+    /// request bodies and keeps application logs and spans.
     ///
     /// ```
     /// # use apitally_core as apitally;
@@ -428,8 +445,9 @@ impl<R> ApitallyConfig<R> {
     /// `traceparent`'s, else a random one), so a request's log, its spans and its captured
     /// logs are kept or dropped together, and a service that samples the same trace at the same
     /// rate this way (as OpenTelemetry's ratio sampler does) keeps the same requests. Metrics
-    /// count every request whatever is sampled. A value outside `0.0..=1.0` fails
-    /// the middleware's `try_new`.
+    /// count every request whatever is sampled. Excluded requests (health checks, your
+    /// `exclude_paths`) are left out before sampling. A value outside `0.0..=1.0` fails the
+    /// middleware's `try_new`; its `new` says so in one line and samples `1.0`.
     ///
     /// Sampling is how request logging stays within Apitally's request-log quota: at 1,000
     /// requests per second, `sample_rate(0.01)` logs about 10 per second. A request dropped by

@@ -42,15 +42,23 @@ pub(crate) const EXCLUDE_USER_AGENT_PATTERNS: [&str; 4] = [
 
 /// Request logging: individual requests with headers and bodies, masked, sent to Apitally.
 ///
-/// Off unless a config is passed to the client (`ApitallyConfig::request_logging`). Option names
-/// follow the other Apitally SDKs. Masking, serialisation and compression run on a background
-/// thread; the request path only builds the item and queues it.
+/// With a client id (the hub), off unless a config is passed (`ApitallyConfig::request_logging`);
+/// with a write token (Apitally 1.x), on. Each option not set here keeps its protocol's default
+/// (the table is on `ApitallyConfig::request_logging`). Option names follow the other Apitally
+/// SDKs. Masking, serialisation and compression run on a background thread; the request path
+/// only builds the item and queues it.
 ///
-/// Sensitive values are masked with `******` before they leave the app: header names matching
-/// `auth`, `api[-_]?key`, `secret`, `token`, `cookie`; query parameters matching `auth`,
-/// `api[-_]?key`, `secret`, `token`, `password`, `pwd`; JSON body fields matching `password`,
-/// `pwd`, `token`, `secret`, `auth`, `card[-_ ]?number`, `ccv`, `ssn`, `api[-_]?key` (all
-/// case-insensitive, anywhere in the name). Extra patterns add to these.
+/// Sensitive values are masked before they leave the app, as `******` over the hub and
+/// `[REDACTED]` over Apitally 1.x: header names matching `auth`, `api[-_]?key`, `secret`,
+/// `token`, `cookie`, `session`, `signature`, `credential`; query parameters (of the URL, of
+/// `Referer`/`Location`/`Content-Location` URLs, and of URLs nested in query values) matching
+/// `auth`, `api[-_]?key`, `secret`, `token`, `password`, `pwd`, `signature`, `^sig$`,
+/// `credential`, `private[-_]?key`, `session`, `cvv`, `cvc`; JSON body fields matching
+/// `password`, `pwd`, `token`, `secret`, `auth`, `card[-_ ]?number`, `ccv`, `cvv`, `cvc`, `ssn`,
+/// `api[-_]?key`, `private[-_]?key`, `signature`, `^sig$`, `credential`, `^refresh$`, `session`
+/// (all case-insensitive, anywhere in the name unless anchored). Captured span attributes, log
+/// event fields and request attributes are masked by the header and body-field patterns. Extra
+/// patterns add to these.
 ///
 /// ```
 /// # use apitally_core as apitally;
