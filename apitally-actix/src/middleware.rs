@@ -50,6 +50,7 @@ const FRAMEWORK: Framework = Framework {
     client: "rust:actix",
     name: "actix-web",
     version: env!("APITALLY_ACTIX_WEB_VERSION"),
+    adapter: env!("CARGO_PKG_NAME"),
     adapter_version: env!("CARGO_PKG_VERSION"),
 };
 

@@ -117,7 +117,7 @@ pub(crate) enum EarlyRoute {
     /// routing gives.
     Cached(Rc<str>),
     /// A copy of the path, for finding the template after the request is gone (see
-    /// [`Worker::defer`]).
+    /// [`Worker::route_without_request`]).
     Path(PathCopy),
 }
 

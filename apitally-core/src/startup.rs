@@ -86,6 +86,8 @@ pub struct StartupData {
     pub(crate) openapi: Option<String>,
     pub(crate) framework: String,
     pub(crate) config: Vec<(String, serde_json::Value)>,
+    /// The adapter crate and its version: the instrumentation scope of 1.x SERVER spans.
+    pub(crate) adapter: Option<(String, String)>,
 }
 
 impl StartupData {
@@ -138,6 +140,14 @@ impl StartupData {
     #[must_use]
     pub fn framework(mut self, framework: impl Into<String>) -> Self {
         self.framework = framework.into();
+        self
+    }
+
+    /// Sets the adapter crate and its version (`apitally-actix`), the instrumentation scope of
+    /// Apitally 1.x's SERVER spans. Defaults to `apitally-core`.
+    #[must_use]
+    pub fn adapter(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.adapter = Some((name.into(), version.into()));
         self
     }
 

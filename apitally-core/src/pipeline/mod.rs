@@ -13,7 +13,7 @@
 //! What names no framework type lives here: the sampling decision and the W3C trace context
 //! ([`sampling`]), the log of a request from its start to its item ([`log_start`]), `tracing`
 //! capture ([`capture`]), validation and server errors without client values ([`errors`],
-//! [`scrub`]), panics ([`panic`]), route templates ([`route`]), proxies and the client address
+//! [`scrub`]), panics ([`panic`](mod@panic)), route templates ([`route`]), proxies and the client address
 //! ([`forwarded`]). An adapter reads its framework's request facts and hands them over.
 
 pub(crate) mod attributes;
@@ -49,6 +49,8 @@ pub struct Framework {
     pub name: &'static str,
     /// The framework's version, sent in `versions`.
     pub version: &'static str,
+    /// The adapter's crate name (`"apitally-actix"`): the scope of 1.x SERVER spans.
+    pub adapter: &'static str,
     /// The adapter's crate version (`versions.apitally`).
     pub adapter_version: &'static str,
 }
@@ -174,7 +176,8 @@ impl Pipeline {
             .config("sample_rate", config.sampling.rate.into())
             .paths(config.paths)
             .version(framework.name, framework.version)
-            .version("apitally", framework.adapter_version);
+            .version("apitally", framework.adapter_version)
+            .adapter(framework.adapter, framework.adapter_version);
         for (name, set) in [
             ("sample_on_request", config.sampling.on_request.is_some()),
             ("sample_on_response", config.sampling.on_response.is_some()),

@@ -88,7 +88,7 @@ pub fn forwarded_https<'a>(header: impl Fn(&str) -> Option<&'a str>) -> bool {
 }
 
 /// Requests (and log records) left out of request logs on purpose over a sync window (what was
-/// lost is in [`Losses`]).
+/// lost is counted by the sinks and the spool).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LeftOut {
     /// By sampling.
@@ -129,7 +129,7 @@ impl Totals {
 }
 
 /// The totals already reported by [`RequestLogger::take_left_out`] and
-/// [`RequestLogger::take_losses`], which report differences to them.
+/// [`RequestLogger::take_dropped`], which report differences to them.
 #[derive(Debug, Default)]
 struct Reported {
     sampled_out: u64,

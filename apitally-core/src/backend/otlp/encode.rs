@@ -2,13 +2,16 @@
 //! `Export*ServiceRequest` messages (protocol-v1.md §1.5, §3, §4, §5).
 
 // The span path is the reference `wire` is tested against; production spans are written by `wire`.
-#![cfg_attr(not(test), allow(dead_code, unused_imports))]
 
+#[cfg(test)]
+use super::model::{SpanData, SpanStatus};
+#[cfg(test)]
 use opentelemetry_proto::tonic::{
-    collector::{
-        logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
-        trace::v1::ExportTraceServiceRequest,
-    },
+    collector::trace::v1::ExportTraceServiceRequest,
+    trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status},
+};
+use opentelemetry_proto::tonic::{
+    collector::{logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest},
     common::v1::{any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList},
     logs::v1::{LogRecord, ResourceLogs, ScopeLogs},
     metrics::v1::{
@@ -17,14 +20,13 @@ use opentelemetry_proto::tonic::{
         NumberDataPoint, ResourceMetrics, ScopeMetrics,
     },
     resource::v1::Resource,
-    trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status},
 };
 use prost::Message;
 
 use super::{
     histogram::{ExpHistogram, SCALE},
     metrics::{ProcessGauges, RequestPoint, RequestWindow},
-    model::{AttrValue, Attribute, LogRecordData, Scope, SpanData, SpanStatus},
+    model::{AttrValue, Attribute, LogRecordData, Scope},
     spool::MAX_FILE_UNCOMPRESSED,
 };
 use crate::util::truncate_chars;
@@ -148,7 +150,7 @@ impl Encoder {
     }
 
     /// `records` as spool appends, each with the number of records it holds; batched and
-    /// bounded as [`encode_spans`](Self::encode_spans).
+    /// bounded as the spans' encoding is.
     pub(crate) fn encode_logs(&self, records: &[LogRecordData]) -> Vec<(Vec<u8>, u64)> {
         let mut out = Vec::new();
         for batch in records.chunks(BATCH_SIZE) {
@@ -176,7 +178,7 @@ impl Encoder {
         requests
     }
 
-    /// [`metrics_requests`](Self::metrics_requests) one message at a time, each with the
+    /// `metrics_requests` one message at a time, each with the
     /// requests it counts: a message of 1,000 combinations is built, handed over and freed
     /// before the next (a window of 50,000 built at once took ~100 MB).
     fn each_metrics_request(
@@ -230,7 +232,7 @@ impl Encoder {
         }
     }
 
-    /// [`metrics_requests`](Self::metrics_requests), encoded one at a time into `buf` and
+    /// `metrics_requests`, encoded one at a time into `buf` and
     /// handed to `emit` with the number of requests each counts (none for the gauges): the
     /// spool appends of one collection.
     pub(crate) fn encode_metrics(
@@ -318,6 +320,7 @@ fn any_value(value: &AttrValue, limit: usize) -> AnyValue {
         AttrValue::Int(n) => Some(Value::IntValue(*n)),
         AttrValue::Double(n) => Some(Value::DoubleValue(*n)),
         AttrValue::Bool(b) => Some(Value::BoolValue(*b)),
+        #[cfg(test)]
         AttrValue::Bytes(b) => Some(Value::BytesValue(b[..b.len().min(limit)].to_vec())),
         AttrValue::Array(values) => Some(Value::ArrayValue(ArrayValue {
             values: values.iter().map(|v| any_value(v, limit)).collect(),

@@ -84,6 +84,12 @@ pub(crate) fn start(resolved: &ResolvedConfig, startup: StartupData) -> Started 
         Encoder::new(&resource::resource_attributes(&config.env, |k| {
             std::env::var(k).ok()
         })),
+        startup.adapter.clone().unwrap_or_else(|| {
+            (
+                env!("CARGO_PKG_NAME").to_owned(),
+                env!("CARGO_PKG_VERSION").to_owned(),
+            )
+        }),
     ));
     let instance = resource::instance_id()
         .parse()

@@ -3,7 +3,6 @@
 
 // Span values are built in production for events and log records only: spans of logged requests are written
 // by `wire`, and these types are the reference its output is tested against.
-#![cfg_attr(not(test), allow(dead_code, unused_imports))]
 
 use std::borrow::Cow;
 
@@ -16,7 +15,8 @@ pub(crate) enum AttrValue {
     Int(i64),
     Double(f64),
     Bool(bool),
-    /// Only for captured bodies that are not UTF-8 (§3.5).
+    /// Only for captured bodies that are not UTF-8 (§3.5; the reference span encoding).
+    #[cfg(test)]
     Bytes(Vec<u8>),
     Array(Vec<AttrValue>),
     KvList(Vec<Attribute>),
@@ -24,6 +24,7 @@ pub(crate) enum AttrValue {
 
 impl AttrValue {
     /// An array of strings, such as captured header values (§3.4).
+    #[cfg(test)]
     pub(crate) fn strings<I, S>(values: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -94,6 +95,7 @@ pub(crate) struct Scope {
 }
 
 impl Scope {
+    #[cfg(test)]
     pub(crate) fn new(
         name: impl Into<Cow<'static, str>>,
         version: impl Into<Cow<'static, str>>,
@@ -113,6 +115,7 @@ impl Scope {
     }
 }
 
+#[cfg(test)]
 /// OTLP span kinds (`Span.SpanKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SpanKind {
@@ -123,6 +126,7 @@ pub(crate) enum SpanKind {
     Consumer = 5,
 }
 
+#[cfg(test)]
 /// A span's status: unset below 500, error from 500 on or for an escaped panic (§3.2).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) enum SpanStatus {
@@ -134,6 +138,7 @@ pub(crate) enum SpanStatus {
     },
 }
 
+#[cfg(test)]
 /// The parent of a span: a local span, or the remote caller of a continued W3C trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Parent {
@@ -141,6 +146,7 @@ pub(crate) struct Parent {
     pub(crate) remote: bool,
 }
 
+#[cfg(test)]
 /// A span event, such as `exception` (§3.7).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SpanEvent {
@@ -149,6 +155,7 @@ pub(crate) struct SpanEvent {
     pub(crate) attributes: Vec<Attribute>,
 }
 
+#[cfg(test)]
 /// One finished span, ready to encode.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SpanData {
@@ -169,6 +176,7 @@ pub(crate) struct SpanData {
     pub(crate) dropped_events_count: u32,
 }
 
+#[cfg(test)]
 impl SpanData {
     /// `Span.flags` as py 1.0.0 sends them: `SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK` (0x100), plus
     /// `SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK` (0x200) when the parent is remote; no trace flags

@@ -15,17 +15,20 @@ pub(crate) struct OtlpSink {
     pub(crate) encoder: Encoder,
     /// The resource, encoded once.
     resource: Vec<u8>,
+    /// The scope of SERVER spans: the adapter's crate and version (`apitally-actix`).
+    scope: (String, String),
     /// The buffers messages are written into, reused (only the logger's writer uses them).
     scratch: Mutex<(Vec<u8>, Vec<u8>)>,
 }
 
 impl OtlpSink {
-    pub(crate) fn new(spool: Arc<Spool>, encoder: Encoder) -> Self {
+    pub(crate) fn new(spool: Arc<Spool>, encoder: Encoder, scope: (String, String)) -> Self {
         let resource = encoder.resource_bytes();
         Self {
             spool,
             encoder,
             resource,
+            scope,
             scratch: Mutex::default(),
         }
     }
@@ -45,7 +48,8 @@ impl crate::backend::LogSink for OtlpSink {
         for chunk in items.chunks(Self::ITEMS_PER_MESSAGE) {
             traces.clear();
             logs.clear();
-            super::wire::write_requests(&self.resource, chunk, traces, logs);
+            let scope = (self.scope.0.as_str(), self.scope.1.as_str());
+            super::wire::write_requests(&self.resource, scope, chunk, traces, logs);
             if !traces.is_empty() {
                 // Those without a trace id (only tests build such items) make no span.
                 let requests = chunk.iter().filter(|i| i.trace_context.is_some()).count() as u64;

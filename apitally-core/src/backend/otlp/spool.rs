@@ -110,7 +110,7 @@ impl Queue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct FileId(u64);
 
-/// A closed file waiting to be sent, as of [`Spool::pending`].
+/// A closed file waiting to be sent, as of [`Spool::pending_in`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PendingFile {
     pub(crate) id: FileId,
@@ -138,7 +138,7 @@ impl PendingFile {
 /// Why a pending file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReadError {
-    /// It is no longer in the spool (evicted since [`Spool::pending`]).
+    /// It is no longer in the spool (evicted since [`Spool::pending_in`]).
     #[error("the file is no longer spooled")]
     Gone,
     #[error(transparent)]

@@ -24,6 +24,7 @@ use crate::{
 
 pub(crate) const REDACTED: &str = "[REDACTED]";
 /// The scope of the SERVER spans: this SDK's HTTP instrumentation (§3.2).
+#[cfg(test)]
 pub(crate) const SERVER_SPAN_SCOPE: &str = "apitally-actix";
 
 const WIRE_VARINT: u8 = 0;
@@ -531,6 +532,7 @@ fn log_record(buf: &mut Vec<u8>, log: &CapturedLog, trace_id: u128, span_id: u64
 /// are left empty when there is nothing to export. `resource` is the encoded `Resource`.
 pub(crate) fn write_requests(
     resource: &[u8],
+    scope: (&str, &str),
     items: &[&RequestLogItem],
     traces: &mut Vec<u8>,
     logs: &mut Vec<u8>,
@@ -541,8 +543,8 @@ pub(crate) fn write_requests(
             bytes_field(buf, 1, resource);
             message(buf, 2, |buf| {
                 message(buf, 1, |buf| {
-                    bytes_field(buf, 1, SERVER_SPAN_SCOPE.as_bytes());
-                    bytes_field(buf, 2, env!("CARGO_PKG_VERSION").as_bytes());
+                    bytes_field(buf, 1, scope.0.as_bytes());
+                    bytes_field(buf, 2, scope.1.as_bytes());
                 });
                 for item in with_ids() {
                     server_span(buf, item);

@@ -61,7 +61,7 @@ pub(crate) fn truncate_traceback(traceback: &str) -> String {
     kept.join("\n")
 }
 
-/// A fingerprint of [`strip_addresses`]'s output, computed without building it: tracebacks
+/// A fingerprint of `strip_addresses`'s output, computed without building it: tracebacks
 /// that differ only in addresses have the same one. Server errors are grouped by it, so a
 /// handler that fails the same way on every request (a panic, with a traceback of kilobytes)
 /// costs one pass over its traceback, not copies of it. Fixed seed: the same in every window.

@@ -119,6 +119,10 @@ fn wire_output_is_what_the_reference_encoder_makes() {
     let (mut traces, mut logs) = (Vec::new(), Vec::new());
     crate::backend::otlp::wire::write_requests(
         &encoder.resource_bytes(),
+        (
+            crate::backend::otlp::wire::SERVER_SPAN_SCOPE,
+            env!("CARGO_PKG_VERSION"),
+        ),
         &items,
         &mut traces,
         &mut logs,
