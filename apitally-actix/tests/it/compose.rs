@@ -1,6 +1,6 @@
 //! Apitally composed with actix's own middleware, in scopes, and trait assertions.
 
-mod common;
+use crate::common;
 
 use actix_web::{
     body::MessageBody,

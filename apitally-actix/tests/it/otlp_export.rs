@@ -1,8 +1,7 @@
 //! Apitally 1.x end to end: a real `HttpServer` with 4 workers, configured with a write token,
 //! exports OTLP to the test hub on 127.0.0.1, which decodes every body with the protobuf types.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::{collections::BTreeMap, time::Duration};
 

@@ -5,8 +5,7 @@
 //! and sent to a real server over raw TCP; then every payload the test hub received (startup,
 //! syncs, request-log files with their base64 bodies decoded) is searched for every secret.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::{
     io::{Read, Write},

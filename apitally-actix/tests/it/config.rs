@@ -4,8 +4,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use actix_web::{test as actix_test, web, App};
 use apitally_actix::{Apitally, ApitallyConfig, ConfigError, RequestLoggingConfig};
@@ -316,9 +315,11 @@ async fn new_replaces_each_bad_option_by_its_default_and_counts_every_request() 
 /// stdout and stderr.
 fn child(name: &str, env: &[(&str, &str)]) -> (String, String) {
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    // (Tests are named by their module in the one test binary.)
+    let name = format!("config::{name}");
     command
         .args([
-            name,
+            name.as_str(),
             "--exact",
             "--ignored",
             "--nocapture",

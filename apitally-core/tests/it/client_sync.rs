@@ -1,7 +1,7 @@
 //! The client against a real HTTP hub on 127.0.0.1: payload shapes, hub answers, retries,
 //! queue bounds, startup lifecycle, shutdown and concurrency.
 
-mod common;
+use crate::common;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 

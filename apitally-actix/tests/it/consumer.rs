@@ -1,6 +1,6 @@
 //! Every way to set the consumer, and their precedence.
 
-mod common;
+use crate::common;
 
 use actix_web::{
     body::MessageBody,

@@ -1,7 +1,6 @@
 //! Streamed and chunked bodies, and a client that disconnects mid-body, on a real server.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::{
     io::{Read, Write},

@@ -3,7 +3,7 @@
 //! deliver is named exactly, what request logging lost is reported in one line, and every
 //! startup, sync and export carries the process's request-log totals.
 
-mod common;
+use crate::common;
 
 use std::{collections::HashSet, time::Duration};
 

@@ -1,7 +1,7 @@
 //! Validation errors from each extractor error kind and from the app, server errors, panics,
 //! and errors from inner middleware.
 
-mod common;
+use crate::common;
 
 use actix_web::{
     body::MessageBody,
@@ -220,7 +220,7 @@ async fn server_errors_and_panics() {
     assert_eq!(panic["msg"], "handler bug: index out of range");
     let traceback = panic["traceback"].as_str().unwrap();
     assert!(
-        traceback.starts_with("panicked at apitally-actix/tests/errors.rs:"),
+        traceback.starts_with("panicked at apitally-actix/tests/it/errors.rs:"),
         "{traceback}"
     );
     // The panic machinery's frames are cut: the first frame is the handler.

@@ -1,6 +1,6 @@
 //! Counting, route templates, statuses and sizes, in full `App`s.
 
-mod common;
+use crate::common;
 
 use actix_web::{
     guard, http::StatusCode, test, web, App, HttpRequest, HttpResponse, ResponseError,

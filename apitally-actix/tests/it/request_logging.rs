@@ -1,8 +1,7 @@
 //! Request logging against the test hub: the uploaded gzip files are decoded and checked line
 //! by line.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

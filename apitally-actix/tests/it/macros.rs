@@ -1,7 +1,7 @@
 //! Runtime behaviour of `#[apitally_actix::consumer]` (its compile errors are pinned in
 //! apitally-actix-macros/tests/ui).
 
-mod common;
+use crate::common;
 
 use actix_web::{get, post, route, test, web, App, HttpResponse, Responder};
 use apitally_actix::Consumer;

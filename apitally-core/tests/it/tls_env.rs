@@ -1,7 +1,7 @@
 //! `SSL_CERT_FILE` read from the process environment. One test in its own binary, because it
 //! changes the process environment.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! Faults, floods and bad input: the app keeps serving, unchanged, and nothing counted is lost.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::{
     io::{Read, Write},

@@ -2,8 +2,7 @@
 //! `HttpServer` and the test hub: client addresses behind proxies, WebSockets, consumer and
 //! request attributes, captured exceptions, and the 1.x defaults of request logging.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::{collections::BTreeMap, io::Read, io::Write, time::Duration};
 
@@ -524,7 +523,7 @@ async fn attributes_and_captured_exceptions_reach_apitally_1x() {
         .expect("an exception event");
     assert_eq!(
         exception.attributes["exception.type"],
-        "production::CacheMiss"
+        "it::production::CacheMiss"
     );
     // Scrubbed like every server error: the quoted value is left out.
     assert_eq!(
@@ -542,7 +541,7 @@ async fn attributes_and_captured_exceptions_reach_apitally_1x() {
     // The server-error aggregate, for a request answered 200.
     let errors = hub.otlp_events("apitally.request.server_error");
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(errors[0].body["type"], "production::CacheMiss");
+    assert_eq!(errors[0].body["type"], "it::production::CacheMiss");
 
     // The inner middleware's Err exit keeps what the request noted.
     let denied = spans
@@ -604,7 +603,7 @@ async fn a_captured_exception_is_a_hub_server_error_too() {
     apitally.shutdown().await;
     let errors = common::items(&hub, "server_errors");
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(errors[0]["type"], "production::CacheMiss");
+    assert_eq!(errors[0]["type"], "it::production::CacheMiss");
     assert_eq!(errors[0]["msg"], "price cache unavailable for");
     assert!(errors[0]["traceback"]
         .as_str()
@@ -613,6 +612,6 @@ async fn a_captured_exception_is_a_hub_server_error_too() {
     assert_eq!(common::count(&hub, "GET", "/prices", Some(200), None), 1);
     let lines = common::log_lines(&hub);
     assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["exception"]["type"], "production::CacheMiss");
+    assert_eq!(lines[0]["exception"]["type"], "it::production::CacheMiss");
     assert!(!lines[0].to_string().contains("acme"), "{}", lines[0]);
 }

@@ -3,7 +3,7 @@
 //! from `SSL_CERT_FILE`, with exact counts. The environment is passed through the test hook, so
 //! that these tests can run in parallel.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! then `NO_PROXY` matching the hub, then `no_proxy()` in the config. One test in its own binary,
 //! because it changes the process environment.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,8 +5,7 @@
 //! once the proxy works. The environment is passed through the test hook (tests run in
 //! parallel); `apitally-core/tests/proxy_env.rs` reads the real one.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

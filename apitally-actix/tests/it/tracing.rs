@@ -1,7 +1,7 @@
 //! Application logs and trace spans in request logs, through `apitally_actix::tracing_layer()`.
 #![cfg(feature = "tracing")]
 
-mod common;
+use crate::common;
 
 use std::{sync::Once, time::Duration};
 
@@ -153,20 +153,20 @@ async fn logs_and_spans_are_attached_to_their_own_request() {
     );
     let first = &alice["logs"][0];
     assert_eq!(first["level"], "INFO");
-    assert_eq!(first["logger"], "tracing");
+    assert_eq!(first["logger"], "it::tracing");
     assert!(first["file"]
         .as_str()
         .unwrap()
-        .ends_with("tests/tracing.rs"));
+        .ends_with("tests/it/tracing.rs"));
     assert!(first["line"].as_u64().unwrap() > 0);
     assert!(first["timestamp"].as_f64().unwrap() > 1.7e9);
     let bridged = &alice["logs"][2];
     assert_eq!(bridged["level"], "ERROR");
-    assert_eq!(bridged["logger"], "tracing");
+    assert_eq!(bridged["logger"], "it::tracing");
     assert!(bridged["file"]
         .as_str()
         .unwrap()
-        .ends_with("tests/tracing.rs"));
+        .ends_with("tests/it/tracing.rs"));
     let all = serde_json::to_string(&lines).unwrap();
     assert!(!all.contains("outside any request"));
 

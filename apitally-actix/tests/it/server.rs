@@ -2,8 +2,7 @@
 //! client and one instance UUID, whether the middleware is built outside or inside the
 //! `HttpServer::new` closure.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

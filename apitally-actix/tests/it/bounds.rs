@@ -2,8 +2,7 @@
 //! on a real server with request logging on: 1,000 distinct 60 KB methods and 600 path
 //! segments of 60 KB. (A binary of its own: it measures its RSS.)
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::{
     io::{Read, Write},

@@ -3,8 +3,7 @@
 //! real server: consumer, route, status, the bytes the client got, and validation errors. And
 //! nothing the middleware keeps outlives its request.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::{
     io::{Read, Write},

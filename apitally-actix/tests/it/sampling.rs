@@ -2,7 +2,7 @@
 //! and metrics that count every request whatever is sampled.
 #![cfg(feature = "tracing")]
 
-mod common;
+use crate::common;
 
 use std::{
     collections::{BTreeSet, HashSet},

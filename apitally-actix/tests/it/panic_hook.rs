@@ -1,7 +1,7 @@
 //! The app's own panic hook keeps working when Apitally catches handler panics. In a binary of
 //! its own, since panic hooks are process-wide.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -32,7 +32,12 @@ fn probe_instance_uuid() {
 
 fn spawn(tmp: &std::path::Path, hold_ms: u64) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["probe_instance_uuid", "--exact", "--ignored", "--nocapture"])
+        .args([
+            "instance::probe_instance_uuid",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("TMPDIR", tmp)
         .env("APITALLY_PROBE_HOLD_MS", hold_ms.to_string())
         .stdout(Stdio::piped())

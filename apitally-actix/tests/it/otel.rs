@@ -2,7 +2,7 @@
 //! trace id that pipeline uses. In a binary of its own: the subscriber is process-wide.
 #![cfg(feature = "opentelemetry")]
 
-mod common;
+use crate::common;
 
 use actix_web::{test, web, App, HttpResponse};
 use apitally_actix::{Apitally, RequestLoggingConfig};
