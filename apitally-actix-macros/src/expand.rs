@@ -1,4 +1,4 @@
-//! The expansion: one extra `HttpRequest` argument, and a call that sets the consumer before the
+//! The expansion: one extra first argument (the request, or axum's request handle), and a call that sets the consumer before the
 //! handler's own body runs.
 
 use proc_macro2::{Span, TokenStream};
@@ -38,12 +38,16 @@ fn try_consumer(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream
             "#[apitally::consumer] goes on a free `async fn` handler, not a method",
         ));
     }
-    let krate = args.krate.clone().unwrap_or_else(runtime_crate);
+    let krate = match args.krate.clone() {
+        Some(krate) => krate,
+        None => runtime_crate()?,
+    };
     let private = quote!(#krate::__private);
     let req = Ident::new("__apitally_req", Span::mixed_site());
+    // First: axum takes the body extractor last, and the request handle reads no body.
     func.sig
         .inputs
-        .push(parse_quote!(#req: #private::HttpRequest));
+        .insert(0, parse_quote!(#req: #private::Request));
 
     let value = |expr: &syn::Expr| {
         quote_spanned! {expr.span()=>
@@ -76,15 +80,30 @@ fn try_consumer(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream
     Ok(quote!(#func))
 }
 
-/// The path of the runtime crate as the user's Cargo.toml names it (`apitally` when renamed),
-/// falling back to `::apitally_actix`.
-fn runtime_crate() -> Path {
+/// The runtime crate, and so the framework, as the user's Cargo.toml names it (`apitally` when
+/// renamed): `apitally-actix` or `apitally-axum`, whichever the crate depends on. Both
+/// generate the same code: a first handler argument of the runtime's `__private::Request`
+/// type (actix's `HttpRequest`; axum's request handle, an extractor) and a call that sets the
+/// consumer. With both dependencies, `crate = "..."` says which.
+fn runtime_crate() -> syn::Result<Path> {
     use proc_macro_crate::{crate_name, FoundCrate};
-    match crate_name("apitally-actix") {
-        Ok(FoundCrate::Name(name)) => {
-            let ident = Ident::new(&name, Span::call_site());
-            parse_quote!(::#ident)
-        }
-        _ => parse_quote!(::apitally_actix),
+    let path = |found: FoundCrate, own: &str| -> Path {
+        let name = match found {
+            FoundCrate::Name(name) => name,
+            FoundCrate::Itself => own.to_owned(),
+        };
+        let ident = Ident::new(&name, Span::call_site());
+        parse_quote!(::#ident)
+    };
+    match (crate_name("apitally-actix"), crate_name("apitally-axum")) {
+        (Ok(actix), Err(_)) => Ok(path(actix, "apitally_actix")),
+        (Err(_), Ok(axum)) => Ok(path(axum, "apitally_axum")),
+        (Ok(_), Ok(_)) => Err(syn::Error::new(
+            Span::call_site(),
+            "both apitally-actix and apitally-axum are dependencies: say which one this handler \
+             is for with `crate = \"apitally_actix\"` or `crate = \"apitally_axum\"` (the names \
+             your Cargo.toml gives them)",
+        )),
+        (Err(_), Err(_)) => Ok(parse_quote!(::apitally_actix)),
     }
 }

@@ -1,13 +1,13 @@
 //! For middleware documentation, see [`Apitally`].
 
 use std::{
-    cell::{Cell, RefCell},
+    cell::Cell,
     future::{ready, Future, Ready},
     marker::PhantomData,
     panic::{catch_unwind, AssertUnwindSafe},
     pin::Pin,
     rc::Rc,
-    sync::Arc,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -392,8 +392,8 @@ where
                     // Not read at all: the marker is all that is logged.
                     RequestBody::TooLarge
                 } else {
-                    let shared_capture = Rc::new(RefCell::new(BodyCapture::default()));
-                    capture = Some(Rc::clone(&shared_capture));
+                    let shared_capture = Arc::new(Mutex::new(BodyCapture::default()));
+                    capture = Some(Arc::clone(&shared_capture));
                     RequestBody::Captured(shared_capture)
                 };
                 let mut item = worker.spare_item(logger);

@@ -1,39 +1,11 @@
 //! Runtime helpers called by the code `#[apitally::consumer]` generates. Not public API: no
 //! stability guarantee, hidden from the docs.
 
-use std::fmt::Display;
-
 pub use actix_web::HttpRequest;
+pub use actix_web::HttpRequest as Request;
+pub use apitally_core::adapter::{DisplayValue, OptionValue, Value};
 
-use crate::{Consumer, ConsumerExt};
-
-/// Wraps a borrowed value so that method resolution picks [`OptionValue`] for `Option`s and
-/// [`DisplayValue`] for everything else that is `Display` (autoref specialisation).
-pub struct Value<'a, T: ?Sized>(pub &'a T);
-
-/// `Option<T: Display>`: `None` stays `None`.
-pub trait OptionValue {
-    /// The value as text.
-    fn __apitally_value(&self) -> Option<String>;
-}
-
-impl<T: Display> OptionValue for Value<'_, Option<T>> {
-    fn __apitally_value(&self) -> Option<String> {
-        self.0.as_ref().map(ToString::to_string)
-    }
-}
-
-/// Any `Display` value: `&str`, `String`, numbers, `Uuid`, ...
-pub trait DisplayValue {
-    /// The value as text.
-    fn __apitally_value(&self) -> Option<String>;
-}
-
-impl<T: Display + ?Sized> DisplayValue for &Value<'_, T> {
-    fn __apitally_value(&self) -> Option<String> {
-        Some(self.0.to_string())
-    }
-}
+use crate::ConsumerExt;
 
 /// Sets the consumer unless the identifier is `None` (the request then stays anonymous).
 pub fn set_consumer(
@@ -43,36 +15,8 @@ pub fn set_consumer(
     group: Option<String>,
     attributes: &[(&str, Option<String>)],
 ) {
-    let Some(identifier) = identifier else {
-        return;
-    };
-    let mut consumer = Consumer::new(identifier);
-    if let Some(name) = name {
-        consumer = consumer.name(name);
-    }
-    if let Some(group) = group {
-        consumer = consumer.group(group);
-    }
-    for (key, value) in attributes {
-        consumer = consumer.attribute(*key, value.clone());
-    }
-    req.set_consumer(consumer);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    // The generated code always borrows, as here, whichever impl applies.
-    #[allow(clippy::needless_borrow)]
-    fn values_of_every_kind() {
-        let s = String::from("s");
-        assert_eq!((&Value(&s)).__apitally_value(), Some("s".into()));
-        assert_eq!((&Value(&"x")).__apitally_value(), Some("x".into()));
-        assert_eq!((&Value(&42u64)).__apitally_value(), Some("42".into()));
-        assert_eq!((&Value(&Some(7i32))).__apitally_value(), Some("7".into()));
-        assert_eq!((&Value(&None::<String>)).__apitally_value(), None);
-        assert_eq!((&Value(&Some("y"))).__apitally_value(), Some("y".into()));
+    if let Some(consumer) = apitally_core::adapter::consumer_of(identifier, name, group, attributes)
+    {
+        req.set_consumer(consumer);
     }
 }

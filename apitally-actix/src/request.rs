@@ -3,9 +3,10 @@
 //! payload as the handler reads it.
 
 use std::{
-    cell::{Cell, RefCell},
+    cell::Cell,
     pin::Pin,
     rc::Rc,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
 };
 
@@ -29,7 +30,7 @@ pin_project! {
         #[pin]
         pub(crate) inner: Payload,
         pub(crate) counter: Option<Rc<Cell<u64>>>,
-        pub(crate) capture: Option<Rc<RefCell<BodyCapture>>>,
+        pub(crate) capture: Option<Arc<Mutex<BodyCapture>>>,
     }
 }
 
@@ -44,7 +45,10 @@ impl Stream for ObservedPayload {
                 counter.set(counter.get() + chunk.len() as u64);
             }
             if let Some(capture) = this.capture {
-                capture.borrow_mut().push(chunk);
+                capture
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(chunk);
             }
         }
         Poll::Ready(item)

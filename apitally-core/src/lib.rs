@@ -31,6 +31,7 @@ mod config;
 mod consumer;
 mod diag;
 mod error;
+mod macro_support;
 mod pipeline;
 mod process;
 mod record;
@@ -69,6 +70,8 @@ pub mod adapter {
     //! Not for apps: no stability guarantee.
 
     pub use uuid::Uuid;
+
+    pub use crate::macro_support::{consumer_of, DisplayValue, OptionValue, Value};
 
     #[cfg(feature = "validator")]
     pub use crate::pipeline::errors::validation_errors_of;

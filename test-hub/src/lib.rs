@@ -33,6 +33,7 @@
 //! ```
 
 mod logs;
+mod normalized;
 pub mod otlp;
 mod proxy;
 mod tls;
@@ -40,6 +41,7 @@ mod tls;
 /// The OTLP message types the hub decodes into (prost, no tonic).
 pub use opentelemetry_proto;
 
+pub use self::normalized::{ErrorKey, RequestKey, Totals};
 pub use self::{
     logs::{capture_logs, CapturedLogs},
     otlp::{OtlpEvent, OtlpExport, OtlpGaugePoint, OtlpHistogramPoint, OtlpLogRecord, OtlpSpan},

@@ -3,9 +3,8 @@
 //! gets ([`build_item`]).
 
 use std::{
-    cell::RefCell,
     net::IpAddr,
-    rc::Rc,
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -62,8 +61,9 @@ impl BodyCapture {
 pub enum RequestBody {
     /// Not logged.
     None,
-    /// Captured as the handler reads it.
-    Captured(Rc<RefCell<BodyCapture>>),
+    /// Captured as the handler reads it (shared with the adapter's body wrapper, which may
+    /// run on another thread).
+    Captured(Arc<Mutex<BodyCapture>>),
     /// `Content-Length` says it is over the limit: not read, logged as the marker.
     TooLarge,
 }
@@ -345,7 +345,9 @@ pub(crate) fn build_item(start: LogStart, end: LogEnd<'_>) -> Box<RequestLogItem
     request.body = match request_body {
         RequestBody::None => None,
         RequestBody::TooLarge => Some(BODY_TOO_LARGE.to_vec()),
-        RequestBody::Captured(capture) => Some(capture.take().into_body()),
+        RequestBody::Captured(capture) => Some(
+            std::mem::take(&mut *capture.lock().unwrap_or_else(|e| e.into_inner())).into_body(),
+        ),
     };
     let response = &mut item.response;
     response.status_code = end.status;

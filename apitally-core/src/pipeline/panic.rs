@@ -164,23 +164,47 @@ fn trim_panic_frames(backtrace: &str) -> &str {
         "<apitally_actix::",
         "<apitally_axum::",
     ];
-    let mut start = 0;
+    // Frame headers (`  12: name`) with their byte offsets.
+    let mut frames = Vec::new();
     let mut offset = 0;
     for line in backtrace.split_inclusive('\n') {
         let frame = line.trim_start();
-        let is_frame_header = frame
-            .split_once(": ")
-            .is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()));
-        if is_frame_header {
-            let name = frame.split_once(": ").map_or("", |(_, name)| name);
-            if !MACHINERY.iter().any(|m| name.starts_with(m)) {
-                start = offset;
-                break;
+        if let Some((n, name)) = frame.split_once(": ") {
+            if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) {
+                frames.push((offset, name.trim_end()));
             }
         }
         offset += line.len();
-        start = offset;
     }
+    // A panic's frames end with the panic machinery (`core::panicking::panic_fmt`,
+    // `rust_begin_unwind`): the app's frames start after the last of them.
+    let is_panic_machinery = |name: &str| {
+        name.contains("rust_begin_unwind")
+            || name.contains("__rust_end_short_backtrace")
+            || name.starts_with("core::panicking::")
+            || name.starts_with("std::panicking::")
+            || name.starts_with("std::panic::panic_any")
+    };
+    let after_panic = frames
+        .iter()
+        .take(32)
+        .rposition(|(_, name)| is_panic_machinery(name))
+        .map(|i| i + 1);
+    // Else (a captured error), the leading frames of the capture and the SDK. Names without a
+    // path (`try_with<..>`) are std's, inlined, as line-tables-only debug info names them.
+    let is_machinery = |name: &str| {
+        MACHINERY.iter().any(|m| name.starts_with(m))
+            || !name.split('<').next().unwrap_or(name).contains("::")
+    };
+    let first = after_panic.unwrap_or_else(|| {
+        frames
+            .iter()
+            .position(|(_, name)| !is_machinery(name))
+            .unwrap_or(frames.len())
+    });
+    let start = frames
+        .get(first)
+        .map_or(backtrace.len(), |(offset, _)| *offset);
     backtrace[start..].trim_end()
 }
 

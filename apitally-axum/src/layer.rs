@@ -1,0 +1,563 @@
+//! For the layer, see [`ApitallyLayer`].
+
+use std::{
+    cell::RefCell,
+    future::Future,
+    panic::{catch_unwind, AssertUnwindSafe},
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use apitally_core::{
+    adapter::{
+        in_request, is_supported_content_type, panic_error, response_capture, BodyCapture,
+        ConsumerCallback, Framework, LogFacts, LogStart, Pipeline, RequestBody, RequestLogItem,
+        RequestLogger, TraceContext, MAX_BODY_SIZE,
+    },
+    ConfigError, SampleRequest,
+};
+use axum::extract::MatchedPath;
+use bytes::Bytes;
+use http::{header, request::Parts, Method, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{
+    body::{ApitallyBody, ObservedBody, Streaming},
+    ext::ServerErrorExtension,
+    finish::{Finishing, Route},
+    rejection,
+    request::{
+        client_address, content_length, copy_headers, header_str, https_and_host, HttpHeaders,
+        TRACEPARENT,
+    },
+    slot::Slot,
+    ApitallyConfig, RouteTemplate,
+};
+
+/// Who runs the pipeline.
+const FRAMEWORK: Framework = Framework {
+    client: "rust:axum",
+    name: "axum",
+    version: env!("APITALLY_AXUM_VERSION"),
+    adapter: env!("CARGO_PKG_NAME"),
+    adapter_version: env!("CARGO_PKG_VERSION"),
+};
+
+pub(crate) struct Shared {
+    pub(crate) pipeline: Pipeline,
+    identify_consumer: Option<ConsumerCallback<Parts>>,
+}
+
+/// A [tower](https://docs.rs/tower) layer that reports every request to
+/// [Apitally](https://apitally.io): traffic, errors, response times and sizes per endpoint and
+/// per consumer.
+///
+/// Build it once and add it to the router last (`Router::layer`, so that it is the outermost
+/// layer and runs after routing, where axum's `MatchedPath` names the route); clone it
+/// freely (clones share one client). After the server stops, await
+/// [`shutdown`](Self::shutdown) for the final delivery.
+///
+/// # What is measured
+/// - **Route**: the matched route template (`MatchedPath`: `/items/{id}`, with `nest` and
+///   `merge` prefixes). Requests no route matched (the fallback, unknown paths), `405`s of a
+///   path whose method has no route, `OPTIONS` and WebSocket upgrades are not endpoints
+///   (request logs still show the first two). A router nested with `nest_service` hides its
+///   routes from an outer layer: add the layer to that router as well (an inner layer only
+///   reports the route it sees to the outer one, nothing is counted twice). Plain tower
+///   services name their route with a [`RouteTemplate`] in the response's extensions.
+/// - **Every exit**: a response, a streamed response, a client that goes away (mid-body with
+///   the bytes it got; before any response as `499`), an error of the inner service and a
+///   handler panic (answered `500`, reported with its backtrace).
+/// - **Sizes**: request bodies as the handler reads them (or `Content-Length`), response
+///   bodies as they stream (data frames; trailers are not counted).
+///
+/// ```no_run
+/// # use apitally_axum as apitally;
+/// use apitally::{ApitallyConfig, ApitallyLayer};
+/// use axum::{routing::get, Router};
+///
+/// #[tokio::main]
+/// async fn main() -> std::io::Result<()> {
+///     let apitally = ApitallyLayer::new(ApitallyConfig::from_env());
+///     let app = Router::new()
+///         .route("/items/{id}", get(|| async { "{}" }))
+///         .layer(apitally.clone());
+///     let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+///     axum::serve(listener, app).await?;
+///     apitally.shutdown().await;
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct ApitallyLayer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ApitallyLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApitallyLayer")
+            .field("pipeline", &self.shared.pipeline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApitallyLayer {
+    /// Creates the layer, starting the client (or finding the one already running for the
+    /// same credential and env). Never fails, and keeps monitoring on whenever it can: a bad
+    /// optional setting is named in one line and replaced by its default; only a missing or
+    /// malformed credential, env or endpoint URL disables Apitally (requests then pass through
+    /// untouched). The lines go to the `log` logger, or to stderr when none would show them.
+    pub fn new(config: ApitallyConfig) -> Self {
+        let (pipeline, identify_consumer) = Pipeline::new(config, FRAMEWORK);
+        Self::with(pipeline, identify_consumer)
+    }
+
+    /// Like [`new`](Self::new), but fails on any invalid option (see
+    /// [`ApitallyConfig::validate`](apitally_core::ApitallyConfig::validate)).
+    ///
+    /// ```
+    /// # use apitally_axum as apitally;
+    /// use apitally::{ApitallyConfig, ApitallyLayer};
+    ///
+    /// let err = ApitallyLayer::try_new(ApitallyConfig::new("not-a-uuid", "prod")).unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid client id \"not-a-uuid\""));
+    /// ```
+    pub fn try_new(config: ApitallyConfig) -> Result<Self, ConfigError> {
+        let (pipeline, identify_consumer) = Pipeline::try_new(config, FRAMEWORK)?;
+        Ok(Self::with(pipeline, identify_consumer))
+    }
+
+    fn with(pipeline: Pipeline, identify_consumer: Option<ConsumerCallback<Parts>>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                pipeline,
+                identify_consumer,
+            }),
+        }
+    }
+
+    /// Whether Apitally records and reports: false for an invalid configuration, a disabled
+    /// one, after the hub answered 404 for the client id, and after [`shutdown`](Self::shutdown).
+    pub fn is_enabled(&self) -> bool {
+        self.shared.pipeline.is_enabled()
+    }
+
+    /// The pipeline (for tests of the SDK).
+    #[doc(hidden)]
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.shared.pipeline
+    }
+
+    /// Stops the client after a final delivery of everything recorded, within the shutdown
+    /// timeout (10 s by default). Call it after `axum::serve(..).await` returns.
+    pub async fn shutdown(&self) {
+        self.shared.pipeline.client().shutdown().await;
+    }
+}
+
+impl<S> Layer<S> for ApitallyLayer {
+    type Service = ApitallyService<S>;
+
+    fn layer(&self, inner: S) -> ApitallyService<S> {
+        ApitallyService {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// The layer's service; see [`ApitallyLayer`].
+#[derive(Clone)]
+pub struct ApitallyService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> std::fmt::Debug for ApitallyService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApitallyService").finish_non_exhaustive()
+    }
+}
+
+/// What the layer keeps from the request while the inner service runs.
+struct Pending {
+    shared: Arc<Shared>,
+    start: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+    https: bool,
+    content_length: Option<u64>,
+    counted: bool,
+    slot: Slot,
+    log: Option<Box<LogStart>>,
+}
+
+impl Pending {
+    fn finishing(self, status: u16, route: Option<Route>) -> Finishing {
+        Finishing {
+            elapsed: self.start.elapsed(),
+            shared: self.shared,
+            method: self.method,
+            route,
+            status,
+            started: self.start,
+            https: self.https,
+            content_length: self.content_length,
+            counted: self.counted,
+            slot: self.slot,
+            log: self.log,
+            server_error: None,
+            validation_errors: Vec::new(),
+        }
+    }
+}
+
+thread_local! {
+    /// Emptied log items with their buffers, taken from the logger a few at a time (boxed: the
+    /// logger hands items over as boxes, and they go back as boxes).
+    #[allow(clippy::vec_box)]
+    static SPARES: RefCell<Vec<Box<RequestLogItem>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn spare_item(logger: &RequestLogger) -> Box<RequestLogItem> {
+    SPARES
+        .try_with(|spares| {
+            let mut spares = spares.borrow_mut();
+            if spares.is_empty() {
+                logger.take_spares(&mut spares, 16);
+            }
+            spares.pop()
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+impl<S, B, ResBody> Service<Request<B>> for ApitallyService<S>
+where
+    S: Service<Request<ObservedBody<B>>, Response = Response<ResBody>>,
+    B: http_body::Body<Data = Bytes>,
+    ResBody: http_body::Body<Data = Bytes>,
+{
+    type Response = Response<ApitallyBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let pipeline = &self.shared.pipeline;
+        let passthrough = |inner: &mut S, req: Request<B>| ResponseFuture {
+            fut: inner.call(req.map(ObservedBody::plain)),
+            pending: None,
+            catch_panics: false,
+        };
+        if let Some(slot) = req.extensions().get::<Slot>() {
+            // An outer Apitally layer measures this request: tell it the route seen here.
+            if let Some(matched) = req.extensions().get::<MatchedPath>() {
+                slot.lock().route = Some(matched.clone());
+            }
+            return passthrough(&mut self.inner, req);
+        }
+        // `OPTIONS` (CORS preflights) and protocol upgrades (WebSockets: a `101` whose
+        // "response time" is the whole session) are not endpoints.
+        if req.method() == Method::OPTIONS
+            || !pipeline.is_enabled()
+            || req.headers().contains_key(header::UPGRADE)
+        {
+            return passthrough(&mut self.inner, req);
+        }
+        let start = Instant::now();
+        let slot = Slot::default();
+        if let Some(callback) = &self.shared.identify_consumer {
+            let (parts, body) = req.into_parts();
+            match catch_unwind(AssertUnwindSafe(|| callback(&parts))) {
+                Ok(consumer) => {
+                    slot.lock().consumer = consumer.filter(|c| !c.is_anonymous());
+                }
+                Err(_) => log::error!(
+                    target: "apitally",
+                    "apitally: the identify_consumer callback panicked; the request is counted without consumer"
+                ),
+            }
+            req = Request::from_parts(parts, body);
+        }
+        let content_length = content_length(req.headers());
+        let no_body = http_body::Body::is_end_stream(req.body());
+        let mut capture = None;
+        let log = pipeline
+            .client()
+            .request_logger()
+            .filter(|logger| logger.is_logging())
+            .and_then(|logger| {
+                let headers = req.headers();
+                let path = req.uri().path();
+                if !pipeline.wants_log(path, header_str(headers, header::USER_AGENT)) {
+                    return None;
+                }
+                let trace = TraceContext::of(headers.get(TRACEPARENT).map(|v| v.as_bytes()));
+                let consumer = || slot.lock().consumer.clone();
+                let view_headers = HttpHeaders(headers);
+                let view =
+                    SampleRequest::new(req.method().as_str(), path, &view_headers, &consumer);
+                let decision = pipeline.sample_request(&view, trace.trace_id())?;
+                let content_type = header_str(headers, header::CONTENT_TYPE);
+                let log_body = logger.config().get_log_request_body()
+                    && !no_body
+                    && content_type.is_some_and(is_supported_content_type);
+                let request_body = if !log_body {
+                    RequestBody::None
+                } else if content_length.is_some_and(|n| n > MAX_BODY_SIZE as u64) {
+                    RequestBody::TooLarge
+                } else {
+                    let shared = Arc::new(Mutex::new(BodyCapture::default()));
+                    capture = Some(Arc::clone(&shared));
+                    RequestBody::Captured(shared)
+                };
+                let mut item = spare_item(logger);
+                if logger.config().get_log_request_headers() {
+                    copy_headers(headers, &mut item.request.headers);
+                } else {
+                    item.request.headers.clear();
+                }
+                let (https, host) = https_and_host(&req);
+                let facts = LogFacts {
+                    https,
+                    host,
+                    path_and_query: req.uri().path_and_query().map_or(path, |pq| pq.as_str()),
+                    client: client_address(&req, pipeline.trusted_proxies()),
+                    user_agent: header_str(headers, header::USER_AGENT),
+                    content_type,
+                    content_encoding: header_str(headers, header::CONTENT_ENCODING),
+                };
+                Some(Box::new(LogStart::new(
+                    &facts,
+                    request_body,
+                    logger.config(),
+                    item,
+                    trace,
+                    decision,
+                    pipeline.is_otlp(),
+                )))
+            });
+        let counted = content_length.is_none() && !no_body;
+        let pending = Pending {
+            shared: Arc::clone(&self.shared),
+            start,
+            method: req.method().clone(),
+            route: req.extensions().get::<MatchedPath>().cloned(),
+            https: req.uri().scheme_str() == Some("https"),
+            content_length: content_length.or(no_body.then_some(0)),
+            counted,
+            slot: slot.clone(),
+            log,
+        };
+        req.extensions_mut().insert(slot.clone());
+        let observe = counted || capture.is_some();
+        let req = req.map(|body| {
+            if observe {
+                ObservedBody::observed(body, counted.then_some(slot), capture)
+            } else {
+                ObservedBody::plain(body)
+            }
+        });
+        ResponseFuture {
+            fut: self.inner.call(req),
+            pending: Some(pending),
+            catch_panics: pipeline.catches_panics(),
+        }
+    }
+}
+
+pin_project! {
+    /// The layer's response future.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        fut: F,
+        pending: Option<Pending>,
+        catch_panics: bool,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before a response: the client went away (hyper drops the request's
+            // future), counted as nginx logs it, `499`, with nothing sent.
+            if let Some(pending) = this.project().pending.take() {
+                let route = pending.route.clone().map(Route::Matched);
+                pending.finishing(499, route).finish(Some(0), None);
+            }
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = Bytes>,
+{
+    type Output = Result<Response<ApitallyBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut fut = this.fut;
+        // Inside the request's root span while the handler runs, when logs or traces are
+        // captured.
+        #[cfg(feature = "tracing")]
+        let entered = this
+            .pending
+            .as_ref()
+            .and_then(|p| p.log.as_ref())
+            .and_then(|l| l.enter());
+        let outcome = if *this.catch_panics {
+            match in_request(|| catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(result)) => Ok(result),
+                Err(panic) => Err(panic),
+            }
+        } else {
+            match fut.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => Ok(result),
+            }
+        };
+        #[cfg(feature = "tracing")]
+        drop(entered);
+        let Some(pending) = this.pending.take() else {
+            return Poll::Ready(match outcome {
+                Ok(result) => result.map(|res| res.map(|body| ApitallyBody::new(body, None))),
+                Err(panic) => std::panic::resume_unwind(panic),
+            });
+        };
+        Poll::Ready(match outcome {
+            Ok(Ok(res)) => Ok(on_response(pending, res)),
+            Ok(Err(err)) => {
+                // The connection fails without a response.
+                let route = pending.route.clone().map(Route::Matched);
+                pending.finishing(500, route).finish(None, None);
+                Err(err)
+            }
+            Err(panic) => {
+                let error = panic_error(&*panic);
+                log::error!(
+                    target: "apitally",
+                    "apitally: a handler panicked ({}); answered 500 Internal Server Error",
+                    error.msg()
+                );
+                const BODY: &str = "Internal Server Error";
+                let route = pending.route.clone().map(Route::Matched);
+                let mut finishing = pending.finishing(500, route);
+                finishing.server_error = Some(error);
+                if let Some(log) = finishing.log.as_mut() {
+                    log.item.response_content_type = None;
+                }
+                let elapsed = finishing.elapsed;
+                finishing.finish(Some(BODY.len() as u64), Some(elapsed));
+                let mut res = Response::new(ApitallyBody::full(BODY));
+                *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                Ok(res)
+            }
+        })
+    }
+}
+
+/// The response exit: the route, the errors the response carries, and the body, passed
+/// through or counted as it streams.
+fn on_response<ResBody: http_body::Body<Data = Bytes>>(
+    pending: Pending,
+    res: Response<ResBody>,
+) -> Response<ApitallyBody<ResBody>> {
+    let status = res.status().as_u16();
+    // A `405` without a body (or with `Allow`) is axum's answer for a path whose method has no
+    // route (axum adds `Allow` outside the route's layers).
+    let method_not_routed = status == 405
+        && (res.headers().contains_key(header::ALLOW)
+            || http_body::Body::size_hint(res.body()).exact() == Some(0));
+    let route = match res.extensions().get::<RouteTemplate>() {
+        Some(named) => Some(Route::Named(named.clone())),
+        None if method_not_routed => None,
+        None => pending.route.clone().map(Route::Matched),
+    };
+    let inner_route = pending.slot.lock().route.is_some();
+    if status == 101 || (route.is_none() && !inner_route && pending.log.is_none()) {
+        // Not an endpoint, and not logged.
+        drop(pending);
+        return res.map(|body| ApitallyBody::new(body, None));
+    }
+    let headers = res.headers();
+    let size = http_body::Body::size_hint(res.body()).exact();
+    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
+    let inspect = rejection::may_be_rejection(status, content_type, size);
+    let mut finishing = pending.finishing(status, route);
+    if status >= 500 {
+        finishing.server_error = res
+            .extensions()
+            .get::<ServerErrorExtension>()
+            .map(|e| e.0.clone());
+    }
+    let mut capture = None;
+    if let Some(log) = finishing.log.as_mut() {
+        let config = finishing
+            .shared
+            .pipeline
+            .client()
+            .request_logger()
+            .map(|l| l.config());
+        let content_type = header_str(headers, header::CONTENT_TYPE);
+        capture = response_capture(
+            config.is_some_and(|c| c.get_log_response_body()),
+            content_type,
+            size,
+        );
+        if config.is_some_and(|c| c.get_log_response_headers()) {
+            copy_headers(headers, &mut log.item.response.headers);
+        } else {
+            log.item.response.headers.clear();
+        }
+        log.item.response_content_type = capture.as_ref().and(content_type).map(str::to_owned);
+        log.item.response_content_encoding = capture
+            .as_ref()
+            .and(header_str(headers, header::CONTENT_ENCODING))
+            .map(str::to_owned);
+        log.error_response = inspect;
+    }
+    let head = finishing.method == Method::HEAD;
+    if finishing.log.is_none() && !inspect && (head || size.is_some()) {
+        // Everything is known at the head: finished now, the body passes through.
+        let elapsed = finishing.elapsed;
+        finishing.finish(
+            Some(if head { 0 } else { size.unwrap_or(0) }),
+            Some(elapsed),
+        );
+        return res.map(|body| ApitallyBody::new(body, None));
+    }
+    let streaming = Box::new(Streaming {
+        finishing,
+        sent: 0,
+        capture,
+        inspect,
+    });
+    res.map(|body| ApitallyBody::new(body, Some(streaming)))
+}
+
+impl RouteTemplate {
+    /// The template.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

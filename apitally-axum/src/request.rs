@@ -1,0 +1,101 @@
+//! What the layer reads of an `http` request and response: headers (copied for a log, looked
+//! up by constant names), scheme, host and client address.
+
+use std::net::{IpAddr, SocketAddr};
+
+use apitally_core::{
+    adapter::{forwarded_https, RequestHeaders, TrustedProxies},
+    Headers,
+};
+use http::{header, HeaderMap, HeaderName, Request};
+
+pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// `http`'s header map, as the pipeline reads headers.
+pub(crate) struct HttpHeaders<'a>(pub(crate) &'a HeaderMap);
+
+impl RequestHeaders for HttpHeaders<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub(crate) fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Copies the headers into `out` (names are lowercase in `http`).
+pub(crate) fn copy_headers(headers: &HeaderMap, out: &mut Headers) {
+    out.clear();
+    let guess = headers.keys_len();
+    out.reserve(guess, guess * 48);
+    for (name, value) in headers {
+        match std::str::from_utf8(value.as_bytes()) {
+            Ok(value) => out.push(name.as_str(), value),
+            Err(_) => out.push(name.as_str(), &String::from_utf8_lossy(value.as_bytes())),
+        }
+    }
+}
+
+/// `Content-Length`, when it is a number.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    header_str(headers, header::CONTENT_LENGTH)?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether the request came over HTTPS (its URI's scheme, or proxy headers that say so) and its
+/// host (`Host`, or the URI's authority, as HTTP/2 sends it).
+pub(crate) fn https_and_host<B>(req: &Request<B>) -> (bool, &str) {
+    let headers = req.headers();
+    let https = req.uri().scheme_str() == Some("https")
+        || forwarded_https(|name| header_str(headers, HeaderName::from_static(name_of(name))));
+    let host = header_str(headers, header::HOST)
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    (https, host)
+}
+
+/// The static names `forwarded_https` asks for.
+fn name_of(name: &str) -> &'static str {
+    match name {
+        "x-forwarded-proto" => "x-forwarded-proto",
+        "x-forwarded-protocol" => "x-forwarded-protocol",
+        "x-forwarded-scheme" => "x-forwarded-scheme",
+        "x-url-scheme" => "x-url-scheme",
+        "x-scheme" => "x-scheme",
+        "forwarded" => "forwarded",
+        "front-end-https" => "front-end-https",
+        "x-forwarded-ssl" => "x-forwarded-ssl",
+        _ => "x-apitally-unknown",
+    }
+}
+
+/// The client's address: the peer (axum's `ConnectInfo<SocketAddr>`, when the app serves with
+/// `into_make_service_with_connect_info`), or behind trusted proxies the client they forward
+/// for.
+pub(crate) fn client_address<B>(req: &Request<B>, trusted: &TrustedProxies) -> Option<IpAddr> {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())?;
+    if trusted.is_empty() {
+        return Some(peer);
+    }
+    let headers = req.headers();
+    Some(
+        trusted.client_address_of(
+            peer,
+            headers
+                .get_all(header::FORWARDED)
+                .iter()
+                .map(|v| v.as_bytes()),
+            headers
+                .get_all(X_FORWARDED_FOR)
+                .iter()
+                .map(|v| v.as_bytes()),
+        ),
+    )
+}
