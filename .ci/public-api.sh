@@ -4,11 +4,12 @@
 # The docs are built with docs.rs's features (everything but `test-util`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo doc --no-deps -p apitally-core -p apitally-actix \
+cargo doc --no-deps -p apitally-core -p apitally-actix -p apitally-axum \
   --features apitally-core/rustls,apitally-core/tracing,apitally-core/opentelemetry,apitally-core/utoipa,apitally-core/validator \
-  --features apitally-actix/macros,apitally-actix/tracing,apitally-actix/opentelemetry,apitally-actix/utoipa,apitally-actix/validator
+  --features apitally-actix/macros,apitally-actix/tracing,apitally-actix/opentelemetry,apitally-actix/utoipa,apitally-actix/validator \
+  --features apitally-axum/macros,apitally-axum/tracing,apitally-axum/opentelemetry,apitally-axum/utoipa,apitally-axum/validator
 status=0
-for crate in apitally_core apitally_actix; do
+for crate in apitally_core apitally_actix apitally_axum; do
   listing="api/${crate//_/-}.txt"
   if [ "${1:-}" = "--bless" ]; then
     python3 .ci/public-api.py target/doc "$crate" > "$listing"
