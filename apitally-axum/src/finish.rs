@@ -12,7 +12,7 @@ use apitally_core::{
 use axum::extract::MatchedPath;
 use http::Method;
 
-use crate::{layer::Shared, slot::Slot, RouteTemplate};
+use crate::{shared::Shared, slot::Slot, RouteTemplate};
 
 /// A request's route template, as the router (or the app) named it.
 #[derive(Clone)]

@@ -34,6 +34,7 @@ use crate::{
         client_address, content_length, copy_headers, header_str, https_and_host, HttpHeaders,
         TRACEPARENT,
     },
+    shared::Shared,
     slot::Slot,
     ApitallyConfig, RouteTemplate,
 };
@@ -46,11 +47,6 @@ const FRAMEWORK: Framework = Framework {
     adapter: env!("CARGO_PKG_NAME"),
     adapter_version: env!("CARGO_PKG_VERSION"),
 };
-
-pub(crate) struct Shared {
-    pub(crate) pipeline: Pipeline,
-    identify_consumer: Option<ConsumerCallback<Parts>>,
-}
 
 /// A [tower](https://docs.rs/tower) layer that reports every request to
 /// [Apitally](https://apitally.io): traffic, errors, response times and sizes per endpoint and

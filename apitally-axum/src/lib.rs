@@ -57,6 +57,7 @@ mod finish;
 mod layer;
 mod rejection;
 mod request;
+mod shared;
 mod slot;
 
 #[doc(hidden)]

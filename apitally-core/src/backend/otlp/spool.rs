@@ -15,6 +15,17 @@ use tokio::time::Instant;
 
 use crate::util::lock;
 
+mod losses;
+mod queue;
+mod storage;
+
+use self::storage::{create_spool_file, delete_data, is_writable, Closed, Current, Data, Sink};
+pub(crate) use self::{
+    losses::{DropReason, Losses},
+    queue::{Queue, Signal},
+    storage::cleanup_orphans,
+};
+
 /// A file is closed before an append would take it past this many uncompressed bytes; a single
 /// message above it is dropped (§1.5).
 pub(crate) const MAX_FILE_UNCOMPRESSED: usize = 4_000_000;
@@ -28,83 +39,6 @@ pub(crate) const MAX_RETRY_AFTER_FIRST_ATTEMPT: Duration = Duration::from_secs(5
 /// Files `apitally-*.gz` in the spool directory untouched for longer are left over from dead
 /// processes and deleted at construction (§1.10); live ones are touched every cycle.
 pub(crate) const ORPHAN_AGE: Duration = Duration::from_secs(2 * 60 * 60);
-
-/// The three OTLP signals: the endpoints `/v1/{signal}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Signal {
-    Traces,
-    Logs,
-    Metrics,
-}
-
-impl Signal {
-    /// `traces`, `logs` or `metrics`: the path segment of `/v1/{signal}` and the word in log
-    /// lines.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Signal::Traces => "traces",
-            Signal::Logs => "logs",
-            Signal::Metrics => "metrics",
-        }
-    }
-}
-
-/// The spool's queues. Each has its own files, its own send budget per cycle and its own
-/// failures, so that none waits behind another.
-///
-/// The first two are the product (every request's metrics; Apitally's events: errors,
-/// consumers, startup): they are sent first, drained first at shutdown and evicted last. The
-/// last two are samples of it (the spans and application log records of logged requests):
-/// a backlog of them is what the size cap evicts first, oldest first, counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Queue {
-    /// Request histograms and process gauges (`/v1/metrics`).
-    Metrics,
-    /// Apitally's internal events (`/v1/logs`).
-    Events,
-    /// Spans of logged requests (`/v1/traces`).
-    Traces,
-    /// Application log records of logged requests (`/v1/logs`).
-    Logs,
-}
-
-impl Queue {
-    /// Every queue, in the order they are sent (and kept).
-    pub(crate) const ALL: [Queue; 4] = [Queue::Metrics, Queue::Events, Queue::Traces, Queue::Logs];
-
-    /// The endpoint its files go to.
-    pub(crate) fn signal(self) -> Signal {
-        match self {
-            Queue::Metrics => Signal::Metrics,
-            Queue::Events | Queue::Logs => Signal::Logs,
-            Queue::Traces => Signal::Traces,
-        }
-    }
-
-    /// What an item of this queue is, in a report: `requests` (metrics and spans count the
-    /// requests they describe), `events` or `log records`.
-    pub(crate) fn items(self) -> &'static str {
-        match self {
-            Queue::Metrics | Queue::Traces => "requests",
-            Queue::Events => "events",
-            Queue::Logs => "log records",
-        }
-    }
-
-    /// Its name in reports.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Queue::Metrics => "metrics",
-            Queue::Events => "events",
-            Queue::Traces => "traces",
-            Queue::Logs => "application logs",
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// A spool file, unique within the spool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -154,166 +88,6 @@ pub(crate) struct SpoolContents {
     pub(crate) bytes: [u64; 4],
     /// Items per queue.
     pub(crate) items: [u64; 4],
-}
-
-/// Why files were dropped unsent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum DropReason {
-    /// The spool's size cap was reached.
-    OverCap,
-    /// First attempted over 59 minutes ago.
-    Expired,
-    /// The server rejected it with this status (not retryable).
-    Rejected(u16),
-    /// It could not be written or read.
-    Io,
-    /// One message above the file cap.
-    Oversize,
-    /// Left at shutdown.
-    Shutdown,
-}
-
-impl DropReason {
-    fn describe(self) -> String {
-        match self {
-            DropReason::OverCap => "the buffer limit was reached".to_owned(),
-            DropReason::Expired => "not delivered within an hour".to_owned(),
-            DropReason::Rejected(status) => format!("rejected with HTTP {status}"),
-            DropReason::Io => "a disk error".to_owned(),
-            DropReason::Oversize => "larger than a request may carry".to_owned(),
-            DropReason::Shutdown => "not delivered at shutdown".to_owned(),
-        }
-    }
-}
-
-/// What was dropped unsent, per queue.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Losses {
-    /// Files per queue (a dropped message counts as a file).
-    pub(crate) files: [u64; 4],
-    /// Items per queue.
-    pub(crate) items: [u64; 4],
-    /// The reasons, per queue, distinct and sorted.
-    pub(crate) reasons: [Vec<DropReason>; 4],
-}
-
-impl Losses {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.files.iter().all(|&f| f == 0)
-    }
-
-    fn add(&mut self, queue: Queue, items: u64, reason: DropReason) {
-        let i = queue.index();
-        self.files[i] += 1;
-        self.items[i] += items;
-        if let Err(at) = self.reasons[i].binary_search(&reason) {
-            self.reasons[i].insert(at, reason);
-        }
-    }
-
-    /// `traces: 1200 requests in 3 file(s) (the buffer limit was reached); ...`.
-    pub(crate) fn describe(&self) -> String {
-        Queue::ALL
-            .iter()
-            .filter(|q| self.files[q.index()] > 0)
-            .map(|q| {
-                let i = q.index();
-                let reasons: Vec<String> = self.reasons[i].iter().map(|r| r.describe()).collect();
-                format!(
-                    "{}: {} {} in {} file(s) ({})",
-                    q.as_str(),
-                    self.items[i],
-                    q.items(),
-                    self.files[i],
-                    reasons.join(", ")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-/// Where the compressed bytes of a current file go, counting them.
-enum Sink {
-    File {
-        file: File,
-        path: PathBuf,
-        written: u64,
-    },
-    Memory(Vec<u8>),
-}
-
-impl Sink {
-    fn written(&self) -> u64 {
-        match self {
-            Sink::File { written, .. } => *written,
-            Sink::Memory(buf) => buf.len() as u64,
-        }
-    }
-}
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::File { file, written, .. } => {
-                let n = file.write(buf)?;
-                *written += n as u64;
-                Ok(n)
-            }
-            Sink::Memory(mem) => mem.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::File { file, .. } => file.flush(),
-            Sink::Memory(_) => Ok(()),
-        }
-    }
-}
-
-/// The open file of a queue: one gzip member being written.
-struct Current {
-    id: FileId,
-    encoder: GzEncoder<Sink>,
-    uncompressed: usize,
-    items: u64,
-}
-
-impl Current {
-    fn path(&self) -> Option<&Path> {
-        match self.encoder.get_ref() {
-            Sink::File { path, .. } => Some(path),
-            Sink::Memory(_) => None,
-        }
-    }
-}
-
-enum Data {
-    File(PathBuf),
-    Memory(Bytes),
-}
-
-/// A closed file: a complete gzip member, sent verbatim as one request body.
-struct Closed {
-    id: FileId,
-    queue: Queue,
-    size: u64,
-    items: u64,
-    first_attempt: Option<Instant>,
-    data: Data,
-}
-
-impl Closed {
-    fn pending(&self) -> PendingFile {
-        PendingFile {
-            id: self.id,
-            queue: self.queue,
-            size: self.size,
-            items: self.items,
-            first_attempt: self.first_attempt,
-        }
-    }
 }
 
 struct State {
@@ -838,67 +612,6 @@ fn total_size(state: &State) -> u64 {
         .map(|c| c.encoder.get_ref().written())
         .sum();
     closed + current
-}
-
-fn delete_data(data: Data) {
-    if let Data::File(path) = data {
-        let _ = std::fs::remove_file(path);
-    }
-}
-
-/// Creates `apitally-<uuid>.gz`, readable and writable by the owner only.
-fn create_spool_file(dir: &Path) -> io::Result<(File, PathBuf)> {
-    let path = dir.join(format!("apitally-{}.gz", uuid::Uuid::new_v4().simple()));
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    Ok((options.open(&path)?, path))
-}
-
-/// Creates and deletes a file in `dir`.
-fn is_writable(dir: &Path) -> bool {
-    let path = dir.join(format!("apitally-{}.probe", uuid::Uuid::new_v4().simple()));
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(file) => {
-            drop(file);
-            std::fs::remove_file(&path).is_ok()
-        }
-        Err(_) => false,
-    }
-}
-
-/// Deletes the regular files `apitally-*.gz` in `dir` whose mtime is more than 2 hours before
-/// `now`; returns how many.
-pub(crate) fn cleanup_orphans(dir: &Path, now: SystemTime) -> usize {
-    let Some(cutoff) = now.checked_sub(ORPHAN_AGE) else {
-        return 0;
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut deleted = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !(name.starts_with("apitally-") && name.ends_with(".gz")) {
-            continue;
-        }
-        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
-            continue;
-        };
-        if meta.is_file()
-            && meta.modified().is_ok_and(|m| m < cutoff)
-            && std::fs::remove_file(entry.path()).is_ok()
-        {
-            deleted += 1;
-        }
-    }
-    deleted
 }
 
 #[cfg(test)]

@@ -124,7 +124,12 @@ fn start_server_at(mode: &str, wrapper: &[&str], log: &Path, hub: &str) -> Child
         cmd.args(&wrapper[1..]);
     }
     let stderr = std::fs::File::create(log).expect("server log");
-    cmd.arg(bin("bench-server"))
+    let server = if mode.starts_with("axum-") {
+        "bench-axum-server"
+    } else {
+        "bench-server"
+    };
+    cmd.arg(bin(server))
         .env("MODE", mode)
         .env("PORT", PORT.to_string())
         .env("APITALLY_HUB_BASE_URL", hub)
