@@ -188,8 +188,8 @@ struct Masks {
     body: Patterns,
     /// Names of captured log fields and span attributes: the header and body-field patterns.
     fields: Patterns,
-    exclude_paths: Patterns,
-    exclude_user_agents: Patterns,
+    exclude_paths: mask::AnyMatch,
+    exclude_user_agents: mask::AnyMatch,
 }
 
 /// The request logger: a bounded queue filled on the request path, and a background thread
@@ -266,16 +266,16 @@ impl RequestLogger {
                 &[&config.mask_headers[..], &config.mask_body_fields[..]].concat(),
                 "mask_headers or mask_body_fields",
             )?,
-            exclude_paths: compile(
+            exclude_paths: mask::AnyMatch::new(
                 &super::config::EXCLUDE_PATH_PATTERNS,
                 &config.exclude_paths,
-                "exclude_paths",
-            )?,
-            exclude_user_agents: compile(
+            )
+            .map_err(|e| format!("invalid exclude_paths pattern: {e}"))?,
+            exclude_user_agents: mask::AnyMatch::new(
                 &super::config::EXCLUDE_USER_AGENT_PATTERNS,
                 &[],
-                "user agent",
-            )?,
+            )
+            .map_err(|e| format!("invalid user agent pattern: {e}"))?,
         };
         Ok(Self {
             config,
@@ -373,8 +373,8 @@ impl RequestLogger {
     /// Asked at the request's start, before sampling, so that an excluded request is never
     /// counted as sampled out nor shown to the sampling callbacks (protocol-v1.md §3.9).
     pub fn excludes(&self, path: &str, user_agent: Option<&str>) -> bool {
-        let excluded = self.masks.exclude_paths.matches_uncached(path)
-            || user_agent.is_some_and(|ua| self.masks.exclude_user_agents.matches_uncached(ua));
+        let excluded = self.masks.exclude_paths.is_match(path)
+            || user_agent.is_some_and(|ua| self.masks.exclude_user_agents.is_match(ua));
         if excluded {
             self.excluded.fetch_add(1, Ordering::Relaxed);
         }
