@@ -51,26 +51,11 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
 pub(crate) fn https_and_host<B>(req: &Request<B>) -> (bool, &str) {
     let headers = req.headers();
     let https = req.uri().scheme_str() == Some("https")
-        || forwarded_https(|name| header_str(headers, HeaderName::from_static(name_of(name))));
+        || forwarded_https(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let host = header_str(headers, header::HOST)
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("localhost");
     (https, host)
-}
-
-/// The static names `forwarded_https` asks for.
-fn name_of(name: &str) -> &'static str {
-    match name {
-        "x-forwarded-proto" => "x-forwarded-proto",
-        "x-forwarded-protocol" => "x-forwarded-protocol",
-        "x-forwarded-scheme" => "x-forwarded-scheme",
-        "x-url-scheme" => "x-url-scheme",
-        "x-scheme" => "x-scheme",
-        "forwarded" => "forwarded",
-        "front-end-https" => "front-end-https",
-        "x-forwarded-ssl" => "x-forwarded-ssl",
-        _ => "x-apitally-unknown",
-    }
 }
 
 /// The client's address: the peer (axum's `ConnectInfo<SocketAddr>`, when the app serves with
