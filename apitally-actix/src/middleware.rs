@@ -7,7 +7,7 @@ use std::{
     panic::{catch_unwind, AssertUnwindSafe},
     pin::Pin,
     rc::Rc,
-    sync::{Arc, Mutex},
+    sync::Arc,
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -23,10 +23,10 @@ use actix_web::{
 };
 use apitally_core::{
     adapter::{
-        in_request, is_supported_content_type, panic_error, response_capture, BodyCapture,
-        Framework, LogFacts, LogStart, Pipeline, RequestBody, TraceContext, MAX_BODY_SIZE,
+        in_request, panic_error, response_capture, Framework, LogFacts, LogRequest, LogStart,
+        Pipeline,
     },
-    ConfigError, Consumer, SampleRequest,
+    ConfigError, Consumer,
 };
 use futures_core::Stream;
 use pin_project_lite::pin_project;
@@ -363,49 +363,26 @@ where
         // `Payload::None`: what actix-http gives a request with neither `Content-Length` nor
         // `Transfer-Encoding`, which has no body to count or capture.
         let no_payload = matches!(req.parts_mut().1, Payload::None);
-        let mut capture = None;
         let pipeline = &shared.pipeline;
-        let log = pipeline
-            .client()
-            .request_logger()
-            .filter(|logger| logger.is_logging())
-            .and_then(|logger| {
-                let headers = req.headers();
-                // Exclusions first, then sampling on the request's trace id, before anything
-                // is captured.
-                if !pipeline.wants_log(req.path(), header_str(headers, header::USER_AGENT)) {
-                    return None;
-                }
-                let trace = TraceContext::of(headers.get(&TRACEPARENT).map(|v| v.as_bytes()));
-                let consumer = || req.extensions().get::<Consumer>().cloned();
-                let view_headers = ActixHeaders(headers);
-                let view =
-                    SampleRequest::new(req.method().as_str(), req.path(), &view_headers, &consumer);
-                let decision = pipeline.sample_request(&view, trace.trace_id())?;
-                let content_type = header_str(headers, header::CONTENT_TYPE);
-                let log_body = logger.config().get_log_request_body()
-                    && !no_payload
-                    && content_type.is_some_and(is_supported_content_type);
-                let request_body = if !log_body {
-                    RequestBody::None
-                } else if content_length.is_some_and(|n| n > MAX_BODY_SIZE as u64) {
-                    // Not read at all: the marker is all that is logged.
-                    RequestBody::TooLarge
-                } else {
-                    let shared_capture = Arc::new(Mutex::new(BodyCapture::default()));
-                    capture = Some(Arc::clone(&shared_capture));
-                    RequestBody::Captured(shared_capture)
-                };
-                let mut item = worker.spare_item(logger);
-                // One pass over the headers: copied when logged, and checked for proxy headers
-                // (most requests carry none, which saves a dozen lookups).
-                let proxied = copy_headers(
-                    headers,
-                    logger.config().get_log_request_headers(),
-                    &mut item.request.headers,
-                );
+        let started = {
+            let headers = req.headers();
+            let view_headers = ActixHeaders(headers);
+            let consumer = || req.extensions().get::<Consumer>().cloned();
+            let request = LogRequest {
+                method: req.method().as_str(),
+                path: req.path(),
+                headers: &view_headers,
+                traceparent: headers.get(&TRACEPARENT).map(|v| v.as_bytes()),
+                content_length,
+                has_body: !no_payload,
+                consumer: &consumer,
+            };
+            pipeline.start_log(&request, |item, copy| {
+                // One pass over the headers: copied when logged, and checked for proxy
+                // headers (most requests carry none, which saves a dozen lookups).
+                let proxied = copy_headers(headers, copy, &mut item.request.headers);
                 let (https, host) = https_and_host(&req, proxied);
-                let facts = LogFacts {
+                LogFacts {
                     https,
                     host,
                     path_and_query: req
@@ -425,19 +402,15 @@ where
                         )
                     }),
                     user_agent: header_str(headers, header::USER_AGENT),
-                    content_type,
+                    content_type: header_str(headers, header::CONTENT_TYPE),
                     content_encoding: header_str(headers, header::CONTENT_ENCODING),
-                };
-                Some(Box::new(LogStart::new(
-                    &facts,
-                    request_body,
-                    logger.config(),
-                    item,
-                    trace,
-                    decision,
-                    pipeline.is_otlp(),
-                )))
-            });
+                }
+            })
+        };
+        let (log, capture) = match started {
+            Some(started) => (Some(started.log), started.capture),
+            None => (None, None),
+        };
         // A request without a body needs no second header lookup. (A chunked request whose
         // payload an outer middleware already took is counted without size, as its handler can
         // read nothing.)

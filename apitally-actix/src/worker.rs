@@ -10,7 +10,6 @@ use actix_web::{
     dev::{ResourceMap, ServiceRequest},
     HttpRequest,
 };
-use apitally_core::adapter::{RequestLogItem, RequestLogger};
 use hashbrown::{HashMap, HashSet};
 use slab::Slab;
 
@@ -29,21 +28,11 @@ pub(crate) struct Worker {
     rmap: OnceCell<ResourceMap>,
     /// Records of responses whose body is still streaming, until the body ends or is dropped.
     pub(crate) streaming: RefCell<Slab<Streaming>>,
-    /// Empty log items taken from the request logger's spares a few at a time (one lock per
-    /// [`Worker::SPARES_PER_TAKE`] logged requests rather than one per request): at most that
-    /// many per worker, outside the log buffer's bound (a few tens of kilobytes).
-    #[allow(
-        clippy::vec_box,
-        reason = "spares go back to the logger in their own allocation"
-    )]
-    spares: RefCell<Vec<Box<RequestLogItem>>>,
     /// Responses seen, for sampling the check that consumers are not named by a credential.
     responses: Cell<u32>,
 }
 
 impl Worker {
-    const SPARES_PER_TAKE: usize = 32;
-
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
@@ -51,7 +40,6 @@ impl Worker {
             paths: Paths::default(),
             rmap: OnceCell::new(),
             streaming: RefCell::default(),
-            spares: RefCell::default(),
             responses: Cell::new(0),
         }
     }
@@ -98,15 +86,6 @@ impl Worker {
         let n = self.responses.get().wrapping_add(1);
         self.responses.set(n);
         n <= 64 || n.is_multiple_of(4_096)
-    }
-
-    /// An empty log item to fill: a spare with its buffers when the logger has one.
-    pub(crate) fn spare_item(&self, logger: &RequestLogger) -> Box<RequestLogItem> {
-        let mut spares = self.spares.borrow_mut();
-        if spares.is_empty() {
-            logger.take_spares(&mut spares, Self::SPARES_PER_TAKE);
-        }
-        spares.pop().unwrap_or_default()
     }
 }
 

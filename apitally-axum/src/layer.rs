@@ -1,22 +1,20 @@
 //! For the layer, see [`ApitallyLayer`].
 
 use std::{
-    cell::RefCell,
     future::Future,
     panic::{catch_unwind, AssertUnwindSafe},
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
 
 use apitally_core::{
     adapter::{
-        in_request, is_supported_content_type, panic_error, response_capture, BodyCapture,
-        ConsumerCallback, Framework, LogFacts, LogStart, Pipeline, RequestBody, RequestLogItem,
-        RequestLogger, TraceContext, MAX_BODY_SIZE,
+        in_request, panic_error, response_capture, ConsumerCallback, Framework, LogFacts,
+        LogRequest, LogStart, Pipeline,
     },
-    ConfigError, SampleRequest,
+    ConfigError,
 };
 use axum::extract::MatchedPath;
 use bytes::Bytes;
@@ -212,27 +210,6 @@ impl Pending {
     }
 }
 
-thread_local! {
-    /// Emptied log items with their buffers, taken from the logger a few at a time (boxed: the
-    /// logger hands items over as boxes, and they go back as boxes).
-    #[allow(clippy::vec_box)]
-    static SPARES: RefCell<Vec<Box<RequestLogItem>>> = const { RefCell::new(Vec::new()) };
-}
-
-fn spare_item(logger: &RequestLogger) -> Box<RequestLogItem> {
-    SPARES
-        .try_with(|spares| {
-            let mut spares = spares.borrow_mut();
-            if spares.is_empty() {
-                logger.take_spares(&mut spares, 16);
-            }
-            spares.pop()
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-}
-
 impl<S, B, ResBody> Service<Request<B>> for ApitallyService<S>
 where
     S: Service<Request<ObservedBody<B>>, Response = Response<ResBody>>,
@@ -286,62 +263,44 @@ where
         }
         let content_length = content_length(req.headers());
         let no_body = http_body::Body::is_end_stream(req.body());
-        let mut capture = None;
-        let log = pipeline
-            .client()
-            .request_logger()
-            .filter(|logger| logger.is_logging())
-            .and_then(|logger| {
-                let headers = req.headers();
-                let path = req.uri().path();
-                if !pipeline.wants_log(path, header_str(headers, header::USER_AGENT)) {
-                    return None;
-                }
-                let trace = TraceContext::of(headers.get(TRACEPARENT).map(|v| v.as_bytes()));
-                let consumer = || slot.lock().consumer.clone();
-                let view_headers = HttpHeaders(headers);
-                let view =
-                    SampleRequest::new(req.method().as_str(), path, &view_headers, &consumer);
-                let decision = pipeline.sample_request(&view, trace.trace_id())?;
-                let content_type = header_str(headers, header::CONTENT_TYPE);
-                let log_body = logger.config().get_log_request_body()
-                    && !no_body
-                    && content_type.is_some_and(is_supported_content_type);
-                let request_body = if !log_body {
-                    RequestBody::None
-                } else if content_length.is_some_and(|n| n > MAX_BODY_SIZE as u64) {
-                    RequestBody::TooLarge
-                } else {
-                    let shared = Arc::new(Mutex::new(BodyCapture::default()));
-                    capture = Some(Arc::clone(&shared));
-                    RequestBody::Captured(shared)
-                };
-                let mut item = spare_item(logger);
-                if logger.config().get_log_request_headers() {
+        let started = {
+            let headers = req.headers();
+            let view_headers = HttpHeaders(headers);
+            let consumer = || slot.lock().consumer.clone();
+            let request = LogRequest {
+                method: req.method().as_str(),
+                path: req.uri().path(),
+                headers: &view_headers,
+                traceparent: headers.get(TRACEPARENT).map(|v| v.as_bytes()),
+                content_length,
+                has_body: !no_body,
+                consumer: &consumer,
+            };
+            pipeline.start_log(&request, |item, copy| {
+                if copy {
                     copy_headers(headers, &mut item.request.headers);
                 } else {
                     item.request.headers.clear();
                 }
                 let (https, host) = https_and_host(&req);
-                let facts = LogFacts {
+                LogFacts {
                     https,
                     host,
-                    path_and_query: req.uri().path_and_query().map_or(path, |pq| pq.as_str()),
+                    path_and_query: req
+                        .uri()
+                        .path_and_query()
+                        .map_or_else(|| req.uri().path(), |pq| pq.as_str()),
                     client: client_address(&req, pipeline.trusted_proxies()),
                     user_agent: header_str(headers, header::USER_AGENT),
-                    content_type,
+                    content_type: header_str(headers, header::CONTENT_TYPE),
                     content_encoding: header_str(headers, header::CONTENT_ENCODING),
-                };
-                Some(Box::new(LogStart::new(
-                    &facts,
-                    request_body,
-                    logger.config(),
-                    item,
-                    trace,
-                    decision,
-                    pipeline.is_otlp(),
-                )))
-            });
+                }
+            })
+        };
+        let (log, capture) = match started {
+            Some(started) => (Some(started.log), started.capture),
+            None => (None, None),
+        };
         let counted = content_length.is_none() && !no_body;
         let pending = Pending {
             shared: Arc::clone(&self.shared),

@@ -92,7 +92,8 @@ pub mod adapter {
             forwarded::TrustedProxies,
             is_standard_method,
             log_start::{
-                push_host, response_capture, BodyCapture, LogFacts, LogStart, RequestBody,
+                push_host, response_capture, BodyCapture, LogFacts, LogRequest, LogStart,
+                RequestBody, StartedLog,
             },
             panic::{captured_error, in_request, install_panic_hook, panic_error},
             route::normalize as normalize_route,

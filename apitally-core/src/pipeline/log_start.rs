@@ -98,6 +98,58 @@ impl Trace {
     }
 }
 
+/// What [`Pipeline::start_log`](super::Pipeline::start_log) decides on, read from the
+/// framework's request.
+pub struct LogRequest<'a> {
+    /// The method, as sent.
+    pub method: &'a str,
+    /// The path, as sent.
+    pub path: &'a str,
+    /// The request's headers.
+    pub headers: &'a dyn super::sampling::RequestHeaders,
+    /// `traceparent`, when sent.
+    pub traceparent: Option<&'a [u8]>,
+    /// `Content-Length`, when sent and a number.
+    pub content_length: Option<u64>,
+    /// Whether the request has a body the handler may read.
+    pub has_body: bool,
+    /// The consumer an outer middleware set, for `sample_on_request`.
+    pub consumer: &'a dyn Fn() -> Option<crate::Consumer>,
+}
+
+/// A log that started: the log, and the capture of the request body the adapter's body
+/// wrapper feeds, when the body is logged.
+pub struct StartedLog {
+    /// The log.
+    pub log: Box<LogStart>,
+    /// The request body's capture.
+    pub capture: Option<Arc<Mutex<BodyCapture>>>,
+}
+
+thread_local! {
+    /// Emptied log items with their buffers, taken from the logger a few at a time (one lock
+    /// per 32 logged requests on a thread, rather than one per request).
+    #[allow(clippy::vec_box, reason = "spares go back to the logger in their own allocation")]
+    static SPARES: std::cell::RefCell<Vec<Box<RequestLogItem>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty log item to fill: a spare with its buffers when the logger has one.
+pub(crate) fn spare_item(logger: &crate::request_log::RequestLogger) -> Box<RequestLogItem> {
+    const SPARES_PER_TAKE: usize = 32;
+    SPARES
+        .try_with(|spares| {
+            let mut spares = spares.borrow_mut();
+            if spares.is_empty() {
+                logger.take_spares(&mut spares, SPARES_PER_TAKE);
+            }
+            spares.pop()
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 /// What the pipeline reads of a request when its log starts; the adapter fills it from its
 /// framework's request (having copied the headers into the item).
 #[derive(Debug, Clone, Copy)]

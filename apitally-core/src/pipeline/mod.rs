@@ -32,8 +32,10 @@ use std::time::{Duration, Instant};
 use self::{
     attributes::RequestAttributes,
     forwarded::TrustedProxies,
-    log_start::{build_item, LogEnd, LogStart},
-    sampling::{Decision, RequestHeaders, SampleRequest, SampleResponse, Sampling},
+    log_start::{
+        build_item, BodyCapture, LogEnd, LogFacts, LogRequest, LogStart, RequestBody, StartedLog,
+    },
+    sampling::{Decision, RequestHeaders, SampleRequest, SampleResponse, Sampling, TraceContext},
 };
 use crate::{
     config::ConsumerCallback, ApitallyClient, ApitallyConfig, ConfigError, Consumer, Protocol,
@@ -288,6 +290,64 @@ impl Pipeline {
             return false;
         }
         true
+    }
+
+    /// Starts the log of a request, when request logging is on and exclusions and the request
+    /// stage of sampling keep it: the one place every adapter starts a log. `facts` fills the
+    /// item's request headers (when the config logs them; the second argument) and reads the
+    /// rest of the request's facts; it runs only for a request whose log is kept. A body that
+    /// is logged gets a capture the adapter's body wrapper feeds as the handler reads it.
+    pub fn start_log<'r>(
+        &self,
+        req: &LogRequest<'r>,
+        facts: impl FnOnce(&mut crate::request_log::RequestLogItem, bool) -> LogFacts<'r>,
+    ) -> Option<StartedLog> {
+        let logger = self.client.request_logger().filter(|l| l.is_logging())?;
+        // Exclusions first, then sampling on the request's trace id, before anything is
+        // captured.
+        if !self.wants_log(req.path, req.headers.get("user-agent")) {
+            return None;
+        }
+        let trace = TraceContext::of(req.traceparent);
+        let view = SampleRequest::new(req.method, req.path, req.headers, req.consumer);
+        let decision = self.sample_request(&view, trace.trace_id())?;
+        let config = logger.config();
+        let log_body = config.get_log_request_body()
+            && req.has_body
+            && req
+                .headers
+                .get("content-type")
+                .is_some_and(crate::request_log::is_supported_content_type);
+        let (request_body, capture) = if !log_body {
+            (RequestBody::None, None)
+        } else if req
+            .content_length
+            .is_some_and(|n| n > crate::request_log::MAX_BODY_SIZE as u64)
+        {
+            // Not read at all: the marker is all that is logged.
+            (RequestBody::TooLarge, None)
+        } else {
+            let capture = std::sync::Arc::new(std::sync::Mutex::new(BodyCapture::default()));
+            (
+                RequestBody::Captured(std::sync::Arc::clone(&capture)),
+                Some(capture),
+            )
+        };
+        let mut item = log_start::spare_item(logger);
+        let facts = facts(&mut item, config.get_log_request_headers());
+        let log = LogStart::new(
+            &facts,
+            request_body,
+            config,
+            item,
+            trace,
+            decision,
+            self.otlp,
+        );
+        Some(StartedLog {
+            log: Box::new(log),
+            capture,
+        })
     }
 
     /// The request stage of sampling, on the request's trace id: `None` drops its log here
