@@ -1,4 +1,7 @@
+use std::borrow::Cow;
+
 use super::*;
+use crate::request_log::item::Headers;
 use proptest::prelude::*;
 use serde_json::Value;
 
