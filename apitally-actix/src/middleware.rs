@@ -37,8 +37,7 @@ use crate::{
     notes::Tracked,
     record::{Record, Reported, RequestSize, Streaming},
     request::{
-        copy_headers, header_str, https_and_host, ActixHeaders, ObservedPayload, TRACEPARENT,
-        X_FORWARDED_FOR,
+        copy_headers, header_str, https_and_host, ActixHeaders, ObservedPayload, X_FORWARDED_FOR,
     },
     shared::Shared,
     worker::{EarlyRoute, Worker},
@@ -372,7 +371,6 @@ where
                 method: req.method().as_str(),
                 path: req.path(),
                 headers: &view_headers,
-                traceparent: headers.get(&TRACEPARENT).map(|v| v.as_bytes()),
                 content_length,
                 has_body: !no_payload,
                 consumer: &consumer,

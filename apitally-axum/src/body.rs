@@ -16,8 +16,9 @@ use crate::{finish::Finishing, rejection, slot::Slot};
 
 pin_project! {
     /// A request body as the handler reads it: counted (a body without `Content-Length`) and
-    /// copied into a bounded capture (a logged body) on the way. What the inner service gets.
-    pub struct ObservedBody<B> {
+    /// copied into a bounded capture (a logged body) on the way. What the inner service gets
+    /// (inside axum's `Body`) when the layer counts or copies the body.
+    pub(crate) struct ObservedBody<B> {
         #[pin]
         inner: B,
         counter: Option<Slot>,
@@ -26,16 +27,7 @@ pin_project! {
 }
 
 impl<B> ObservedBody<B> {
-    /// The body as it is (nothing to count or capture).
-    pub(crate) fn plain(inner: B) -> Self {
-        Self {
-            inner,
-            counter: None,
-            capture: None,
-        }
-    }
-
-    pub(crate) fn observed(
+    pub(crate) fn new(
         inner: B,
         counter: Option<Slot>,
         capture: Option<Arc<Mutex<BodyCapture>>>,
@@ -89,23 +81,13 @@ impl<B: Body<Data = Bytes>> Body for ObservedBody<B> {
 }
 
 pin_project! {
-    #[project = KindProj]
-    enum Kind<B> {
-        /// The response's own body.
-        Body { #[pin] body: B },
-        /// A body of the layer's own: the `500` of a caught panic.
-        Full { data: Option<Bytes> },
-    }
-}
-
-pin_project! {
-    /// The response body: passed through, counted as it streams when the request is still to be
-    /// finished (a body of unknown size, a logged body, a possible extractor rejection); the
-    /// request is recorded when the body ends, or with the bytes sent when it is dropped before
-    /// (the client went away).
-    pub struct ApitallyBody<B> {
+    /// A response body counted as it streams, for a request still to be finished (a body of
+    /// unknown size, a logged body, a possible extractor rejection); the request is recorded
+    /// when the body ends, or with the bytes sent when it is dropped before (the client went
+    /// away). Other bodies pass as they are.
+    pub(crate) struct ApitallyBody<B> {
         #[pin]
-        kind: Kind<B>,
+        body: B,
         state: Option<Box<Streaming>>,
     }
 
@@ -144,19 +126,10 @@ impl Streaming {
 }
 
 impl<B> ApitallyBody<B> {
-    pub(crate) fn new(body: B, state: Option<Box<Streaming>>) -> Self {
+    pub(crate) fn new(body: B, state: Box<Streaming>) -> Self {
         Self {
-            kind: Kind::Body { body },
-            state,
-        }
-    }
-
-    pub(crate) fn full(data: &'static str) -> Self {
-        Self {
-            kind: Kind::Full {
-                data: Some(Bytes::from_static(data.as_bytes())),
-            },
-            state: None,
+            body,
+            state: Some(state),
         }
     }
 }
@@ -178,10 +151,7 @@ impl<B: Body<Data = Bytes>> Body for ApitallyBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
-        let frame = match this.kind.project() {
-            KindProj::Body { body } => std::task::ready!(body.poll_frame(cx)),
-            KindProj::Full { data } => data.take().map(|d| Ok(Frame::data(d))),
-        };
+        let frame = std::task::ready!(this.body.poll_frame(cx));
         match &frame {
             Some(Ok(frame)) => {
                 if let (Some(state), Some(data)) = (this.state.as_mut(), frame.data_ref()) {
@@ -210,18 +180,10 @@ impl<B: Body<Data = Bytes>> Body for ApitallyBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Body { body } => body.is_end_stream(),
-            Kind::Full { data } => data.is_none(),
-        }
+        self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Body { body } => body.size_hint(),
-            Kind::Full { data } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
-        }
+        self.body.size_hint()
     }
 }

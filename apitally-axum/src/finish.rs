@@ -12,7 +12,7 @@ use apitally_core::{
 use axum::extract::MatchedPath;
 use http::Method;
 
-use crate::{shared::Shared, slot::Slot, RouteTemplate};
+use crate::{request::HttpHeaders, shared::Shared, slot::Slot, RouteTemplate};
 
 /// A request's route template, as the router (or the app) named it.
 #[derive(Clone)]
@@ -48,6 +48,8 @@ pub(crate) struct Finishing {
     pub(crate) counted: bool,
     pub(crate) slot: Slot,
     pub(crate) log: Option<Box<LogStart>>,
+    /// The request's headers, when `sample_on_response` reads them.
+    pub(crate) headers: Option<Box<http::HeaderMap>>,
     /// A panic's, or the error a `5xx` response carries.
     pub(crate) server_error: Option<ServerError>,
     /// axum's extractor rejections.
@@ -71,6 +73,7 @@ impl Finishing {
             (route, None) => route.clone(),
         };
         let attributes = Some(&attached.attributes).filter(|a| !a.is_empty());
+        let headers = self.headers.as_deref().map(HttpHeaders);
         self.shared.pipeline.finish(Finished {
             method: self.method.as_str(),
             route: route.as_ref().map(Route::as_str),
@@ -87,7 +90,9 @@ impl Finishing {
             // The first error the app captured wins: it came first.
             server_error: attached.exception.as_ref().or(self.server_error.as_ref()),
             log: self.log,
-            headers: None,
+            headers: headers
+                .as_ref()
+                .map(|h| h as &dyn apitally_core::adapter::RequestHeaders),
             attributes,
         });
     }

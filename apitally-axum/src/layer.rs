@@ -16,7 +16,7 @@ use apitally_core::{
     },
     ConfigError,
 };
-use axum::extract::MatchedPath;
+use axum::{body::Body, extract::MatchedPath, BoxError};
 use bytes::Bytes;
 use http::{header, request::Parts, Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
@@ -28,10 +28,7 @@ use crate::{
     ext::ServerErrorExtension,
     finish::{Finishing, Route},
     rejection,
-    request::{
-        client_address, content_length, copy_headers, header_str, https_and_host, HttpHeaders,
-        TRACEPARENT,
-    },
+    request::{client_address, copy_headers, header_str, https_and_host, HttpHeaders},
     shared::Shared,
     slot::Slot,
     ApitallyConfig, RouteTemplate,
@@ -188,6 +185,8 @@ struct Pending {
     counted: bool,
     slot: Slot,
     log: Option<Box<LogStart>>,
+    /// The request's headers, kept for `sample_on_response` when it decides this log.
+    headers: Option<Box<http::HeaderMap>>,
 }
 
 impl Pending {
@@ -204,6 +203,7 @@ impl Pending {
             counted: self.counted,
             slot: self.slot,
             log: self.log,
+            headers: self.headers,
             server_error: None,
             validation_errors: Vec::new(),
         }
@@ -212,11 +212,13 @@ impl Pending {
 
 impl<S, B, ResBody> Service<Request<B>> for ApitallyService<S>
 where
-    S: Service<Request<ObservedBody<B>>, Response = Response<ResBody>>,
-    B: http_body::Body<Data = Bytes>,
-    ResBody: http_body::Body<Data = Bytes>,
+    S: Service<Request<Body>, Response = Response<ResBody>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
-    type Response = Response<ApitallyBody<ResBody>>;
+    type Response = Response<Body>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -227,7 +229,7 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let pipeline = &self.shared.pipeline;
         let passthrough = |inner: &mut S, req: Request<B>| ResponseFuture {
-            fut: inner.call(req.map(ObservedBody::plain)),
+            fut: inner.call(req.map(Body::new)),
             pending: None,
             catch_panics: false,
         };
@@ -261,8 +263,10 @@ where
             }
             req = Request::from_parts(parts, body);
         }
-        let content_length = content_length(req.headers());
+        // The length hyper read from `Content-Length` (or of a body built in memory), without
+        // a header lookup; `0` for a request without body.
         let no_body = http_body::Body::is_end_stream(req.body());
+        let content_length = http_body::Body::size_hint(req.body()).exact();
         let started = {
             let headers = req.headers();
             let view_headers = HttpHeaders(headers);
@@ -271,7 +275,6 @@ where
                 method: req.method().as_str(),
                 path: req.uri().path(),
                 headers: &view_headers,
-                traceparent: headers.get(TRACEPARENT).map(|v| v.as_bytes()),
                 content_length,
                 has_body: !no_body,
                 consumer: &consumer,
@@ -301,6 +304,12 @@ where
             Some(started) => (Some(started.log), started.capture),
             None => (None, None),
         };
+        // The handler takes the request: its headers are kept only when the response stage of
+        // sampling will read them.
+        let headers = log
+            .as_deref()
+            .filter(|log| pipeline.asks_headers_at_response(log))
+            .map(|_| Box::new(req.headers().clone()));
         let counted = content_length.is_none() && !no_body;
         let pending = Pending {
             shared: Arc::clone(&self.shared),
@@ -312,14 +321,16 @@ where
             counted,
             slot: slot.clone(),
             log,
+            headers,
         };
         req.extensions_mut().insert(slot.clone());
         let observe = counted || capture.is_some();
+        // axum's `Body` passes as it is (no boxing) unless the layer counts or copies it.
         let req = req.map(|body| {
             if observe {
-                ObservedBody::observed(body, counted.then_some(slot), capture)
+                Body::new(ObservedBody::new(body, counted.then_some(slot), capture))
             } else {
-                ObservedBody::plain(body)
+                Body::new(body)
             }
         });
         ResponseFuture {
@@ -360,9 +371,10 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 impl<F, ResBody, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: http_body::Body<Data = Bytes>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
-    type Output = Result<Response<ApitallyBody<ResBody>>, E>;
+    type Output = Result<Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -391,7 +403,7 @@ where
         drop(entered);
         let Some(pending) = this.pending.take() else {
             return Poll::Ready(match outcome {
-                Ok(result) => result.map(|res| res.map(|body| ApitallyBody::new(body, None))),
+                Ok(result) => result.map(|res| res.map(Body::new)),
                 Err(panic) => std::panic::resume_unwind(panic),
             });
         };
@@ -419,7 +431,7 @@ where
                 }
                 let elapsed = finishing.elapsed;
                 finishing.finish(Some(BODY.len() as u64), Some(elapsed));
-                let mut res = Response::new(ApitallyBody::full(BODY));
+                let mut res = Response::new(Body::from(BODY));
                 *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 res.headers_mut().insert(
                     header::CONTENT_TYPE,
@@ -433,10 +445,11 @@ where
 
 /// The response exit: the route, the errors the response carries, and the body, passed
 /// through or counted as it streams.
-fn on_response<ResBody: http_body::Body<Data = Bytes>>(
-    pending: Pending,
-    res: Response<ResBody>,
-) -> Response<ApitallyBody<ResBody>> {
+fn on_response<ResBody>(pending: Pending, res: Response<ResBody>) -> Response<Body>
+where
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
     let status = res.status().as_u16();
     // A `405` without a body (or with `Allow`) is axum's answer for a path whose method has no
     // route (axum adds `Allow` outside the route's layers).
@@ -452,7 +465,7 @@ fn on_response<ResBody: http_body::Body<Data = Bytes>>(
     if status == 101 || (route.is_none() && !inner_route && pending.log.is_none()) {
         // Not an endpoint, and not logged.
         drop(pending);
-        return res.map(|body| ApitallyBody::new(body, None));
+        return res.map(Body::new);
     }
     let headers = res.headers();
     let size = http_body::Body::size_hint(res.body()).exact();
@@ -499,7 +512,8 @@ fn on_response<ResBody: http_body::Body<Data = Bytes>>(
             Some(if head { 0 } else { size.unwrap_or(0) }),
             Some(elapsed),
         );
-        return res.map(|body| ApitallyBody::new(body, None));
+        // axum's `Body` passes as it is.
+        return res.map(Body::new);
     }
     let streaming = Box::new(Streaming {
         finishing,
@@ -507,7 +521,7 @@ fn on_response<ResBody: http_body::Body<Data = Bytes>>(
         capture,
         inspect,
     });
-    res.map(|body| ApitallyBody::new(body, Some(streaming)))
+    res.map(|body| Body::new(ApitallyBody::new(body, streaming)))
 }
 
 impl RouteTemplate {

@@ -152,15 +152,13 @@ pub mod config {
 }
 
 pub mod dev {
-    //! The types the layer's `Service` names (its service, future, and request and response
-    //! bodies), for code that composes services by type; apps do not need them.
+    //! The types the layer's `Service` names (its service and its future), for code that
+    //! composes services by type; apps do not need them. The service hands the inner service
+    //! axum's `Body` and answers with it, so that bodies pass without boxing.
 
     #[cfg(feature = "tracing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
     pub use apitally_core::TracingLayer;
 
-    pub use crate::{
-        body::{ApitallyBody, ObservedBody},
-        layer::{ApitallyService, ResponseFuture},
-    };
+    pub use crate::layer::{ApitallyService, ResponseFuture};
 }

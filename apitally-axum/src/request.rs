@@ -9,7 +9,6 @@ use apitally_core::{
 };
 use http::{header, HeaderMap, HeaderName, Request};
 
-pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// `http`'s header map, as the pipeline reads headers.
@@ -36,14 +35,6 @@ pub(crate) fn copy_headers(headers: &HeaderMap, out: &mut Headers) {
             Err(_) => out.push(name.as_str(), &String::from_utf8_lossy(value.as_bytes())),
         }
     }
-}
-
-/// `Content-Length`, when it is a number.
-pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    header_str(headers, header::CONTENT_LENGTH)?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Whether the request came over HTTPS (its URI's scheme, or proxy headers that say so) and its

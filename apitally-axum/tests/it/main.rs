@@ -6,3 +6,4 @@ mod common;
 
 mod acceptance;
 mod production;
+mod services;

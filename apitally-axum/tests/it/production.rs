@@ -1,4 +1,5 @@
-//! A WebSocket open across deliveries, and a shutdown under load.
+//! A WebSocket open across deliveries, a shutdown under load, and `sample_on_response`
+//! reading the request's headers after the handler took the request.
 
 use std::{
     sync::{
@@ -125,5 +126,39 @@ async fn a_shutdown_under_load_loses_nothing() {
         assert!(served > 100, "{served}");
         let counted: u64 = hub.request_totals().values().map(|t| t.count).sum();
         assert_eq!(counted, served, "{protocol}");
+    }
+}
+
+/// `sample_on_response` sees the request's headers although axum's handler consumed the request
+/// (the layer keeps them for it, and only for it): with a rate of 0, exactly the requests that
+/// carry `x-debug` are logged, in both protocols.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_on_response_reads_the_request_headers() {
+    for protocol in PROTOCOLS {
+        let hub = TestHub::start();
+        let config = common::config(&hub, protocol)
+            .request_logging(apitally_axum::RequestLoggingConfig::new())
+            .sample_rate(0.0)
+            .sample_on_response(|res| res.header("x-debug").map(|_| 1.0));
+        let apitally = common::layer(config);
+        let app = Router::new()
+            .route("/items/{id}", get(|| async { "item" }))
+            .layer(apitally.clone());
+        let (port, stop, task) = common::serve(app).await;
+        tokio::task::spawn_blocking(move || {
+            send(port, "GET /items/1 HTTP/1.1", b"");
+            send(port, "GET /items/2 HTTP/1.1\r\nx-debug: 1", b"");
+            send(port, "GET /items/3 HTTP/1.1", b"");
+        })
+        .await
+        .unwrap();
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        apitally.shutdown().await;
+        assert_eq!(
+            hub.logged_requests(),
+            vec![("GET /items/2".to_owned(), 200)],
+            "{protocol}"
+        );
     }
 }

@@ -107,8 +107,6 @@ pub struct LogRequest<'a> {
     pub path: &'a str,
     /// The request's headers.
     pub headers: &'a dyn super::sampling::RequestHeaders,
-    /// `traceparent`, when sent.
-    pub traceparent: Option<&'a [u8]>,
     /// `Content-Length`, when sent and a number.
     pub content_length: Option<u64>,
     /// Whether the request has a body the handler may read.

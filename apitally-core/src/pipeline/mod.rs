@@ -273,6 +273,13 @@ impl Pipeline {
         self.sampling.drops_all()
     }
 
+    /// Whether the response stage of sampling will read the request's headers for `log`
+    /// (a `sample_on_response` callback decides it): an adapter whose request is gone by the
+    /// response keeps its headers for [`Finished::headers`] then, and only then.
+    pub fn asks_headers_at_response(&self, log: &LogStart) -> bool {
+        matches!(log.decision, Decision::AtResponse(_)) && self.sampling.on_response.is_some()
+    }
+
     /// Whether the log of a request to `path` from `user_agent` may be kept at all, asked
     /// before its trace id is looked up: not when the path or the user agent is excluded
     /// (counted as excluded: exclusions come before sampling), nor when sampling drops every
@@ -308,7 +315,7 @@ impl Pipeline {
         if !self.wants_log(req.path, req.headers.get("user-agent")) {
             return None;
         }
-        let trace = TraceContext::of(req.traceparent);
+        let trace = TraceContext::of(req.headers.get("traceparent").map(str::as_bytes));
         let view = SampleRequest::new(req.method, req.path, req.headers, req.consumer);
         let decision = self.sample_request(&view, trace.trace_id())?;
         let config = logger.config();

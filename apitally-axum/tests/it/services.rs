@@ -1,0 +1,148 @@
+//! The layer on services other than one plain router, in both protocols: a router nested with
+//! `nest_service` under a router that has the layer too (counted once, with the full template),
+//! and a plain tower service that names its routes with `RouteTemplate` and answers with a body
+//! type of its own.
+
+use std::{collections::BTreeMap, convert::Infallible, time::Duration};
+
+use apitally_axum::{ConsumerExt, RouteTemplate};
+use apitally_test_hub::{RequestKey, Totals};
+use axum::{
+    extract::{Path, Request},
+    middleware::{self, Next},
+    response::Response,
+    routing::get,
+    Router, ServiceExt,
+};
+use tower::Layer;
+
+use crate::common::{self, send, TestHub, PROTOCOLS};
+
+fn key(consumer: Option<&str>, route: &str, status: u16) -> RequestKey {
+    (
+        consumer.map(str::to_owned),
+        "GET".to_owned(),
+        route.to_owned(),
+        status,
+    )
+}
+
+fn totals(count: u64, response_bytes: u64) -> Totals {
+    Totals {
+        count,
+        request_bytes: 0,
+        response_bytes,
+    }
+}
+
+async fn stop(
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    apitally: &apitally_axum::ApitallyLayer,
+) {
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    apitally.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_nested_with_nest_service_is_counted_once_with_its_full_template() {
+    for protocol in PROTOCOLS {
+        let hub = TestHub::start();
+        let apitally = common::layer(common::config(&hub, protocol));
+        // The inner router is a service to the outer one: its routes are hidden from the
+        // outer layer, so it has the layer too.
+        let inner = Router::new()
+            .route(
+                "/items/{id}",
+                get(|Path(id): Path<u32>| async move { format!("v2 item {id}") }),
+            )
+            .layer(middleware::from_fn(|req: Request, next: Next| async move {
+                req.set_consumer("inner-user");
+                next.run(req).await
+            }))
+            .layer(apitally.clone());
+        let app = Router::new()
+            .route("/items/{id}", get(|| async { "v1" }))
+            .nest_service("/v2", inner)
+            .layer(apitally.clone());
+        let (port, stopper, task) = common::serve(app).await;
+        let replies = tokio::task::spawn_blocking(move || {
+            [
+                send(port, "GET /v2/items/3 HTTP/1.1", b""),
+                send(port, "GET /v2/items/4 HTTP/1.1", b""),
+                send(port, "GET /items/1 HTTP/1.1", b""),
+                send(port, "GET /v2/nothing HTTP/1.1", b""),
+            ]
+        })
+        .await
+        .unwrap();
+        stop(stopper, task, &apitally).await;
+
+        assert_eq!(replies[0].body, b"v2 item 3", "{protocol}");
+        assert_eq!(replies[3].status, 404, "{protocol}");
+        let expected: BTreeMap<RequestKey, Totals> = [
+            (
+                key(Some("inner-user"), "/v2/items/{id}", 200),
+                totals(2, 18),
+            ),
+            (key(None, "/items/{id}", 200), totals(1, 2)),
+        ]
+        .into();
+        assert_eq!(hub.request_totals(), expected, "{protocol}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_tower_service_names_its_routes_with_route_template() {
+    for protocol in PROTOCOLS {
+        let hub = TestHub::start();
+        let apitally = common::layer(common::config(&hub, protocol));
+        // Not a router: a tower service answering with a `String` body.
+        let service = tower::service_fn(|req: Request| async move {
+            let path = req.uri().path().to_owned();
+            req.set_consumer("plain-user");
+            let mut res = Response::new(format!("you asked for {path}"));
+            if let Some(id) = path.strip_prefix("/users/") {
+                res.extensions_mut()
+                    .insert(RouteTemplate::new("/users/{id}"));
+                if id == "0" {
+                    *res.status_mut() = axum::http::StatusCode::NOT_FOUND;
+                }
+            }
+            Ok::<_, Infallible>(res)
+        });
+        let service = apitally.layer(service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stopper, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        let replies = tokio::task::spawn_blocking(move || {
+            [
+                send(port, "GET /users/7 HTTP/1.1", b""),
+                send(port, "GET /users/0 HTTP/1.1", b""),
+                send(port, "GET /elsewhere HTTP/1.1", b""),
+            ]
+        })
+        .await
+        .unwrap();
+        stop(stopper, task, &apitally).await;
+
+        assert_eq!(replies[0].body, b"you asked for /users/7", "{protocol}");
+        assert_eq!(replies[2].status, 200, "{protocol}");
+        // The path without a template is not an endpoint.
+        let expected: BTreeMap<RequestKey, Totals> = [
+            (key(Some("plain-user"), "/users/{id}", 200), totals(1, 22)),
+            (key(Some("plain-user"), "/users/{id}", 404), totals(1, 22)),
+        ]
+        .into();
+        assert_eq!(hub.request_totals(), expected, "{protocol}");
+    }
+}
