@@ -2,6 +2,7 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
+mod checks;
 mod client;
 
 pub(crate) use self::client::{redact, ResolvedConfig, Target, Tuning};
