@@ -1,8 +1,6 @@
 //! The checks of the client's settings: base URLs (what a credential is sent to), client ids,
 //! write tokens and env names.
 
-use super::DEFAULT_ENV;
-
 /// Checks a base URL completely, as `http::Uri` (the client's) would read it, and accepts only
 /// `http(s)://host[:port][/path]`: a host name, an IPv4 address or a bracketed IPv6 address,
 /// a port from 1 to 65535, a path of plain characters; no user-info, query or fragment, so that
@@ -99,15 +97,6 @@ pub(crate) fn is_write_token(s: &str) -> bool {
 /// visible ASCII characters and spaces (trimmed already).
 pub(crate) fn is_valid_otlp_env(s: &str) -> bool {
     (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-}
-
-/// The env as the SDKs take it: trimmed, and `"dev"` when empty.
-pub(crate) fn normalise_env(env: String) -> String {
-    match env.trim() {
-        "" => DEFAULT_ENV.to_owned(),
-        trimmed if trimmed.len() == env.len() => env,
-        trimmed => trimmed.to_owned(),
-    }
 }
 
 /// `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`

@@ -4,7 +4,6 @@ use std::{fmt, time::Duration};
 
 use super::checks::{
     check_base_url, is_canonical_uuid, is_valid_env, is_valid_otlp_env, is_write_token,
-    normalise_env,
 };
 #[cfg(feature = "rustls")]
 use crate::transport::tls::{CaSource, Trust};
@@ -614,6 +613,15 @@ impl fmt::Debug for Target {
                 .field("write_token", &"[REDACTED]")
                 .finish(),
         }
+    }
+}
+
+/// The env as the SDKs take it: trimmed, and `"dev"` when empty.
+fn normalise_env(env: String) -> String {
+    match env.trim() {
+        "" => DEFAULT_ENV.to_owned(),
+        trimmed if trimmed.len() == env.len() => env,
+        trimmed => trimmed.to_owned(),
     }
 }
 
