@@ -1,13 +1,16 @@
 //! The benchmark server for axum: one current-thread runtime, the same routes and request mix
 //! as `bench-server` (actix-web), in each mode.
 //!
-//! `MODE` is `axum-bare` (no layer), `axum-apitally` (metrics only), `axum-prom`
-//! (axum-prometheus, what axum apps pick for metrics today), `axum-log-headers` (request
-//! logging of headers) or `axum-otlp` (Apitally 1.x with its defaults). `PORT` and
+//! `MODE` is `axum-bare` (no layer), `axum-noop` and `axum-floor` (reference layers that report
+//! nothing: see `floor.rs`), `axum-apitally` (metrics only), `axum-prom` (axum-prometheus, what
+//! axum apps pick for metrics today), `axum-log-headers` (request logging of headers) or
+//! `axum-otlp` (Apitally 1.x with its defaults). `PORT` and
 //! `APITALLY_HUB_BASE_URL` are read as by `bench-server`. `GET /__allocs` answers the number of
 //! heap allocations so far.
 
 #![allow(missing_docs)]
+
+mod floor;
 
 use std::alloc::System;
 
@@ -74,6 +77,8 @@ async fn main() -> std::io::Result<()> {
                 .route("/metrics", get(move || async move { handle.render() }))
                 .layer(layer)
         }
+        (None, "axum-noop") => routes().layer(floor::FloorLayer { noop: true }),
+        (None, "axum-floor") => routes().layer(floor::FloorLayer { noop: false }),
         _ => routes(),
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
