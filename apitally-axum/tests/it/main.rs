@@ -7,3 +7,4 @@ mod common;
 mod acceptance;
 mod production;
 mod services;
+mod validation;
