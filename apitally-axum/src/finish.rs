@@ -95,5 +95,7 @@ impl Finishing {
                 .map(|h| h as &dyn apitally_core::adapter::RequestHeaders),
             attributes,
         });
+        drop(attached);
+        self.slot.recycle();
     }
 }

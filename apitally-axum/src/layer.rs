@@ -249,7 +249,7 @@ where
             return passthrough(&mut self.inner, req);
         }
         let start = Instant::now();
-        let slot = Slot::default();
+        let slot = Slot::new();
         if let Some(callback) = &self.shared.identify_consumer {
             let (parts, body) = req.into_parts();
             match catch_unwind(AssertUnwindSafe(|| callback(&parts))) {
@@ -469,8 +469,11 @@ where
     }
     let headers = res.headers();
     let size = http_body::Body::size_hint(res.body()).exact();
-    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
-    let inspect = rejection::may_be_rejection(status, content_type, size);
+    let inspect = rejection::may_be_rejection(
+        status,
+        || headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()),
+        size,
+    );
     let mut finishing = pending.finishing(status, route);
     if status >= 500 {
         finishing.server_error = res

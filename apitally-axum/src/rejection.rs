@@ -12,15 +12,16 @@ use apitally_core::{adapter::validation_error_from_serde, ValidationError};
 /// Longest response body read as a possible rejection.
 pub(crate) const MAX_REJECTION_BYTES: u64 = 4_096;
 
-/// Whether a response may be an extractor rejection: its status, and a short text body.
-pub(crate) fn may_be_rejection(
+/// Whether a response may be an extractor rejection: its status, and a short text body (the
+/// content type is looked up only for such a status).
+pub(crate) fn may_be_rejection<'a>(
     status: u16,
-    content_type: Option<&[u8]>,
+    content_type: impl FnOnce() -> Option<&'a [u8]>,
     size: Option<u64>,
 ) -> bool {
     matches!(status, 400 | 413 | 415 | 422)
-        && content_type.is_some_and(|ct| ct.starts_with(b"text/plain"))
         && size.is_some_and(|n| n <= MAX_REJECTION_BYTES)
+        && content_type().is_some_and(|ct| ct.starts_with(b"text/plain"))
 }
 
 /// The validation error a rejection's body text stands for, if it is one of axum's.

@@ -2,9 +2,12 @@
 //! the route an inner layer saw), kept where the layer reads it when the request ends: a
 //! [`Slot`] in the request's extensions, shared with the layer.
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc, Mutex, MutexGuard,
+use std::{
+    cell::RefCell,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
 };
 
 use apitally_core::{
@@ -31,11 +34,42 @@ struct Inner {
     read: AtomicU64,
 }
 
-/// The shared place of one request (one allocation per measured request).
-#[derive(Clone, Default)]
+/// The shared place of one request: one allocation, reused through a small per-thread pool
+/// once the request is finished and nothing else holds it.
+#[derive(Clone)]
 pub(crate) struct Slot(Arc<Inner>);
 
+/// How many finished slots a thread keeps for reuse.
+const POOL_SIZE: usize = 64;
+
+thread_local! {
+    static POOL: RefCell<Vec<Arc<Inner>>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Slot {
+    /// An empty slot, reused from this thread's pool when it has one.
+    pub(crate) fn new() -> Self {
+        let reused = POOL.try_with(|pool| pool.borrow_mut().pop()).ok().flatten();
+        Self(reused.unwrap_or_default())
+    }
+
+    /// Gives the slot back to this thread's pool, emptied, when nothing else holds it (the
+    /// request and its body are gone); otherwise it is dropped as usual.
+    pub(crate) fn recycle(self) {
+        let mut inner = self.0;
+        let Some(place) = Arc::get_mut(&mut inner) else {
+            return;
+        };
+        *place.attached.get_mut().unwrap_or_else(|e| e.into_inner()) = Attached::default();
+        *place.read.get_mut() = 0;
+        let _ = POOL.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < POOL_SIZE {
+                pool.push(inner);
+            }
+        });
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Attached> {
         self.0.attached.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -146,3 +146,48 @@ async fn a_plain_tower_service_names_its_routes_with_route_template() {
         assert_eq!(hub.request_totals(), expected, "{protocol}");
     }
 }
+
+/// The layer reuses the place where a request's consumer, attributes and errors go once the
+/// request is finished: on one thread (a current-thread runtime, so that the place is reused),
+/// a request that attaches nothing shows nothing of the one before.
+#[tokio::test]
+async fn a_request_carries_nothing_over_from_the_one_before() {
+    for protocol in PROTOCOLS {
+        let hub = TestHub::start();
+        let apitally = common::layer(common::config(&hub, protocol));
+        let app = Router::new()
+            .route(
+                "/items/{id}",
+                get(|Path(id): Path<u32>, req: Request| async move {
+                    if id == 1 {
+                        req.set_consumer("first-user");
+                        req.set_request_attribute("tenant", "acme");
+                        req.capture_exception(&std::io::Error::other("cache miss"));
+                    }
+                    "item"
+                }),
+            )
+            .layer(apitally.clone());
+        let (port, stopper, task) = common::serve(app).await;
+        tokio::task::spawn_blocking(move || {
+            for path in ["/items/1", "/items/2", "/items/3"] {
+                send(port, &format!("GET {path} HTTP/1.1"), b"");
+            }
+        })
+        .await
+        .unwrap();
+        stop(stopper, task, &apitally).await;
+
+        let expected: BTreeMap<RequestKey, Totals> = [
+            (key(Some("first-user"), "/items/{id}", 200), totals(1, 4)),
+            (key(None, "/items/{id}", 200), totals(2, 8)),
+        ]
+        .into();
+        assert_eq!(hub.request_totals(), expected, "{protocol}");
+        assert_eq!(
+            hub.server_error_totals().values().sum::<u64>(),
+            1,
+            "{protocol}"
+        );
+    }
+}
