@@ -18,6 +18,7 @@ use std::{
 use super::{
     body::{self, body_kind, BodyKind, Undecodable},
     config::RequestLoggingConfig,
+    exclude::Exclusions,
     item::RequestLogItem,
     mask::{self, Patterns},
 };
@@ -188,8 +189,7 @@ struct Masks {
     body: Patterns,
     /// Names of captured log fields and span attributes: the header and body-field patterns.
     fields: Patterns,
-    exclude_paths: mask::AnyMatch,
-    exclude_user_agents: mask::AnyMatch,
+    exclusions: Exclusions,
 }
 
 /// The request logger: a bounded queue filled on the request path, and a background thread
@@ -266,16 +266,7 @@ impl RequestLogger {
                 &[&config.mask_headers[..], &config.mask_body_fields[..]].concat(),
                 "mask_headers or mask_body_fields",
             )?,
-            exclude_paths: mask::AnyMatch::new(
-                &super::config::EXCLUDE_PATH_PATTERNS,
-                &config.exclude_paths,
-            )
-            .map_err(|e| format!("invalid exclude_paths pattern: {e}"))?,
-            exclude_user_agents: mask::AnyMatch::new(
-                &super::config::EXCLUDE_USER_AGENT_PATTERNS,
-                &[],
-            )
-            .map_err(|e| format!("invalid user agent pattern: {e}"))?,
+            exclusions: Exclusions::new(&config.exclude_paths)?,
         };
         Ok(Self {
             config,
@@ -373,8 +364,8 @@ impl RequestLogger {
     /// Asked at the request's start, before sampling, so that an excluded request is never
     /// counted as sampled out nor shown to the sampling callbacks (protocol-v1.md §3.9).
     pub fn excludes(&self, path: &str, user_agent: Option<&str>) -> bool {
-        let excluded = self.masks.exclude_paths.is_match(path)
-            || user_agent.is_some_and(|ua| self.masks.exclude_user_agents.is_match(ua));
+        let excluded = self.masks.exclusions.path(path)
+            || user_agent.is_some_and(|ua| self.masks.exclusions.user_agent(ua));
         if excluded {
             self.excluded.fetch_add(1, Ordering::Relaxed);
         }

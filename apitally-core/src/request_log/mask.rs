@@ -147,45 +147,5 @@ impl Patterns {
     }
 }
 
-/// Whether any of a set of case-insensitive patterns matches, for the request path (exclusions):
-/// the end-anchored patterns (the default exclusions, `/health$`) in one regex that the regex
-/// crate runs backwards from the end of the text, the others in a second, so that a typical
-/// path costs a short reverse scan, not a search through every pattern. No cache, no lock.
-#[derive(Debug, Clone)]
-pub(crate) struct AnyMatch {
-    anchored: Option<regex::Regex>,
-    other: Option<regex::Regex>,
-}
-
-impl AnyMatch {
-    /// Compiles `defaults` and `extra` together; fails on an invalid (or too large) pattern.
-    pub(crate) fn new(defaults: &[&str], extra: &[String]) -> Result<Self, regex::Error> {
-        let all: Vec<&str> = defaults
-            .iter()
-            .copied()
-            .chain(extra.iter().map(String::as_str))
-            .collect();
-        let end_anchored = |p: &&str| p.ends_with('$') && !p.ends_with("\\$");
-        let build = |patterns: Vec<&str>| -> Result<Option<regex::Regex>, regex::Error> {
-            if patterns.is_empty() {
-                return Ok(None);
-            }
-            let alternation: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
-            regex::Regex::new(&format!("(?i){}", alternation.join("|"))).map(Some)
-        };
-        Ok(Self {
-            anchored: build(all.iter().copied().filter(end_anchored).collect())?,
-            other: build(all.iter().copied().filter(|p| !end_anchored(p)).collect())?,
-        })
-    }
-
-    /// Whether any pattern matches somewhere in `text`.
-    #[inline]
-    pub(crate) fn is_match(&self, text: &str) -> bool {
-        self.anchored.as_ref().is_some_and(|r| r.is_match(text))
-            || self.other.as_ref().is_some_and(|r| r.is_match(text))
-    }
-}
-
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 
 mod body;
 mod config;
+mod exclude;
 mod item;
 mod logger;
 pub(crate) mod mask;
