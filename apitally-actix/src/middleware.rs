@@ -399,9 +399,6 @@ where
                             headers.get_all(X_FORWARDED_FOR).map(|v| v.as_bytes()),
                         )
                     }),
-                    user_agent: header_str(headers, header::USER_AGENT),
-                    content_type: header_str(headers, header::CONTENT_TYPE),
-                    content_encoding: header_str(headers, header::CONTENT_ENCODING),
                 }
             })
         };

@@ -97,9 +97,11 @@ fn scheme_and_host(req: &actix_web::dev::ServiceRequest, proxied: bool) -> (&str
     let headers = req.headers();
     let mut scheme = None;
     let mut host = None;
-    for pair in headers
-        .get_all(header::FORWARDED)
-        .filter(|_| proxied)
+    // Not looked up at all for a request without proxy headers (most requests).
+    let forwarded = proxied.then(|| headers.get_all(header::FORWARDED));
+    for pair in forwarded
+        .into_iter()
+        .flatten()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .flat_map(|v| v.split(','))
@@ -185,6 +187,7 @@ impl RequestHeaders for ActixHeaders<'_> {
             "traceparent" => header_str(self.0, TRACEPARENT),
             "user-agent" => header_str(self.0, header::USER_AGENT),
             "content-type" => header_str(self.0, header::CONTENT_TYPE),
+            "content-encoding" => header_str(self.0, header::CONTENT_ENCODING),
             "authorization" => header_str(self.0, header::AUTHORIZATION),
             _ => header_str(self.0, name),
         }

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use apitally_core::{
-    adapter::{forwarded_https, RequestHeaders, TrustedProxies},
+    adapter::{forwarded_https, is_forwarded_https_header, RequestHeaders, TrustedProxies},
     Headers,
 };
 use http::{header, HeaderMap, HeaderName, Request};
@@ -24,25 +24,33 @@ pub(crate) fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> 
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Copies the headers into `out` (names are lowercase in `http`).
-pub(crate) fn copy_headers(headers: &HeaderMap, out: &mut Headers) {
+/// Copies the headers into `out` (when `copy`; names are lowercase in `http`), and tells
+/// whether a proxy header that may say HTTPS is there (one pass instead of seven lookups).
+pub(crate) fn copy_headers(headers: &HeaderMap, copy: bool, out: &mut Headers) -> bool {
     out.clear();
-    let guess = headers.keys_len();
-    out.reserve(guess, guess * 48);
+    if copy {
+        let guess = headers.keys_len();
+        out.reserve(guess, guess * 48);
+    }
+    let mut proxied = false;
     for (name, value) in headers {
-        match std::str::from_utf8(value.as_bytes()) {
-            Ok(value) => out.push(name.as_str(), value),
-            Err(_) => out.push(name.as_str(), &String::from_utf8_lossy(value.as_bytes())),
+        proxied = proxied || is_forwarded_https_header(name.as_str());
+        if copy {
+            match std::str::from_utf8(value.as_bytes()) {
+                Ok(value) => out.push(name.as_str(), value),
+                Err(_) => out.push(name.as_str(), &String::from_utf8_lossy(value.as_bytes())),
+            }
         }
     }
+    proxied
 }
 
 /// Whether the request came over HTTPS (its URI's scheme, or proxy headers that say so) and its
 /// host (`Host`, or the URI's authority, as HTTP/2 sends it).
-pub(crate) fn https_and_host<B>(req: &Request<B>) -> (bool, &str) {
+pub(crate) fn https_and_host<B>(req: &Request<B>, proxied: bool) -> (bool, &str) {
     let headers = req.headers();
     let https = req.uri().scheme_str() == Some("https")
-        || forwarded_https(|name| headers.get(name).and_then(|v| v.to_str().ok()));
+        || (proxied && forwarded_https(|name| headers.get(name).and_then(|v| v.to_str().ok())));
     let host = header_str(headers, header::HOST)
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("localhost");

@@ -103,10 +103,10 @@ pub mod adapter {
         },
         record::{RequestRecord, ServerError},
         request_log::{
-            forwarded_https, is_supported_content_type, truncate_log_message, url_path,
-            LoggedException, RequestLogItem, RequestLogger, TraceIds, BODY_MASKED, BODY_TOO_LARGE,
-            MAX_BODY_SIZE, MAX_CAPTURED_PER_REQUEST, MAX_FIELDS, MAX_FIELD_CHARS,
-            MAX_LOG_MESSAGE_CHARS,
+            forwarded_https, is_forwarded_https_header, is_supported_content_type,
+            truncate_log_message, url_path, LoggedException, RequestLogItem, RequestLogger,
+            TraceIds, BODY_MASKED, BODY_TOO_LARGE, MAX_BODY_SIZE, MAX_CAPTURED_PER_REQUEST,
+            MAX_FIELDS, MAX_FIELD_CHARS, MAX_LOG_MESSAGE_CHARS,
         },
         startup::{StartupData, DEFAULT_CLIENT},
     };

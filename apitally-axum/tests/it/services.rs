@@ -191,3 +191,79 @@ async fn a_request_carries_nothing_over_from_the_one_before() {
         );
     }
 }
+
+/// The logged URL's scheme: `https` when a proxy says so (`X-Forwarded-Proto`, `Forwarded`,
+/// `X-Forwarded-Ssl`), `http` for a request without proxy headers, in both protocols.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logged_scheme_follows_the_proxy_headers() {
+    for protocol in PROTOCOLS {
+        let hub = TestHub::start();
+        let config = common::config(&hub, protocol)
+            .request_logging(apitally_axum::RequestLoggingConfig::new());
+        let apitally = common::layer(config);
+        let app = Router::new()
+            .route("/items/{id}", get(|| async { "item" }))
+            .layer(apitally.clone());
+        let (port, stopper, task) = common::serve(app).await;
+        tokio::task::spawn_blocking(move || {
+            send(
+                port,
+                "GET /items/1 HTTP/1.1\r\nx-forwarded-proto: https",
+                b"",
+            );
+            send(port, "GET /items/2 HTTP/1.1", b"");
+            send(
+                port,
+                "GET /items/3 HTTP/1.1\r\nforwarded: for=1.2.3.4;proto=https",
+                b"",
+            );
+            send(port, "GET /items/4 HTTP/1.1\r\nx-forwarded-ssl: on", b"");
+            send(
+                port,
+                "GET /items/5 HTTP/1.1\r\nx-forwarded-proto: http",
+                b"",
+            );
+        })
+        .await
+        .unwrap();
+        stop(stopper, task, &apitally).await;
+
+        let mut schemes: Vec<(String, String)> = hub
+            .received_at("log")
+            .into_iter()
+            .flat_map(|r| r.lines)
+            .map(|line| {
+                let url = line["request"]["url"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let (scheme, rest) = url.split_once("://").unwrap_or_default();
+                let path = &rest[rest.find('/').unwrap_or(0)..];
+                (path.to_owned(), scheme.to_owned())
+            })
+            .chain(
+                hub.otlp_spans()
+                    .into_iter()
+                    .filter(|s| s.is_server())
+                    .map(|s| {
+                        (
+                            s.str("url.path").unwrap_or_default().to_owned(),
+                            s.str("url.scheme").unwrap_or_default().to_owned(),
+                        )
+                    }),
+            )
+            .collect();
+        schemes.sort();
+        let expected: Vec<(String, String)> = [
+            ("/items/1", "https"),
+            ("/items/2", "http"),
+            ("/items/3", "https"),
+            ("/items/4", "https"),
+            ("/items/5", "http"),
+        ]
+        .iter()
+        .map(|(p, s)| (p.to_string(), s.to_string()))
+        .collect();
+        assert_eq!(schemes, expected, "{protocol}");
+    }
+}

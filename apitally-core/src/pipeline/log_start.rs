@@ -160,12 +160,16 @@ pub struct LogFacts<'a> {
     pub path_and_query: &'a str,
     /// The client's address (1.x `client.address`).
     pub client: Option<IpAddr>,
-    /// `User-Agent`.
-    pub user_agent: Option<&'a str>,
-    /// `Content-Type`, for a body that is captured.
-    pub content_type: Option<&'a str>,
-    /// `Content-Encoding`, for a body that is captured.
-    pub content_encoding: Option<&'a str>,
+}
+
+/// What the pipeline read of a request itself when its log started (each header looked up
+/// once, and the body's only when the body is logged), and what it decided for the body.
+pub(crate) struct OwnFacts<'a> {
+    pub(crate) request_body: RequestBody,
+    pub(crate) user_agent: Option<&'a str>,
+    /// `Content-Type` and `Content-Encoding`, for a body that is captured.
+    pub(crate) content_type: Option<&'a str>,
+    pub(crate) content_encoding: Option<&'a str>,
 }
 
 /// What request logging takes from the request when it starts (so that a request whose
@@ -194,15 +198,16 @@ pub struct LogStart {
 impl LogStart {
     /// Starts the log of a request: its root span (when logs or traces are captured), its ids,
     /// its URL (scheme and host bounded and escaped), and what the body's masking needs.
-    pub fn new(
+    pub(crate) fn new(
         facts: &LogFacts<'_>,
-        request_body: RequestBody,
+        own: OwnFacts<'_>,
         config: &RequestLoggingConfig,
         mut item: Box<RequestLogItem>,
         trace_context: TraceContext,
         decision: Decision,
         otlp: bool,
     ) -> Self {
+        let request_body = own.request_body;
         // The request's own span id: the root of its captured spans, and in Apitally 1.x the
         // SERVER span's.
         let span_id = fastrand::u64(1..);
@@ -240,11 +245,11 @@ impl LogStart {
         (item.request_content_type, item.request_content_encoding) = match request_body {
             RequestBody::None => (None, None),
             _ => (
-                facts.content_type.map(str::to_owned),
-                facts.content_encoding.map(str::to_owned),
+                own.content_type.map(str::to_owned),
+                own.content_encoding.map(str::to_owned),
             ),
         };
-        item.user_agent = facts
+        item.user_agent = own
             .user_agent
             .map(|ua| crate::util::truncate_chars(ua, MAX_USER_AGENT_CHARS).to_owned());
         item.request.timestamp = unix_now();

@@ -312,19 +312,18 @@ impl Pipeline {
         let logger = self.client.request_logger().filter(|l| l.is_logging())?;
         // Exclusions first, then sampling on the request's trace id, before anything is
         // captured.
-        if !self.wants_log(req.path, req.headers.get("user-agent")) {
+        let user_agent = req.headers.get("user-agent");
+        if !self.wants_log(req.path, user_agent) {
             return None;
         }
         let trace = TraceContext::of(req.headers.get("traceparent").map(str::as_bytes));
         let view = SampleRequest::new(req.method, req.path, req.headers, req.consumer);
         let decision = self.sample_request(&view, trace.trace_id())?;
         let config = logger.config();
-        let log_body = config.get_log_request_body()
-            && req.has_body
-            && req
-                .headers
-                .get("content-type")
-                .is_some_and(crate::request_log::is_supported_content_type);
+        let content_type = (config.get_log_request_body() && req.has_body)
+            .then(|| req.headers.get("content-type"))
+            .flatten();
+        let log_body = content_type.is_some_and(crate::request_log::is_supported_content_type);
         let (request_body, capture) = if !log_body {
             (RequestBody::None, None)
         } else if req
@@ -342,15 +341,15 @@ impl Pipeline {
         };
         let mut item = log_start::spare_item(logger);
         let facts = facts(&mut item, config.get_log_request_headers());
-        let log = LogStart::new(
-            &facts,
+        let own = log_start::OwnFacts {
             request_body,
-            config,
-            item,
-            trace,
-            decision,
-            self.otlp,
-        );
+            user_agent,
+            content_type,
+            content_encoding: log_body
+                .then(|| req.headers.get("content-encoding"))
+                .flatten(),
+        };
+        let log = LogStart::new(&facts, own, config, item, trace, decision, self.otlp);
         Some(StartedLog {
             log: Box::new(log),
             capture,

@@ -62,6 +62,7 @@ pub fn is_supported_content_type(content_type: &str) -> bool {
 /// assert!(https);
 /// ```
 pub fn forwarded_https<'a>(header: impl Fn(&str) -> Option<&'a str>) -> bool {
+    // (Keep `is_forwarded_https_header` in step with the names read here.)
     let first_is_https = |name: &str| {
         header(name).is_some_and(|v| {
             v.split(',')
@@ -88,6 +89,29 @@ pub fn forwarded_https<'a>(header: impl Fn(&str) -> Option<&'a str>) -> bool {
         || ["front-end-https", "x-forwarded-ssl"]
             .iter()
             .any(|n| header(n).is_some_and(|v| v.trim().eq_ignore_ascii_case("on")))
+}
+
+/// Whether `name` (lowercase) is one of the headers [`forwarded_https`] reads: an adapter that
+/// goes over a request's headers anyway (to copy them for its log) notes whether any is there,
+/// and asks [`forwarded_https`] only then (most requests carry none: seven lookups saved).
+///
+/// ```
+/// assert!(apitally_core::adapter::is_forwarded_https_header("x-forwarded-proto"));
+/// assert!(!apitally_core::adapter::is_forwarded_https_header("x-api-key"));
+/// ```
+pub fn is_forwarded_https_header(name: &str) -> bool {
+    matches!(name.as_bytes().first(), Some(b'x' | b'f'))
+        && matches!(
+            name,
+            "x-forwarded-proto"
+                | "x-forwarded-protocol"
+                | "x-forwarded-scheme"
+                | "x-url-scheme"
+                | "x-scheme"
+                | "forwarded"
+                | "front-end-https"
+                | "x-forwarded-ssl"
+        )
 }
 
 /// Requests (and log records) left out of request logs on purpose over a sync window (what was

@@ -15,8 +15,8 @@ pub use self::{
         MAX_FIELD_CHARS, MAX_LOG_MESSAGE_CHARS,
     },
     logger::{
-        forwarded_https, is_supported_content_type, url_path, RequestLogger, BODY_MASKED,
-        BODY_TOO_LARGE, MAX_BODY_SIZE,
+        forwarded_https, is_forwarded_https_header, is_supported_content_type, url_path,
+        RequestLogger, BODY_MASKED, BODY_TOO_LARGE, MAX_BODY_SIZE,
     },
 };
 pub(crate) use self::{
