@@ -83,26 +83,24 @@ fn default_path_excluded(path: &[u8]) -> Option<bool> {
     let is = |s: &[u8], word: &str| s.eq_ignore_ascii_case(word.as_bytes());
     // `/_?healthz?$`, `/_?health[\-_]?checks?$`, `/_?heart[\-_]?beats?$`
     let bare = seg.strip_prefix(b"_").unwrap_or(seg);
-    if let Some(rest) = strip(bare, "health") {
-        if rest.is_empty() || is(rest, "z") {
-            return Some(true);
-        }
-        let rest = rest
-            .strip_prefix(b"-")
-            .or_else(|| rest.strip_prefix(b"_"))
-            .unwrap_or(rest);
-        if is(rest, "check") || is(rest, "checks") {
-            return Some(true);
-        }
-    }
-    if let Some(rest) = strip(bare, "heart") {
-        let rest = rest
-            .strip_prefix(b"-")
-            .or_else(|| rest.strip_prefix(b"_"))
-            .unwrap_or(rest);
-        if is(rest, "beat") || is(rest, "beats") {
-            return Some(true);
-        }
+    // `word[\-_]?tail` or `word[\-_]?tails`, after the optional `_`.
+    let compound = |word: &str, tail: &str| {
+        strip(bare, word).is_some_and(|rest| {
+            let rest = rest
+                .strip_prefix(b"-")
+                .or_else(|| rest.strip_prefix(b"_"))
+                .unwrap_or(rest);
+            is(rest, tail)
+                || rest
+                    .split_last()
+                    .is_some_and(|(last, r)| last.eq_ignore_ascii_case(&b's') && is(r, tail))
+        })
+    };
+    if strip(bare, "health").is_some_and(|rest| rest.is_empty() || is(rest, "z"))
+        || compound("health", "check")
+        || compound("heart", "beat")
+    {
+        return Some(true);
     }
     // `/favicon(?:-[\w-]+)?\.(ico|png|svg)$`, `/apple-touch-icon(?:-[\w-]+)?\.png$`
     let icon = |rest: &[u8], extensions: &[&str]| {

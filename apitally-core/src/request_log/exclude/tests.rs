@@ -19,6 +19,9 @@ fn the_defaults_by_hand_answer_as_the_regexes_on_known_paths() {
         ("/__health", false),
         ("/api/v1/health-check", true),
         ("/health_checks", true),
+        ("/HEALTH-CHECKS", true),
+        ("/Heart_BeatS", true),
+        ("/heartbeatss", false),
         ("/healthcheck", true),
         ("/health--check", false),
         ("/healthchecker", false),
@@ -119,6 +122,13 @@ proptest! {
 
     #[test]
     fn the_defaults_by_hand_answer_as_the_regexes(path in paths()) {
+        prop_assert_eq!(default_path_excluded(path.as_bytes()), Some(reference().is_match(&path)), "{:?}", path);
+    }
+
+    #[test]
+    fn near_misses_of_the_compound_names(
+        path in "/x?_?(health|HEALTH|Heart|heart)[-_.]?(check|CHECK|beat|Beat|z|Z)?[sS]{0,2}",
+    ) {
         prop_assert_eq!(default_path_excluded(path.as_bytes()), Some(reference().is_match(&path)), "{:?}", path);
     }
 
