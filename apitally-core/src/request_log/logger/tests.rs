@@ -219,3 +219,29 @@ fn json_bodies_are_masked_compacted_or_kept_in_place() {
     assert_eq!(res, BODY_MASKED);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// An adapter asks `forwarded_https` only when its header pass saw a header that
+/// `is_forwarded_https_header` names: every header `forwarded_https` reads must be one.
+#[test]
+fn every_header_forwarded_https_reads_is_a_forwarded_https_header() {
+    let asked = std::cell::RefCell::new(Vec::new());
+    let https = forwarded_https(|name| {
+        asked.borrow_mut().push(name.to_owned());
+        None
+    });
+    assert!(!https);
+    let asked = asked.into_inner();
+    assert_eq!(asked.len(), 8, "{asked:?}");
+    for name in &asked {
+        assert!(is_forwarded_https_header(name), "{name}");
+    }
+    for name in [
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-api-key",
+        "host",
+        "from",
+    ] {
+        assert!(!is_forwarded_https_header(name), "{name}");
+    }
+}
