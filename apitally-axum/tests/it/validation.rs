@@ -1,9 +1,12 @@
 //! Validation errors beyond axum's own extractors, in both protocols: axum-extra's `Query` and
 //! `Form` rejections (which answer with axum's texts), and the app's own validation reported
-//! with `add_validation_errors` (the `validator` feature); no client value leaves the app.
+//! with `add_validation_errors` (the `validator` feature; `add_validation_error` without it); no
+//! client value leaves the app.
 
 use std::{collections::BTreeMap, time::Duration};
 
+#[cfg(not(feature = "validator"))]
+use apitally_axum::ValidationError;
 use apitally_axum::{ApitallyRequest, ConsumerExt};
 use apitally_test_hub::ErrorKey;
 use axum::{
@@ -28,6 +31,28 @@ struct Signup {
     age: u8,
 }
 
+/// The app's own validation, as `validator` reports it (the `validator` feature), or one error
+/// at a time without it: the same two errors either way.
+#[cfg(feature = "validator")]
+fn report_own_validation(apitally: &ApitallyRequest) {
+    let mut errors = validator::ValidationErrors::new();
+    let mut email = validator::ValidationError::new("email");
+    email.add_param("value".into(), &"secret-address@example.com");
+    errors.add("email", email);
+    errors.add("age", validator::ValidationError::new("range"));
+    apitally.add_validation_errors(&errors);
+}
+
+#[cfg(not(feature = "validator"))]
+fn report_own_validation(apitally: &ApitallyRequest) {
+    apitally.add_validation_error(ValidationError::new(["body", "email"], "invalid", "email"));
+    apitally.add_validation_error(ValidationError::new(
+        ["body", "age"],
+        "out of range",
+        "range",
+    ));
+}
+
 fn error(method: &str, route: &str, kind: &str) -> ErrorKey {
     (None, method.to_owned(), route.to_owned(), kind.to_owned())
 }
@@ -49,13 +74,7 @@ async fn axum_extra_rejections_and_validator_errors_are_validation_errors() {
             .route(
                 "/checked",
                 post(|apitally: ApitallyRequest| async move {
-                    // The app's own validation, as `validator` reports it.
-                    let mut errors = validator::ValidationErrors::new();
-                    let mut email = validator::ValidationError::new("email");
-                    email.add_param("value".into(), &"secret-address@example.com");
-                    errors.add("email", email);
-                    errors.add("age", validator::ValidationError::new("range"));
-                    apitally.add_validation_errors(&errors);
+                    report_own_validation(&apitally);
                     (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
                 }),
             )
