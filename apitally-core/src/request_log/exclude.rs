@@ -55,33 +55,114 @@ impl Exclusions {
 /// and the whole last segment; the one other default, `/\.well-known/`, may match anywhere.
 /// A test holds this against the regexes on generated paths.
 fn default_path_excluded(path: &[u8]) -> Option<bool> {
-    const WELL_KNOWN: &[u8] = b"/.well-known/";
-    if !path.is_ascii() {
-        return None;
-    }
-    let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
-        return Some(false);
+    let slash = match last_slash_if_ascii(path) {
+        Err(NotAscii) => return None,
+        Ok(None) => return Some(false),
+        Ok(Some(slash)) => slash,
     };
-    // `/\.well-known/` ends at a slash: each slash is looked at once, from the end (paths are
-    // short, so plain loops beat the vectorised searches' setup here).
-    let mut end = slash;
+    Some(has_well_known(&path[..=slash]) || last_segment_excluded(&path[slash + 1..]))
+}
+
+struct NotAscii;
+
+/// The index of the last `/` of `path`, eight bytes at a time from the end (paths are short:
+/// a vectorised search's setup costs more than it saves); `Err` when a byte is not ASCII.
+#[inline]
+fn last_slash_if_ascii(path: &[u8]) -> Result<Option<usize>, NotAscii> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const SLASHES: u64 = 0x2f2f_2f2f_2f2f_2f2f;
+    // The slashes among eight ASCII bytes `w` (high bit of each byte that is `/`): no byte
+    // carries into the next, as every byte of `w ^ SLASHES` is below 0x80.
+    let slashes = |w: u64| !((w ^ SLASHES) + LOW) & HIGH;
+    let mut found = None;
+    if path.len() < 8 {
+        // Padded with NUL bytes at the front, which are neither `/` nor past ASCII.
+        let mut w = 0u64;
+        for &b in path {
+            w = (w << 8) | u64::from(b);
+        }
+        if w & HIGH != 0 {
+            return Err(NotAscii);
+        }
+        let s = slashes(w);
+        if s != 0 {
+            // Byte k from the low end is path[len - 1 - k].
+            let k = (s.trailing_zeros() / 8) as usize;
+            found = Some(path.len() - 1 - k);
+        }
+        return Ok(found);
+    }
+    let mut end = path.len();
     loop {
-        if end >= WELL_KNOWN.len() - 1
-            && path[end + 1 - WELL_KNOWN.len()..=end].eq_ignore_ascii_case(WELL_KNOWN)
+        // The last chunk overlaps the one before it when the length is not a multiple of 8;
+        // its bytes were checked already and had no slash (else the search was over).
+        let start = end.saturating_sub(8);
+        let chunk: [u8; 8] = path[start..start + 8].try_into().unwrap_or([0; 8]);
+        let w = u64::from_be_bytes(chunk);
+        if w & HIGH != 0 {
+            return Err(NotAscii);
+        }
+        if found.is_none() {
+            let s = slashes(w);
+            if s != 0 {
+                let k = (s.trailing_zeros() / 8) as usize;
+                found = Some(start + 7 - k);
+            }
+        }
+        if start == 0 {
+            return Ok(found);
+        }
+        end = start;
+    }
+}
+
+/// Whether `dir` (a path up to and including its last slash) contains `/\.well-known/`, which
+/// ends at one of its slashes. Paths are short: a plain loop beats a vectorised search's setup,
+/// and a `dir` shorter than the word (most API paths) costs nothing.
+fn has_well_known(dir: &[u8]) -> bool {
+    const WELL_KNOWN: &[u8] = b"/.well-known/";
+    let mut end = dir.len();
+    while end >= WELL_KNOWN.len() {
+        if dir[end - 1] == b'/'
+            && dir[end - 2].eq_ignore_ascii_case(&b'n')
+            && dir[end - WELL_KNOWN.len()..end].eq_ignore_ascii_case(WELL_KNOWN)
         {
-            return Some(true);
+            return true;
         }
-        match path[..end].iter().rposition(|&b| b == b'/') {
-            Some(previous) => end = previous,
-            None => break,
+        end -= 1;
+    }
+    false
+}
+
+/// The end-anchored defaults on the last segment `seg` (after the last `/`), dispatched on its
+/// first byte: most segments (`items`, `42`) are answered by one comparison.
+fn last_segment_excluded(seg: &[u8]) -> bool {
+    // The shortest default segment is `ping`, `live` (4 bytes).
+    if seg.len() < 4 {
+        return false;
+    }
+    let is = |word: &str| seg.eq_ignore_ascii_case(word.as_bytes());
+    match seg[0].to_ascii_lowercase() {
+        b'_' | b'h' => health_or_heartbeat(seg),
+        // `/favicon(?:-[\w-]+)?\.(ico|png|svg)$`
+        b'f' => strip(seg, "favicon").is_some_and(|rest| icon(rest, &["ico", "png", "svg"])),
+        // `/apple-touch-icon(?:-[\w-]+)?\.png$`
+        b'a' => strip(seg, "apple-touch-icon").is_some_and(|rest| icon(rest, &["png"])),
+        b'p' => is("ping"),
+        b'r' => is("ready") || is("robots.txt"),
+        b'l' => is("live"),
+        b'm' => is("manifest.json"),
+        b's' => {
+            is("sitemap.xml") || is("site.webmanifest") || is("service-worker.js") || is("sw.js")
         }
+        _ => false,
     }
-    let seg = &path[slash + 1..];
-    if seg.len() < "ping".len() {
-        return Some(false);
-    }
+}
+
+/// `/_?healthz?$`, `/_?health[\-_]?checks?$`, `/_?heart[\-_]?beats?$` on the last segment.
+fn health_or_heartbeat(seg: &[u8]) -> bool {
     let is = |s: &[u8], word: &str| s.eq_ignore_ascii_case(word.as_bytes());
-    // `/_?healthz?$`, `/_?health[\-_]?checks?$`, `/_?heart[\-_]?beats?$`
     let bare = seg.strip_prefix(b"_").unwrap_or(seg);
     // `word[\-_]?tail` or `word[\-_]?tails`, after the optional `_`.
     let compound = |word: &str, tail: &str| {
@@ -96,51 +177,27 @@ fn default_path_excluded(path: &[u8]) -> Option<bool> {
                     .is_some_and(|(last, r)| last.eq_ignore_ascii_case(&b's') && is(r, tail))
         })
     };
-    if strip(bare, "health").is_some_and(|rest| rest.is_empty() || is(rest, "z"))
+    strip(bare, "health").is_some_and(|rest| rest.is_empty() || is(rest, "z"))
         || compound("health", "check")
         || compound("heart", "beat")
-    {
-        return Some(true);
-    }
-    // `/favicon(?:-[\w-]+)?\.(ico|png|svg)$`, `/apple-touch-icon(?:-[\w-]+)?\.png$`
-    let icon = |rest: &[u8], extensions: &[&str]| {
-        let Some(dot) = memchr::memchr(b'.', rest) else {
-            return false;
-        };
-        let (name, extension) = (&rest[..dot], &rest[dot + 1..]);
-        let name_ok = name.is_empty()
-            || (name.len() >= 2
-                && name[0] == b'-'
-                && name[1..]
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
-        name_ok && extensions.iter().any(|e| is(extension, e))
+}
+
+/// After `favicon` or `apple-touch-icon`: `(?:-[\w-]+)?\.(ext)$` for one of `extensions`.
+fn icon(rest: &[u8], extensions: &[&str]) -> bool {
+    let Some(dot) = memchr::memchr(b'.', rest) else {
+        return false;
     };
-    if let Some(rest) = strip(seg, "favicon") {
-        if icon(rest, &["ico", "png", "svg"]) {
-            return Some(true);
-        }
-    }
-    if let Some(rest) = strip(seg, "apple-touch-icon") {
-        if icon(rest, &["png"]) {
-            return Some(true);
-        }
-    }
-    Some(
-        [
-            "ping",
-            "ready",
-            "live",
-            "robots.txt",
-            "sitemap.xml",
-            "manifest.json",
-            "site.webmanifest",
-            "service-worker.js",
-            "sw.js",
-        ]
-        .iter()
-        .any(|word| is(seg, word)),
-    )
+    let (name, extension) = (&rest[..dot], &rest[dot + 1..]);
+    let name_ok = name.is_empty()
+        || (name.len() >= 2
+            && name[0] == b'-'
+            && name[1..]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+    name_ok
+        && extensions
+            .iter()
+            .any(|e| extension.eq_ignore_ascii_case(e.as_bytes()))
 }
 
 /// Whether any of a set of case-insensitive patterns matches, for the request path (exclusions):

@@ -159,3 +159,15 @@ fn the_apps_patterns_and_paths_beyond_ascii() {
         .unwrap_err()
         .starts_with("invalid exclude_paths pattern"));
 }
+
+proptest! {
+    /// The word-at-a-time search finds the last slash as a byte search does, at every length
+    /// (short paths, whole words, overlapping last words), and refuses what is not ASCII.
+    #[test]
+    fn the_last_slash_is_found_eight_bytes_at_a_time(
+        path in prop::collection::vec(prop::sample::select(vec![b'a', b'/', b'.', 0x7f, 0xc3]), 0..40)
+    ) {
+        let expected = path.is_ascii().then(|| path.iter().rposition(|&b| b == b'/'));
+        prop_assert_eq!(last_slash_if_ascii(&path).ok(), expected);
+    }
+}
