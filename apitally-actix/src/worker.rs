@@ -171,9 +171,10 @@ impl Paths {
     }
 }
 
-/// Route templates, per worker: static paths that routing matched are remembered (a hash
-/// lookup instead of actix-web's `match_pattern()`, which walks the resource map and builds a
-/// `String`), and templates are interned (`Rc<str>`, not a `String` per request).
+/// Route templates, per worker: static paths that routing matched are remembered, and so are
+/// the templates of dynamic paths by their [`shape`] (a hash lookup instead of actix-web's
+/// `match_pattern()`, which walks the resource map and builds a `String`); templates are
+/// interned (`Rc<str>`, not a `String` per request).
 ///
 /// A route is only given for a request that routing matched completely: a resource whose
 /// pattern consumed the whole path and whose guards (the method guards of `#[get]` among them)
@@ -184,6 +185,8 @@ impl Paths {
 #[derive(Default)]
 pub(crate) struct Routes {
     by_path: RefCell<HashMap<Box<str>, Rc<str>>>,
+    /// Templates of dynamic paths by their shape (see [`shape`]).
+    by_shape: RefCell<Shapes>,
     interned: RefCell<HashSet<Rc<str>>>,
 }
 
@@ -212,6 +215,20 @@ impl Routes {
                 return Some(Rc::clone(route));
             }
         }
+        if !cacheable && path.len() <= Self::MAX_PATH {
+            let mut by_shape = self.by_shape.borrow_mut();
+            let Shapes { buf, known } = &mut *by_shape;
+            if shape(info, buf) {
+                if let Some(route) = known.get(buf.as_str()) {
+                    return Some(Rc::clone(route));
+                }
+                let route = self.intern(normalize_route(req.match_pattern()?));
+                if known.len() < Self::MAX {
+                    known.insert(buf.as_str().into(), Rc::clone(&route));
+                }
+                return Some(route);
+            }
+        }
         // Routing matched a resource, so this is the template of that resource (guards
         // included), not the guard-blind walk's.
         let route = self.intern(normalize_route(req.match_pattern()?));
@@ -237,6 +254,45 @@ impl Routes {
         }
         route
     }
+}
+
+/// Templates by shape, with the buffer the shape of the request at hand is built in.
+#[derive(Default)]
+struct Shapes {
+    buf: String,
+    known: HashMap<Box<str>, Rc<str>>,
+}
+
+/// The shape of a matched path, into `out`: the path with each dynamic segment's value replaced
+/// by its name between NUL bytes (`/items/7` matched by `/items/{id:\d+}` is
+/// `/items/\0id\0`). The template's literal text is matched literally and its segments are the
+/// values' places, so one shape has one template (normalised): the key that saves actix-web's
+/// resource-map walk and its `String` for every request to a dynamic route. (The one exception
+/// is contrived: two resources told apart only by guards whose patterns differ only in writing
+/// the same last segment as `{tail}*` and `{tail:.*}` share a shape, and the first template
+/// seen names both.) False, and nothing to cache, when a value is not a slice of the path (set
+/// by hand) or the path has a NUL byte (no client can mimic a name).
+fn shape(info: &actix_web::dev::Path<actix_web::dev::Url>, out: &mut String) -> bool {
+    let path = info.as_str();
+    if path.as_bytes().contains(&0) {
+        return false;
+    }
+    out.clear();
+    let base = path.as_ptr() as usize;
+    let mut at = 0;
+    for (name, value) in info.iter() {
+        let start = (value.as_ptr() as usize).wrapping_sub(base);
+        if start < at || start > path.len() || value.len() > path.len() - start {
+            return false;
+        }
+        out.push_str(&path[at..start]);
+        out.push('\0');
+        out.push_str(name);
+        out.push('\0');
+        at = start + value.len();
+    }
+    out.push_str(&path[at..]);
+    true
 }
 
 #[cfg(test)]

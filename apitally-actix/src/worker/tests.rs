@@ -103,15 +103,33 @@ async fn static_paths_are_cached_after_a_routed_match() {
         routes_of(&worker, get("/items/new")).await,
         (m("/items/new"), m("/items/new"))
     );
-    // Dynamic paths are not cached; templates are interned once.
+    // Dynamic paths are not known before routing; after, they are found by their shape, one
+    // entry per route whatever the values; templates are interned once.
     for id in 0..20 {
         assert_eq!(
             routes_of(&worker, get(&format!("/items/{id}"))).await,
             (None, m("/items/{id}"))
         );
+        assert_eq!(
+            routes_of(&worker, get(&format!("/api/files/{id}/x{id}.txt")))
+                .await
+                .1,
+            m("/api/files/{tail}*")
+        );
     }
     assert_eq!(worker.routes.by_path.borrow().len(), 1);
-    assert_eq!(worker.routes.interned.borrow().len(), 2);
+    assert_eq!(worker.routes.by_shape.borrow().known.len(), 2);
+    assert_eq!(worker.routes.interned.borrow().len(), 3);
+    // A value that looks like a template or a shape is just a value.
+    assert_eq!(
+        routes_of(&worker, get("/api/files/%7Bid%7D")).await.1,
+        m("/api/files/{tail}*")
+    );
+    assert_eq!(
+        routes_of(&worker, get("/items/%00")).await.1,
+        None,
+        "not digits: the default service"
+    );
     routes_of(&worker, get("/api/static")).await;
     assert_eq!(
         routes_of(&worker, get("/api/static")).await.0,
