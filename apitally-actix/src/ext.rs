@@ -93,9 +93,28 @@ pub trait ConsumerExt: sealed::Sealed {
     fn capture_exception<E: std::error::Error + ?Sized>(&self, error: &E);
 }
 
-/// The first error captured on a request.
-#[derive(Clone)]
-pub(crate) struct CapturedException(pub(crate) ServerError);
+/// What the app reported on a request besides its consumer: validation errors, attributes and
+/// the first error captured. One extension, so that finishing a request looks one entry up
+/// instead of three.
+#[derive(Default)]
+pub(crate) struct AppReports {
+    pub(crate) validation_errors: Vec<ValidationError>,
+    pub(crate) attributes: RequestAttributes,
+    /// The first error captured.
+    pub(crate) exception: Option<ServerError>,
+}
+
+/// Changes the request's [`AppReports`], added on first use.
+fn with_reports(ext: &mut actix_web::dev::Extensions, f: impl FnOnce(&mut AppReports)) {
+    match ext.get_mut::<AppReports>() {
+        Some(reports) => f(reports),
+        None => {
+            let mut reports = AppReports::default();
+            f(&mut reports);
+            ext.insert(reports);
+        }
+    }
+}
 
 /// Reports validation errors of a request to Apitally, for the app's own validation.
 ///
@@ -139,10 +158,6 @@ pub trait ValidationErrorExt: sealed::Sealed {
     }
 }
 
-/// The validation errors reported on a request.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct ReportedValidationErrors(pub(crate) Vec<ValidationError>);
-
 macro_rules! impl_ext {
     ($ty:ty) => {
         impl ConsumerExt for $ty {
@@ -165,39 +180,33 @@ macro_rules! impl_ext {
             fn set_request_attribute(&self, key: &str, value: impl Into<AttributeValue>) {
                 let value = value.into();
                 crate::notes::note_attribute(self.head(), key, &value);
-                let mut ext = self.extensions_mut();
-                match ext.get_mut::<RequestAttributes>() {
-                    Some(attributes) => {
-                        attributes.set(key, value);
-                    }
-                    None => {
-                        let mut attributes = RequestAttributes::default();
-                        attributes.set(key, value);
-                        ext.insert(attributes);
-                    }
-                }
+                with_reports(&mut self.extensions_mut(), |reports| {
+                    reports.attributes.set(key, value);
+                });
             }
 
             fn capture_exception<E: std::error::Error + ?Sized>(&self, error: &E) {
-                if self.extensions().contains::<CapturedException>() {
+                let captured = self
+                    .extensions()
+                    .get::<AppReports>()
+                    .is_some_and(|reports| reports.exception.is_some());
+                if captured {
                     return;
                 }
                 let error = captured_error(error);
                 crate::notes::note_exception(self.head(), &error);
-                self.extensions_mut().insert(CapturedException(error));
+                with_reports(&mut self.extensions_mut(), |reports| {
+                    reports.exception = Some(error);
+                });
             }
         }
 
         impl ValidationErrorExt for $ty {
             fn add_validation_error(&self, error: ValidationError) {
                 crate::notes::note_validation_error(self.head(), &error);
-                let mut ext = self.extensions_mut();
-                match ext.get_mut::<ReportedValidationErrors>() {
-                    Some(errors) => errors.0.push(error),
-                    None => {
-                        ext.insert(ReportedValidationErrors(vec![error]));
-                    }
-                }
+                with_reports(&mut self.extensions_mut(), |reports| {
+                    reports.validation_errors.push(error);
+                });
             }
         }
     };

@@ -8,16 +8,11 @@ use std::{
 
 use actix_web::{http::Method, HttpMessage, HttpRequest};
 use apitally_core::{
-    adapter::{Finished, LogStart, RequestAttributes, ServerError},
+    adapter::{Finished, LogStart, ServerError},
     Consumer, ValidationError,
 };
 
-use crate::{
-    ext::{CapturedException, ReportedValidationErrors},
-    notes::Notes,
-    request::ActixHeaders,
-    shared::Shared,
-};
+use crate::{ext::AppReports, notes::Notes, request::ActixHeaders, shared::Shared};
 
 /// How the request body size is known.
 pub(crate) enum RequestSize {
@@ -108,6 +103,7 @@ impl Record {
             Reported::Request { req, .. } => Some(req.extensions()),
             Reported::Noted(_) => None,
         };
+        let reports = ext.as_ref().and_then(|ext| ext.get::<AppReports>());
         let (consumer, reported_errors): (Option<&Consumer>, &[ValidationError]) =
             match (reported, &ext) {
                 (
@@ -117,8 +113,7 @@ impl Record {
                     Some(ext),
                 ) => (
                     ext.get::<Consumer>().or(callback_consumer),
-                    ext.get::<ReportedValidationErrors>()
-                        .map_or(&[][..], |r| r.0.as_slice()),
+                    reports.map_or(&[][..], |r| r.validation_errors.as_slice()),
                 ),
                 (Reported::Noted(notes), _) => (notes.consumer.as_ref(), &notes.validation_errors),
                 (Reported::Request { .. }, None) => (None, &[]),
@@ -130,9 +125,9 @@ impl Record {
         // What the app attached: its attributes, and the first error it captured (which wins
         // over the response's: it came first).
         let (attributes, captured) = match (reported, &ext) {
-            (Reported::Request { .. }, Some(ext)) => (
-                ext.get::<RequestAttributes>(),
-                ext.get::<CapturedException>().map(|c| &c.0),
+            (Reported::Request { .. }, Some(_)) => (
+                reports.map(|r| &r.attributes).filter(|a| !a.is_empty()),
+                reports.and_then(|r| r.exception.as_ref()),
             ),
             (Reported::Noted(notes), _) => (
                 Some(&notes.attributes).filter(|a| !a.is_empty()),
