@@ -60,12 +60,14 @@
 
 mod body;
 mod errors;
+mod exits;
 mod ext;
 mod extractor;
 mod middleware;
 mod notes;
 mod record;
 mod request;
+mod service;
 mod shared;
 mod worker;
 
@@ -191,6 +193,6 @@ pub mod dev {
 
     pub use crate::{
         body::ApitallyBody,
-        middleware::{ApitallyMiddleware, ApitallyResponse},
+        service::{ApitallyMiddleware, ApitallyResponse},
     };
 }

@@ -57,6 +57,7 @@ mod finish;
 mod layer;
 mod rejection;
 mod request;
+mod service;
 mod shared;
 mod slot;
 
@@ -160,5 +161,5 @@ pub mod dev {
     #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
     pub use apitally_core::TracingLayer;
 
-    pub use crate::layer::{ApitallyService, ResponseFuture};
+    pub use crate::service::{ApitallyService, ResponseFuture};
 }
