@@ -38,6 +38,7 @@ fn is_standard(method: &Method) -> bool {
 }
 
 /// The response exit: everything is read from the response and its request.
+#[inline]
 pub(crate) fn on_response<B: MessageBody>(
     pending: &mut Pending,
     elapsed: Duration,

@@ -15,8 +15,7 @@ use actix_web::{
 use apitally_core::{adapter::Framework, adapter::Pipeline, ConfigError};
 
 use crate::{
-    body::ApitallyBody, service::ApitallyMiddleware, shared::Shared, worker::Worker,
-    ApitallyConfig,
+    body::ApitallyBody, service::ApitallyMiddleware, shared::Shared, worker::Worker, ApitallyConfig,
 };
 
 /// Who runs the pipeline.
@@ -262,4 +261,3 @@ where
         )))
     }
 }
-

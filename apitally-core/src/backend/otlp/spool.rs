@@ -10,7 +10,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use flate2::{write::GzEncoder, Compression};
+use flate2::write::DeflateEncoder;
 use tokio::time::Instant;
 
 use crate::util::lock;
@@ -19,7 +19,9 @@ mod losses;
 mod queue;
 mod storage;
 
-use self::storage::{create_spool_file, delete_data, is_writable, Closed, Current, Data, Sink};
+use self::storage::{
+    create_spool_file, delete_data, is_writable, Closed, Current, Data, Gzip, Sink,
+};
 pub(crate) use self::{
     losses::{DropReason, Losses},
     queue::{Queue, Signal},
@@ -103,6 +105,8 @@ struct State {
     losses: Losses,
     /// Items dropped per queue since the spool was made.
     lost_items: [u64; 4],
+    /// The deflate state of the last file closed, for the next one (see [`Gzip`]).
+    spare_deflate: Option<DeflateEncoder<Sink>>,
     #[cfg(test)]
     warnings: Vec<String>,
     #[cfg(test)]
@@ -235,6 +239,7 @@ impl Spool {
                 unlogged: Vec::new(),
                 losses: Losses::default(),
                 lost_items: [0; 4],
+                spare_deflate: None,
                 #[cfg(test)]
                 warnings: Vec::new(),
                 #[cfg(test)]
@@ -320,11 +325,12 @@ impl Spool {
                 }
                 None => Sink::Memory(Vec::new()),
             };
+            let encoder = Gzip::new(sink, state.spare_deflate.take())?;
             let id = FileId(state.next_id);
             state.next_id += 1;
             state.current[slot] = Some(Current {
                 id,
-                encoder: GzEncoder::new(sink, Compression::fast()),
+                encoder,
                 uncompressed: 0,
                 items: 0,
             });
@@ -345,9 +351,11 @@ impl Spool {
         };
         let (id, items) = (current.id, current.items);
         let path = current.path().map(Path::to_path_buf);
-        let finished = state
-            .injected_failure()
-            .and_then(|()| current.encoder.finish());
+        let finished = state.injected_failure().and_then(|()| {
+            let (finished, spare) = current.encoder.finish();
+            state.spare_deflate = spare;
+            finished
+        });
         let sink = match finished {
             Ok(sink) => sink,
             Err(err) => {

@@ -41,10 +41,67 @@ impl Write for Sink {
     }
 }
 
+/// One gzip member, written through a deflate state kept from file to file: a new
+/// `GzEncoder` allocates and clears zlib's few hundred KB of state, and every export of every
+/// signal opens a file (every 15 s by default). The bytes are those `GzEncoder` writes at
+/// `Compression::fast()`.
+pub(super) struct Gzip {
+    deflate: DeflateEncoder<Sink>,
+    crc: flate2::Crc,
+}
+
+/// `GzEncoder`'s header at `Compression::fast()`: deflate, no flags, no time, "fastest" (4),
+/// unknown OS (255).
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
+
+impl Gzip {
+    /// Starts a member in `sink`, reusing `spare` (the state of a closed member) when given.
+    pub(super) fn new(mut sink: Sink, spare: Option<DeflateEncoder<Sink>>) -> io::Result<Self> {
+        sink.write_all(&GZIP_HEADER)?;
+        let deflate = match spare {
+            Some(mut deflate) => {
+                // The spare's stream is finished and its sink an empty placeholder: this
+                // clears the state and swaps the sinks.
+                deflate.reset(sink)?;
+                deflate
+            }
+            None => DeflateEncoder::new(sink, flate2::Compression::fast()),
+        };
+        Ok(Self {
+            deflate,
+            crc: flate2::Crc::new(),
+        })
+    }
+
+    pub(super) fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.deflate.write_all(data)?;
+        self.crc.update(data);
+        Ok(())
+    }
+
+    pub(super) fn get_ref(&self) -> &Sink {
+        self.deflate.get_ref()
+    }
+
+    /// Ends the member (the deflate stream, then the CRC-32 and length of what was written):
+    /// its sink, and the deflate state for the next member unless finishing it failed.
+    pub(super) fn finish(mut self) -> (io::Result<Sink>, Option<DeflateEncoder<Sink>>) {
+        if let Err(err) = self.deflate.try_finish() {
+            return (Err(err), None);
+        }
+        let mut sink = std::mem::replace(self.deflate.get_mut(), Sink::Memory(Vec::new()));
+        let mut trailer = [0u8; 8];
+        trailer[..4].copy_from_slice(&self.crc.sum().to_le_bytes());
+        trailer[4..].copy_from_slice(&self.crc.amount().to_le_bytes());
+        let finished = sink.write_all(&trailer).map(|()| sink);
+        (finished, Some(self.deflate))
+    }
+}
+
 /// The open file of a queue: one gzip member being written.
 pub(super) struct Current {
     pub(super) id: FileId,
-    pub(super) encoder: GzEncoder<Sink>,
+    pub(super) encoder: Gzip,
     pub(super) uncompressed: usize,
     pub(super) items: u64,
 }

@@ -365,3 +365,35 @@ fn unreadable_files_report_io_errors() {
     assert!(matches!(spool.read(id), Err(ReadError::Io(_))));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A spool file is byte for byte what `GzEncoder` writes, also when its deflate state comes
+/// from the file closed before it (and is decoded back to what went in).
+#[test]
+fn reused_deflate_state_writes_what_gz_encoder_writes() {
+    let payloads: [Vec<u8>; 3] = [
+        b"first file".repeat(1_000),
+        Vec::new(),
+        (0..200_000u32)
+            .flat_map(|i| (i * 7919).to_le_bytes())
+            .collect(),
+    ];
+    let mut spare = None;
+    for payload in &payloads {
+        let mut gzip = Gzip::new(Sink::Memory(Vec::new()), spare.take()).unwrap();
+        for chunk in payload.chunks(10_000) {
+            gzip.write_all(chunk).unwrap();
+        }
+        let (finished, next) = gzip.finish();
+        let Sink::Memory(ours) = finished.unwrap() else {
+            panic!("memory sink")
+        };
+        assert!(next.is_some(), "the state is kept for the next file");
+        spare = next;
+        let mut reference = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        reference.write_all(payload).unwrap();
+        assert_eq!(ours, reference.finish().unwrap());
+        let mut decoded = Vec::new();
+        GzDecoder::new(&ours[..]).read_to_end(&mut decoded).unwrap();
+        assert_eq!(&decoded, payload);
+    }
+}
