@@ -14,9 +14,10 @@ use pin_project_lite::pin_project;
 
 use crate::{record::Streaming, worker::Worker};
 
-/// Where a response's record waits while its body streams: an entry of its worker's
-/// [`Worker::streaming`] slab. The body keeps only this handle, so that the response (moved
-/// several times on its way out) stays small.
+/// Where a response's record waits while its body streams, with the bytes sent so far: an
+/// entry of its worker's [`Worker::streaming`] slab. The body keeps only this handle, so that
+/// the response (moved several times on its way out, and copied by `memcpy` past 128 bytes)
+/// stays small.
 pub(crate) struct Slot {
     worker: Rc<Worker>,
     key: usize,
@@ -31,24 +32,30 @@ impl Slot {
         }
     }
 
-    fn complete(self, sent: u64) {
+    fn complete(self) {
         let streaming = self.worker.streaming.borrow_mut().try_remove(self.key);
         if let Some(streaming) = streaming {
-            streaming.finish(&self.worker.shared, sent);
+            streaming.finish(&self.worker.shared);
         }
     }
 
+    /// Counts a chunk sent, and copies it when response bodies are logged.
     #[inline]
-    fn capture(&self, chunk: &[u8]) {
-        if let Some(capture) = self
-            .worker
-            .streaming
-            .borrow_mut()
-            .get_mut(self.key)
-            .and_then(|s| s.record.log.as_mut())
-            .and_then(|log| log.response_body.as_mut())
-        {
-            capture.push(chunk);
+    fn sent(&self, chunk: &[u8]) {
+        let mut streaming = self.worker.streaming.borrow_mut();
+        let Some(streaming) = streaming.get_mut(self.key) else {
+            return;
+        };
+        streaming.sent += chunk.len() as u64;
+        if self.worker.shared.pipeline.captures_response_bodies() {
+            if let Some(capture) = streaming
+                .record
+                .log
+                .as_mut()
+                .and_then(|log| log.response_body.as_mut())
+            {
+                capture.push(chunk);
+            }
         }
     }
 }
@@ -60,15 +67,13 @@ pin_project! {
     pub struct ApitallyBody<B> {
         #[pin]
         body: B,
-        sent: u64,
         slot: Option<Slot>,
     }
 
     impl<B> PinnedDrop for ApitallyBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if let Some(slot) = this.slot.take() {
-                slot.complete(*this.sent);
+            if let Some(slot) = this.project().slot.take() {
+                slot.complete();
             }
         }
     }
@@ -76,11 +81,7 @@ pin_project! {
 
 impl<B> ApitallyBody<B> {
     pub(crate) fn new(body: B, slot: Option<Slot>) -> Self {
-        Self {
-            body,
-            sent: 0,
-            slot,
-        }
+        Self { body, slot }
     }
 }
 
@@ -92,24 +93,20 @@ impl<B: MessageBody> MessageBody for ApitallyBody<B> {
         self.body.size()
     }
 
+    #[inline]
     fn poll_next(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.project();
         let item = ready!(this.body.poll_next(cx));
-        match &item {
-            Some(Ok(chunk)) => {
-                *this.sent += chunk.len() as u64;
-                if let Some(slot) = this.slot.as_ref() {
-                    if slot.worker.shared.pipeline.captures_response_bodies() {
-                        slot.capture(chunk);
+        if let Some(slot) = this.slot.as_ref() {
+            match &item {
+                Some(Ok(chunk)) => slot.sent(chunk),
+                _ => {
+                    if let Some(slot) = this.slot.take() {
+                        slot.complete();
                     }
-                }
-            }
-            _ => {
-                if let Some(slot) = this.slot.take() {
-                    slot.complete(*this.sent);
                 }
             }
         }

@@ -157,6 +157,7 @@ pub(crate) fn on_response<B: MessageBody>(
         record,
         req: req.clone(),
         callback_consumer,
+        sent: 0,
     };
     let slot = Slot::new(worker, streaming);
     res.map_body(|_, body| ApitallyBody::new(body, Some(slot)))

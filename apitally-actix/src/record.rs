@@ -53,15 +53,17 @@ pub(crate) struct Streaming {
     pub(crate) record: Record,
     pub(crate) req: HttpRequest,
     pub(crate) callback_consumer: Option<Consumer>,
+    /// Body bytes sent so far.
+    pub(crate) sent: u64,
 }
 
 impl Streaming {
-    pub(crate) fn finish(self, shared: &Shared, response_size: u64) {
+    pub(crate) fn finish(self, shared: &Shared) {
         let reported = Reported::Request {
             req: &self.req,
             callback_consumer: self.callback_consumer.as_ref(),
         };
-        self.record.finish(shared, reported, Some(response_size));
+        self.record.finish(shared, reported, Some(self.sent));
     }
 }
 

@@ -38,8 +38,8 @@ use self::{
     sampling::{Decision, RequestHeaders, SampleRequest, SampleResponse, Sampling, TraceContext},
 };
 use crate::{
-    config::ConsumerCallback, ApitallyClient, ApitallyConfig, ConfigError, Consumer, Protocol,
-    RequestRecord, ServerError, StartupData, ValidationError,
+    config::ConsumerCallback, request_log::RequestLogger, ApitallyClient, ApitallyConfig,
+    ConfigError, Consumer, Protocol, RequestRecord, ServerError, StartupData, ValidationError,
 };
 
 /// Who runs the pipeline: the client string sent to the hub, the framework's name and version.
@@ -304,12 +304,24 @@ impl Pipeline {
     /// item's request headers (when the config logs them; the second argument) and reads the
     /// rest of the request's facts; it runs only for a request whose log is kept. A body that
     /// is logged gets a capture the adapter's body wrapper feeds as the handler reads it.
+    ///
+    /// Inlined up to the first check, so that a request costs no call when logging is off.
+    #[inline]
     pub fn start_log<'r>(
         &self,
         req: &LogRequest<'r>,
         facts: impl FnOnce(&mut crate::request_log::RequestLogItem, bool) -> LogFacts<'r>,
     ) -> Option<StartedLog> {
         let logger = self.client.request_logger().filter(|l| l.is_logging())?;
+        self.start_kept_log(logger, req, facts)
+    }
+
+    fn start_kept_log<'r>(
+        &self,
+        logger: &RequestLogger,
+        req: &LogRequest<'r>,
+        facts: impl FnOnce(&mut crate::request_log::RequestLogItem, bool) -> LogFacts<'r>,
+    ) -> Option<StartedLog> {
         // Exclusions first, then sampling on the request's trace id, before anything is
         // captured.
         let user_agent = req.headers.get("user-agent");

