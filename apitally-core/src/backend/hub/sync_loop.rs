@@ -8,8 +8,9 @@ use tokio::sync::watch;
 // paused time in tests (it is std's clock otherwise).
 use tokio::time::Instant;
 
+use self::{send::Outcome, uploads::Unreadable};
 use super::{
-    files::{LogFile, MAX_FILES, MAX_FILES_PER_CYCLE},
+    files::MAX_FILES_PER_CYCLE,
     payload::{unix_timestamp, SyncPayload},
     HubBackend,
 };
@@ -31,9 +32,6 @@ pub(crate) const INITIAL_SYNC_INTERVAL_DURATION: Duration = Duration::from_secs(
 pub(crate) const SYNC_INTERVAL: Duration = Duration::from_secs(60);
 /// HTTP attempts per call to the hub.
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
-/// The longest `Retry-After` honoured between two attempts.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-
 /// The headers of a startup or sync post: JSON, and the request-log totals when request
 /// logging is on (`totals`, see [`SyncLoop::request_log_totals`]).
 fn json_headers(totals: Option<&str>) -> Vec<(&'static str, &str)> {
@@ -50,41 +48,6 @@ struct Queued {
     /// queue is not in this order.
     seq: u64,
     body: Bytes,
-}
-
-/// How one call to the hub ended, after its retries.
-#[derive(Debug)]
-enum Outcome {
-    /// 2xx.
-    Sent,
-    /// 422 or 413: the hub will never take this payload; it is dropped.
-    Rejected,
-    /// 404: the client id is unknown; everything stops.
-    Disable,
-    /// 402: for log uploads, the quota is used up; `Retry-After` seconds if given.
-    PaymentRequired(Option<u64>),
-    /// Anything else: keep the payload and try again next cycle.
-    Retry(String),
-}
-
-/// How a round of log uploads ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Uploads {
-    /// No closed file is left.
-    AllSent,
-    /// The per-cycle limit was reached; files wait for the next cycle.
-    MoreWaiting,
-    /// An upload failed (the file is kept for later), the hub stopped logging (402) or the
-    /// client (404), or a shutdown interrupted the cycle.
-    Stopped,
-}
-
-/// Request-log files that could not be read for upload, since the last report.
-#[derive(Debug, Default)]
-struct Unreadable {
-    files: u64,
-    lines: u64,
-    last_error: String,
 }
 
 pub(crate) struct SyncLoop<T> {
@@ -221,133 +184,6 @@ impl<T: Transport> SyncLoop<T> {
                 .await;
         }
         self.report_losses();
-    }
-
-    /// Writes what is queued, closes the current file, and uploads closed files oldest first,
-    /// at most `limit` of them (§3.9: 10 per cycle; no limit in the final flush), until none
-    /// is left or one fails.
-    async fn upload_logs(&mut self, limit: Option<usize>, jitter: bool, attempts: u32) -> Uploads {
-        let (Some(logger), Some(files)) = (self.hub.logger.clone(), self.hub.files.clone()) else {
-            return Uploads::AllSent;
-        };
-        logger.flush();
-        let left_out = logger.take_left_out();
-        debug!(
-            "request logs since the last sync: {} sampled out, {} excluded, {} log record(s) \
-             dropped by mask_log_record",
-            left_out.sampled_out, left_out.excluded, left_out.log_records_dropped
-        );
-        files.rotate();
-        let mut sent = 0;
-        loop {
-            if self.interrupted() {
-                return Uploads::Stopped;
-            }
-            if limit.is_some_and(|limit| sent >= limit) {
-                return if files.has_closed_files() {
-                    Uploads::MoreWaiting
-                } else {
-                    Uploads::AllSent
-                };
-            }
-            // Out of the queue while it is read and sent, so that the writer thread's limit on
-            // closed files cannot delete it meanwhile; dropped, it goes back to the front.
-            let Some(taken) = files.take_file() else {
-                return Uploads::AllSent;
-            };
-            if sent > 0 && jitter {
-                let wait = Duration::from_millis(fastrand::u64(100..=500));
-                if !self.pause(wait).await {
-                    return Uploads::Stopped;
-                }
-            }
-            let file = taken.file().clone();
-            let body = match std::fs::read(&file.path) {
-                Ok(body) => body,
-                Err(err) => {
-                    self.note_unreadable(&file, &err);
-                    taken.lose();
-                    continue;
-                }
-            };
-            sent += 1;
-            let url = format!("{}?uuid={}", self.log_url, file.uuid);
-            let what = format!("a request log file with {} request(s)", file.lines);
-            match self
-                .send(&url, &[], Bytes::from(body), attempts, &what)
-                .await
-            {
-                Outcome::Sent => taken.remove(),
-                Outcome::Rejected => taken.lose(),
-                Outcome::Disable => {
-                    self.disable();
-                    return Uploads::Stopped;
-                }
-                Outcome::PaymentRequired(retry_after) => {
-                    taken.lose();
-                    logger.suspend(retry_after.filter(|s| *s > 0).unwrap_or(3600));
-                    return Uploads::Stopped;
-                }
-                Outcome::Retry(reason) => {
-                    drop(taken);
-                    self.note_failure("request log upload", &reason);
-                    return Uploads::Stopped;
-                }
-            }
-        }
-    }
-
-    /// The final flush's uploads: every closed file, one attempt each, until none is left
-    /// (items written meanwhile included) or one fails; the caller bounds it by the budget.
-    async fn flush_logs(&mut self) {
-        let Some(logger) = self.hub.logger.clone() else {
-            return;
-        };
-        while self.upload_logs(None, false, 1).await == Uploads::AllSent && !logger.is_idle() {}
-    }
-
-    fn note_unreadable(&mut self, file: &LogFile, err: &std::io::Error) {
-        let u = &mut self.unreadable;
-        u.files += 1;
-        u.lines += file.lines as u64;
-        u.last_error = format!("{}: {err}", file.path.display());
-    }
-
-    /// Logs what request logging lost since the last report, in one line: files deleted over
-    /// the limit, files that could not be read, items the full buffer refused.
-    fn report_losses(&mut self) {
-        let Some(logger) = &self.hub.logger else {
-            return;
-        };
-        let dropped = logger.take_dropped();
-        let (deleted_files, deleted_lines) =
-            self.hub.files.as_ref().map_or((0, 0), |f| f.take_deleted());
-        let unreadable = std::mem::take(&mut self.unreadable);
-        let mut parts = Vec::new();
-        if deleted_files > 0 {
-            parts.push(format!(
-                "deleted {deleted_files} request log file(s) ({deleted_lines} requests) over \
-                 the limit of {MAX_FILES} files waiting for upload"
-            ));
-        }
-        if unreadable.files > 0 {
-            parts.push(format!(
-                "{} request log file(s) ({} requests) could not be read (last: {})",
-                unreadable.files, unreadable.lines, unreadable.last_error
-            ));
-        }
-        if dropped > 0 {
-            parts.push(format!(
-                "{dropped} request(s) not logged because the request log buffer was full"
-            ));
-        }
-        if !parts.is_empty() {
-            log::warn!(
-                target: "apitally",
-                "apitally: request logs lost since the last sync: {}",
-                parts.join("; ")
-            );
-        }
     }
 
     /// Final sync: one attempt per payload and file, until `deadline` (the shutdown budget).
@@ -579,122 +415,10 @@ impl<T: Transport> SyncLoop<T> {
         let logger = self.hub.logger.as_ref()?;
         Some(logger.totals().header_value())
     }
-
-    /// One POST with up to `attempts` tries, exponential backoff with jitter between them (no
-    /// further try once a shutdown interrupted the cycle). `what` names the body in a warning.
-    async fn send(
-        &mut self,
-        url: &str,
-        headers: &[(&'static str, &str)],
-        body: Bytes,
-        attempts: u32,
-        what: &str,
-    ) -> Outcome {
-        let mut last = String::new();
-        let mut retry_after = None;
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                let base = self.tuning.retry_backoff * 2u32.pow(attempt - 1);
-                let wait = base.mul_f64(0.5 + fastrand::f64() * 0.5);
-                // A hub that says when to come back (429/503 with Retry-After) is believed, up
-                // to a limit that keeps the cycle short.
-                let wait = retry_after.map_or(wait, |secs: u64| {
-                    Duration::from_secs(secs).min(MAX_RETRY_AFTER).max(wait)
-                });
-                if !self.pause(wait).await {
-                    break;
-                }
-            }
-            match self.transport.post(url, headers, body.clone()).await {
-                Ok(r) if (200..300).contains(&r.status) => {
-                    self.note_success();
-                    return Outcome::Sent;
-                }
-                Ok(r) if r.status == 404 => return Outcome::Disable,
-                Ok(r) if r.status == 402 => return Outcome::PaymentRequired(r.retry_after),
-                // Sent again, it would be refused again (and a 413 would keep a payload queued
-                // until it ages out): dropped, with one warning.
-                Ok(r) if r.status == 422 || r.status == 413 => {
-                    let why = if r.status == 413 {
-                        "as too large (HTTP 413 Payload Too Large)"
-                    } else {
-                        "as invalid (HTTP 422)"
-                    };
-                    let detail: String = r.body.trim().chars().take(500).collect();
-                    log::warn!(
-                        target: "apitally",
-                        "apitally: the hub refused {what} ({} bytes) {why}; it is dropped{}{detail}",
-                        body.len(),
-                        if detail.is_empty() { "" } else { ": " }
-                    );
-                    return Outcome::Rejected;
-                }
-                Ok(r) if r.status == 408 || r.status == 429 || r.status >= 500 => {
-                    last = format!("HTTP {}", r.status);
-                    retry_after = r.retry_after.filter(|_| r.status == 429 || r.status == 503);
-                }
-                Ok(r) => return Outcome::Retry(format!("HTTP {}", r.status)),
-                Err(err) => last = err.to_string(),
-            }
-            debug!(
-                "POST {} failed (attempt {}): {last}",
-                redact_url(url),
-                attempt + 1
-            );
-        }
-        Outcome::Retry(last)
-    }
-
-    fn disable(&mut self) {
-        self.stopped = true;
-        self.queue.clear();
-        *lock(&self.hub.startup) = None;
-        self.hub.disable();
-        crate::diag::tell(
-            log::Level::Error,
-            format_args!(
-                "apitally: the hub does not know client id {} (HTTP 404): check the client id in \
-                 the Apitally dashboard; Apitally is now disabled and requests pass through \
-                 untouched",
-                crate::config::redact(self.hub.client_id.as_str())
-            ),
-        );
-    }
-
-    fn note_success(&mut self) {
-        if !self.hub_ok {
-            log::info!(target: "apitally", "apitally: the hub is reachable again");
-            self.hub_ok = true;
-        }
-    }
-
-    fn note_failure(&mut self, what: &str, reason: &str) {
-        if self.hub_ok {
-            log::warn!(
-                target: "apitally",
-                "apitally: {what} failed ({reason}); data is kept and retried in the next cycles"
-            );
-            self.hub_ok = false;
-        } else {
-            debug!(
-                "{what} failed again ({reason}); {} payload(s) queued",
-                self.queue.len()
-            );
-        }
-    }
 }
 
-/// The URL without the client id, for logs.
-fn redact_url(url: &str) -> String {
-    match url.find("/v2/") {
-        Some(idx) => {
-            let rest = &url[idx + 4..];
-            let tail = rest.find('/').map_or("", |i| &rest[i..]);
-            format!("{}/v2/…{tail}", &url[..idx])
-        }
-        None => url.to_owned(),
-    }
-}
+mod send;
+mod uploads;
 
 #[cfg(test)]
 mod tests;

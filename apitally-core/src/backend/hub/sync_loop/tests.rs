@@ -15,7 +15,10 @@ use log::Level;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::*;
+use super::{
+    send::{redact_url, MAX_RETRY_AFTER},
+    *,
+};
 use crate::{
     backend::hub::{
         files::LogFiles,
