@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::checks::{check_base_url, is_canonical_uuid};
 
 #[test]
 fn base_urls_are_parsed_completely_and_only_plain_ones_pass() {
