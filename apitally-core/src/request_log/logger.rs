@@ -25,6 +25,10 @@ use super::{
 use crate::{backend::LogSink, util::lock};
 
 mod process;
+mod totals;
+
+use self::totals::Reported;
+pub(crate) use self::totals::{Cleared, LeftOut, Totals, REQUEST_LOGS_HEADER};
 
 /// The largest body logged, in bytes; larger bodies are logged as [`BODY_TOO_LARGE`].
 pub const MAX_BODY_SIZE: usize = 50_000;
@@ -36,142 +40,6 @@ pub const BODY_MASKED: &[u8] = b"<masked>";
 const WAKE_BYTES: usize = 1 << 20;
 /// How often the writer drains the queue.
 const WRITE_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Whether bodies of this content type are logged: JSON (`application/json` and `+json`
-/// types), JSON lines (`application/x-ndjson`, `application/jsonl`), plain text and HTML;
-/// compared case-insensitively, parameters ignored. The same decision says how the body is
-/// masked, so that nothing is captured that masking cannot read.
-///
-/// ```
-/// assert!(apitally_core::adapter::is_supported_content_type("Application/JSON; charset=utf-8"));
-/// assert!(apitally_core::adapter::is_supported_content_type("application/problem+json"));
-/// assert!(!apitally_core::adapter::is_supported_content_type("application/json5"));
-/// assert!(!apitally_core::adapter::is_supported_content_type("image/png"));
-/// ```
-pub fn is_supported_content_type(content_type: &str) -> bool {
-    body_kind(content_type).is_some()
-}
-
-/// Whether proxy headers say the original request was HTTPS: `X-Forwarded-Proto`,
-/// `X-Forwarded-Protocol`, `X-Forwarded-Scheme`, `X-Url-Scheme` or `X-Scheme` with first value
-/// `https`, `Forwarded` with `proto=https` in its first element, or `Front-End-Https` /
-/// `X-Forwarded-Ssl` set to `on`. `header` looks a header up by lowercase name.
-///
-/// ```
-/// let https = apitally_core::adapter::forwarded_https(|name| (name == "x-forwarded-proto").then_some("https, http"));
-/// assert!(https);
-/// ```
-pub fn forwarded_https<'a>(header: impl Fn(&str) -> Option<&'a str>) -> bool {
-    // (Keep `is_forwarded_https_header` in step with the names read here.)
-    let first_is_https = |name: &str| {
-        header(name).is_some_and(|v| {
-            v.split(',')
-                .next()
-                .is_some_and(|f| f.trim().eq_ignore_ascii_case("https"))
-        })
-    };
-    [
-        "x-forwarded-proto",
-        "x-forwarded-protocol",
-        "x-forwarded-scheme",
-        "x-url-scheme",
-        "x-scheme",
-    ]
-    .iter()
-    .any(|n| first_is_https(n))
-        || header("forwarded").is_some_and(|v| {
-            v.split(',').next().is_some_and(|first| {
-                first
-                    .split(';')
-                    .any(|p| p.trim().eq_ignore_ascii_case("proto=https"))
-            })
-        })
-        || ["front-end-https", "x-forwarded-ssl"]
-            .iter()
-            .any(|n| header(n).is_some_and(|v| v.trim().eq_ignore_ascii_case("on")))
-}
-
-/// Whether `name` (lowercase) is one of the headers [`forwarded_https`] reads: an adapter that
-/// goes over a request's headers anyway (to copy them for its log) notes whether any is there,
-/// and asks [`forwarded_https`] only then (most requests carry none: seven lookups saved).
-///
-/// ```
-/// assert!(apitally_core::adapter::is_forwarded_https_header("x-forwarded-proto"));
-/// assert!(!apitally_core::adapter::is_forwarded_https_header("x-api-key"));
-/// ```
-pub fn is_forwarded_https_header(name: &str) -> bool {
-    matches!(name.as_bytes().first(), Some(b'x' | b'f'))
-        && matches!(
-            name,
-            "x-forwarded-proto"
-                | "x-forwarded-protocol"
-                | "x-forwarded-scheme"
-                | "x-url-scheme"
-                | "x-scheme"
-                | "forwarded"
-                | "front-end-https"
-                | "x-forwarded-ssl"
-        )
-}
-
-/// Requests (and log records) left out of request logs on purpose over a sync window (what was
-/// lost is counted by the sinks and the spool).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LeftOut {
-    /// By sampling.
-    pub(crate) sampled_out: u64,
-    /// By the exclusions (paths, user agents, the `exclude` callback).
-    pub(crate) excluded: u64,
-    /// Captured log records that `mask_log_record` dropped (or panicked on).
-    pub(crate) log_records_dropped: u64,
-}
-
-/// The request header that carries [`Totals`] to the hub with each startup and sync post
-/// (hub v2) and each export (1.x), so that a hub can show what request logging left out. The
-/// real servers ignore it.
-pub(crate) const REQUEST_LOGS_HEADER: &str = "Apitally-Request-Logs";
-
-/// What request logging did with the requests of this process since it started.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Totals {
-    /// Written for delivery (into a request-log file, or the 1.x spool).
-    pub(crate) logged: u64,
-    /// Left out by sampling.
-    pub(crate) sampled_out: u64,
-    /// Left out by the exclusions (paths, user agents, the `exclude` callback).
-    pub(crate) excluded: u64,
-    /// Not queued because the buffer was full.
-    pub(crate) dropped: u64,
-}
-
-impl Totals {
-    /// The value of [`REQUEST_LOGS_HEADER`]:
-    /// `logged=120, sampled-out=12, excluded=3, dropped=0`.
-    pub(crate) fn header_value(&self) -> String {
-        format!(
-            "logged={}, sampled-out={}, excluded={}, dropped={}",
-            self.logged, self.sampled_out, self.excluded, self.dropped
-        )
-    }
-}
-
-/// The totals already reported by [`RequestLogger::take_left_out`] and
-/// [`RequestLogger::take_dropped`], which report differences to them.
-#[derive(Debug, Default)]
-struct Reported {
-    sampled_out: u64,
-    excluded: u64,
-    dropped: u64,
-}
-
-/// What [`RequestLogger::clear`] deleted: files (closed and current), the requests in them,
-/// and items still queued (not yet written).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cleared {
-    pub(crate) files: usize,
-    pub(crate) lines: usize,
-    pub(crate) pending: usize,
-}
 
 /// Buffers the writer reuses: the batch taken from the queue (swapped with the queue, so
 /// neither reallocates as traffic goes on), and the items written, emptied for reuse.
@@ -585,31 +453,6 @@ pub(crate) fn spawn_writer(logger: Arc<RequestLogger>) -> Arc<RequestLogger> {
         );
     }
     logger
-}
-
-/// The path of an absolute URL (`/` when it has none), without the query and fragment: what
-/// request logs use where no route template matched.
-///
-/// ```
-/// assert_eq!(apitally_core::adapter::url_path("https://example.com/items/5?page=2"), "/items/5");
-/// assert_eq!(apitally_core::adapter::url_path("https://example.com"), "/");
-/// ```
-pub fn url_path(url: &str) -> &str {
-    // The URLs the SDK builds start with one of these two; the general search builds a
-    // substring searcher, ~250 instructions per logged request.
-    let rest = match url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-    {
-        Some(rest) => rest,
-        None => url.split_once("://").map_or(url, |(_, rest)| rest),
-    };
-    // The authority ends at the first of these; without a `/` there, the path is empty.
-    let path = match rest.find(['/', '?', '#']) {
-        Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
-        _ => "/",
-    };
-    path.split(['?', '#']).next().unwrap_or(path)
 }
 
 #[cfg(test)]
