@@ -4,7 +4,8 @@
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
-    time::Duration,
+    rc::Rc,
+    time::{Duration, Instant},
 };
 
 use actix_web::{
@@ -13,15 +14,32 @@ use actix_web::{
     http::{header, Method},
     Error, HttpMessage,
 };
-use apitally_core::{adapter::response_capture, Consumer};
+use apitally_core::{
+    adapter::{response_capture, LogStart},
+    Consumer,
+};
 
 use crate::{
     body::{ApitallyBody, Slot},
     errors,
+    notes::Tracked,
     record::{Record, Reported, RequestSize, Streaming},
     request::{copy_headers, header_str, ActixHeaders},
-    service::Pending,
+    worker::{EarlyRoute, Worker},
 };
+
+/// What the middleware keeps from the request while the inner services run: enough to build
+/// the request's [`Record`] at whichever exit it takes.
+pub(crate) struct Pending {
+    pub(crate) worker: Rc<Worker>,
+    pub(crate) start: Instant,
+    pub(crate) https: bool,
+    pub(crate) method: Method,
+    pub(crate) early_route: EarlyRoute,
+    pub(crate) request_size: RequestSize,
+    pub(crate) log: Option<Box<LogStart>>,
+    pub(crate) tracked: Tracked,
+}
 
 /// Whether `method` is one of HTTP's own methods. Methods are client-chosen strings, and an
 /// app route without a method guard takes any: only these are endpoints.

@@ -22,7 +22,7 @@ use actix_web::{
     Error, HttpMessage,
 };
 use apitally_core::{
-    adapter::{in_request, panic_error, LogFacts, LogRequest, LogStart},
+    adapter::{in_request, panic_error, LogFacts, LogRequest},
     Consumer,
 };
 use futures_core::Stream;
@@ -30,11 +30,11 @@ use pin_project_lite::pin_project;
 
 use crate::{
     body::ApitallyBody,
-    exits::{on_error, on_response},
+    exits::{on_error, on_response, Pending},
     notes::Tracked,
     record::RequestSize,
     request::{copy_headers, https_and_host, ActixHeaders, ObservedPayload, X_FORWARDED_FOR},
-    worker::{EarlyRoute, Worker},
+    worker::Worker,
 };
 
 /// The middleware service; see [`Apitally`](crate::Apitally).
@@ -48,19 +48,6 @@ impl<S> ApitallyMiddleware<S> {
     pub(crate) fn new(service: S, worker: Rc<Worker>) -> Self {
         Self { service, worker }
     }
-}
-
-/// What the middleware keeps from the request while the inner services run: enough to build
-/// the request's [`Record`] at whichever exit it takes.
-pub(crate) struct Pending {
-    pub(crate) worker: Rc<Worker>,
-    pub(crate) start: Instant,
-    pub(crate) https: bool,
-    pub(crate) method: Method,
-    pub(crate) early_route: EarlyRoute,
-    pub(crate) request_size: RequestSize,
-    pub(crate) log: Option<Box<LogStart>>,
-    pub(crate) tracked: Tracked,
 }
 
 fn content_length(req: &ServiceRequest) -> Option<u64> {
