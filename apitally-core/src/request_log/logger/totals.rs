@@ -42,8 +42,10 @@ impl Totals {
     }
 }
 
-/// The totals already reported by [`RequestLogger::take_left_out`] and
-/// [`RequestLogger::take_dropped`], which report differences to them.
+/// The totals already reported by
+/// [`RequestLogger::take_left_out`](super::RequestLogger::take_left_out) and
+/// [`RequestLogger::take_dropped`](super::RequestLogger::take_dropped), which report
+/// differences to them.
 #[derive(Debug, Default)]
 pub(super) struct Reported {
     pub(super) sampled_out: u64,
@@ -51,8 +53,8 @@ pub(super) struct Reported {
     pub(super) dropped: u64,
 }
 
-/// What [`RequestLogger::clear`] deleted: files (closed and current), the requests in them,
-/// and items still queued (not yet written).
+/// What [`RequestLogger::clear`](super::RequestLogger::clear) deleted: files (closed and
+/// current), the requests in them, and items still queued (not yet written).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cleared {
     pub(crate) files: usize,
