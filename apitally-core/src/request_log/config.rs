@@ -2,7 +2,10 @@
 
 use std::{fmt, sync::Arc};
 
-use super::item::{CapturedLog, CapturedSpan, LoggedRequest, LoggedResponse};
+use super::{
+    exclude::EXCLUDE_PATH_PATTERNS,
+    item::{CapturedLog, CapturedSpan, LoggedRequest, LoggedResponse},
+};
 
 type RequestBodyCallback = Arc<dyn Fn(&LoggedRequest) -> Option<Vec<u8>> + Send + Sync>;
 type ResponseBodyCallback =
@@ -13,32 +16,6 @@ type SpanCallback = Arc<dyn Fn(&mut CapturedSpan) -> bool + Send + Sync>;
 
 /// A hub v2 request-log file is closed once this many compressed bytes were written to it.
 pub(crate) const MAX_FILE_SIZE: u64 = 1_000_000;
-
-/// Paths that are not logged (protocol.md §9.3; the same in 1.x, §3.9).
-pub(crate) const EXCLUDE_PATH_PATTERNS: [&str; 15] = [
-    r"/_?healthz?$",
-    r"/_?health[\-_]?checks?$",
-    r"/_?heart[\-_]?beats?$",
-    r"/ping$",
-    r"/ready$",
-    r"/live$",
-    r"/favicon(?:-[\w-]+)?\.(ico|png|svg)$",
-    r"/apple-touch-icon(?:-[\w-]+)?\.png$",
-    r"/robots\.txt$",
-    r"/sitemap\.xml$",
-    r"/manifest\.json$",
-    r"/site\.webmanifest$",
-    r"/service-worker\.js$",
-    r"/sw\.js$",
-    r"/\.well-known/",
-];
-
-pub(crate) const EXCLUDE_USER_AGENT_PATTERNS: [&str; 4] = [
-    r"health[\-_ ]?check",
-    r"microsoft-azure-application-lb",
-    r"googlehc",
-    r"kube-probe",
-];
 
 /// Request logging: individual requests with headers and bodies, masked, sent to Apitally.
 ///

@@ -2,7 +2,32 @@
 //! and the like; protocol.md §9.3, the same in 1.x §3.9), the app's `exclude_paths`, and
 //! health-check user agents. Asked on the request path, before sampling.
 
-use super::config::{EXCLUDE_PATH_PATTERNS, EXCLUDE_USER_AGENT_PATTERNS};
+/// Paths that are not logged (protocol.md §9.3; the same in 1.x, §3.9).
+pub(crate) const EXCLUDE_PATH_PATTERNS: [&str; 15] = [
+    r"/_?healthz?$",
+    r"/_?health[\-_]?checks?$",
+    r"/_?heart[\-_]?beats?$",
+    r"/ping$",
+    r"/ready$",
+    r"/live$",
+    r"/favicon(?:-[\w-]+)?\.(ico|png|svg)$",
+    r"/apple-touch-icon(?:-[\w-]+)?\.png$",
+    r"/robots\.txt$",
+    r"/sitemap\.xml$",
+    r"/manifest\.json$",
+    r"/site\.webmanifest$",
+    r"/service-worker\.js$",
+    r"/sw\.js$",
+    r"/\.well-known/",
+];
+
+/// User agents of health checkers, whose requests are not logged.
+pub(crate) const EXCLUDE_USER_AGENT_PATTERNS: [&str; 4] = [
+    r"health[\-_ ]?check",
+    r"microsoft-azure-application-lb",
+    r"googlehc",
+    r"kube-probe",
+];
 
 /// The path and user-agent exclusions of a logger.
 #[derive(Debug, Clone)]
