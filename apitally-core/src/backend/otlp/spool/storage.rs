@@ -48,6 +48,9 @@ impl Write for Sink {
 pub(super) struct Gzip {
     deflate: DeflateEncoder<Sink>,
     crc: flate2::Crc,
+    /// Whether the header is written (on the first write, as `GzEncoder` does, so that a
+    /// write error takes the path every write error takes).
+    header: bool,
 }
 
 /// `GzEncoder`'s header at `Compression::fast()`: deflate, no flags, no time, "fastest" (4),
@@ -55,25 +58,33 @@ pub(super) struct Gzip {
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
 
 impl Gzip {
-    /// Starts a member in `sink`, reusing `spare` (the state of a closed member) when given.
-    pub(super) fn new(mut sink: Sink, spare: Option<DeflateEncoder<Sink>>) -> io::Result<Self> {
-        sink.write_all(&GZIP_HEADER)?;
+    /// Starts a member in `sink`, with `spare` (the cleared state of a closed member, holding
+    /// an empty placeholder) when there is one. No I/O.
+    pub(super) fn new(sink: Sink, spare: Option<DeflateEncoder<Sink>>) -> Self {
         let deflate = match spare {
             Some(mut deflate) => {
-                // The spare's stream is finished and its sink an empty placeholder: this
-                // clears the state and swaps the sinks.
-                deflate.reset(sink)?;
+                *deflate.get_mut() = sink;
                 deflate
             }
             None => DeflateEncoder::new(sink, flate2::Compression::fast()),
         };
-        Ok(Self {
+        Self {
             deflate,
             crc: flate2::Crc::new(),
-        })
+            header: false,
+        }
+    }
+
+    fn write_header(&mut self) -> io::Result<()> {
+        if !self.header {
+            self.deflate.get_mut().write_all(&GZIP_HEADER)?;
+            self.header = true;
+        }
+        Ok(())
     }
 
     pub(super) fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_header()?;
         self.deflate.write_all(data)?;
         self.crc.update(data);
         Ok(())
@@ -84,12 +95,16 @@ impl Gzip {
     }
 
     /// Ends the member (the deflate stream, then the CRC-32 and length of what was written):
-    /// its sink, and the deflate state for the next member unless finishing it failed.
+    /// its sink, and the deflate state, cleared, for the next member unless finishing failed.
     pub(super) fn finish(mut self) -> (io::Result<Sink>, Option<DeflateEncoder<Sink>>) {
-        if let Err(err) = self.deflate.try_finish() {
+        if let Err(err) = self.write_header() {
             return (Err(err), None);
         }
-        let mut sink = std::mem::replace(self.deflate.get_mut(), Sink::Memory(Vec::new()));
+        // Finishes the stream into the sink, clears the state and swaps a placeholder in.
+        let mut sink = match self.deflate.reset(Sink::Memory(Vec::new())) {
+            Ok(sink) => sink,
+            Err(err) => return (Err(err), None),
+        };
         let mut trailer = [0u8; 8];
         trailer[..4].copy_from_slice(&self.crc.sum().to_le_bytes());
         trailer[4..].copy_from_slice(&self.crc.amount().to_le_bytes());

@@ -69,7 +69,7 @@ impl Spool {
                 }
                 None => Sink::Memory(Vec::new()),
             };
-            let encoder = Gzip::new(sink, state.spare_deflate.take())?;
+            let encoder = Gzip::new(sink, state.spare_deflate.take());
             let id = FileId(state.next_id);
             state.next_id += 1;
             state.current[slot] = Some(Current {
